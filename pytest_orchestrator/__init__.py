@@ -1,0 +1,31 @@
+"""pytest-orchestrator: ``pytest --orchestrate "COMMAND"`` turns one sentence into a tested,
+gated pull request.
+
+This facade imports nothing heavy: ``pytest --help`` and plain test runs load the plugin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.model import SimulationResult
+    from pytest_orchestrator.plan import Plan, Step
+
+__all__ = ["Plan", "SimulationResult", "Step", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from pytest_orchestrator._version import __version__
+
+        return __version__
+    if name in ("Plan", "Step"):
+        from pytest_orchestrator import plan
+
+        return getattr(plan, name)
+    if name == "SimulationResult":
+        from pytest_orchestrator.model import SimulationResult
+
+        return SimulationResult
+    raise AttributeError(f"module 'pytest_orchestrator' has no attribute {name!r}")

@@ -1,0 +1,254 @@
+"""The data a run produces, phase by phase.
+
+Everything here is a pydantic model of builtins, so it serialises straight into the run
+directory's JSON files (a public contract) and crosses process boundaries unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Phase(enum.Enum):
+    """The seven phases of a run, plus publishing the result, in the order they run."""
+
+    MAP = "map"
+    LOGIC = "logic"
+    MONTECARLO = "montecarlo"
+    PLAN = "plan"
+    OPTIMISE = "optimise"
+    EXECUTE = "execute"
+    REVIEW = "review"
+    PUBLISH = "publish"
+
+
+class ExitReason(enum.Enum):
+    """Why a run ended. The exit status derives from it (see `exit_status`)."""
+
+    GREEN = "green"
+    DRY_RUN = "dry_run"
+    TESTS_FAILED = "tests_failed"
+    CHECKS_FAILED = "checks_failed"
+    BASELINE_RED = "baseline_red"
+    PLANNER_REFUSED = "planner_refused"
+    INVALID_PLAN = "invalid_plan"
+    BAD_INPUT = "bad_input"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+    @property
+    def exit_status(self) -> int:
+        return _EXIT_STATUS[self]
+
+
+# Mirrors pytest.ExitCode: 0 ok, 1 tests failed, 2 interrupted, 3 internal error, 4 usage.
+_EXIT_STATUS: dict[ExitReason, int] = {
+    ExitReason.GREEN: 0,
+    ExitReason.DRY_RUN: 0,
+    ExitReason.TESTS_FAILED: 1,
+    ExitReason.CHECKS_FAILED: 1,
+    ExitReason.BASELINE_RED: 4,
+    ExitReason.PLANNER_REFUSED: 4,
+    ExitReason.INVALID_PLAN: 4,
+    ExitReason.BAD_INPUT: 4,
+    ExitReason.INTERRUPTED: 2,
+    ExitReason.ERROR: 3,
+}
+
+
+# ---------------------------------------------------------------------------- Map / Logic
+
+
+class Slice(Frozen):
+    """A piece of source code the planner may see: a function, method, class or module block."""
+
+    path: str = Field(description="POSIX path relative to the repository root")
+    symbol: str = Field(description="qualified name inside the file: 'func', 'Class.method'")
+    kind: Literal["function", "method", "class", "module"]
+    start_line: int = Field(ge=1)
+    end_line: int = Field(ge=1)
+    hash: str = Field(description="SHA-1 of the slice's raw bytes, git-blob style")
+    tokens: int = Field(ge=0, description="conservative local estimate of the slice's tokens")
+
+
+class RankedSlice(Frozen):
+    """A slice with its score, the score's parts, and whether Logic kept it and why."""
+
+    slice: Slice
+    score: float
+    components: dict[str, float] = Field(default_factory=dict)
+    kept: bool = True
+    reason: str = ""
+
+
+class MapResult(Frozen):
+    """Phase 1: candidate files and slices for the command, best first."""
+
+    terms: list[str] = Field(description="what was searched for")
+    files: list[str] = Field(description="candidate files, best first")
+    slices: list[RankedSlice]
+    stats: dict[str, float] = Field(default_factory=dict)
+
+
+class LogicResult(Frozen):
+    """Phase 2: the slices kept for the planner (fit the budget) and those dropped."""
+
+    slices: list[RankedSlice] = Field(description="every candidate, kept or dropped, with why")
+    edges: list[tuple[str, str]] = Field(
+        default_factory=list, description="call graph among candidates: (caller, callee)"
+    )
+    budget_tokens: int
+    used_tokens: int
+
+    @property
+    def kept(self) -> list[RankedSlice]:
+        return [s for s in self.slices if s.kept]
+
+
+# ---------------------------------------------------------------------------- Monte Carlo
+
+
+class SimulationResult(Frozen):
+    """One simulation's metrics on one side (base or candidate)."""
+
+    name: str
+    samples: int = Field(ge=0)
+    metrics: dict[str, float]
+    rtol: float = 1e-9
+    atol: float = 1e-12
+
+
+class MetricDelta(Frozen):
+    simulation: str
+    metric: str
+    base: float
+    candidate: float
+    within_tolerance: bool
+
+
+class MonteCarloSummary(Frozen):
+    """Behaviour evidence: base-side results (phase 3) and the comparison (review)."""
+
+    seed: int
+    base: list[SimulationResult] = Field(default_factory=list)
+    candidate: list[SimulationResult] = Field(default_factory=list)
+    deltas: list[MetricDelta] = Field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def diverged(self) -> list[MetricDelta]:
+        return [d for d in self.deltas if not d.within_tolerance]
+
+    @property
+    def verdict(self) -> str:
+        if not self.base:
+            return "no simulations"
+        if not self.deltas:
+            return "baseline only"
+        return "diverged" if self.diverged else "identical within tolerance"
+
+
+# ---------------------------------------------------------------------------- Execute
+
+
+class TestOutcome(Frozen):
+    """One test of the target's suite, as the inner session reported it."""
+
+    __test__ = False
+
+    nodeid: str
+    outcome: Literal["passed", "failed", "skipped", "error", "xfailed", "xpassed"]
+    duration: float = 0.0
+    message: str = Field(default="", description="assertion message / trimmed traceback")
+
+
+class TestRunResult(Frozen):
+    """The target's suite run once, in a fresh process inside the worktree."""
+
+    __test__ = False
+
+    exitstatus: int
+    tests: list[TestOutcome]
+    collection_errors: list[TestOutcome] = Field(default_factory=list)
+    seconds: float
+    workers: int = 0
+    command: list[str] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> list[TestOutcome]:
+        bad = {"failed", "error", "xpassed"}
+        return [t for t in self.tests if t.outcome in bad] + list(self.collection_errors)
+
+    @property
+    def passed(self) -> int:
+        return sum(t.outcome == "passed" for t in self.tests)
+
+    @property
+    def green(self) -> bool:
+        return self.exitstatus in (0, 5) and not self.failed and bool(self.tests)
+
+
+class StepResult(Frozen):
+    """What a plan step did. ``pool`` and ``worker`` make the pool semantics observable."""
+
+    step_id: str
+    op: str
+    pool: Literal["scan", "mutate"]
+    ok: bool
+    summary: str
+    worker: str = "controller"
+    seconds: float = 0.0
+    changed_files: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Check(Frozen):
+    """One post-change check; the gate is green only when every check passes."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Attempt(Frozen):
+    """One pass of Execute + Review with one plan."""
+
+    number: int
+    plan_digest: str
+    steps: list[StepResult] = Field(default_factory=list)
+    tests: TestRunResult | None = None
+    checks: list[Check] = Field(default_factory=list)
+    diff_stat: str = ""
+    seconds: float = 0.0
+
+    @property
+    def green(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def evidence(self) -> str:
+        """What went wrong, for the planner's replan and the terminal."""
+        lines = [f"{s.step_id}: {s.summary}" for s in self.steps if not s.ok]
+        if self.tests is not None:
+            for t in self.tests.failed:
+                lines.append(f"{t.outcome.upper()} {t.nodeid}: {t.message}".rstrip())
+        lines += [f"check {c.name} failed: {c.detail}" for c in self.checks if not c.ok]
+        return "\n".join(lines)
+
+
+class PublishResult(Frozen):
+    """Where the result went: a branch, a PR URL or the local run directory, a merge."""
+
+    forge: str
+    branch: str
+    commit: str
+    url: str
+    merged: bool = False
+    notes: list[str] = Field(default_factory=list)

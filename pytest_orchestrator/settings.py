@@ -1,0 +1,92 @@
+"""What the user asked for: command-line options and ini keys, resolved once per run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from pytest_orchestrator.plan import Budgets
+
+
+class Settings(BaseModel):
+    """The resolved options of one orchestrated run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command: str
+    """The sentence to carry out (from ``--orchestrate`` or the plan file)."""
+    plan_file: Path | None = None
+    """``--orchestrate-plan``: run this plan instead of planning."""
+    planner: str = "auto"
+    """``rules``, ``anthropic``, ``scripted`` or ``auto`` (anthropic when a key is set)."""
+    script: Path | None = None
+    """Answers for the scripted planner (a JSON list of plans)."""
+    base: str | None = None
+    """Base branch; default the branch checked out."""
+    dry_run: bool = False
+    """Stop after Plan and print the plan."""
+    merge: bool = False
+    """Merge into the base branch when the gate is green."""
+    attempts: int = Field(3, ge=1, le=10)
+    """Most attempts (the first plus retries)."""
+    run_root: Path
+    """Where run directories go."""
+    workers: int | Literal["auto"] = 0
+    """xdist workers of the inner test runs (0: no xdist)."""
+    seed: int | None = None
+    """Monte Carlo seed; random (and recorded) when unset."""
+    test_timeout: float = Field(600.0, gt=0)
+    """Wall-clock limit of one inner test run."""
+    cache_dir: Path
+    mem_threshold: float = Field(0.70, gt=0, le=1)
+    sample_interval: float = Field(0.25, gt=0)
+    budgets: Budgets = Field(default_factory=Budgets)
+    model: str = "claude-sonnet-4-5"
+    """Anthropic model for the anthropic planner."""
+
+    @property
+    def merge_requested(self) -> bool:
+        return self.merge or " merge" in f" {self.command.lower()}"
+
+
+def _ini(config: pytest.Config, name: str, default: str) -> str:
+    value = config.getini(name)
+    return str(value) if value not in (None, "", []) else default
+
+
+def resolve(config: pytest.Config, root: Path) -> Settings:
+    """Build `Settings` from options, ini keys and the environment (options win)."""
+    opt = config.option
+    workers_raw = opt.orchestrate_workers or _ini(config, "orchestrate_workers", "0")
+    if getattr(opt, "orchestrate_xdist_n", None):
+        workers_raw = str(opt.orchestrate_xdist_n)
+    workers: int | Literal["auto"] = "auto" if workers_raw == "auto" else int(workers_raw)
+    max_out = int(os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "4096"))
+    run_root = Path(opt.orchestrate_run_dir or _ini(config, "orchestrate_run_dir", ".orchestrate/runs"))
+    cache_dir = Path(_ini(config, "orchestrate_cache_dir", ".orchestrate/cache"))
+    plan_file = Path(opt.orchestrate_plan) if opt.orchestrate_plan else None
+    script = opt.orchestrate_script or _ini(config, "orchestrate_script", "")
+    invocation = config.invocation_params.dir
+    return Settings(
+        command=opt.orchestrate or "",
+        plan_file=(invocation / plan_file) if plan_file else None,
+        planner=opt.orchestrate_planner or _ini(config, "orchestrate_planner", "auto"),
+        script=(invocation / script) if script else None,
+        base=opt.orchestrate_base or (_ini(config, "orchestrate_base", "") or None),
+        dry_run=bool(opt.orchestrate_dry_run),
+        merge=bool(opt.orchestrate_merge),
+        attempts=int(opt.orchestrate_attempts or _ini(config, "orchestrate_attempts", "3")),
+        run_root=run_root if run_root.is_absolute() else root / run_root,
+        workers=workers,
+        seed=opt.orchestrate_seed,
+        test_timeout=float(_ini(config, "orchestrate_test_timeout", "600")),
+        cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
+        mem_threshold=float(_ini(config, "orchestrate_mem_threshold", "0.70")),
+        sample_interval=float(_ini(config, "orchestrate_sample_interval", "0.25")),
+        budgets=Budgets(max_output_tokens=min(4096, max_out)),
+        model=os.environ.get("ANTHROPIC_MODEL") or _ini(config, "orchestrate_model", "claude-sonnet-4-5"),
+    )
