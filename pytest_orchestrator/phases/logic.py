@@ -1,0 +1,199 @@
+"""Phase 2, Logic: the call graph among Map's candidates, and the slices that fit the budget.
+
+`prune` decides what the planner sees, in tiers, and records why for every slice:
+
+0. **target** -- slices that define an identifier the command names, or that a stack-trace
+   line points into (without either: the best-scored slice);
+1. **callers** -- slices that call a target, or use a named identifier (a rename must edit
+   them too);
+2. **callees** -- what the targets call (the context needed to change them safely);
+3. **context** -- the rest, by score, down to a relevance floor.
+
+Within a tier slices go best score first; each is kept if it fits what is left of the budget
+(``input_tokens_per_step`` minus a reserve for the planner's own prompt), otherwise dropped as
+"over budget" -- so when space runs out the least relevant go first. The call graph is
+resolved across modules through the candidates' imports (`pytest_orchestrator.graph`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import pytest
+
+from pytest_orchestrator.graph import ModuleIndex, Node, call_edges, resolve_imports
+from pytest_orchestrator.model import LogicResult, MapResult, RankedSlice
+from pytest_orchestrator.slicing import decode, line_offsets
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.run import Run
+
+#: Tokens of the per-step budget left for the planner's instructions and the command.
+PROMPT_RESERVE: Final = 1000
+#: Context slices scoring below this share of the best score are not worth their tokens.
+RELEVANCE_FLOOR: Final = 0.2
+_TIER_NAMES: Final = ("target", "caller", "callee", "context")
+
+
+def slice_id(r: RankedSlice) -> str:
+    """The call-graph id of a slice: ``path::symbol`` (module blocks get their line)."""
+    s = r.slice
+    return f"{s.path}::{s.symbol}" + (f"@{s.start_line}" if s.kind == "module" else "")
+
+
+def read_texts(root: Path, slices: Iterable[RankedSlice]) -> dict[str, str]:
+    """The text of each slice, read from ``root`` (each file once)."""
+    by_path: dict[str, list[RankedSlice]] = {}
+    for r in slices:
+        by_path.setdefault(r.slice.path, []).append(r)
+    texts: dict[str, str] = {}
+    for path, group in by_path.items():
+        try:
+            raw = (root / path).read_bytes()
+        except OSError:
+            continue
+        offsets = line_offsets(raw)
+        last = len(offsets) - 1
+        for r in group:
+            a = offsets[min(r.slice.start_line - 1, last)]
+            b = offsets[min(r.slice.end_line, last)]
+            texts[slice_id(r)] = decode(raw[a:b])
+    return texts
+
+
+def build_call_graph(
+    root: Path, slices: list[RankedSlice]
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Caller -> callee edges among ``slices`` and the texts they were read from."""
+    texts = read_texts(root, slices)
+    index = ModuleIndex.build({r.slice.path for r in slices})
+    file_text: dict[str, list[str]] = {}
+    for r in slices:
+        file_text.setdefault(r.slice.path, []).append(texts.get(slice_id(r), ""))
+    imports = {
+        path: resolve_imports("\n".join(parts), path, index) for path, parts in file_text.items()
+    }
+    nodes = [
+        Node(
+            id=slice_id(r),
+            path=r.slice.path,
+            name=r.slice.symbol.rsplit(".", 1)[-1],
+            is_method=r.slice.kind == "method",
+        )
+        for r in slices
+    ]
+    return call_edges(nodes, texts, imports), texts
+
+
+def _tiers(slices: list[RankedSlice], edges: list[tuple[str, str]]) -> dict[str, tuple[int, str]]:
+    """slice id -> (tier, why it is in that tier)."""
+    ids = {slice_id(r): r for r in slices}
+    targets = {
+        slice_id(r): (
+            "defines a named identifier"
+            if r.components.get("definition", 0) > 0
+            else "a stack-trace line points here"
+        )
+        for r in slices
+        if r.components.get("definition", 0) > 0 or r.components.get("trace", 0) > 0
+    }
+    if not targets and slices:
+        targets = {slice_id(slices[0]): "best match for the command"}
+    out: dict[str, tuple[int, str]] = {sid: (0, why) for sid, why in targets.items()}
+    for caller, callee in edges:
+        if callee in targets and caller not in out:
+            out[caller] = (1, f"calls {callee}")
+    for r in slices:
+        sid = slice_id(r)
+        if sid not in out and r.components.get("identifier", 0) > 0:
+            out[sid] = (1, "uses a named identifier")
+    for caller, callee in edges:
+        if caller in targets and callee not in out:
+            out[callee] = (2, f"called by {caller}")
+    for sid in ids:
+        out.setdefault(sid, (3, "context"))
+    return out
+
+
+def prune(
+    candidates: MapResult,
+    root: Path,
+    *,
+    budget_tokens: int,
+    reserve: int = PROMPT_RESERVE,
+    floor: float = RELEVANCE_FLOOR,
+) -> LogicResult:
+    """Keep what the change must touch plus the context that fits; say why for each slice."""
+    slices = list(candidates.slices)
+    edges, _ = build_call_graph(root, slices)
+    tiers = _tiers(slices, edges)
+    budget = max(0, budget_tokens - reserve)
+    top = max((r.score for r in slices), default=0.0)
+    order = sorted(
+        range(len(slices)), key=lambda i: (tiers[slice_id(slices[i])][0], -slices[i].score, i)
+    )
+    decided: dict[int, tuple[bool, str]] = {}
+    used = 0
+    for i in order:
+        r = slices[i]
+        tier, why = tiers[slice_id(r)]
+        label = f"{_TIER_NAMES[tier]}: {why}"
+        if tier == 3 and r.score < floor * top:
+            decided[i] = (
+                False,
+                f"{label}; below the relevance floor ({r.score:.2f} < {floor:.0%} of {top:.2f})",
+            )
+        elif used + r.slice.tokens > budget:
+            decided[i] = (
+                False,
+                f"{label}; over budget ({r.slice.tokens} tokens, {budget - used} left)",
+            )
+        else:
+            used += r.slice.tokens
+            decided[i] = (True, label)
+    out = [
+        r.model_copy(update={"kept": decided[i][0], "reason": decided[i][1]})
+        for i, r in enumerate(slices)
+    ]
+    return LogicResult(slices=out, edges=edges, budget_tokens=budget, used_tokens=used)
+
+
+def format_ranking(result: LogicResult, limit: int = 20) -> list[str]:
+    """The dry-run listing: ranked files, then ranked slices with kept/dropped and why."""
+    lines: list[str] = []
+    files: dict[str, list[RankedSlice]] = {}
+    for r in result.slices:
+        files.setdefault(r.slice.path, []).append(r)
+    kept = result.kept
+    lines.append(
+        f"ranked files ({len(files)}), kept {len(kept)} of {len(result.slices)} slices, "
+        f"{result.used_tokens}/{result.budget_tokens} tokens:"
+    )
+    for n, (path, group) in enumerate(list(files.items())[:limit], 1):
+        k = sum(r.kept for r in group)
+        lines.append(f"  {n:>3}. {group[0].score:7.3f}  {path}  ({k}/{len(group)} slices kept)")
+    lines.append("ranked slices:")
+    for n, r in enumerate(result.slices[:limit], 1):
+        s = r.slice
+        mark = "kept" if r.kept else "drop"
+        top = sorted(r.components.items(), key=lambda kv: -kv[1])[:3]
+        parts = " ".join(f"{k}={v:.2f}" for k, v in top if v > 0)
+        lines.append(
+            f"  {n:>3}. {r.score:7.3f} [{mark}] {s.path}::{s.symbol} "
+            f"L{s.start_line}-{s.end_line} ~{s.tokens}t  {parts}  -- {r.reason}"
+        )
+    if len(result.slices) > limit:
+        lines.append(f"  ... {len(result.slices) - limit} more in slices.json")
+    return lines
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_orchestrator_logic(run: Run, candidates: MapResult) -> LogicResult:
+    """The default Logic: `prune` Map's candidates to the per-step input-token budget."""
+    return prune(
+        candidates,
+        run.worktree,
+        budget_tokens=run.settings.budgets.input_tokens_per_step,
+    )

@@ -1,0 +1,417 @@
+"""Phase 1, Map: from a sentence to candidate files and ranked slices, lazily.
+
+The pipeline (`map_repository`), each step bounded so that a 3-million-line repository costs
+a few ripgrep passes and the parsing of a few dozen files:
+
+1. extract terms from the command (`pytest_orchestrator.terms`);
+2. ripgrep: the Python file list, per-file counts of the command's words, the files that
+   define the named identifiers (`pytest_orchestrator.search`);
+3. score files with BM25 over ripgrep's counts plus path, identifier and definition hits,
+   add memory (`pytest_orchestrator.memory`) and pick the candidate files;
+4. widen them by their import-graph neighbourhood (`pytest_orchestrator.graph`);
+5. slice only the candidates (`pytest_orchestrator.slicing`), reusing the slice cache's
+   per-file slices when the file's git-blob id is unchanged;
+6. score every slice with named components and explicit weights (`pytest_orchestrator.rank`).
+
+Nothing is written in the searched tree; the slice cache and memory live in the cache dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+
+from pytest_orchestrator import search
+from pytest_orchestrator.graph import ImportGraph, ModuleIndex, module_names, resolve_imports
+from pytest_orchestrator.memory import Memory
+from pytest_orchestrator.model import MapResult, RankedSlice, Slice
+from pytest_orchestrator.rank import DEFAULT_WEIGHTS, Weights, bm25, bm25_corpus, idf, normalise
+from pytest_orchestrator.slicing import SlicedFile, blob_sha1, decode, slice_source
+from pytest_orchestrator.terms import Terms, extract, split_identifier
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.run import Run
+    from pytest_orchestrator.slice_cache import SliceCache
+
+#: Files ranked by ripgrep evidence that are parsed (definitions and explicit paths come on top).
+MAX_FILES: Final = 40
+#: Import neighbours of the seed files added to the candidates.
+MAX_NEIGHBOURS: Final = 20
+#: Slices handed to Logic.
+MAX_SLICES: Final = 300
+_PATH_WEIGHT: Final = 1.5
+_IDENT_FILE_BONUS: Final = 2.0
+_DEF_FILE_BONUS: Final = 4.0
+
+
+@dataclass
+class Candidates:
+    """Intermediate state of one Map: the scored files and the sliced candidates."""
+
+    terms: Terms
+    file_scores: dict[str, float] = field(default_factory=dict)
+    seeds: set[str] = field(default_factory=set)
+    sliced: dict[str, SlicedFile] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _count(stats: dict[str, float], key: str, n: float = 1) -> None:
+    stats[key] = stats.get(key, 0) + n
+
+
+def score_files(
+    root: Path, terms: Terms, files: list[str], hits: search.Hits, defs: dict[str, set[str]]
+) -> dict[str, float]:
+    """File-level evidence: BM25 over ripgrep counts + path words + identifier/definition hits."""
+    n = max(len(files), 1)
+    df = hits.document_frequency()
+    idfs = {w: idf(n, df.get(w, 0)) for w in terms.words}
+    sizes: dict[str, float] = {}
+    for path in hits.files:
+        try:
+            sizes[path] = float(os.stat(root / path).st_size)
+        except OSError:
+            sizes[path] = 0.0
+    avg = sum(sizes.values()) / len(sizes) if sizes else 1.0
+    scores: dict[str, float] = {}
+    for path, tf in hits.words.items():
+        scores[path] = bm25(tf, sizes.get(path, avg), avg, idfs)
+    # words in the path: "sizing" finds wheel_sizing/sizing.py even where the text says "size"
+    wanted = set(terms.words)
+    if wanted:
+        for path in files:
+            parts = set(split_identifier(path.removesuffix(".py")))
+            matched = parts & wanted
+            if matched:
+                scores[path] = (
+                    scores.get(path, 0.0)
+                    + _PATH_WEIGHT * sum(idfs[w] for w in matched) / max(len(parts), 1) ** 0.5
+                )
+    for path, counts in hits.identifiers.items():
+        scores[path] = scores.get(path, 0.0) + _IDENT_FILE_BONUS * len(counts)
+    for paths in defs.values():
+        for path in paths:
+            scores[path] = scores.get(path, 0.0) + _DEF_FILE_BONUS
+    return scores
+
+
+def explicit_files(terms: Terms, files: list[str], index: ModuleIndex) -> set[str]:
+    """Files the command names: paths (suffix match), dotted modules, stack-trace files."""
+    found: set[str] = set()
+    for wanted in terms.paths:
+        w = wanted.replace("\\", "/").lstrip("./")
+        found.update(f for f in files if f == w or f.endswith("/" + w) or w.endswith("/" + f))
+    for module in terms.modules:
+        parts = module.split(".")
+        for i in range(len(parts), 0, -1):
+            target = index.resolve(".".join(parts[:i]), "")
+            if target is not None:
+                found.add(target)
+                break
+    return found
+
+
+def _read(root: Path, path: str) -> bytes | None:
+    """The bytes of ``root/path`` if it is a regular file inside ``root``."""
+    full = root / path
+    try:
+        real = full.resolve(strict=True)
+        real.relative_to(root.resolve())
+        if not real.is_file():
+            return None
+        return real.read_bytes()
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
+        return None
+
+
+def slice_file(
+    root: Path, path: str, cache: SliceCache | None, stats: dict[str, float]
+) -> tuple[SlicedFile, bytes] | None:
+    """Slice one file, reusing the cache's slices when its blob id is unchanged."""
+    raw = _read(root, path)
+    if raw is None:
+        _count(stats, "unreadable_files")
+        return None
+    fingerprint = blob_sha1(raw)
+    if cache is not None:
+        metas = cache.file_slices(path, fingerprint)
+        if metas is not None:
+            _count(stats, "cached_files")
+            out = SlicedFile(path)
+            for m in metas:
+                chunk = raw[m.start_byte : m.end_byte]
+                out.slices.append(
+                    Slice(
+                        path=path,
+                        symbol=m.symbol,
+                        kind=m.kind,  # type: ignore[arg-type]
+                        start_line=m.start_line,
+                        end_line=m.end_line,
+                        hash=blob_sha1(chunk),
+                        tokens=m.tokens,
+                    )
+                )
+                out.byte_ranges.append((m.start_byte, m.end_byte))
+            return out, raw
+    sliced = slice_source(path, raw)
+    _count(stats, "parsed_files")
+    if cache is not None and sliced.skipped is None:
+        _store(cache, sliced, raw, fingerprint)
+    return sliced, raw
+
+
+def _store(cache: SliceCache, sliced: SlicedFile, raw: bytes, fingerprint: str) -> None:
+    from pytest_orchestrator.slice_cache import SliceMeta, embed
+
+    rows: list[tuple[str, Any, SliceMeta]] = []
+    pairs: list[tuple[str, SliceMeta]] = []
+    for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True):
+        meta = SliceMeta(s.path, s.symbol, s.kind, s.start_line, s.end_line, a, b, s.tokens)
+        pairs.append((s.hash, meta))
+        if cache.get(s.hash) is None:
+            rows.append((s.hash, embed(decode(raw[a:b])), meta))
+    if rows:
+        cache.put_many(rows)
+    cache.put_file_slices(sliced.path, fingerprint, pairs)
+
+
+def _vector_scores(
+    command: str, slices: list[Slice], texts: dict[str, str], cache: SliceCache | None
+) -> dict[str, float]:
+    """Cosine similarity of the command and each slice (hashed identifier embeddings)."""
+    try:
+        from pytest_orchestrator.slice_cache import embed
+    except ImportError:  # pragma: no cover - the slice cache is part of the package
+        return {}
+    import numpy as np
+
+    query = embed(command)
+    keys = list(dict.fromkeys(s.hash for s in slices))
+    if cache is not None:
+        return {k: float(v) for k, v in cache.topk(query, len(keys), keys=keys)}
+    if not keys:
+        return {}
+    by_key = {s.hash: texts[_sid(s)] for s in slices}
+    matrix = np.stack([embed(by_key[k]) for k in keys])
+    return {k: float(v) for k, v in zip(keys, matrix @ query, strict=True)}
+
+
+def _sid(s: Slice) -> str:
+    return f"{s.path}::{s.symbol}:{s.start_line}"
+
+
+def _defines(s: Slice, text: str, identifiers: tuple[str, ...]) -> bool:
+    name = s.symbol.rsplit(".", 1)[-1]
+    if name in identifiers:
+        return True
+    if s.kind in ("module", "class"):
+        return any(
+            re.search(rf"^\s*{re.escape(i)}\s*(?::[^=\n]*)?=[^=]", text, re.M) for i in identifiers
+        )
+    return False
+
+
+def rank_slices(
+    cands: Candidates,
+    command: str,
+    *,
+    graph_dist: dict[str, int],
+    centrality: dict[str, float],
+    memory: dict[tuple[str, str], float],
+    cache: SliceCache | None,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> list[RankedSlice]:
+    """Score every candidate slice; best first."""
+    terms = cands.terms
+    slices = [s for f in cands.sliced.values() for s in f.slices]
+    if not slices:
+        return []
+    tokens = [split_identifier(cands.texts[_sid(s)]) for s in slices]
+    lexical = normalise(
+        {_sid(s): v for s, v in zip(slices, bm25_corpus(tokens, list(terms.words)), strict=True)}
+    )
+    files = normalise(cands.file_scores)
+    vectors = _vector_scores(command, slices, cands.texts, cache)
+    ident_res = [re.compile(rf"\b{re.escape(i)}\b") for i in terms.identifiers]
+    ranked: list[RankedSlice] = []
+    for s in slices:
+        text = cands.texts[_sid(s)]
+        comp: dict[str, float] = {
+            "definition": 1.0 if _defines(s, text, terms.identifiers) else 0.0,
+            "identifier": (
+                sum(1 for r in ident_res if r.search(text)) / len(ident_res) if ident_res else 0.0
+            ),
+            "lexical": lexical.get(_sid(s), 0.0),
+            "file": files.get(s.path, 0.0),
+            "graph": 1.0 / (1 + graph_dist[s.path]) if s.path in graph_dist else 0.0,
+            "centrality": centrality.get(s.path, 0.0),
+            "vector": max(0.0, vectors.get(s.hash, 0.0)),
+            "memory": memory.get((s.path, s.symbol), 0.0),
+            "trace": (
+                1.0
+                if any(
+                    (s.path == p or s.path.endswith("/" + p.lstrip("./")))
+                    and s.start_line <= line <= s.end_line
+                    for p, line in terms.trace
+                )
+                else 0.0
+            ),
+        }
+        comp = {k: round(v, 4) for k, v in comp.items()}
+        ranked.append(RankedSlice(slice=s, score=round(weights.score(comp), 4), components=comp))
+    ranked.sort(key=lambda r: (-r.score, r.slice.path, r.slice.start_line))
+    return ranked
+
+
+def map_repository(
+    root: Path,
+    command: str,
+    *,
+    cache: SliceCache | None = None,
+    memory: Memory | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+    max_files: int = MAX_FILES,
+    max_slices: int = MAX_SLICES,
+    report: Callable[[str], None] | None = None,
+) -> MapResult:
+    """Map ``command`` onto the Python code under ``root`` (read-only). See the module doc."""
+    t0 = time.perf_counter()
+    terms = extract(command)
+    stats: dict[str, float] = {}
+    cands = Candidates(terms=terms, stats=stats)
+    files = search.list_files(root)
+    stats["files_searched"] = len(files)
+    if terms.empty:
+        return MapResult(terms=[], files=[], slices=[], stats=stats)
+    hits = search.count_terms(root, terms.words, terms.identifiers, terms.phrases)
+    defs = search.find_definitions(root, terms.identifiers)
+    stats["files_matched"] = len(hits.files)
+    stats["seconds_search"] = round(time.perf_counter() - t0, 4)
+
+    index = ModuleIndex.build(files)
+    remembered = memory.recall(command) if memory is not None else {}
+    scores = score_files(root, terms, files, hits, defs)
+    known = set(files)
+    explicit = explicit_files(terms, files, index)
+    recalled = {p for p, _ in remembered if p in known}
+    for path in explicit:
+        scores[path] = scores.get(path, 0.0) + _DEF_FILE_BONUS
+    cands.file_scores = scores
+    defining = {p for paths in defs.values() for p in paths}
+    ranked_files = sorted(scores, key=lambda p: (-scores[p], p))
+    cands.seeds = defining | explicit
+    if not cands.seeds:
+        cands.seeds = set(ranked_files[:3])
+    chosen = list(
+        dict.fromkeys([*sorted(explicit), *sorted(defining)[:max_files], *sorted(recalled)])
+    )
+    chosen += [p for p in ranked_files[: max_files * 2] if p not in chosen][
+        : max(0, max_files - len(chosen))
+    ]
+
+    # read and slice the candidates, collecting their imports for the neighbourhood
+    graph = ImportGraph()
+    raws: dict[str, bytes] = {}
+
+    def take(path: str) -> bool:
+        got = slice_file(root, path, cache, stats)
+        if got is None:
+            return False
+        sliced, raw = got
+        if sliced.skipped is not None:
+            _count(stats, f"skipped_{sliced.skipped.replace(' ', '_')}")
+            return False
+        cands.sliced[path] = sliced
+        raws[path] = raw
+        for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True):
+            cands.texts[_sid(s)] = decode(raw[a:b])
+        if sliced.problems:
+            _count(stats, "files_with_syntax_errors")
+            cands.problems += [f"{path}: {p}" for p in sliced.problems]
+        graph.add(path, resolve_imports(decode(raw), path, index))
+        return True
+
+    for path in chosen:
+        take(path)
+    # neighbourhood: what the seeds import, and who imports the seeds (one ripgrep pass)
+    neighbours: list[str] = []
+    for seed in sorted(cands.seeds & set(cands.sliced)):
+        neighbours += sorted(graph.imports.get(seed, set()))
+    leaves = {module_names(s)[-1] for s in cands.seeds if module_names(s)}
+    for path, lines in sorted(search.find_import_lines(root, leaves).items()):
+        targets = resolve_imports("\n".join(lines), path, index)
+        if targets & cands.seeds:
+            neighbours.append(path)
+            graph.add(path, targets)
+    neighbours = [p for p in dict.fromkeys(neighbours) if p not in cands.sliced]
+    neighbours.sort(key=lambda p: -scores.get(p, 0.0))
+    for path in neighbours[:MAX_NEIGHBOURS]:
+        take(path)
+    stats["candidate_files"] = len(cands.sliced)
+    stats["seconds_slice"] = round(time.perf_counter() - t0, 4)
+
+    in_deg = graph.in_degree()
+    centrality = normalise({p: float(in_deg.get(p, 0)) for p in cands.sliced})
+    dist = graph.distances(cands.seeds & set(cands.sliced) or set(ranked_files[:3]))
+    ranked = rank_slices(
+        cands,
+        command,
+        graph_dist=dist,
+        centrality=centrality,
+        memory=remembered,
+        cache=cache,
+        weights=weights,
+    )
+    stats["candidate_slices"] = len(ranked)
+    stats["syntax_errors"] = len(cands.problems)
+    if report is not None:
+        for problem in cands.problems[:10]:
+            report(f"map: could not parse {problem}")
+    best_file: dict[str, float] = {}
+    for r in ranked:
+        best_file.setdefault(r.slice.path, r.score)
+    stats["seconds"] = round(time.perf_counter() - t0, 4)
+    return MapResult(
+        terms=terms.all(),
+        files=list(best_file),
+        slices=ranked[:max_slices],
+        stats=stats,
+    )
+
+
+def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
+    """Names in the repository closest to the command's terms, for "nothing found"."""
+    terms = extract(command)
+    wanted = [*terms.identifiers, *terms.words]
+    return search.nearby_names(root, wanted, limit=limit)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_orchestrator_map(run: Run) -> MapResult:
+    """The default Map: `map_repository` over the run's worktree, with cache and memory."""
+    memory: Memory | None
+    try:
+        memory = Memory.open(run.settings.cache_dir)
+    except (OSError, Exception):  # memory is optional: a locked or unwritable dir means none
+        memory = None
+    try:
+        result = map_repository(
+            run.worktree, run.command, cache=run.cache, memory=memory, report=run.report
+        )
+    finally:
+        if memory is not None:
+            memory.close()
+    if not result.slices:
+        near = nearest_matches(run.worktree, run.command)
+        hint = f"; nearest names: {', '.join(near)}" if near else ""
+        run.report(f"map: nothing in the repository matches {result.terms or run.command!r}{hint}")
+    return result

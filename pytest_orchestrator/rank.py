@@ -1,0 +1,102 @@
+"""Scoring: BM25 over identifier-split tokens, and the weights that combine the evidence.
+
+Every candidate slice gets named components in ``[0, 1]``; its score is their weighted sum.
+The components and the weights are written to ``slices.json``, so a ranking can always be
+explained. The default weights were measured, not guessed: ``benchmarks/eval_localisation.py``
+scores commits of real projects (message -> changed files/functions) and its ``--tune`` mode
+searches the weights; the figures are in that script's output.
+
+Components:
+
+``definition``  the slice defines an identifier named in the command (``def``/``class``/global)
+``identifier``  share of the command's identifiers that occur verbatim in the slice
+``lexical``     BM25 of the slice against the command's words (normalised to the best slice)
+``file``        BM25 of the slice's file, from ripgrep's counts, plus path matches (normalised)
+``graph``       import-graph proximity to the files that define the named identifiers
+``centrality``  how many files of the neighbourhood import the slice's file (normalised)
+``vector``      cosine similarity of hashed identifier embeddings (slice cache)
+``memory``      earlier runs chose this slice for a similar command
+``trace``       a stack-trace line of the command points into the slice
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Final
+
+K1: Final = 1.2
+B: Final = 0.75
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each component counts. See the module docstring for what they mean."""
+
+    definition: float = 3.0
+    identifier: float = 1.5
+    lexical: float = 1.0
+    file: float = 1.0
+    graph: float = 0.3
+    centrality: float = 0.1
+    vector: float = 0.5
+    memory: float = 1.0
+    trace: float = 2.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def score(self, components: Mapping[str, float]) -> float:
+        """The weighted sum of ``components`` (missing components count 0)."""
+        w = self.as_dict()
+        return sum(w.get(name, 0.0) * value for name, value in components.items())
+
+
+DEFAULT_WEIGHTS: Final = Weights()
+
+
+def idf(n_docs: int, df: int) -> float:
+    """BM25's (always positive) inverse document frequency."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def bm25(
+    tf: Mapping[str, int],
+    length: float,
+    avg_length: float,
+    idfs: Mapping[str, float],
+) -> float:
+    """BM25 of one document (its term frequencies and length) for a query's ``idfs``."""
+    if avg_length <= 0:
+        return 0.0
+    norm = K1 * (1.0 - B + B * length / avg_length)
+    total = 0.0
+    for term, weight in idfs.items():
+        f = tf.get(term, 0)
+        if f:
+            total += weight * f * (K1 + 1.0) / (f + norm)
+    return total
+
+
+def bm25_corpus(docs: Sequence[Sequence[str]], query: Sequence[str]) -> list[float]:
+    """BM25 of every tokenised document in ``docs`` against ``query``, IDF from ``docs``."""
+    if not docs:
+        return []
+    terms = set(query)
+    tfs = [Counter(t for t in doc if t in terms) for doc in docs]
+    df: Counter[str] = Counter()
+    for tf in tfs:
+        df.update(tf.keys())
+    idfs = {t: idf(len(docs), df[t]) for t in terms}
+    avg = sum(len(d) for d in docs) / len(docs)
+    return [bm25(tf, len(doc), avg, idfs) for tf, doc in zip(tfs, docs, strict=True)]
+
+
+def normalise(values: Mapping[str, float]) -> dict[str, float]:
+    """Scale to ``[0, 1]`` by the maximum (all zeros stay zeros)."""
+    top = max(values.values(), default=0.0)
+    if top <= 0:
+        return {k: 0.0 for k in values}
+    return {k: v / top for k, v in values.items()}

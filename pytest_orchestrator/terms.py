@@ -1,0 +1,178 @@
+"""What a command is about: the search terms Map extracts from one sentence.
+
+A command mixes prose with code: ``Rename calculate_position_size to position_size``,
+``fix KeyError in wheel_sizing/kelly.py``, a pasted traceback, a quoted message. `extract`
+pulls out, in that order of trust:
+
+- identifiers: names that look like code (snake_case, camelCase, dotted, ``call()``);
+- paths and module names: ``pkg/mod.py``, ``pkg.mod``, and stack-trace ``File "x.py", line 3``;
+- quoted strings: ``"insufficient buying power"``, searched as phrases;
+- words: everything else that is not a stop word, lower-cased.
+
+`split_identifier` is the tokeniser used everywhere ranking compares text (query, files,
+slices): ``calculatePositionSize2`` and ``calculate_position_size`` both become
+``calculate position size``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+T = TypeVar("T")
+
+_TRACE_LINE: Final = re.compile(r'File "([^"]+)", line (\d+)(?:, in (\w+))?')
+_QUOTED: Final = re.compile(r"\"([^\"\n]{3,200})\"|'([^'\n]{3,200})'|`([^`\n]{2,200})`")
+_PATH: Final = re.compile(r"(?<![\w/.])((?:[\w.-]+/)*[\w-]+\.py)\b")
+_TOKEN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
+_CAMEL: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_WORD_RUN: Final = re.compile(r"[A-Za-z0-9_]+")
+
+#: English and command-verb stop words: frequent in commands, useless (or harmful) to search.
+STOP_WORDS: Final[frozenset[str]] = frozenset(
+    # a word list reads better as one string than as a 200-line list literal
+    """
+    a about above after again all also an and any are as at be because been before being
+    below between both but by can could did do does doing down during each else few for from
+    further had has have having he her here hers him his how i if in into is it its itself
+    just me more most my no nor not now of off on once only or other our out over own same
+    she should so some such than that the their them then there these they this those
+    through to too under until up very was we were what when where which while who whom why
+    will with would you your yours please make makes made use uses used using want need
+    needs new old via per etc e g eg ie i.e let lets ok okay one two three rename renaming
+    renamed change changes changed changing add adds added adding remove removes removed
+    removing delete fix fixes fixed fixing update updates updated updating refactor
+    refactoring move moves moved replace replaced support supports implement implements
+    implemented ensure instead everywhere across code file files function functions method
+    methods class classes module modules test tests tested testing scale post pr run runs
+    merge bug issue should must it's don't doesn't py line traceback lines
+    """.split()  # noqa: SIM905
+)
+#: Python keywords and builtins are identifiers, but searching for them finds everything.
+_CODE_NOISE: Final[frozenset[str]] = frozenset(
+    # a word list reads better as one string than as a 200-line list literal
+    """
+    self cls def return none true false import from class lambda pass yield async await str
+    int float bool list dict set tuple object print len range type isinstance
+    """.split()  # noqa: SIM905
+)
+
+
+def split_identifier(text: str) -> list[str]:
+    """Lower-cased sub-words of every identifier-ish run in ``text``, in order.
+
+    >>> split_identifier("calculatePositionSize(HTTPServer, max_bp_2)")
+    ['calculate', 'position', 'size', 'http', 'server', 'max', 'bp', '2']
+    """
+    out: list[str] = []
+    for run in _WORD_RUN.findall(text):
+        for part in run.split("_"):
+            if part:
+                out.extend(m.lower() for m in _CAMEL.findall(part))
+    return out
+
+
+def looks_like_code(token: str) -> bool:
+    """True for tokens that only make sense as code: ``snake_case``, ``camelCase``, ``a.b``."""
+    bare = token.removesuffix("()")
+    if token.endswith("()") or "." in bare:
+        return True
+    if "_" in bare.strip("_"):
+        return True
+    # camelCase or CapWords with an inner capital: PositionPlan, getValue
+    return bool(re.search(r"[a-z0-9][A-Z]", bare))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Everything searchable in a command. ``words`` are lower-case sub-words."""
+
+    identifiers: tuple[str, ...] = ()
+    """Code names as written (``calculate_position_size``, ``PositionPlan``), no dots."""
+    paths: tuple[str, ...] = ()
+    """File paths or file names (``wheel_sizing/kelly.py``, ``kelly.py``)."""
+    modules: tuple[str, ...] = ()
+    """Dotted module-like names (``wheel_sizing.kelly``)."""
+    phrases: tuple[str, ...] = ()
+    """Quoted strings, searched literally."""
+    words: tuple[str, ...] = ()
+    """Lower-case sub-words of everything above plus the prose, stop words removed."""
+    trace: tuple[tuple[str, int], ...] = field(default=())
+    """``(path, line)`` pairs from stack-trace lines."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.identifiers or self.paths or self.modules or self.phrases or self.words)
+
+    def all(self) -> list[str]:
+        """Every term, for ``MapResult.terms``: identifiers, paths, modules, phrases, words."""
+        seen: dict[str, None] = {}
+        for group in (self.identifiers, self.paths, self.modules, self.phrases, self.words):
+            for t in group:
+                seen.setdefault(t, None)
+        return list(seen)
+
+
+def _add(bucket: dict[T, None], item: T) -> None:
+    bucket.setdefault(item, None)
+
+
+def extract(command: str) -> Terms:
+    """Split a command into identifiers, paths, modules, phrases and words."""
+    identifiers: dict[str, None] = {}
+    paths: dict[str, None] = {}
+    modules: dict[str, None] = {}
+    phrases: dict[str, None] = {}
+    trace: dict[tuple[str, int], None] = {}
+    rest = command
+
+    for m in _TRACE_LINE.finditer(command):
+        path, line, func = m.group(1), int(m.group(2)), m.group(3)
+        _add(trace, (path, line))
+        _add(paths, path)
+        if func and func != "<module>":
+            _add(identifiers, func)
+    rest = _TRACE_LINE.sub(" ", rest)
+
+    for m in _QUOTED.finditer(rest):
+        text = next(g for g in m.groups() if g is not None).strip()
+        if _TOKEN.fullmatch(text):
+            # `calculate_position_size` or 'kelly': a quoted name is a name, not a phrase.
+            continue
+        _add(phrases, text)
+    rest = _QUOTED.sub(lambda m: " " + (m.group(0)[1:-1]) + " ", rest)
+
+    for m in _PATH.finditer(rest):
+        _add(paths, m.group(1))
+    rest = _PATH.sub(lambda m: " " + m.group(1).replace("/", " ").removesuffix(".py") + " ", rest)
+
+    for m in _TOKEN.finditer(rest):
+        token = m.group(0)
+        bare = token.removesuffix("()")
+        if "." in bare:
+            _add(modules, bare)
+            for part in bare.split("."):
+                if looks_like_code(part) or part[:1].isupper():
+                    _add(identifiers, part)
+            continue
+        if bare.lower() in _CODE_NOISE:
+            continue
+        if looks_like_code(token):
+            _add(identifiers, bare)
+        elif bare[:1].isupper() and m.start() > 0 and bare.lower() not in STOP_WORDS:
+            # A capitalised word inside a sentence ("the Kelly fraction") may be a class.
+            _add(identifiers, bare)
+
+    words: dict[str, None] = {}
+    for w in split_identifier(command):
+        if len(w) > 1 and w not in STOP_WORDS and w not in _CODE_NOISE and not w.isdigit():
+            _add(words, w)
+    return Terms(
+        identifiers=tuple(identifiers),
+        paths=tuple(paths),
+        modules=tuple(modules),
+        phrases=tuple(phrases),
+        words=tuple(words),
+        trace=tuple(trace),
+    )
