@@ -1,0 +1,389 @@
+"""One budgeted call to Claude through the official ``anthropic`` SDK.
+
+`ModelClient.create` is the only place a request leaves the process. Before every call it
+
+1. scrubs the whole request body with `redact.redact_json` (secrets never leave),
+2. estimates the input tokens locally (``count_tokens`` needs the network) and refuses a
+   request above the step's input budget — callers trim to fit, this is the hard gate,
+3. caps ``max_tokens`` (≤ 4096) and checks the run's token cap (`TokenLedger.check`) and the
+   run's wall clock.
+
+Faults: 429, 5xx, 529 overloaded, timeouts and connection errors are retried here with
+exponential backoff and full jitter (``retry-after`` is honoured), never past the wall clock;
+the SDK's own retry loop is switched off (``max_retries=0``) because it cannot see our
+budgets and would hide the retries from the record. Authentication, permission and
+invalid-request errors are not retried: they raise `ModelCallError` with what to do.
+
+Every HTTP attempt — answered or failed — is recorded in the run's ledger (input/output
+tokens, latency, stop reason) and traced as an OpenInference ``LLM`` span.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pytest_orchestrator.errors import BudgetExceeded, OrchestratorError
+from pytest_orchestrator.redact import redact_json
+from pytest_orchestrator.tokens import estimate_tokens
+from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE
+
+if TYPE_CHECKING:
+    import anthropic
+    from anthropic.types import Message
+    from opentelemetry.trace import Span
+
+    from pytest_orchestrator.settings import Settings
+    from pytest_orchestrator.tokens import TokenLedger
+    from pytest_orchestrator.tracing import Tracer
+
+__all__ = ["LlmConfig", "ModelCallError", "ModelClient", "request_tokens"]
+
+MAX_OUTPUT_TOKENS: Final = 4096
+MIN_THINKING_TOKENS: Final = 1024
+"""The API's smallest extended-thinking budget."""
+
+
+class ModelCallError(OrchestratorError):
+    """A model call that cannot succeed as configured (bad key, invalid request, retries spent).
+
+    Belongs in `pytest_orchestrator.errors`; it lives here until that module adopts it.
+    """
+
+
+class LlmConfig(BaseModel):
+    """How the anthropic planner talks to the API; every field has an environment default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = "claude-sonnet-4-6"
+    """Model name (``ANTHROPIC_MODEL`` / ini ``orchestrate_model``)."""
+    input_tokens_per_step: int = Field(4000, ge=256, le=4000)
+    """Most input tokens one call may carry, by the local conservative estimate."""
+    max_output_tokens: int = Field(4096, ge=64, le=MAX_OUTPUT_TOKENS)
+    """``max_tokens`` of every call (``CLAUDE_CODE_MAX_OUTPUT_TOKENS``)."""
+    thinking_budget: int | None = Field(None, ge=MIN_THINKING_TOKENS)
+    """Extended-thinking budget (``CLAUDE_CODE_THINKING_BUDGET_TOKENS``); None = off."""
+    max_run_tokens: int | None = Field(None, ge=1)
+    """Input + output tokens the whole run may spend (``ORCHESTRATE_MAX_RUN_TOKENS``)."""
+    wall_clock_s: float = Field(900.0, gt=0)
+    """Seconds all model calls of a run may take, retries and waits included
+    (``ORCHESTRATE_LLM_WALL_CLOCK``)."""
+    request_timeout_s: float = Field(120.0, gt=0)
+    """Timeout of one HTTP request (``ORCHESTRATE_LLM_TIMEOUT``)."""
+    max_retries: int = Field(4, ge=0, le=10)
+    """Retries of one call on 429/5xx/529/timeouts/connection errors
+    (``ORCHESTRATE_LLM_RETRIES``)."""
+    backoff_initial_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    parallelism: int = Field(1, ge=1, le=16)
+    """Concurrent edit calls (``CLAUDE_CODE_PARALLELISM``)."""
+    edit_retries: int = Field(2, ge=0, le=5)
+    """Extra calls an edit step may make when its search text does not match."""
+    mcp_max_tool_calls: int = Field(8, ge=0, le=64)
+    """MCP tool calls one planning step may make (``ORCHESTRATE_MCP_MAX_TOOL_CALLS``)."""
+    mcp_config: tuple[str, ...] = ()
+    """Extra ``.mcp.json``-format files (``ORCHESTRATE_MCP_CONFIG``, ``os.pathsep``-separated)."""
+    mcp_servers: tuple[str, ...] | None = None
+    """Only these server names (``ORCHESTRATE_MCP_SERVERS``, comma-separated); None = all."""
+
+    @classmethod
+    def from_env(
+        cls, settings: Settings | None = None, environ: Mapping[str, str] | None = None
+    ) -> LlmConfig:
+        """Defaults from `Settings` and the ``ANTHROPIC_*`` / ``CLAUDE_CODE_*`` environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if settings is not None:
+            values["model"] = settings.model
+            values["input_tokens_per_step"] = settings.budgets.input_tokens_per_step
+            values["max_output_tokens"] = settings.budgets.max_output_tokens
+        if env.get("ANTHROPIC_MODEL"):
+            values["model"] = env["ANTHROPIC_MODEL"]
+
+        def number(name: str, key: str, kind: Callable[[str], Any]) -> None:
+            raw = env.get(name, "").strip()
+            if raw:
+                try:
+                    values[key] = kind(raw)
+                except ValueError:
+                    raise OrchestratorError(f"{name}={raw!r} is not a number") from None
+
+        number("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "max_output_tokens", int)
+        if "max_output_tokens" in values:
+            values["max_output_tokens"] = min(int(values["max_output_tokens"]), MAX_OUTPUT_TOKENS)
+        number("MAX_THINKING_TOKENS", "thinking_budget", int)
+        number("CLAUDE_CODE_THINKING_BUDGET_TOKENS", "thinking_budget", int)
+        number("CLAUDE_CODE_PARALLELISM", "parallelism", int)
+        number("ORCHESTRATE_MAX_RUN_TOKENS", "max_run_tokens", int)
+        number("ORCHESTRATE_LLM_WALL_CLOCK", "wall_clock_s", float)
+        number("ORCHESTRATE_LLM_TIMEOUT", "request_timeout_s", float)
+        number("ORCHESTRATE_LLM_RETRIES", "max_retries", int)
+        number("ORCHESTRATE_MCP_MAX_TOOL_CALLS", "mcp_max_tool_calls", int)
+        if values.get("thinking_budget") == 0:
+            values["thinking_budget"] = None
+        if env.get("ORCHESTRATE_MCP_CONFIG"):
+            values["mcp_config"] = tuple(
+                p for p in env["ORCHESTRATE_MCP_CONFIG"].split(os.pathsep) if p
+            )
+        if env.get("ORCHESTRATE_MCP_SERVERS") is not None:
+            names = [n.strip() for n in env["ORCHESTRATE_MCP_SERVERS"].split(",")]
+            values["mcp_servers"] = tuple(n for n in names if n)
+        return cls(**values)
+
+
+def request_tokens(body: Mapping[str, Any]) -> int:
+    """The local estimate of a request's input tokens: system, messages and tools as sent."""
+    parts = {k: body[k] for k in ("system", "messages", "tools") if k in body}
+    return estimate_tokens(json.dumps(parts, ensure_ascii=False))
+
+
+@dataclass
+class ModelClient:
+    """Sends budgeted, redacted, retried requests; one per planner (and run)."""
+
+    config: LlmConfig
+    ledger: TokenLedger
+    tracer: Tracer | None = None
+    client: anthropic.Anthropic | None = None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    jitter: Callable[[], float] = random.random
+    deadline: float | None = field(default=None)
+    """Monotonic time after which no call starts; set from ``wall_clock_s`` on first use."""
+
+    def __post_init__(self) -> None:
+        if self.client is None:
+            import anthropic
+
+            # Key and base URL: the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL itself.
+            self.client = anthropic.Anthropic(max_retries=0, timeout=self.config.request_timeout_s)
+
+    @property
+    def max_tokens(self) -> int:
+        return min(self.config.max_output_tokens, MAX_OUTPUT_TOKENS)
+
+    def create(
+        self,
+        *,
+        step: str,
+        attempt: int,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: dict[str, Any] | None = None,
+        budget: int | None = None,
+    ) -> Message:
+        """One model call within every budget; returns the SDK's `Message`."""
+        body: dict[str, Any] = redact_json({"system": system, "messages": messages})
+        if tools:
+            body["tools"] = redact_json(tools)
+        limit = min(budget or self.config.input_tokens_per_step, self.config.input_tokens_per_step)
+        estimated = request_tokens(body)
+        if estimated > limit:
+            raise BudgetExceeded(
+                f"step {step!r}: the request is ~{estimated} input tokens, over the per-step "
+                f"budget of {limit}; trim the context (fewer or shorter slices) and retry"
+            )
+        max_tokens = self.max_tokens
+        thinking = self._thinking(max_tokens)
+        if thinking is not None and tool_choice and tool_choice.get("type") in ("any", "tool"):
+            # The API refuses forced tool use with extended thinking; ask instead of forcing.
+            tool_choice = {"type": "auto"}
+        self.ledger.check(estimated, max_tokens)
+        self._check_run_cap(estimated, max_tokens)
+        if self.deadline is None:
+            self.deadline = self.clock() + self.config.wall_clock_s
+
+        kwargs: dict[str, Any] = {
+            "model": self.config.model,
+            "max_tokens": max_tokens,
+            "system": body["system"],
+            "messages": body["messages"],
+        }
+        if tools:
+            kwargs["tools"] = body["tools"]
+        if tool_choice:
+            kwargs["tool_choice"] = tool_choice
+        if thinking is not None:
+            kwargs["thinking"] = thinking
+
+        last_error = ""
+        for retry in range(self.config.max_retries + 1):
+            remaining = self.deadline - self.clock()
+            if remaining <= 0:
+                raise BudgetExceeded(
+                    f"step {step!r}: the model calls' wall clock ({self.config.wall_clock_s:.0f}s)"
+                    f" is spent{'; last error: ' + last_error if last_error else ''}"
+                )
+            timeout = min(self.config.request_timeout_s, remaining)
+            started = self.clock()
+            try:
+                message = self._send(step, kwargs, estimated, timeout)
+            except _Retryable as exc:
+                latency = self.clock() - started
+                last_error = exc.reason
+                self._record(step, attempt, 0, 0, latency, f"error:{exc.reason}", retry)
+                if retry == self.config.max_retries:
+                    break
+                delay = self._backoff(retry, exc.retry_after)
+                if self.clock() + delay >= self.deadline:
+                    raise BudgetExceeded(
+                        f"step {step!r}: waiting {delay:.1f}s to retry ({exc.reason}) would cross "
+                        f"the model calls' wall clock ({self.config.wall_clock_s:.0f}s)"
+                    ) from None
+                self.sleep(delay)
+                continue
+            except ModelCallError:
+                self._record(step, attempt, 0, 0, self.clock() - started, "error:fatal", retry)
+                raise
+            usage = message.usage
+            self._record(
+                step,
+                attempt,
+                usage.input_tokens,
+                usage.output_tokens,
+                self.clock() - started,
+                str(message.stop_reason),
+                retry,
+                estimated=estimated,
+            )
+            return message
+        raise ModelCallError(
+            f"step {step!r}: the Anthropic API kept failing ({last_error}) after "
+            f"{self.config.max_retries + 1} tries; try again later or raise ORCHESTRATE_LLM_RETRIES"
+        )
+
+    # -------------------------------------------------------------------- internals
+
+    def _thinking(self, max_tokens: int) -> dict[str, Any] | None:
+        budget = self.config.thinking_budget
+        if budget is None:
+            return None
+        # budget_tokens must be below max_tokens; leave at least 1024 tokens for the answer.
+        budget = min(budget, max_tokens - 1024)
+        if budget < MIN_THINKING_TOKENS:
+            return None
+        return {"type": "enabled", "budget_tokens": budget}
+
+    def _check_run_cap(self, estimated: int, max_tokens: int) -> None:
+        cap = self.config.max_run_tokens
+        if cap is None:
+            return
+        spent = self.ledger.input_tokens + self.ledger.output_tokens
+        if spent + estimated + max_tokens > cap:
+            raise BudgetExceeded(
+                f"the run's token cap ({cap}) would be crossed: {spent} spent, this call may use "
+                f"{estimated + max_tokens}; raise ORCHESTRATE_MAX_RUN_TOKENS or narrow the command"
+            )
+
+    def _backoff(self, retry: int, retry_after: float | None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, self.config.backoff_max_s)
+        ceiling = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2.0**retry)
+        return ceiling * (0.5 + 0.5 * self.jitter())  # "equal jitter": never zero, never above
+
+    def _send(self, step: str, kwargs: dict[str, Any], estimated: int, timeout: float) -> Message:
+        import anthropic
+
+        assert self.client is not None
+        span_cm: AbstractContextManager[Span | None] = nullcontext()
+        if self.tracer is not None:
+            span_cm = self.tracer.span(
+                f"llm.{step.split(':')[0]}",
+                kind=LLM,
+                **{
+                    "llm.model_name": self.config.model,
+                    "llm.invocation_parameters": {"max_tokens": kwargs["max_tokens"]},
+                    "llm.token_count.prompt_estimate": estimated,
+                    INPUT_VALUE: json.dumps(kwargs["messages"])[-4000:],
+                    "orchestrator.step": step,
+                },
+            )
+        with span_cm as span:
+            try:
+                message: Message = self.client.messages.create(**kwargs, timeout=timeout)
+            except anthropic.APIStatusError as exc:
+                raise _classify(exc, self.config.model) from exc
+            except anthropic.APITimeoutError as exc:
+                raise _Retryable(f"timeout after {timeout:.1f}s") from exc
+            except anthropic.APIConnectionError as exc:
+                raise _Retryable(f"connection error: {exc}") from exc
+            if span is not None:
+                span.set_attribute("llm.token_count.prompt", message.usage.input_tokens)
+                span.set_attribute("llm.token_count.completion", message.usage.output_tokens)
+                span.set_attribute("llm.stop_reason", str(message.stop_reason))
+                span.set_attribute(OUTPUT_VALUE, message.model_dump_json()[:4000])
+            return message
+
+    def _record(
+        self,
+        step: str,
+        attempt: int,
+        input_tokens: int,
+        output_tokens: int,
+        latency: float,
+        stop_reason: str,
+        retry: int,
+        estimated: int | None = None,
+    ) -> None:
+        call: dict[str, Any] = {
+            "step": step,
+            "model": self.config.model,
+            "input_tokens": int(input_tokens),
+            "output_tokens": int(output_tokens),
+            "latency_s": round(latency, 3),
+            "stop_reason": stop_reason,
+            "attempt": attempt,
+            "retry": retry,
+        }
+        if estimated is not None:
+            call["estimated_input_tokens"] = estimated
+        self.ledger.record(**call)
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+_FATAL_HINTS: Final = {
+    401: "the API key was rejected: set ANTHROPIC_API_KEY to a valid key",
+    403: "the API key may not use this model or endpoint: check the key's workspace and "
+    "ANTHROPIC_MODEL",
+    404: "unknown model or endpoint: check ANTHROPIC_MODEL and ANTHROPIC_BASE_URL",
+    413: "the request is too large for the API",
+}
+
+
+def _classify(exc: Any, model: str) -> Exception:
+    """A retryable marker for transient statuses, a `ModelCallError` for the rest."""
+    status = int(exc.status_code)
+    detail = getattr(exc, "api_message", None) or str(exc)
+    if status in (408, 409, 429) or status >= 500:
+        retry_after = _retry_after(exc.response.headers)
+        kind = getattr(exc, "type", None) or "error"
+        return _Retryable(f"{status} {kind}", retry_after)
+    hint = _FATAL_HINTS.get(status, "the request was invalid; not retried")
+    return ModelCallError(f"Anthropic API {status} for model {model!r}: {detail} — {hint}")
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is not None:
+            try:
+                return float(raw) / scale
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,581 @@
+"""Claude as the planner: free-form commands, within hard budgets, through the official SDK.
+
+Planning a command takes these model calls, each its own budgeted request (`llm.ModelClient`):
+
+1. **Plan.** The model sees the command, the pruned slices (bodies while the budget allows,
+   then signatures), the repository outline and the test layout — and on a replan, the
+   evidence of the failed attempt — and answers by calling ``submit_plan``, whose input schema
+   is plan.json's own JSON Schema. The answer is validated like any plan; an invalid one (or
+   one cut off at ``max_tokens``) is sent back once with the problems, then planning fails
+   with `PlanValidationError`. Tools of the MCP servers in ``.mcp.json`` are offered too, in
+   a loop bounded by a call count and the step budget.
+2. **Edit**, once per ``edit`` step of that plan. An ``edit`` step (``{path, symbols,
+   instruction}``, pool mutate) is our planner's own op: a separate call sees only the code it
+   changes and returns search/replace blocks or whole-definition replacements. They are applied
+   in memory, per file, all or nothing (`edits.apply_edits`); one that does not match is
+   reported with the nearest match and asked again within the step's retries. The verified
+   result becomes one ``replace_block`` step per file (``apply_patch`` for a new file), so the
+   plan handed to the executor is concrete: no model call happens during Execute.
+
+Every request is redacted, estimated and checked against the budgets before it is sent, and
+recorded in the run's ledger and trace (see `pytest_orchestrator.llm`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+from pydantic import Field, ValidationError, field_validator
+
+from pytest_orchestrator.edits import EditProblems, apply_edits, creation_patch, file_change
+from pytest_orchestrator.errors import EditError, PlanValidationError
+from pytest_orchestrator.llm import LlmConfig, ModelClient, request_tokens
+from pytest_orchestrator.plan import (
+    OpArgs,
+    OpSpec,
+    Plan,
+    Step,
+    plan_json_schema,
+    repo_relative,
+    validate_plan,
+)
+from pytest_orchestrator.prompting import (
+    EDIT_SYSTEM,
+    PLAN_SYSTEM,
+    evidence_text,
+    locate_symbol,
+    op_catalogue,
+    render_plan_prompt,
+    slice_views,
+    trim_text,
+)
+from pytest_orchestrator.redact import SecretFiles
+from pytest_orchestrator.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    import anthropic
+    from anthropic.types import Message
+
+    from pytest_orchestrator.mcp_client import McpHub
+    from pytest_orchestrator.planners import Failure, PlanContext
+    from pytest_orchestrator.settings import Settings
+
+__all__ = ["EDIT_OP", "AnthropicPlanner", "EditArgs"]
+
+PLAN_TOOL: Final = "submit_plan"
+EDIT_TOOL: Final = "submit_edits"
+EDIT_OP: Final = "edit"
+_MARGIN: Final = 48
+"""Tokens kept free below the per-step budget (message framing the estimate does not see)."""
+
+
+class EditArgs(OpArgs):
+    """Arguments of the planner's ``edit`` op, resolved into ``replace_block`` before Execute."""
+
+    path: str
+    """The one file this step changes (created when it does not exist)."""
+    symbols: list[str] = Field(default_factory=list)
+    """Functions/classes the step changes; only they are shown to the edit call."""
+    instruction: str = Field(min_length=1)
+    """What to change, precisely."""
+
+    _path = field_validator("path")(repo_relative)
+
+
+EDIT_SPEC: Final = OpSpec(
+    EDIT_OP,
+    "mutate",
+    EditArgs,
+    "pytest_orchestrator.planners.anthropic:unresolved_edit",
+    "generate a code change in one file (a separate call writes the code)",
+)
+
+EDIT_TOOL_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "edits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "search": {"type": "string", "description": "exact current text, unique"},
+                    "symbol": {"type": "string", "description": "a function/class shown"},
+                    "replace": {"type": "string"},
+                },
+                "required": ["replace"],
+            },
+        }
+    },
+    "required": ["edits"],
+}
+
+
+def plan_tool_schema() -> dict[str, Any]:
+    """plan.json's JSON Schema as a tool input schema (the op catalogue goes in the prompt)."""
+    schema = plan_json_schema()
+    schema.get("$defs", {}).pop("ops", None)
+    for key in ("$id", "title"):
+        schema.pop(key, None)
+    return schema
+
+
+def unresolved_edit(*_args: object) -> None:
+    """The executor never runs ``edit``: the planner turns it into ``replace_block``."""
+    raise EditError("an 'edit' step reached the executor unresolved; this is a planner bug")
+
+
+@final
+class AnthropicPlanner:
+    """The LLM planner (see the module docstring)."""
+
+    name = "anthropic"
+    can_replan = True
+
+    def __init__(
+        self,
+        config: LlmConfig,
+        *,
+        client: anthropic.Anthropic | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        mcp_hub_factory: Callable[[Path], McpHub | None] | None = None,
+    ) -> None:
+        self.config = config
+        self._client = client
+        self._sleep = sleep
+        self._clock = clock
+        self._mcp_hub_factory = mcp_hub_factory
+        self._model: ModelClient | None = None
+        self.mcp_report: list[str] = []
+        """Servers that failed to start, tools dropped for the budget: for the run's record."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnthropicPlanner:
+        return cls(LlmConfig.from_env(settings))
+
+    # -------------------------------------------------------------------- Planner protocol
+
+    def plan(self, context: PlanContext) -> list[Plan]:
+        return [self._plan(context, None)]
+
+    def replan(self, context: PlanContext, failure: Failure) -> list[Plan]:
+        return [self._plan(context, failure)]
+
+    # -------------------------------------------------------------------- plan
+
+    def _client_for(self, context: PlanContext) -> ModelClient:
+        if self._model is None:
+            self._model = ModelClient(
+                self.config,
+                context.ledger,
+                context.tracer,
+                client=self._client,
+                sleep=self._sleep,
+                clock=self._clock,
+            )
+        else:  # the same run's ledger and tracer; keep the wall-clock deadline
+            self._model.ledger = context.ledger
+            self._model.tracer = context.tracer
+        return self._model
+
+    def _budget(self, context: PlanContext) -> int:
+        return min(self.config.input_tokens_per_step, context.budgets.input_tokens_per_step)
+
+    def _plan(self, context: PlanContext, failure: Failure | None) -> Plan:
+        model = self._client_for(context)
+        secrets = SecretFiles(context.worktree)
+        attempt = failure.attempt + 1 if failure is not None else 1
+        step = "replan" if failure is not None else "plan"
+        ops = {**context.ops, EDIT_OP: EDIT_SPEC}
+        hub = self._open_mcp(context.worktree)
+        try:
+            notes: list[str] = []
+            for round_ in range(2):  # the answer, and at most one corrected answer
+                answer, problem = self._ask_plan(
+                    model,
+                    context,
+                    secrets,
+                    failure,
+                    notes,
+                    attempt,
+                    step,
+                    hub if round_ == 0 else None,
+                )
+                try:
+                    if answer is None:
+                        raise PlanValidationError([("<answer>", problem)])
+                    draft = self._parse_plan(answer, context, ops)
+                    break
+                except PlanValidationError as exc:
+                    if round_ == 1:
+                        raise PlanValidationError(
+                            [
+                                ("<model>", "the plan was still invalid after one correction"),
+                                *exc.problems,
+                            ]
+                        ) from None
+                    shown = trim_text(json.dumps(answer), 600) if answer is not None else ""
+                    notes = [
+                        "Your previous answer was rejected; fix these problems and call "
+                        f"{PLAN_TOOL} again:\n"
+                        + "\n".join(f"- step {s}: {r}" for s, r in exc.problems)
+                        + (f"\nPrevious answer: {shown}" if shown else "")
+                    ]
+        finally:
+            if hub is not None:
+                hub.close()
+        concrete = self._resolve_edits(draft, context, secrets, failure, attempt)
+        validate_plan(concrete, context.ops)
+        return concrete
+
+    def _open_mcp(self, root: Path) -> McpHub | None:
+        if self.config.mcp_max_tool_calls == 0:
+            return None
+        if self._mcp_hub_factory is not None:
+            hub = self._mcp_hub_factory(root)
+        else:
+            from pytest_orchestrator.mcp_client import McpHub, load_mcp_servers
+
+            servers = load_mcp_servers(root, self.config.mcp_config, self.config.mcp_servers)
+            hub = McpHub.start(servers, root=root) if servers else None
+        if hub is not None:
+            self.mcp_report.extend(hub.report)
+        return hub
+
+    def _ask_plan(
+        self,
+        model: ModelClient,
+        context: PlanContext,
+        secrets: SecretFiles,
+        failure: Failure | None,
+        notes: list[str],
+        attempt: int,
+        step: str,
+        hub: McpHub | None,
+    ) -> tuple[dict[str, Any] | None, str]:
+        """One planning exchange: ``(submit_plan input, "")`` or ``(None, what went wrong)``."""
+        budget = self._budget(context)
+        system = (
+            PLAN_SYSTEM
+            + "\nOps (name [pool] (args): what it does):\n"
+            + op_catalogue({**context.ops, EDIT_OP: EDIT_SPEC})
+        )
+        plan_tool = {
+            "name": PLAN_TOOL,
+            "description": "Submit the plan (plan.json).",
+            "input_schema": plan_tool_schema(),
+        }
+        mcp_tools = hub.tool_params(int(budget * 0.25)) if hub is not None else []
+        views = slice_views(context, secrets)
+        outline = secrets.filter(context.outline)
+        tests = secrets.filter(context.tests)
+        fixed = request_tokens({"system": system, "tools": [plan_tool, *mcp_tools]})
+        reserve = int(budget * 0.2) if mcp_tools else 0  # room for tool results
+        allowance = budget - fixed - reserve - _MARGIN
+        evidence_budget = int(allowance * 0.45)
+        evidence = (
+            evidence_text(failure, context.montecarlo, evidence_budget)
+            if failure is not None
+            else ""
+        )
+        messages: list[dict[str, Any]] = []
+        for _shrink in range(8):  # fit: render, measure the whole request, shrink if over
+            user, _stats = render_plan_prompt(
+                context.command,
+                slices=views,
+                outline=outline,
+                tests=tests,
+                evidence=evidence,
+                notes=notes,
+                allowance=allowance,
+            )
+            messages = [{"role": "user", "content": user}]
+            size = request_tokens(
+                {"system": system, "messages": messages, "tools": [plan_tool, *mcp_tools]}
+            )
+            over = size - (budget - reserve - _MARGIN)
+            if over <= 0:
+                break
+            allowance -= over + 32
+        calls = 0
+        tools = [plan_tool, *mcp_tools]
+        while True:
+            # The tool list stays the same through the exchange (the history refers to it);
+            # once the calls or the budget are spent, submit_plan is forced.
+            offer_mcp = bool(mcp_tools) and calls < self.config.mcp_max_tool_calls
+            choice = {"type": "any"} if offer_mcp else {"type": "tool", "name": PLAN_TOOL}
+            message = model.create(
+                step=step,
+                attempt=attempt,
+                system=system,
+                messages=messages,
+                tools=tools,
+                tool_choice=choice,
+                budget=budget,
+            )
+            if message.stop_reason == "max_tokens":
+                return None, (
+                    f"the answer was cut off at max_tokens ({model.max_tokens}); "
+                    "submit a smaller plan (fewer, shorter steps)"
+                )
+            uses = [b for b in message.content if b.type == "tool_use"]
+            for use in uses:
+                if use.name == PLAN_TOOL:
+                    return dict(use.input), ""
+            if not uses or hub is None or not offer_mcp:
+                return None, f"no {PLAN_TOOL} call in the answer; call {PLAN_TOOL}"
+            results = []
+            for use in uses:
+                calls += 1
+                text, is_error = hub.call(use.name, dict(use.input), tracer=context.tracer)
+                results.append((use.id, text, is_error))
+            grown = self._append_tool_results(messages, message, results, system, tools, budget)
+            if grown is None:  # no room for the results: drop the exchange, ask for the plan
+                calls = self.config.mcp_max_tool_calls
+            else:
+                messages = grown
+
+    def _append_tool_results(
+        self,
+        messages: list[dict[str, Any]],
+        message: Message,
+        results: list[tuple[str, str, bool]],
+        system: str,
+        tools: list[dict[str, Any]],
+        budget: int,
+    ) -> list[dict[str, Any]] | None:
+        """The conversation with the tool results added, trimmed to the budget (None: no room)."""
+        assistant = {"role": "assistant", "content": _content_params(message)}
+        base = [*messages, assistant]
+        fixed = request_tokens({"system": system, "messages": base, "tools": tools}) + _MARGIN
+        room = budget - fixed - 24 * len(results)
+        if room < 64 * len(results):
+            return None
+        share = room // len(results)
+        blocks = [
+            {
+                "type": "tool_result",
+                "tool_use_id": tid,
+                "content": trim_text(text, share - 8),
+                "is_error": err,
+            }
+            for tid, text, err in results
+        ]
+        return [*base, {"role": "user", "content": blocks}]
+
+    def _parse_plan(
+        self, answer: Mapping[str, Any], context: PlanContext, ops: Mapping[str, OpSpec]
+    ) -> Plan:
+        data = dict(answer)
+        data["command"] = context.command
+        data["planner"] = self.name
+        data["budgets"] = context.budgets.model_dump()  # a model may not move the budgets
+        try:
+            plan = Plan.model_validate(data)
+        except ValidationError as exc:
+            raise PlanValidationError(
+                [(".".join(str(p) for p in e["loc"]) or "<plan>", e["msg"]) for e in exc.errors()]
+            ) from None
+        validate_plan(plan, ops)
+        return plan
+
+    # -------------------------------------------------------------------- edit steps
+
+    def _resolve_edits(
+        self,
+        plan: Plan,
+        context: PlanContext,
+        secrets: SecretFiles,
+        failure: Failure | None,
+        attempt: int,
+    ) -> Plan:
+        """The plan with each ``edit`` step replaced by verified ``replace_block`` steps."""
+        if not any(s.op == EDIT_OP for s in plan.steps):
+            return plan
+        texts: dict[str, str | None] = {}  # path -> text after the edits so far (None: absent)
+        new_steps: dict[str, Step] = {}
+        for step in plan.order():
+            if step.op != EDIT_OP:
+                continue
+            args = EditArgs.model_validate(step.args)
+            if not secrets.allows(args.path):
+                raise EditError(
+                    f"step {step.id!r}: {args.path} is ignored or holds secrets; it is never "
+                    "sent to the model, so it cannot be edited by it"
+                )
+            if args.path not in texts:
+                texts[args.path] = _read(context.worktree, args.path)
+            before = texts[args.path]
+            after = self._generate_edit(context, step, args, before, plan, failure, attempt)
+            texts[args.path] = after
+            if before is None:
+                op, op_args = "apply_patch", {"patch": creation_patch(args.path, after)}
+            else:
+                change = file_change(before, after)
+                op = "replace_block"
+                op_args = {"path": args.path, "search": change.search, "replace": change.replace}
+            new_steps[step.id] = Step(
+                id=step.id,
+                pool="mutate",
+                op=op,
+                args=op_args,
+                needs=list(step.needs),
+                why=step.why or args.instruction[:200],
+            )
+        steps = [new_steps.get(s.id, s) for s in plan.steps]
+        return plan.model_copy(update={"steps": steps})
+
+    def _generate_edit(
+        self,
+        context: PlanContext,
+        step: Step,
+        args: EditArgs,
+        text: str | None,
+        plan: Plan,
+        failure: Failure | None,
+        attempt: int,
+    ) -> str:
+        """The file's new text from one edit call (plus retries when edits do not apply)."""
+        model = self._client_for(context)
+        budget = self._budget(context)
+        tool = {
+            "name": EDIT_TOOL,
+            "description": f"Submit the edits to {args.path}.",
+            "input_schema": EDIT_TOOL_SCHEMA,
+        }
+        fixed = request_tokens({"system": EDIT_SYSTEM, "tools": [tool]}) + _MARGIN
+        notes: list[str] = []
+        problems: list[str] = []
+        for _try in range(self.config.edit_retries + 1):
+            allowance = budget - fixed
+            user = ""
+            for _shrink in range(8):
+                user = _edit_prompt(args, text, plan, failure, context, notes, allowance)
+                over = request_tokens(
+                    {
+                        "system": EDIT_SYSTEM,
+                        "messages": [{"role": "user", "content": user}],
+                        "tools": [tool],
+                    }
+                ) - (budget - _MARGIN)
+                if over <= 0:
+                    break
+                allowance -= over + 32
+            message = model.create(
+                step=f"edit:{step.id}",
+                attempt=attempt,
+                system=EDIT_SYSTEM,
+                messages=[{"role": "user", "content": user}],
+                tools=[tool],
+                tool_choice={"type": "tool", "name": EDIT_TOOL},
+                budget=budget,
+            )
+            if message.stop_reason == "max_tokens":
+                problems = [
+                    "your answer was cut off at max_tokens and was NOT applied; return smaller "
+                    "edits (search/replace only the lines that change)"
+                ]
+            else:
+                use = next((b for b in message.content if b.type == "tool_use"), None)
+                edits = use.input.get("edits") if use is not None else None
+                if not isinstance(edits, list):
+                    problems = [f"call {EDIT_TOOL} with a list of edits"]
+                elif text is None:
+                    new = next((e.get("replace") for e in edits if isinstance(e, dict)), None)
+                    if isinstance(new, str) and new.strip():
+                        return new if new.endswith("\n") else new + "\n"
+                    problems = [
+                        f"{args.path} is a new file: return one edit whose 'replace' "
+                        "is its whole content"
+                    ]
+                else:
+                    try:
+                        return apply_edits(args.path, text, edits)
+                    except EditProblems as exc:
+                        problems = exc.problems
+            notes = [
+                "Your previous edits were not applied (the file is unchanged):\n"
+                + "\n".join(f"- {p}" for p in problems)
+            ]
+        raise EditError(
+            f"step {step.id!r}: the model's edits to {args.path} did not apply after "
+            f"{self.config.edit_retries + 1} tries:\n" + "\n".join(problems)
+        )
+
+
+def _read(root: Path, path: str) -> str | None:
+    try:
+        return (root / path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EditError(f"cannot read {path} for an edit: {exc}") from None
+
+
+def _edit_prompt(
+    args: EditArgs,
+    text: str | None,
+    plan: Plan,
+    failure: Failure | None,
+    context: PlanContext,
+    notes: list[str],
+    allowance: int,
+) -> str:
+    """The edit call's user message: the instruction and only the code it changes."""
+    head = [
+        f"Command: {context.command}",
+        f"Plan: {plan.summary}" if plan.summary else "",
+        f"Step: edit {args.path}: {args.instruction}",
+        *notes,
+    ]
+    head_text = "\n\n".join(h for h in head if h)
+    left = allowance - estimate_tokens(head_text) - 32
+    parts = [head_text]
+    if failure is not None:
+        tail = evidence_text(failure, context.montecarlo, max(0, int(left * 0.25)))
+        parts.append("Why the previous attempt failed:\n" + tail)
+        left -= estimate_tokens(tail) + 8
+    if text is None:
+        parts.append(f"{args.path} does not exist yet: return its whole content.")
+        return "\n\n".join(parts)
+    shown: list[str] = []
+    for symbol in args.symbols:
+        span = locate_symbol(text, symbol) if args.path.endswith(".py") else None
+        if span is None:
+            continue
+        lines = text.splitlines()
+        shown.append(
+            f"### {args.path}::{symbol}\n```python\n"
+            + "\n".join(lines[span[0] - 1 : span[1]])
+            + "\n```"
+        )
+    if not shown:  # no symbols named or found: the file itself, trimmed to fit
+        shown.append(f"### {args.path}\n```\n{text}\n```")
+    body = "\n\n".join(shown)
+    if estimate_tokens(body) > left:
+        body = trim_text(body, left)
+    parts.append("Current text:\n" + body)
+    return "\n\n".join(parts)
+
+
+def _content_params(message: Message) -> list[dict[str, Any]]:
+    """An assistant message's content as request params (to continue the conversation)."""
+    out: list[dict[str, Any]] = []
+    for block in message.content:
+        if block.type == "text":
+            out.append({"type": "text", "text": block.text})
+        elif block.type == "tool_use":
+            out.append(
+                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            )
+        elif block.type == "thinking":
+            out.append(
+                {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+            )
+        elif block.type == "redacted_thinking":
+            out.append({"type": "redacted_thinking", "data": block.data})
+    return out
