@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from pytest_orchestrator.plan import OpSpec, Plan
+    from pytest_orchestrator.planners import Planner
     from pytest_orchestrator.pressure import PressureGauge
     from pytest_orchestrator.settings import Settings
     from pytest_orchestrator.slice_cache import SliceCache
@@ -118,6 +119,7 @@ class Run:
     gauge: PressureGauge | None = None
     cache: SliceCache | None = None
     ledger: TokenLedger = field(default_factory=TokenLedger)
+    planner: Planner | None = None
     report: Callable[[str], None] = print
     """Progress output; the session points it at pytest's terminal reporter."""
     record: RunRecord = field(init=False)

@@ -1,0 +1,95 @@
+"""A thin, typed wrapper over the git command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from pytest_orchestrator.errors import RepositoryError
+
+# Commits made by the orchestrator need an identity even on machines with none configured.
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "pytest-orchestrator",
+    "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
+    "GIT_COMMITTER_NAME": "pytest-orchestrator",
+    "GIT_COMMITTER_EMAIL": "orchestrator@localhost",
+}
+
+
+def git(*args: str, cwd: Path, check: bool = True, stdin: str | None = None) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises `RepositoryError`."""
+    if shutil.which("git") is None:
+        raise RepositoryError("git is not installed: install git and run again")
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    for key, value in _IDENTITY.items():
+        env.setdefault(key, value)
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise RepositoryError(f"git {' '.join(args)} failed in {cwd}: {detail}")
+    return proc.stdout
+
+
+def toplevel(start: Path) -> Path:
+    """The root of the git work tree containing ``start``."""
+    out = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=start,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RepositoryError(
+            f"{start} is not inside a git repository: the orchestrator works on a branch of "
+            "your repository. Run `git init && git add -A && git commit -m initial` first."
+        )
+    return Path(out.stdout.strip())
+
+
+def head_commit(root: Path) -> str:
+    try:
+        return git("rev-parse", "--verify", "HEAD^{commit}", cwd=root).strip()
+    except RepositoryError:
+        raise RepositoryError(
+            f"{root} has no commits yet: commit your code first (the run starts from HEAD)"
+        ) from None
+
+
+def current_branch(root: Path) -> str | None:
+    out = git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=root, check=False).strip()
+    return out or None
+
+
+def dirty_paths(root: Path) -> list[str]:
+    out = git("status", "--porcelain", "--untracked-files=normal", cwd=root)
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def common_dir(root: Path) -> Path:
+    path = Path(git("rev-parse", "--git-common-dir", cwd=root).strip())
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def branch_exists(root: Path, name: str) -> bool:
+    return bool(git("branch", "--list", name, cwd=root).strip())
+
+
+def exclude(root: Path, pattern: str) -> None:
+    """Add ``pattern`` to ``.git/info/exclude`` (once), so run output never shows as dirty."""
+    path = common_dir(root) / "info" / "exclude"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    if pattern not in existing:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(("" if not existing or existing[-1] == "" else "\n") + pattern + "\n")

@@ -1,0 +1,77 @@
+"""Plan steps as pytest items: ``plan.json::mutate:rename`` passes or fails like a test.
+
+The controller's collection is the plan: one `PlanFile` whose items are the steps in DAG
+order. Items report which pool ran them (``user_properties``: pool, worker), so the pool
+semantics stay observable in every report, JUnit XML included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pytest
+
+from pytest_orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_orchestrator.plan import Plan, Step
+
+
+class StepFailed(Exception):
+    """A step that ran and did not succeed; the message is the whole report."""
+
+
+class StepRunner(Protocol):
+    def run_step(self, item: StepItem) -> None: ...
+
+
+class PlanFile(pytest.File):
+    """The plan of one attempt, as a collector of step items."""
+
+    def __init__(self, *, plan: Plan, number: int, runner: StepRunner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.number = number
+        self.runner = runner
+
+    def collect(self) -> Iterator[StepItem]:
+        suffix = "" if self.number == 1 else f"[attempt{self.number}]"
+        for step in self.plan.order():
+            yield StepItem.from_parent(self, name=f"{step.pool}:{step.id}{suffix}", step=step)
+
+
+class StepItem(pytest.Item):
+    """One plan step. Running it runs the step's op through the session's step runner."""
+
+    parent: PlanFile
+
+    def __init__(self, *, step: Step, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.step = step
+        self.user_properties.append(("pool", step.pool))
+        self.user_properties.append(("op", step.op))
+
+    @property
+    def plan(self) -> Plan:
+        return self.parent.plan
+
+    @property
+    def number(self) -> int:
+        return self.parent.number
+
+    def runtest(self) -> None:
+        self.parent.runner.run_step(self)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, StepFailed | OrchestratorError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        why = f" — {self.step.why}" if self.step.why else ""
+        return self.path, None, f"{self.step.pool}:{self.step.id} ({self.step.op}){why}"

@@ -1,0 +1,1 @@
+"""The default implementation of each phase, one module per phase."""

@@ -1,0 +1,150 @@
+"""Publish: commit the green attempt, write the PR bundle, post it to the forge.
+
+The run directory is a public contract (DESIGN.md §1): ``command.txt``, ``slices.json``,
+``plan.json``, ``mc_summary.json``, ``tests.json``, ``diff.patch``, ``trace.json``,
+``PR.md`` and ``run.json``. `write_bundle` writes the ones that depend on the outcome, for
+green and red runs alike (a red run's PR.md explains why there is no PR).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from pytest_orchestrator.forge import LocalForge
+from pytest_orchestrator.model import Attempt, PublishResult
+from pytest_orchestrator.run import Run
+
+DIFF_LIMIT: Final = 60_000
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_orchestrator_publish(run: Run, attempt: Attempt) -> PublishResult:
+    from pytest_orchestrator.git import git
+
+    git("add", "-A", cwd=run.worktree)
+    diff = git("diff", "--cached", "--binary", run.base_commit, cwd=run.worktree)
+    plan = _plan_of(run, attempt)
+    title = _title(run)
+    body = f"{title}\n\n{plan.summary if plan else ''}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
+    git("commit", "--quiet", "--no-verify", "-F", "-", cwd=run.worktree, stdin=body)
+    commit = git("rev-parse", "HEAD", cwd=run.worktree).strip()
+    pr = write_bundle(run, attempt, diff=diff, commit=commit)
+    return LocalForge().publish(
+        run.repo, run.branch, commit, run.base_branch, pr, run.settings.merge_requested
+    )
+
+
+def _plan_of(run: Run, attempt: Attempt | None):  # type: ignore[no-untyped-def]
+    if attempt is None:
+        return run.plans[0] if run.plans else None
+    return next((p for p in run.plans if p.digest() == attempt.plan_digest), None) or (
+        run.plans[0] if run.plans else None
+    )
+
+
+def _title(run: Run) -> str:
+    first = run.command.split(",")[0].strip().rstrip(".")
+    return first[:1].upper() + first[1:]
+
+
+def write_bundle(run: Run, attempt: Attempt | None, *, diff: str, commit: str = "") -> Path:
+    """Write diff.patch, tests.json, mc_summary.json and PR.md; return PR.md's path."""
+    run.write("diff.patch", diff)
+    run.write(
+        "tests.json",
+        {
+            "attempts": [
+                {"number": a.number, "result": a.tests.model_dump(mode="json") if a.tests else None}
+                for a in run.attempts
+            ]
+        },
+    )
+    if run.montecarlo is not None:
+        run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
+    return run.write("PR.md", pr_markdown(run, attempt, diff, commit))
+
+
+def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> str:
+    plan = _plan_of(run, attempt)
+    green = attempt is not None and attempt.green
+    lines = [f"# {_title(run)}", "", f"> `pytest --orchestrate {json.dumps(run.command)}`", ""]
+    lines += ["## Summary", ""]
+    if plan is not None and plan.summary:
+        lines += [plan.summary, ""]
+    if green:
+        lines.append(f"- **Gate: green** on attempt {attempt.number} of {run.settings.attempts}")  # type: ignore[union-attr]
+    else:
+        lines.append("- **Gate: red** — no commit, no PR; see the attempts below")
+    lines.append(
+        f"- Branch: `{run.branch}`" + (f" at `{commit[:12]}`" if commit else "")
+        + f", from `{run.base_branch or 'HEAD'}` at `{run.base_commit[:12]}`"
+    )
+    if attempt is not None and attempt.tests is not None:
+        t = attempt.tests
+        lines.append(f"- Tests: {t.passed} passed, {len(t.failed)} failed ({t.seconds:.1f}s)")
+    if run.montecarlo is not None:
+        lines.append(f"- Monte Carlo: {run.montecarlo.verdict}")
+    calls = len(run.ledger.calls)
+    lines.append(
+        f"- Model use: {calls} call(s), {run.ledger.input_tokens} input / "
+        f"{run.ledger.output_tokens} output tokens (planner: {plan.planner if plan else '?'})"
+    )
+    lines.append(f"- Trace: {run.tracer.link()}")
+    lines += ["", "## Attempts", "", "| # | plan | steps | tests | failed checks | seconds |",
+              "|---|---|---|---|---|---|"]
+    for a in run.attempts:
+        steps = ", ".join(f"{s.step_id} {'✓' if s.ok else '✗'}" for s in a.steps)
+        tests = f"{a.tests.passed} passed, {len(a.tests.failed)} failed" if a.tests else "not run"
+        failed = ", ".join(c.name for c in a.checks if not c.ok) or "—"
+        lines.append(f"| {a.number} | `{a.plan_digest}` | {steps} | {tests} | {failed} | {a.seconds:.1f} |")
+        if not a.green and a.evidence():
+            evidence = a.evidence().replace("\n", " ⏎ ")[:600]
+            lines.append(f"|   | evidence | {evidence} | | | |")
+    lines += ["", _mc_section(run).strip(), ""]
+    lines += ["## Diff", ""]
+    if attempt is not None and attempt.diff_stat:
+        lines += ["```", attempt.diff_stat, "```", ""]
+    shown = diff if len(diff) <= DIFF_LIMIT else diff[:DIFF_LIMIT] + "\n… (truncated; see diff.patch)\n"
+    lines += ["```diff", shown.rstrip(), "```", ""]
+    lines += ["## plan.json", "", "```json", plan.dumps().rstrip() if plan else "{}", "```", ""]
+    lines += ["## Trace", "", run.tracer.link(), ""]
+    return "\n".join(lines)
+
+
+def _mc_section(run: Run) -> str:
+    from pytest_orchestrator.phases.montecarlo import pr_section
+
+    if run.montecarlo is None:
+        return "## Monte Carlo\n\nNo Monte Carlo phase ran."
+    return pr_section(run.montecarlo)
+
+
+def terminal_lines(run: Run) -> list[str]:
+    rec = run.record
+    lines = [rec.message] if rec.message else []
+    for a in run.attempts:
+        if a.tests is not None:
+            t = a.tests
+            lines.append(f"attempt {a.number}: {t.passed} passed, {len(t.failed)} failed"
+                         + ("" if a.green else f"; failed checks: {', '.join(c.name for c in a.checks if not c.ok)}"))
+            for f in t.failed[:10]:
+                lines.append(f"  attempt {a.number} FAILED {f.nodeid}")
+        else:
+            lines.append(f"attempt {a.number}: tests not run; "
+                         f"failed checks: {', '.join(c.name for c in a.checks if not c.ok)}")
+    if run.montecarlo is not None:
+        lines.append(f"monte carlo: {run.montecarlo.verdict}")
+    lines.append(f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
+                 f"in {len(run.ledger.calls)} model call(s)")
+    if run.published is not None:
+        p = run.published
+        lines.append(f"branch: {p.branch} @ {p.commit[:12]}" + (" (merged)" if p.merged else ""))
+        lines.append(f"PR: {p.url}")
+        lines += p.notes
+    lines.append(f"run directory: {run.run_dir}")
+    lines.append(f"trace: {run.tracer.link()}")
+    return lines

@@ -1,0 +1,150 @@
+"""The pytest entry point: options, ini keys, hookspecs; inert unless ``--orchestrate``.
+
+Like pytest's own ``stepwise`` plugin, the module-level hooks only declare options; the
+stateful `~pytest_orchestrator.session.Orchestrator` is imported and registered only when a
+run is asked for, so ``pytest --help`` and plain test runs stay as fast as without us.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Final
+
+import pytest
+
+ORCHESTRATOR: Final = "orchestrator-session"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("orchestrate", "orchestrate: one sentence to a gated PR")
+    group.addoption(
+        "--orchestrate",
+        metavar="COMMAND",
+        default=None,
+        help='carry out COMMAND, e.g. "Rename old to new, test at scale, post PR"',
+    )
+    group.addoption(
+        "--orchestrate-plan",
+        metavar="FILE",
+        default=None,
+        help="run this plan.json instead of planning (validated first)",
+    )
+    group.addoption(
+        "--orchestrate-planner",
+        metavar="NAME",
+        default=None,
+        help="rules, anthropic, scripted or auto (default: anthropic with a key, else rules)",
+    )
+    group.addoption(
+        "--orchestrate-script",
+        metavar="FILE",
+        default=None,
+        help="answers for the scripted planner: a JSON list of plans, replayed in order",
+    )
+    group.addoption("--orchestrate-base", metavar="BRANCH", default=None, help="base branch")
+    group.addoption(
+        "--orchestrate-dry-run",
+        action="store_true",
+        help="stop after Plan: print the ranked slices and the plan, change nothing",
+    )
+    group.addoption(
+        "--orchestrate-merge",
+        action="store_true",
+        help="merge into the base branch when the gate is green",
+    )
+    group.addoption(
+        "--orchestrate-attempts",
+        metavar="N",
+        type=int,
+        default=None,
+        help="most attempts, the first plus retries (default 3)",
+    )
+    group.addoption(
+        "--orchestrate-run-dir",
+        metavar="DIR",
+        default=None,
+        help="where run directories go (default .orchestrate/runs)",
+    )
+    group.addoption(
+        "--orchestrate-workers",
+        metavar="N",
+        default=None,
+        help="xdist workers for the target's test runs: a number or auto (default 0)",
+    )
+    group.addoption(
+        "--orchestrate-seed", metavar="N", type=int, default=None, help="Monte Carlo seed"
+    )
+    group.addoption(
+        "--orchestrate-schema",
+        action="store_true",
+        help="print the JSON Schema of plan.json and exit",
+    )
+    ini = [
+        ("orchestrate_planner", "default planner (rules, anthropic, scripted, auto)"),
+        ("orchestrate_script", "answers file of the scripted planner"),
+        ("orchestrate_base", "default base branch"),
+        ("orchestrate_attempts", "most attempts (default 3)"),
+        ("orchestrate_run_dir", "run directory root (default .orchestrate/runs)"),
+        ("orchestrate_workers", "xdist workers for the target's test runs (default 0)"),
+        ("orchestrate_test_timeout", "seconds one test run may take (default 600)"),
+        ("orchestrate_model", "Anthropic model of the anthropic planner"),
+        ("orchestrate_cache_dir", "slice cache directory (default .orchestrate/cache)"),
+        ("orchestrate_mem_threshold", "memory ratio at which work stops (default 0.70)"),
+        ("orchestrate_sample_interval", "memory gauge interval, seconds (default 0.25)"),
+    ]
+    for name, help_text in ini:
+        parser.addini(name, help_text, default="")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_orchestrator import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _requested(config: pytest.Config) -> bool:
+    opt = config.option
+    return bool(getattr(opt, "orchestrate", None) or getattr(opt, "orchestrate_plan", None))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """Keep the target's conftest files out of the orchestrating process.
+
+    The controller never collects the target's tests (each attempt runs them in a fresh
+    process inside the worktree), and a conftest imports the code under test from the
+    user's checkout. Only the root conftest's ``pytest_orchestrator_*`` hooks are loaded,
+    by the session, into a filtered plugin.
+    """
+    ns = early_config.known_args_namespace
+    if getattr(ns, "orchestrate", None) or getattr(ns, "orchestrate_plan", None):
+        ns.noconftest = True
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.option.orchestrate_schema:
+        from pytest_orchestrator.plan import plan_json_schema
+
+        sys.stdout.write(json.dumps(plan_json_schema(), indent=2) + "\n")
+        return 0
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pytest_orchestrator.fixtures") is not None:  # TEMP until it lands
+        config.pluginmanager.import_plugin("pytest_orchestrator.fixtures")
+    if not _requested(config) or hasattr(config, "workerinput"):
+        return
+    # The controller itself never distributes: its items are plan steps, run in DAG order.
+    # A `-n` given with --orchestrate is meant for the target's test runs, so hand it on.
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if numprocesses:
+        config.option.orchestrate_xdist_n = numprocesses
+        config.option.numprocesses = None
+        config.option.dist = "no"
+    from pytest_orchestrator.session import Orchestrator
+
+    config.pluginmanager.register(Orchestrator(config), ORCHESTRATOR)

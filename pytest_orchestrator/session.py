@@ -1,0 +1,675 @@
+"""The orchestrating session: the seven phases mapped onto pytest's stages.
+
+==========================  ===========================================================
+pytest stage                what the orchestrator does there
+==========================  ===========================================================
+``pytest_sessionstart``     check the repository, open the run directory, tracer, gauge
+                            and cache, create the worktree, start the baseline test run
+``pytest_collection``       1 Map, 2 Logic, 3 Monte Carlo, 4 Plan, 5 Optimise; the plan's
+                            steps become the session's items
+``pytest_runtestloop``      6 Execute and 7 Review, attempt after attempt
+``pytest_sessionfinish``    the gate; publish when green; remove the worktree
+``pytest_terminal_summary`` the outcome, and where the PR is
+==========================  ===========================================================
+
+Early exits travel as `StopRun` (or an `OrchestratorError`, whose message is for the user)
+and are caught in one place, `_guard`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType, SimpleNamespace
+from typing import Any, Final
+
+import pytest
+
+from pytest_orchestrator import git
+from pytest_orchestrator.errors import (
+    EditError,
+    OrchestratorError,
+    PlanError,
+    PlannerRefused,
+    PlanValidationError,
+    RepositoryError,
+    StopRun,
+    TestRunError,
+)
+from pytest_orchestrator.items import PlanFile, StepFailed, StepItem
+from pytest_orchestrator.model import (
+    Attempt,
+    ExitReason,
+    Phase,
+    StepResult,
+    TestRunResult,
+)
+from pytest_orchestrator.ops import AttemptState, OpOutcome, StepContext
+from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
+from pytest_orchestrator.run import Run
+from pytest_orchestrator.settings import Settings, resolve
+from pytest_orchestrator.worktree import Worktree
+
+PHASE_PLUGINS: Final = tuple(
+    f"pytest_orchestrator.phases.{name}"
+    for name in ("map", "logic", "montecarlo", "plan", "optimise", "review", "publish")
+)
+_BAD_INPUT: Final = (RepositoryError, EditError, TestRunError)
+
+
+class Orchestrator:
+    """The per-session plugin object, registered only when ``--orchestrate`` is given."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run: Run | None = None
+        self.stop: StopRun | None = None
+        self.settings: Settings | None = None
+        self.preloaded: Plan | None = None
+        self.baseline: Future[TestRunResult] | None = None
+        self.items: list[StepItem] = []
+        self.final: Attempt | None = None
+        self._state: AttemptState | None = None
+        self._results: dict[str, StepResult] = {}
+        self._scan: ThreadPoolExecutor | None = None
+        self._inflight: dict[str, Future[OpOutcome]] = {}
+        self._old_sigterm: Any = None
+        self._cleaned = False
+        self._more_after = False
+        self.tree: Worktree | None = None
+
+    # ------------------------------------------------------------------ reporting
+
+    def _write(self, line: str = "", **markup: bool) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line, **markup)
+
+    def _progress(self, line: str) -> None:
+        self._write(line, cyan=True)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """The one place an early exit is turned into the run's outcome."""
+        try:
+            yield
+        except StopRun as stop:
+            self._stop(stop)
+        except PlannerRefused as exc:
+            self._stop(StopRun(ExitReason.PLANNER_REFUSED, str(exc)))
+        except (PlanValidationError, PlanError) as exc:
+            self._stop(StopRun(ExitReason.INVALID_PLAN, str(exc)))
+        except _BAD_INPUT as exc:
+            self._stop(StopRun(ExitReason.BAD_INPUT, str(exc)))
+        except OrchestratorError as exc:
+            self._stop(StopRun(ExitReason.BAD_INPUT, str(exc)))
+        except Exception as exc:
+            # A bug (ours or a plugin's): keep the evidence, clean up, exit 3 like pytest's
+            # internal errors, but never leave a half-finished worktree behind.
+            trace = traceback.format_exc()
+            if self.run is not None:
+                self.run.write("error.txt", trace)
+            self._write(trace, red=True)
+            self._stop(StopRun(ExitReason.ERROR, f"internal error: {type(exc).__name__}: {exc}"))
+
+    def _stop(self, stop: StopRun) -> None:
+        if self.stop is None:
+            self.stop = stop
+            if self.run is not None:
+                self.run.finish(stop.reason, stop.message)
+
+    # ------------------------------------------------------------------ sessionstart
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Iterator[None]:
+        yield  # after pytest's own start (and its header): our lines follow it
+        with self._guard():
+            self._start(session)
+
+    def _start(self, session: pytest.Session) -> None:
+        root = git.toplevel(self.config.invocation_params.dir)
+        settings = resolve(self.config, root)
+        if settings.plan_file is not None:
+            # A rejected plan changes nothing: validate before any branch or directory exists.
+            self.preloaded = load_plan(settings.plan_file, self._ops())
+            if not settings.command:
+                settings = settings.model_copy(update={"command": self.preloaded.command})
+        if not settings.command.strip():
+            raise StopRun(ExitReason.BAD_INPUT, '--orchestrate needs a command, e.g. "Rename a to b"')
+        self.settings = settings
+        base_branch = settings.base or git.current_branch(root)
+        base_commit = (
+            git.git("rev-parse", "--verify", f"{settings.base}^{{commit}}", cwd=root).strip()
+            if settings.base
+            else git.head_commit(root)
+        )
+        from pytest_orchestrator import worktree
+
+        for branch in worktree.clean_stale(root):
+            self._write(f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True)
+        if settings.run_root.resolve().is_relative_to(root.resolve()):
+            git.exclude(root, "/" + settings.run_root.resolve().relative_to(root.resolve()).parts[0] + "/")
+        dirty = git.dirty_paths(root)
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
+            self._write(
+                f"orchestrate: uncommitted changes are not part of the run ({shown}); "
+                f"it starts from {base_commit[:10]}",
+                yellow=True,
+            )
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        run_dir = settings.run_root / run_id
+        run_dir.mkdir(parents=True)
+        self._install_sigterm()
+        from pytest_orchestrator.tracing import Tracer
+
+        tracer = Tracer(run_dir / "trace.json")
+        tree = worktree.Worktree.create(root, base_commit, settings.command, run_id)
+        self.tree = tree
+        self.run = run = Run(
+            run_id=run_id,
+            settings=settings,
+            repo=root,
+            worktree=tree.path,
+            branch=tree.branch,
+            base_commit=base_commit,
+            base_branch=base_branch,
+            run_dir=run_dir,
+            hook=self.config.hook,
+            tracer=tracer,
+            ops=self._ops(),
+            report=self._progress,
+        )
+        self._root_span = tracer.span("orchestrate", kind="AGENT", command=settings.command)
+        self._root_span.__enter__()
+        run.write("command.txt", settings.command + "\n")
+        self._open_components(run)
+        for name in PHASE_PLUGINS:
+            if not self.config.pluginmanager.has_plugin(name):
+                self.config.pluginmanager.import_plugin(name)
+        self._load_target_hooks(run)
+        self._progress(
+            f"orchestrate: run {run_id} on {tree.branch} from {base_commit[:10]} "
+            f"(worktree {tree.path})"
+        )
+        if not settings.dry_run:
+            self.baseline = ThreadPoolExecutor(1, "baseline").submit(self._run_baseline, run)
+
+    def _ops(self) -> dict[str, OpSpec]:
+        ops = dict(OPS)
+        for contributed in self.config.hook.pytest_orchestrator_ops():
+            for spec in contributed or []:
+                ops[spec.name] = spec
+        return ops
+
+    def _open_components(self, run: Run) -> None:
+        """The memory gauge and the slice cache; both optional, never needed for correctness."""
+        try:
+            from pytest_orchestrator.pressure import PressureGauge
+
+            run.gauge = PressureGauge(
+                interval=run.settings.sample_interval,
+                threshold=run.settings.mem_threshold,
+                shared_path=run.run_dir / "scratch" / "pressure.bin",
+            )
+            (run.run_dir / "scratch").mkdir(exist_ok=True)
+            run.gauge.start()
+        except ImportError:  # pragma: no cover - the gauge ships with the package
+            run.gauge = None
+        try:
+            from pytest_orchestrator.slice_cache import SliceCache
+
+            run.cache = SliceCache.open(run.settings.cache_dir)
+        except ImportError:  # pragma: no cover
+            run.cache = None
+
+    def _load_target_hooks(self, run: Run) -> None:
+        """Register the target's root conftest ``pytest_orchestrator_*`` hooks (not others).
+
+        The Monte Carlo hook is left out: it runs in child processes, one per revision.
+        """
+        conftest = run.worktree / "conftest.py"
+        if not conftest.exists():
+            return
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"_orchestrate_conftest_{run.run_id}", conftest)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            self._write(
+                f"orchestrate: the target's conftest.py could not be loaded for phase hooks "
+                f"({type(exc).__name__}: {exc}); import the code under test inside hook functions",
+                yellow=True,
+            )
+            return
+        hooks = {
+            name: getattr(module, name)
+            for name in dir(module)
+            if name.startswith("pytest_orchestrator_") and name != "pytest_orchestrator_montecarlo"
+        }
+        if hooks:
+            self.config.pluginmanager.register(SimpleNamespace(**hooks), "target-conftest")
+
+    def _run_baseline(self, run: Run) -> TestRunResult:
+        from pytest_orchestrator.testrun import run_tests
+
+        with run.tracer.span("tests.baseline", kind="TOOL"):
+            return run_tests(
+                run.worktree,
+                user_repo=run.repo,
+                scratch=run.run_dir / "scratch",
+                label="baseline",
+                workers=run.settings.workers,
+                timeout=run.settings.test_timeout,
+            )
+
+    def _install_sigterm(self) -> None:
+        """SIGTERM skips ``finally``: turn it into KeyboardInterrupt so cleanup runs."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def interrupt(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        self._old_sigterm = signal.signal(signal.SIGTERM, interrupt)
+
+    # ------------------------------------------------------------------ collection: phases 1-5
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        with self._guard():
+            if self.stop is None and self.run is not None:
+                self._phases_before_execute(self.run)
+        items: list[pytest.Item] = []
+        if self.stop is None and self.run is not None and not self.run.settings.dry_run:
+            plan_file = self._plan_file(session, self.run.plans[0], 1)
+            report = plan_file.ihook.pytest_make_collect_report(collector=plan_file)
+            session.ihook.pytest_collectreport(report=report)
+            items = [i for i in report.result if isinstance(i, StepItem)]
+            self.items = [i for i in items if isinstance(i, StepItem)]
+        self.config.hook.pytest_collection_modifyitems(session=session, config=self.config, items=items)
+        session.items = items
+        self.config.hook.pytest_collection_finish(session=session)
+        session.testscollected = len(items)
+        return True
+
+    def _plan_file(self, session: pytest.Session, plan: Plan, number: int) -> PlanFile:
+        assert self.run is not None
+        return PlanFile.from_parent(
+            session,
+            path=self.run.run_dir / "plan.json",
+            nodeid="plan.json",
+            plan=plan,
+            number=number,
+            runner=self,
+        )
+
+    def _phases_before_execute(self, run: Run) -> None:
+        hook = self.config.hook
+        with run.phase(Phase.MAP) as note:
+            run.map = hook.pytest_orchestrator_map(run=run)
+            assert run.map is not None
+            note.summary = f"{len(run.map.files)} files, {len(run.map.slices)} slices"
+        with run.phase(Phase.LOGIC) as note:
+            run.logic = hook.pytest_orchestrator_logic(run=run, candidates=run.map)
+            assert run.logic is not None
+            note.summary = (
+                f"kept {len(run.logic.kept)}/{len(run.logic.slices)} slices, "
+                f"{run.logic.used_tokens}/{run.logic.budget_tokens} tokens"
+            )
+            run.write("slices.json", run.logic.model_dump(mode="json"))
+        with run.phase(Phase.MONTECARLO) as note:
+            from pytest_orchestrator.phases import montecarlo
+
+            run.montecarlo = montecarlo.baseline(run)
+            run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
+            note.summary = montecarlo.summary_line(run.montecarlo)
+        self._await_baseline(run)
+        with run.phase(Phase.PLAN) as note:
+            from pytest_orchestrator.phases.plan import context_for, load
+
+            run.planner = load(run)
+            if self.preloaded is not None:
+                plans = [self.preloaded]
+            else:
+                plans = self._validated(hook.pytest_orchestrator_plan(run=run, context=context_for(run)))
+            run.plans = plans
+            run.write("plan.json", plans[0].dumps())
+            note.summary = f"{len(plans[0].steps)} steps by {plans[0].planner} ({_pools(plans[0])})"
+        if run.settings.dry_run:
+            self._print_dry_run(run)
+            raise StopRun(ExitReason.DRY_RUN, "dry run: stopped after Plan, nothing changed")
+        with run.phase(Phase.OPTIMISE) as note:
+            ranked = hook.pytest_orchestrator_optimise(run=run, plans=run.plans)
+            run.plans = self._validated(ranked) if ranked else run.plans
+            run.write("plan.json", run.plans[0].dumps())
+            note.summary = f"{len(run.plans)} candidate plan(s), best {run.plans[0].digest()}"
+
+    def _validated(self, plans: list[Plan] | None) -> list[Plan]:
+        assert self.run is not None
+        if not plans:
+            raise StopRun(ExitReason.PLANNER_REFUSED, "the planner returned no plan")
+        good, errors = [], []
+        for plan in plans:
+            try:
+                validate_plan(plan, self.run.ops)
+                good.append(plan)
+            except PlanValidationError as exc:
+                errors.append(str(exc))
+        if not good:
+            raise StopRun(ExitReason.INVALID_PLAN, "\n".join(errors))
+        return good
+
+    def _await_baseline(self, run: Run) -> None:
+        if self.baseline is None:
+            return
+        result = self.baseline.result()
+        run.write("tests-baseline.json", result.model_dump(mode="json"))
+        if not result.tests and not result.collection_errors:
+            raise StopRun(
+                ExitReason.BASELINE_RED,
+                "the repository has no tests (none collected at the base commit): "
+                "there is no gate to pass, so nothing will be merged",
+            )
+        if not result.green:
+            failing = "\n  ".join(t.nodeid for t in result.failed[:10])
+            raise StopRun(
+                ExitReason.BASELINE_RED,
+                f"the tests already fail before any change ({len(result.failed)} failing at "
+                f"{run.base_commit[:10]}), so there is no gate to pass. Fix them first:\n  {failing}",
+            )
+        self._progress(f"{'baseline':<10} {result.passed} tests pass at the base commit ({result.seconds:.2f}s)")
+
+    def _print_dry_run(self, run: Run) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        reporter.write_sep("-", "ranked slices")
+        if run.logic is not None:
+            try:
+                from pytest_orchestrator.phases.logic import format_ranking
+
+                for line in format_ranking(run.logic):
+                    reporter.write_line(line)
+            except ImportError:
+                pass
+        reporter.write_sep("-", f"plan.json ({run.run_dir / 'plan.json'})")
+        reporter.write_line(run.plans[0].dumps().rstrip())
+
+    # ------------------------------------------------------------------ runtestloop: 6-7
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        run = self.run
+        if self.stop is not None or run is None or not self.items:
+            return True
+        with self._guard():
+            self._attempts(session, run)
+        return True
+
+    def _attempts(self, session: pytest.Session, run: Run) -> None:
+        queue = list(run.plans)
+        plan = queue.pop(0)
+        items = self.items
+        for number in range(1, run.settings.attempts + 1):
+            self._more_after = number < run.settings.attempts and (
+                bool(queue) or getattr(run.planner, "can_replan", True)
+            )
+            with run.phase(Phase.EXECUTE) as note:
+                attempt = self._execute(session, run, plan, number, items)
+                note.summary = f"attempt {number}: " + ", ".join(
+                    f"{s.step_id} {'ok' if s.ok else 'FAILED'}" for s in attempt.steps
+                )
+            with run.phase(Phase.REVIEW) as note:
+                checks = [c for cs in self.config.hook.pytest_orchestrator_review(run=run, attempt=attempt) for c in cs or []]
+                attempt = attempt.model_copy(update={"checks": checks})
+                failed = [c.name for c in checks if not c.ok]
+                note.summary = "gate green" if attempt.green else f"gate red: {', '.join(failed)}"
+            run.attempts.append(attempt)
+            (run.run_dir / "plans").mkdir(exist_ok=True)
+            run.write(f"plans/attempt-{number}.json", plan.dumps())
+            if attempt.green:
+                self.final = attempt
+                return
+            if number == run.settings.attempts:
+                break
+            if queue:
+                plan = queue.pop(0)
+            else:
+                with run.phase(Phase.PLAN) as note:
+                    from pytest_orchestrator.phases.plan import context_for
+                    from pytest_orchestrator.planners import Failure
+
+                    failure = Failure(number, attempt.evidence(), self.tree.diff(), plan)
+                    context = context_for(run, failures=[failure])
+                    replans = self.config.hook.pytest_orchestrator_plan(run=run, context=context)
+                    if not replans:
+                        note.summary = "no further plan"
+                        break
+                    plans = self._validated(replans)
+                    plan, queue = plans[0], plans[1:]
+                    run.write("plan.json", plan.dumps())
+                    note.summary = f"replan after attempt {number}: {len(plan.steps)} steps"
+            pf = self._plan_file(session, plan, number + 1)
+            report = pf.ihook.pytest_make_collect_report(collector=pf)
+            items = [i for i in report.result if isinstance(i, StepItem)]
+            session.testscollected += len(items)
+        self.final = run.attempts[-1] if run.attempts else None
+
+    def _execute(
+        self, session: pytest.Session, run: Run, plan: Plan, number: int, items: list[StepItem]
+    ) -> Attempt:
+        start = time.perf_counter()
+        self.tree.reset()
+        self._state = AttemptState(number)
+        self._results = {}
+        self._inflight = {}
+        self._scan = ThreadPoolExecutor(2, thread_name_prefix="scan")
+        try:
+            with run.tracer.span(f"attempt.{number}", plan=plan.digest()):
+                for i, item in enumerate(items):
+                    nextitem = items[i + 1] if i + 1 < len(items) else None
+                    item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                    if session.shouldstop:
+                        break
+        finally:
+            self._scan.shutdown(wait=True, cancel_futures=True)
+        steps = [self._results[s.id] for s in plan.order() if s.id in self._results]
+        return Attempt(
+            number=number,
+            plan_digest=plan.digest(),
+            steps=steps,
+            tests=self._state.tests,
+            diff_stat=self.tree.diff_stat(),
+            seconds=round(time.perf_counter() - start, 3),
+        )
+
+    # The step runner (items call it): mutate steps one at a time in the controller, after
+    # every in-flight scan step has finished (a writer never races a reader); scan steps on
+    # a thread pool as soon as their needs are met.
+
+    def run_step(self, item: StepItem) -> None:
+        assert self.run is not None and self._state is not None
+        step = item.step
+        for need in step.needs:
+            done = self._results.get(need)
+            if done is None or not done.ok:
+                pytest.skip(f"needs {need!r}, which did not succeed")
+        if step.pool == "mutate":
+            for future in list(self._inflight.values()):
+                future.exception()
+            started = time.perf_counter()
+            try:
+                outcome = self._run_op(item.plan, step)
+            except OrchestratorError as exc:
+                outcome = OpOutcome(False, str(exc))
+            outcome.worker = "mutate pool (controller, serial)"
+            self._record(step, outcome, time.perf_counter() - started)
+        else:
+            self._submit_ready(item.plan)
+            future = self._inflight.pop(step.id, None) or self._submit(item.plan, step)
+            outcome = future.result()
+        item.user_properties.append(("worker", outcome.worker))
+        if not outcome.ok:
+            raise StepFailed(f"{step.op} failed: {outcome.summary}")
+
+    def _submit_ready(self, plan: Plan) -> None:
+        for step in plan.order():
+            if step.pool != "scan" or step.id in self._inflight or step.id in self._results:
+                continue
+            needs = [self._results.get(n) for n in step.needs]
+            if all(r is not None and r.ok for r in needs):
+                self._inflight[step.id] = self._submit(plan, step)
+
+    def _submit(self, plan: Plan, step: Any) -> Future[OpOutcome]:
+        assert self._scan is not None and self.run is not None
+        gauge = self.run.gauge
+
+        def work() -> OpOutcome:
+            if gauge is not None:
+                gauge.wait_below_soft(timeout=30.0)
+            started = time.perf_counter()
+            try:
+                outcome = self._run_op(plan, step)
+            except OrchestratorError as exc:
+                outcome = OpOutcome(False, str(exc))
+            if outcome.worker == "controller":
+                outcome.worker = "scan pool (thread)"
+            self._record(step, outcome, time.perf_counter() - started)
+            return outcome
+
+        return self._scan.submit(work)
+
+    def _run_op(self, plan: Plan, step: Any) -> OpOutcome:
+        assert self.run is not None and self._state is not None
+        import importlib
+
+        spec = self.run.ops[step.op]
+        module, _, attr = spec.impl.partition(":")
+        impl = getattr(importlib.import_module(module), attr)
+        args = spec.args.model_validate(step.args)
+        ctx = StepContext(self.run, plan, step, self._state)
+        with self.run.tracer.span(f"step.{step.id}", kind="TOOL", op=step.op, pool=step.pool):
+            outcome: OpOutcome = impl(ctx, args)
+        return outcome
+
+    def _record(self, step: Any, outcome: OpOutcome, seconds: float) -> None:
+        self._results[step.id] = StepResult(
+            step_id=step.id,
+            op=step.op,
+            pool=step.pool,
+            ok=outcome.ok,
+            summary=outcome.summary,
+            worker=outcome.worker,
+            seconds=round(seconds, 3),
+            changed_files=outcome.changed_files,
+        )
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if isinstance(item, StepItem) and report.failed and getattr(self, "_more_after", False):
+            report.outcome = "rerun"  # type: ignore[assignment]
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        if report.outcome == "rerun":
+            return "retried", "R", ("RETRIED", {"yellow": True})
+        return None
+
+    # ------------------------------------------------------------------ sessionfinish
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        run = self.run
+        if run is not None:
+            with self._guard():
+                if self.stop is None:
+                    self._conclude(run)
+            if not run.record.exit_reason:
+                run.finish(ExitReason.INTERRUPTED if exitstatus == pytest.ExitCode.INTERRUPTED else ExitReason.ERROR,
+                           "the run was interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "the run ended unexpectedly")
+            self._cleanup()
+            session.exitstatus = run.record.exit_status if run.record.exit_status is not None else exitstatus
+        elif self.stop is not None:
+            session.exitstatus = self.stop.reason.exit_status
+
+    def _conclude(self, run: Run) -> None:
+        from pytest_orchestrator.phases.publish import write_bundle
+
+        final = self.final
+        if final is not None and final.green:
+            with run.phase(Phase.PUBLISH) as note:
+                self.tree.keep_branch()
+                run.published = self.config.hook.pytest_orchestrator_publish(run=run, attempt=final)
+                assert run.published is not None
+                note.summary = f"{run.published.forge}: {run.published.url}"
+            run.finish(ExitReason.GREEN, f"gate green after {len(run.attempts)} attempt(s)")
+        else:
+            reason = ExitReason.TESTS_FAILED
+            if final is not None and final.tests is not None and final.tests.green:
+                reason = ExitReason.CHECKS_FAILED
+            run.finish(reason, "the gate stayed red: no commit, no PR, the branch was removed")
+            write_bundle(run, final, diff=self.tree.diff() if final else "")
+
+    def _cleanup(self) -> None:
+        """Idempotent: also runs from unconfigure after an interruption."""
+        if self._cleaned:
+            return
+        self._cleaned = True
+        from pytest_orchestrator.testrun import kill_all
+
+        kill_all()
+        if self.baseline is not None:
+            self.baseline.cancel()
+        run = self.run
+        if run is not None:
+            try:
+                self._root_span.__exit__(None, None, None)
+                if run.gauge is not None:
+                    run.gauge.stop()
+                run.save_record()
+            finally:
+                if hasattr(self, "tree"):
+                    self.tree.remove()
+                if run.cache is not None:
+                    run.cache.close()
+                run.tracer.shutdown()
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._cleanup()
+
+    # ------------------------------------------------------------------ terminal summary
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from pytest_orchestrator.phases.publish import terminal_lines
+
+        tr = terminalreporter
+        if self.run is None:
+            if self.stop is not None:
+                tr.write_sep("=", "orchestrate: refused", red=True)
+                tr.write_line(self.stop.message)
+            return
+        green = self.run.record.exit_reason == ExitReason.GREEN.value
+        dry = self.run.record.exit_reason == ExitReason.DRY_RUN.value
+        title = "orchestrate: GREEN" if green else ("orchestrate: dry run" if dry else f"orchestrate: {self.run.record.exit_reason.upper()}")
+        tr.write_sep("=", title, green=green or dry, red=not (green or dry))
+        for line in terminal_lines(self.run):
+            tr.write_line(line)
+
+
+def _pools(plan: Plan) -> str:
+    scan = sum(s.pool == "scan" for s in plan.steps)
+    return f"{scan} scan, {len(plan.steps) - scan} mutate"

@@ -1,0 +1,181 @@
+"""Run the target's test suite once, in a fresh process inside the worktree.
+
+Every trap we measured is handled here (DESIGN.md §4):
+
+* a fresh ``python -m pytest`` per attempt (a second ``pytest.main`` in one process tests
+  stale imports), never the console script, with a scrubbed environment: no inherited
+  ``PYTHONPATH``/``PYTEST_ADDOPTS``/``PYTEST_PLUGINS``, the worktree (and its ``src/``) first
+  on the path;
+* its own ``PYTHONPYCACHEPREFIX`` per attempt, so a same-second, same-size edit can never
+  run a stale ``.pyc``;
+* ``--continue-on-collection-errors`` so ``-n 0`` and ``-n N`` agree;
+* its own session (process group), killed as a group on timeout or interruption, so xdist
+  workers are never orphaned;
+* results read back as JSON written by `pytest_orchestrator.inner`, which also proves the
+  code under test came from the worktree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+import threading
+from typing import Final
+
+from pytest_orchestrator.errors import TestRunError
+from pytest_orchestrator.inner import FORBIDDEN_ENV, REPORT_ENV, WORKTREE_ENV
+from pytest_orchestrator.model import TestOutcome, TestRunResult
+
+SCRUBBED: Final = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONSAFEPATH",
+    "PYTHONNOUSERSITE",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTEST_CURRENT_TEST",
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+)
+
+
+def inner_environment(worktree: Path, user_repo: Path, pycache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    paths = [str(worktree)] + ([str(worktree / "src")] if (worktree / "src").is_dir() else [])
+    env.update(
+        PYTHONPATH=os.pathsep.join(paths),
+        PYTHONPYCACHEPREFIX=str(pycache),
+        PYTHONHASHSEED="0",
+        PYTHONUNBUFFERED="1",
+        **{FORBIDDEN_ENV: str(user_repo), WORKTREE_ENV: str(worktree)},
+    )
+    return env
+
+
+_ACTIVE: set[subprocess.Popen[bytes]] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def kill_all() -> None:
+    """Stop every test run still going (on interruption: the baseline runs in a thread)."""
+    with _ACTIVE_LOCK:
+        procs = list(_ACTIVE)
+    for proc in procs:
+        kill_group(proc, grace=1.0)
+
+
+def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """Stop a process started with ``start_new_session=True`` and all its children."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_tests(
+    worktree: Path,
+    *,
+    user_repo: Path,
+    scratch: Path,
+    label: str,
+    workers: int | str = 0,
+    paths: list[str] | None = None,
+    timeout: float = 600.0,
+    extra_env: dict[str, str] | None = None,
+) -> TestRunResult:
+    """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    report = scratch / f"tests-{label}.json"
+    log = scratch / f"tests-{label}.log"
+    report.unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "pytest_orchestrator.inner",
+        "-p",
+        "no:cacheprovider",
+        "--continue-on-collection-errors",
+        "-q",
+        "-rfE",
+    ]
+    if workers not in (0, "0"):
+        cmd += ["-n", str(workers)]
+    cmd += list(paths or [])
+    env = inner_environment(worktree, user_repo, scratch / f"pycache-{label}")
+    env[REPORT_ENV] = str(report)
+    env.update(extra_env or {})
+    start = time.perf_counter()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=worktree,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(proc)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise TestRunError(
+                f"the test run ({label}) took longer than {timeout:.0f}s and was stopped; "
+                "raise orchestrate_test_timeout if your suite needs longer"
+            ) from None
+        finally:
+            kill_group(proc)
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(proc)
+    seconds = time.perf_counter() - start
+    if not report.exists():
+        tail = log.read_text(errors="replace")[-2000:]
+        raise TestRunError(
+            f"the test run ({label}) ended with status {proc.returncode} before reporting "
+            f"any result; its output ends with:\n{tail}"
+        )
+    data = json.loads(report.read_text(encoding="utf-8"))
+    if data["offenders"]:
+        listed = "\n  ".join(data["offenders"][:10])
+        raise TestRunError(
+            "the test run imported code from your checkout instead of the worktree, so its "
+            "result says nothing about the change. An editable install or PYTHONPATH "
+            f"entry points at your checkout:\n  {listed}"
+        )
+    tests = [
+        TestOutcome(
+            nodeid=t["nodeid"],
+            outcome=t.get("outcome", "error"),
+            duration=t.get("duration", 0.0),
+            message=t.get("message", ""),
+        )
+        for t in data["tests"]
+    ]
+    errors = [TestOutcome(**e) for e in data["collection_errors"]]
+    return TestRunResult(
+        exitstatus=data["exitstatus"],
+        tests=tests,
+        collection_errors=errors,
+        seconds=round(seconds, 3),
+        workers=0 if workers in (0, "0") else (os.cpu_count() or 1 if workers == "auto" else int(workers)),
+        command=cmd[1:],
+    )

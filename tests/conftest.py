@@ -1,0 +1,90 @@
+"""Fixtures for acceptance tests: small, real git repositories with a pytest suite."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+CALC = '''\
+"""Tiny arithmetic used by the acceptance tests."""
+
+SCALE = 10
+
+
+def add(a, b):
+    """Return a + b."""
+    return a + b
+
+
+def scaled(x):
+    return add(x, x) * SCALE
+
+
+class Meter:
+    def reading(self, x):
+        return scaled(x)
+'''
+
+TESTS = '''\
+from calc import add, scaled
+from calc import Meter
+
+
+def test_add():
+    assert add(2, 3) == 5
+
+
+def test_scaled():
+    assert scaled(1) == 20
+
+
+def test_meter():
+    assert Meter().reading(2) == 40
+'''
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit_all(repo: Path, message: str = "initial") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """Hashes of every file in the checkout (outside .git and our run dir) plus git status."""
+    state = {
+        str(p.relative_to(repo)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(repo.rglob("*"))
+        if p.is_file() and ".git" not in p.parts and ".orchestrate" not in p.parts
+        and "__pycache__" not in p.parts
+    }
+    state["<git status>"] = git(repo, "status", "--porcelain")
+    state["<branches>"] = git(repo, "branch", "--list")
+    state["<worktrees>"] = git(repo, "worktree", "list", "--porcelain").count("worktree ")
+    return state
+
+
+@pytest.fixture
+def make_repo(pytester: pytest.Pytester) -> Callable[..., Path]:
+    """A git repository in pytester.path with the calc module and its tests, committed."""
+
+    def make(files: dict[str, str] | None = None) -> Path:
+        repo = pytester.path
+        content = {"calc.py": CALC, "tests/test_calc.py": TESTS, **(files or {})}
+        for name, text in content.items():
+            path = repo / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(repo, "init", "-q", "-b", "main")
+        commit_all(repo)
+        return repo
+
+    return make
