@@ -1,0 +1,8 @@
+"""``python -m pytest_orchestrator.mcp``: serve the orchestrator's tools over stdio."""
+
+from __future__ import annotations
+
+from pytest_orchestrator.mcp import build_server
+
+if __name__ == "__main__":
+    build_server().run("stdio")
