@@ -50,8 +50,7 @@ class Weights:
 
     def score(self, components: Mapping[str, float]) -> float:
         """The weighted sum of ``components`` (missing components count 0)."""
-        w = self.as_dict()
-        return sum(w.get(name, 0.0) * value for name, value in components.items())
+        return sum(getattr(self, name, 0.0) * value for name, value in components.items())
 
 
 DEFAULT_WEIGHTS: Final = Weights()

@@ -27,8 +27,9 @@ from typing import Final
 
 from pytest_orchestrator.terms import split_identifier
 
-#: Lines per file ripgrep reports at most; enough for BM25's saturating term frequency.
-MAX_LINES_PER_FILE: Final = 30
+#: Lines per file ripgrep reports at most; enough for BM25's saturating term frequency
+#: (tf 10 scores 92% of tf 30 with k1 = 1.2), and it bounds the output for common words.
+MAX_LINES_PER_FILE: Final = 10
 #: Files larger than this are not searched (generated tables, vendored bundles).
 MAX_FILESIZE: Final = "1M"
 #: Lines longer than this are minified or generated: ripgrep omits them.
@@ -85,7 +86,19 @@ def _rg(root: Path, args: Sequence[str]) -> str:
 
 
 def list_files(root: Path) -> list[str]:
-    """Every Python file ripgrep would search under ``root`` (git-ignored files excluded)."""
+    """Every Python file under ``root``: git's index when ``root`` is a git work tree (a run's
+    worktree always is; reading the index costs a tenth of walking the tree), else every file
+    ripgrep would search (git-ignored files excluded)."""
+    if (root / ".git").exists():
+        proc = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--", "*.py"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            names = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+            return sorted(n for n in names if n)
     return sorted(line for line in _rg(root, ["--files"]).splitlines() if line)
 
 

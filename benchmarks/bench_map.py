@@ -1,0 +1,148 @@
+"""Time Map + Logic on the benchmark corpus: cold and warm wall/CPU medians and peak RSS.
+
+Every measurement runs in a fresh child process (so peak RSS is that run's, ripgrep
+included) and times only Map + Logic, not interpreter start-up or imports (those are the
+session's, paid once per ``pytest`` run; the child reports them separately).
+
+- cold: a fresh, empty cache directory (slice cache + memory) per run;
+- warm: the cache directory of one earlier run of the same command.
+
+The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
+on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine, see DESIGN.md).
+
+Usage::
+
+    python benchmarks/build_corpus.py          # once
+    python benchmarks/bench_map.py [--corpus DIR] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+COMMANDS = [
+    "Rename sympify to to_sympy everywhere",
+    "QueuePool raises TimeoutError too early when pool_timeout is set",
+    "shortest_path should raise NodeNotFound when the source node is missing",
+    "minimize ignores the tol argument for the Nelder-Mead method",
+    'Traceback (most recent call last):\n  File "/venv/lib/python3.11/site-packages/flask/app.py",'
+    " line 1511, in wsgi_app\n    response = self.full_dispatch_request()\nKeyError: 'session'",
+    "callLater with a negative delay should fire immediately in the reactor",
+]
+
+
+def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
+    """One Map + Logic run, measured in this process."""
+    t_import = time.perf_counter()
+    from pytest_orchestrator.memory import Memory
+    from pytest_orchestrator.phases.logic import prune
+    from pytest_orchestrator.phases.map import map_repository
+    from pytest_orchestrator.slice_cache import SliceCache
+
+    imports = time.perf_counter() - t_import
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    cache = SliceCache.open(cache_dir)
+    memory = Memory.open(cache_dir)
+    mapped = map_repository(corpus, command, cache=cache, memory=memory)
+    logic = prune(mapped, corpus, budget_tokens=4000)
+    cache.close()
+    memory.close()
+    wall = time.perf_counter() - t0
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(
+        getattr(b, f) - getattr(a, f)
+        for a, b in ((self0, self1), (kids0, kids1))
+        for f in ("ru_utime", "ru_stime")
+    )
+    top = logic.kept[0].slice if logic.kept else None
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "imports": imports,
+        "rss_mb": max(self1.ru_maxrss, kids1.ru_maxrss) / 1024,
+        "parsed": mapped.stats.get("parsed_files", 0),
+        "cached": mapped.stats.get("cached_files", 0),
+        "files_searched": mapped.stats.get("files_searched", 0),
+        "top": f"{top.path}::{top.symbol}" if top else "-",
+    }
+
+
+def measure(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(cache_dir), "--corpus", str(corpus), command],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, default=HERE / ".corpus" / "corpus")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.corpus, args.child, args.command)))
+        return 0
+    files = [p for p in args.corpus.rglob("*.py") if p.is_file() and not p.is_symlink()]
+    lines = sum(p.read_bytes().count(b"\n") for p in files)
+    print(f"corpus {args.corpus}: {len(files):,} Python files, {lines:,} lines")
+    print(f"{args.runs} runs each; wall and CPU of Map+Logic only (CPU includes ripgrep)\n")
+    header = (
+        f"{'command':<44} {'cold wall':>9} {'cold cpu':>8} {'warm wall':>9} {'warm cpu':>8}"
+        f" {'peak RSS':>9} {'parsed c/w':>10}  top kept slice"
+    )
+    print(header)
+    print("-" * len(header))
+    all_cold: list[float] = []
+    all_warm: list[float] = []
+    peak = 0.0
+    for command in COMMANDS:
+        cold = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                cold.append(measure(args.corpus, Path(tmp), command))
+        with tempfile.TemporaryDirectory() as tmp:
+            measure(args.corpus, Path(tmp), command)
+            warm = [measure(args.corpus, Path(tmp), command) for _ in range(args.runs)]
+
+        def med(runs: list[dict[str, object]], key: str) -> float:
+            return statistics.median(float(str(r[key])) for r in runs)
+
+        rss = max(float(str(r["rss_mb"])) for r in cold + warm)
+        peak = max(peak, rss)
+        all_cold.append(med(cold, "wall"))
+        all_warm.append(med(warm, "wall"))
+        label = command.replace("\n", " ")[:43]
+        print(
+            f"{label:<44} {med(cold, 'wall'):>8.2f}s {med(cold, 'cpu'):>7.2f}s"
+            f" {med(warm, 'wall'):>8.2f}s {med(warm, 'cpu'):>7.2f}s {rss:>7.0f}MB"
+            f" {med(cold, 'parsed'):>4.0f}/{med(warm, 'parsed'):<4.0f}  {cold[0]['top']}"
+        )
+    print("-" * len(header))
+    print(
+        f"median over commands: cold {statistics.median(all_cold):.2f}s, "
+        f"warm {statistics.median(all_warm):.2f}s; worst cold {max(all_cold):.2f}s, "
+        f"worst warm {max(all_warm):.2f}s; peak RSS {peak:.0f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""BM25 and the explicit weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_orchestrator.rank import DEFAULT_WEIGHTS, Weights, bm25_corpus, idf, normalise
+
+
+def test_bm25_prefers_rarer_terms_and_shorter_documents() -> None:
+    """A rare query term outweighs a common one, and length dilutes frequency."""
+    docs = [["pool", "timeout"], ["pool", "pool", "other"], ["pool"] + ["x"] * 20, ["y"]]
+    scores = bm25_corpus(docs, ["pool", "timeout"])
+    assert scores[0] == max(scores)
+    assert scores[1] > scores[2]
+    assert scores[3] == 0.0
+
+
+def test_idf_is_positive_even_for_terms_in_every_document() -> None:
+    """BM25's IDF variant never goes negative."""
+    assert idf(10, 10) > 0
+    assert idf(10, 1) > idf(10, 9)
+
+
+def test_score_is_the_weighted_sum_of_components() -> None:
+    """A score is exactly the sum of weight * component; unknown components count nothing."""
+    weights = Weights(definition=2.0, lexical=0.5)
+    assert weights.score({"definition": 1.0, "lexical": 0.5, "unknown": 9.0}) == pytest.approx(2.25)
+
+
+def test_a_named_definition_beats_any_amount_of_mere_similarity() -> None:
+    """The defining slice of a named symbol outscores a slice that is only similar text."""
+    definition = {"definition": 1.0, "identifier": 1.0}
+    similar = {"lexical": 1.0, "file": 1.0, "vector": 1.0, "graph": 1.0, "centrality": 1.0}
+    assert DEFAULT_WEIGHTS.score(definition) > DEFAULT_WEIGHTS.score(similar)
+
+
+def test_normalise_scales_to_the_best() -> None:
+    """Normalising divides by the maximum; all-zero stays zero."""
+    assert normalise({"a": 2.0, "b": 1.0}) == {"a": 1.0, "b": 0.5}
+    assert normalise({"a": 0.0}) == {"a": 0.0}
