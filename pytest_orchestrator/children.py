@@ -49,13 +49,21 @@ def package_root() -> Path:
     return Path(pytest_orchestrator.__file__).resolve().parent.parent
 
 
-def child_env(tree: Path, pycache: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A scrubbed environment for a child whose cwd (and so ``sys.path[0]``) is ``tree``."""
+def child_env(tree: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A scrubbed environment for a child whose cwd (and so ``sys.path[0]``) is ``tree``.
+
+    Bytecode: the child compiles the tree's own modules from source on every import
+    (`pytest_orchestrator.simulation.fresh_imports`), so no stale ``.pyc`` can stand in for
+    an edit, and writes no bytecode at all (nothing lands in the user's tree). Dependencies
+    load from their installed ``__pycache__``. A private ``PYTHONPYCACHEPREFIX`` would also
+    defeat staleness, but it hides those installed caches: every child would recompile numpy
+    and pydantic, seconds of a 15-second cap.
+    """
+    del tree  # the child's cwd; kept in the signature for the call sites' clarity
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
     env["PYTHONPATH"] = str(package_root())  # after the tree: `python -m` puts cwd first
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    env["PYTHONHASHSEED"] = "0"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONHASHSEED"] = "0"
     env["PYTHONUNBUFFERED"] = "1"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"  # the scan pool owns the cores; a BLAS pool per child would oversubscribe

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_orchestrator.children import ChildResult, ChildSpec
+from pytest_orchestrator.inputs import Unsupported
 from pytest_orchestrator.model import MetricDelta, SimulationResult
 
 if TYPE_CHECKING:
@@ -108,7 +109,11 @@ class DifferentialReport(BaseModel):
     functions: list[FunctionReport] = Field(default_factory=list)
     samples: int = 0
     child_seconds: float = 0.0
+    """Wall time of the sampling children, summed (interpreter start and imports included)."""
+    sampling_seconds: float = 0.0
+    """Time spent inside the functions' sampling loops, summed over children."""
     samples_per_second_per_core: float = 0.0
+    """``samples / sampling_seconds``: throughput of one core once the child is up."""
     peak_mem_ratio: float | None = None
     rounds: int = 0
     errors: list[str] = Field(default_factory=list)
@@ -294,6 +299,7 @@ class Sampler:
     renames: dict[str, str] = field(default_factory=dict)
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
+    base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
     parallel: int = 2
     rounds: int = 0
     child_seconds: float = 0.0
@@ -329,7 +335,9 @@ class Sampler:
         targets: list[Target] = []
         reports: dict[str, FunctionReport] = {}
         counts: dict[str, int] = {}
+        sources: dict[str, dict[str, int]] = {}
         for f in base.functions if base is not None else []:
+            sources[f.target] = f.sources
             if f.samples and not f.skipped:
                 module, _, qualname = _split_target(f.target)
                 targets.append(Target(module, qualname))
@@ -342,7 +350,7 @@ class Sampler:
         names = {renames.get(t.qualname, t.qualname) for t in targets}
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
-            moves=definers(tree, names), base_counts=counts,
+            moves=definers(tree, names), base_counts=counts, base_sources=sources,
         )  # fmt: skip
 
     # -- children
@@ -420,15 +428,15 @@ class Sampler:
         if self.side == "candidate":
             functions = [self._compare(f) for f in functions]
         total = sum(f.samples for f in functions)
+        busy = sum(f.seconds for f in functions)
         report = DifferentialReport(
             side=self.side,
             seed=self.seed,
             functions=functions,
             samples=total,
             child_seconds=round(self.child_seconds, 3),
-            samples_per_second_per_core=round(total / self.child_seconds, 1)
-            if self.child_seconds
-            else 0.0,
+            sampling_seconds=round(busy, 3),
+            samples_per_second_per_core=round(total / busy, 1) if busy else 0.0,
             peak_mem_ratio=peak_ratio,
             rounds=self.rounds,
             errors=self.errors,
@@ -440,6 +448,7 @@ class Sampler:
     def _compare(self, f: FunctionReport) -> FunctionReport:
         from pytest_orchestrator.outcomes import agree
 
+        f.sources = f.sources or self.base_sources.get(f.target, {})
         if f.skipped and not f.divergent:
             return f
         base = _outcomes(self.work, "base", f.target)
@@ -633,6 +642,7 @@ class _Child:
     captured_dir: Path
     sandbox: Any = None
     loop: asyncio.AbstractEventLoop | None = None
+    strategies: dict[Any, Callable[[Any], Any]] = field(default_factory=dict)
 
     def emit(self, record: dict[str, Any]) -> None:
         self.out.write(json.dumps(record, allow_nan=True, default=str) + "\n")
@@ -646,12 +656,15 @@ class _Child:
         try:
             func, found = self.locate(t)
             end["found"] = found
-            calls, sources, why = self.inputs_for(t, func)
-            end["sources"] = sources
-            if why:
-                end["skip"] = why
-            else:
-                end.update(self.sample(tid, func, calls, budget, start))
+            stream = self.inputs_for(t, func)
+            end.update(self.sample(tid, func, stream, budget, start))
+            end["sources"] = stream.sources
+            if self.side == "base":
+                path = self.inputs_dir / f"{t['file_id']}.pkl"
+                self.inputs_dir.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(pickle.dumps(stream.used, protocol=pickle.HIGHEST_PROTOCOL))
+                if not stream.used and not end.get("skip"):
+                    end["skip"] = stream.why or "no inputs"
         except _Skip as exc:
             end["skip"] = str(exc)
         end["seconds"] = round(time.monotonic() - start, 4)
@@ -674,84 +687,61 @@ class _Child:
             return obj, f"{module}.{name}"
         raise _Skip(f"not found on the {self.side} side ({'; '.join(errors)[:300]})")
 
-    def inputs_for(
-        self, t: dict[str, Any], func: Callable[..., Any]
-    ) -> tuple[list[bytes], dict[str, int], str]:
-        path = self.inputs_dir / f"{t['file_id']}.pkl"
+    def inputs_for(self, t: dict[str, Any], func: Callable[..., Any]) -> _Inputs:
         if self.side == "candidate":
+            path = self.inputs_dir / f"{t['file_id']}.pkl"
             try:
-                return pickle.loads(path.read_bytes()), {}, ""
+                blobs: list[bytes] = pickle.loads(path.read_bytes())
             except (OSError, pickle.UnpicklingError, EOFError) as exc:
                 raise _Skip(f"base inputs unreadable: {exc}") from None
+            return _Inputs(replay=blobs[: t["samples"]])
         if inspect.isasyncgenfunction(func):
             raise _Skip("async generator: not sampled")
         from pytest_orchestrator import inputs
 
-        calls: list[bytes] = []
-        sources: dict[str, int] = {}
-
-        def add(call: Any, source: str) -> None:
-            try:
-                calls.append(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
-            except Exception:
-                return  # unpicklable: the candidate side could not replay it
-            sources[source] = sources.get(source, 0) + 1
-
-        for blob in _captured(self.captured_dir, t["file_id"])[: t["samples"] // 2]:
-            calls.append(blob)
-            sources["captured"] = sources.get("captured", 0) + 1
+        stream = _Inputs(limit=t["samples"])
+        stream.fixed += [(b, "captured") for b in _captured(self.captured_dir, t["file_id"])]
         for call in inputs.docstring_calls(func):
-            add(call, "docstring")
-        why = ""
+            with contextlib.suppress(Exception):  # unpicklable: the candidate could not replay it
+                stream.fixed.append((pickle.dumps(call, pickle.HIGHEST_PROTOCOL), "docstring"))
         try:
-            gen = inputs.Generator(func, inputs.rng_for(self.seed, t["id"]))
-            for _ in range(max(0, t["samples"] - len(calls)) * 2):
-                if len(calls) >= t["samples"]:
-                    break
-                add(gen.draw(), "generated")
+            stream.generator = inputs.Generator(
+                func, inputs.rng_for(self.seed, t["id"]), self.strategies
+            )
         except inputs.Unsupported as exc:
-            why = str(exc)
-        except Exception as exc:
-            why = f"inputs could not be drawn: {type(exc).__name__}: {exc}"
-        if why and calls:
-            why = ""  # captured or docstring calls are enough to compare
-        calls = calls[: t["samples"]]
-        self.inputs_dir.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
-        return calls, sources, why or ("" if calls else "no inputs")
+            stream.why = str(exc)
+        return stream
 
     def sample(
-        self, tid: str, func: Callable[..., Any], calls: list[bytes], budget: float, start: float
+        self, tid: str, func: Callable[..., Any], stream: _Inputs, budget: float, start: float
     ) -> dict[str, Any]:
         raised = 0
         n = 0
-        for i, blob in enumerate(calls):
-            if self.side == "base" and i and time.monotonic() - start > budget:
+        base = self.side == "base"
+        for i, blob in enumerate(stream):
+            if base and i and time.monotonic() - start > budget:
                 break
             outcome = self.call(func, blob)
-            if "timeout" in outcome and self.side == "base":
-                return {
-                    "n": n,
-                    "raised": raised,
-                    "skip": f"hangs: a call ran over {SAMPLE_SECONDS}s (sample {i})",
-                }
-            if "blocked" in outcome and self.side == "base":
+            if base and "timeout" in outcome:
+                skip = f"hangs: a call ran over {SAMPLE_SECONDS}s (sample {i})"
+                return {"n": n, "raised": raised, "skip": skip}
+            if base and "blocked" in outcome:
                 return {"n": n, "raised": raised, "skip": f"side effect: {outcome['blocked']}"}
-            if self.side == "base" and i < DETERMINISM_CHECKS:
+            if base and i < DETERMINISM_CHECKS:
                 again = self.call(func, blob)
                 if json.dumps(again, default=str) != json.dumps(outcome, default=str):
-                    return {
-                        "n": n,
-                        "raised": raised,
-                        "skip": "nondeterministic: the same input gave different outcomes",
-                    }
+                    skip = "nondeterministic: the same input gave different outcomes"
+                    return {"n": n, "raised": raised, "skip": skip}
             record: dict[str, Any] = {"t": tid, "i": i, "o": outcome}
-            if self.side == "base":
+            if base:
                 record["in"] = _call_repr(blob)
+                stream.accept(blob, ok="x" not in outcome)
             self.emit(record)
             raised += "x" in outcome
             n += 1
-        return {"n": n, "raised": raised}
+        if base and stream.why and n:
+            stream.why = ""  # captured or docstring inputs were enough to compare
+        return {"n": n, "raised": raised, **({"skip": stream.why} if stream.why else {})}
 
     def call(self, func: Callable[..., Any], blob: bytes) -> dict[str, Any]:
         from pytest_orchestrator.outcomes import encode, type_name
@@ -799,6 +789,55 @@ class _Child:
 
 class _Skip(Exception):
     pass
+
+
+@dataclass
+class _Inputs:
+    """One function's inputs as pickled calls: replayed (candidate) or drawn (base).
+
+    On the base side the fixed calls (captured, docstring) come first, then the generator's,
+    which learns from every call that did not raise (`Generator.learn`), so the draws drift
+    towards the function's valid domain. ``used`` is what was actually run, in order: the
+    candidate side replays exactly that.
+    """
+
+    replay: list[bytes] | None = None
+    limit: int = MAX_SAMPLES
+    fixed: list[tuple[bytes, str]] = field(default_factory=list)
+    generator: Any = None
+    why: str = ""
+    used: list[bytes] = field(default_factory=list)
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.replay is not None:
+            yield from self.replay
+            return
+        for blob, source in self.fixed[: self.limit]:
+            yield self._use(blob, source)
+        misses = 0
+        while self.generator is not None and len(self.used) < self.limit and misses < 50:
+            try:
+                blob = pickle.dumps(self.generator.draw(), pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # Unsupported for this draw, or unpicklable
+                misses += 1
+                unsupported = isinstance(exc, Unsupported)
+                self.why = self.why or (
+                    str(exc) if unsupported else f"inputs could not be drawn: {exc}"
+                )
+                continue
+            misses = 0
+            yield self._use(blob, "generated")
+
+    def _use(self, blob: bytes, source: str) -> bytes:
+        self.used.append(blob)
+        self.sources[source] = self.sources.get(source, 0) + 1
+        return blob
+
+    def accept(self, blob: bytes, ok: bool) -> None:
+        if ok and self.generator is not None:
+            with contextlib.suppress(Exception):
+                self.generator.learn(*pickle.loads(blob))
 
 
 _Blocked: type[BaseException] = BaseException  # replaced by SideEffectBlocked in the child
@@ -850,12 +889,34 @@ def child_main(spec_path: Path, side: str, seed: int, out: Path, until: float) -
             side, seed, fh, until, dict(spec.get("renames", {})),
             Path(spec["inputs"]), Path(spec["captured"]), sandbox, loop,
         )  # fmt: skip
+        child.strategies, problem = user_strategies(Path.cwd())
+        if problem:
+            child.emit({"error": problem})
         sandbox.install()  # after our own files are open: the hook only acts inside calls
         targets = spec["targets"]
         for k, t in enumerate(targets):
             remaining = max(0.05, child.deadline - time.monotonic())
             child.run_target(t, remaining / (len(targets) - k))
     return 0
+
+
+def user_strategies(tree: Path) -> tuple[dict[Any, Callable[[Any], Any]], str]:
+    """``{type: callable(rng) -> value}`` from the conftest's
+    ``pytest_orchestrator_strategies()``, which takes precedence over hint-based generators.
+
+    Declare it ``@pytest.hookimpl(optionalhook=True)`` so plain pytest runs accept it.
+    """
+    from pytest_orchestrator.simulation import load_conftest
+
+    try:
+        module = load_conftest(tree)
+        hook = getattr(module, "pytest_orchestrator_strategies", None)
+        found = hook() if callable(hook) else {}
+    except Exception as exc:
+        return {}, f"conftest strategies unavailable: {type(exc).__name__}: {exc}"
+    if not isinstance(found, dict):
+        return {}, "pytest_orchestrator_strategies() must return a dict {type: callable(rng)}"
+    return found, ""
 
 
 def parse_call(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:

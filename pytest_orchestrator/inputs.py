@@ -42,6 +42,7 @@ FLOAT_EDGES: Final = (
 )  # fmt: skip
 STR_EDGES: Final = ("", " ", "a", "A", "abc", "0", "-1", "1.5", "None", "héllo", "日本", "a b\tc\n")
 EDGE_SHARE: Final = 0.25
+POOL_SIZE: Final = 64
 MAX_LEN: Final = 6
 
 
@@ -66,6 +67,7 @@ class Generator:
     strategies: Strategies = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.pools: dict[str, list[Any]] = {}
         self.signature = inspect.signature(self.func)
         try:
             self.hints = typing.get_type_hints(self.func, include_extras=False)
@@ -80,6 +82,20 @@ class Generator:
             if p.default is p.empty and p.name not in self.hints and p.name in ("self", "cls"):
                 raise Unsupported(f"parameter {p.name!r}: needs an instance")
 
+    def learn(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Remember the values of a call that did not raise: later draws reuse and perturb
+        them half of the time, so sampling drifts into the function's valid domain."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError:
+            return
+        for name, value in bound.arguments.items():
+            pool = self.pools.setdefault(name, [])
+            if len(pool) < POOL_SIZE:
+                pool.append(value)
+            else:
+                pool[int(self.rng.integers(POOL_SIZE))] = value
+
     def draw(self) -> Call:
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
@@ -89,7 +105,11 @@ class Generator:
             if has_default and self.rng.random() < 0.3:
                 keyword_only = True  # later positionals would shift: pass them by name
                 continue
-            value = self.value_for(p)
+            pool = self.pools.get(p.name)
+            if pool and self.rng.random() < 0.5:
+                value = _perturb(pool[int(self.rng.integers(len(pool)))], self.rng)
+            else:
+                value = self.value_for(p)
             if p.kind is p.KEYWORD_ONLY or keyword_only:
                 kwargs[p.name] = value
             else:
@@ -127,7 +147,15 @@ def draw_value(
     if hint is None or hint is type(None):
         return None
     if origin is typing.Union or origin is types.UnionType:
-        return draw_value(args[int(rng.integers(len(args)))], rng, strategies, default, d)
+        if any(_is_array_like(a) for a in args) and rng.random() < 0.7:
+            return _array(rng, edge, ())  # numpy.typing.ArrayLike: mostly real arrays
+        last: Unsupported | None = None
+        for k in rng.permutation(len(args)):
+            try:
+                return draw_value(args[int(k)], rng, strategies, default, d)
+            except Unsupported as exc:
+                last = exc
+        raise last or Unsupported(f"no generator for {hint!r}")
     if origin is typing.Literal:
         return args[int(rng.integers(len(args)))]
     if origin is typing.Annotated:
@@ -242,6 +270,18 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, dict | set):
         return frozenset(value)
     return value
+
+
+def _perturb(value: Any, rng: np.random.Generator) -> Any:
+    """A remembered value, or a float nudged a little off it."""
+    if isinstance(value, float) and math.isfinite(value) and rng.random() < 0.5:
+        return float(value * (1.0 + rng.normal(0.0, 0.05)))
+    return value
+
+
+def _is_array_like(hint: Any) -> bool:
+    name = getattr(typing.get_origin(hint) or hint, "__name__", "")
+    return name in ("_SupportsArray", "ndarray")
 
 
 def _is_ndarray(hint: Any) -> bool:

@@ -299,7 +299,8 @@ def _call_effect(
             return Finding("unseeded randomness", f"{dotted}()", where)
         return None
     name = dotted.split(".")[0]
-    imported_or_builtin = name in aliases or (name in _BUILTINS and name not in top_level)
+    imported = name in aliases or name in {v.split(".")[0] for v in aliases.values()}
+    imported_or_builtin = imported or (name in _BUILTINS and name not in top_level)
     if not rest and imported_or_builtin:
         reason = _match(dotted)
         if reason is not None:

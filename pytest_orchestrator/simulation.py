@@ -132,6 +132,35 @@ def _shared_ratio() -> float | None:
 # ---------------------------------------------------------------------------- conftest hooks
 
 
+def load_conftest(tree: Path) -> types.ModuleType | None:
+    """The tree's root ``conftest.py`` imported by path (once per process), or None.
+
+    It is registered as ``conftest`` in a child (where nothing else has that name) and under
+    a private name anywhere else, so an orchestrating process keeps its own conftest.
+    """
+    conftest = (tree / "conftest.py").resolve()
+    if not conftest.is_file():
+        return None
+    if conftest in _CONFTESTS:
+        return _CONFTESTS[conftest]
+    name = "conftest" if "conftest" not in sys.modules else f"_orchestrated_conftest_{id(conftest)}"
+    spec = importlib.util.spec_from_file_location(name, conftest)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    _CONFTESTS[conftest] = module
+    return module
+
+
+_CONFTESTS: dict[Path, types.ModuleType] = {}
+
+
 def load_hook_plugins(tree: Path) -> tuple[pluggy.PluginManager, list[str]]:
     """A plugin manager holding our hookspecs and the root conftest's orchestrator hooks.
 
@@ -143,18 +172,12 @@ def load_hook_plugins(tree: Path) -> tuple[pluggy.PluginManager, list[str]]:
     pm = _Manager("pytest")
     pm.add_hookspecs(hookspecs)
     errors: list[str] = []
-    conftest = tree / "conftest.py"
-    if not conftest.is_file():
-        return pm, errors
     try:
-        spec = importlib.util.spec_from_file_location("conftest", conftest)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["conftest"] = module
-        spec.loader.exec_module(module)
+        module = load_conftest(tree)
     except Exception:
         errors.append(f"conftest.py failed to import:\n{_short_tb()}")
+        return pm, errors
+    if module is None:
         return pm, errors
     hooks = types.ModuleType("conftest_orchestrator_hooks")
     for name, value in vars(module).items():
@@ -256,6 +279,40 @@ def simulate(
     }
 
 
+def fresh_imports(tree: Path) -> None:
+    """Compile the tree's modules from source on every import, never from a ``.pyc``.
+
+    A same-second, same-size edit can leave a stale ``.pyc`` that Python trusts; the
+    candidate side must run the edited source. Modules outside the tree (numpy, pydantic,
+    ...) keep their bytecode caches, so a child starts in under a second rather than
+    recompiling its dependencies (which a fresh ``PYTHONPYCACHEPREFIX`` alone would force).
+    """
+    import importlib.machinery as machinery
+
+    root = tree.resolve()
+
+    class _SourceLoader(machinery.SourceFileLoader):
+        def get_code(self, fullname: str) -> Any:
+            source = self.get_data(self.path)
+            return self.source_to_code(source, self.path)
+
+    def hook(entry: str) -> Any:
+        try:
+            inside = Path(entry or ".").resolve().is_relative_to(root)
+        except (OSError, ValueError):
+            inside = False
+        if not inside:
+            raise ImportError("outside the tree")  # the next path hook takes it
+        return machinery.FileFinder(
+            entry,
+            (_SourceLoader, machinery.SOURCE_SUFFIXES),
+            (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+        )
+
+    sys.path_hooks.insert(0, hook)
+    sys.path_importer_cache.clear()
+
+
 def _peak_rss() -> int:
     import resource
 
@@ -299,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tree = Path.cwd()
     if str(tree) not in sys.path[:1]:
         sys.path.insert(0, str(tree))
+    fresh_imports(tree)
     if args.mode == "sample":
         from pytest_orchestrator import differential
 

@@ -302,7 +302,7 @@ class SimulationEvaluator:
             args = ["simulate", "--side", "base", "--seed", str(seed), "--out", str(out),
                     "--seconds", f"{per_point:.3f}", "--scale", str(scale),
                     "--params", json.dumps(grid_points[i])]  # fmt: skip
-            env = child_env(tree, work / f"pycache-{i}")
+            env = child_env(tree)
             specs.append(
                 (
                     i,

@@ -191,7 +191,9 @@ def test_hanging_simulation_is_stopped_at_the_cap(tmp_path: Path) -> None:
 
 def test_broken_conftest_is_a_note_not_a_crash(tmp_path: Path) -> None:
     """A conftest that fails to import is reported; the phase still returns a summary."""
-    run = make_run(tmp_path, make_tree(tmp_path / "tree", conftest="import no_such_module\n"))
+    run = make_run(
+        tmp_path, make_tree(tmp_path / "tree", conftest="import no_such_module\n" + CONFTEST)
+    )
     base = mc.baseline(run)
     assert base.base == []
     assert any("no_such_module" in n for n in base.notes)

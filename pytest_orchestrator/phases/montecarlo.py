@@ -65,6 +65,14 @@ class Side_:
         return self.work / f"{self.side}.sim.json"
 
 
+def has_simulations(tree: Path) -> bool:
+    """Whether the root conftest mentions the Monte Carlo hook (else no child is started)."""
+    try:
+        return b"pytest_orchestrator_montecarlo" in (tree / "conftest.py").read_bytes()
+    except OSError:
+        return False
+
+
 def new_seed() -> int:
     """A fresh seed, recorded in the summary so any divergence can be replayed."""
     return secrets.randbits(63)
@@ -102,24 +110,26 @@ def _run_side(
     deadline = start + cap
     paths = Side_(run.run_dir / WORK_DIR, side)
     paths.work.mkdir(parents=True, exist_ok=True)
-    env = child_env(run.worktree, paths.work / f"pycache-{side}")
+    env = child_env(run.worktree)
     soft = max(0.5, cap * SOFT_SHARE - STARTUP_SECONDS)
     args = ["simulate", "--side", side, "--seed", str(seed), "--out", str(paths.sim_out)]
     args += ["--seconds", f"{soft:.3f}"]
-    if side == "candidate":
-        args += ["--replay", str(Side_(paths.work, "base").sim_out)]
-    specs = [
-        ChildSpec(
-            f"mc-{side}-simulations", "pytest_orchestrator.simulation", args, run.worktree, env
-        )
-    ]
+    base_record = Side_(paths.work, "base").sim_out
+    if side == "candidate" and base_record.is_file():
+        args += ["--replay", str(base_record)]
+    simulating = has_simulations(run.worktree)
+    specs = []
+    if simulating:
+        label = f"mc-{side}-simulations"
+        specs.append(ChildSpec(label, "pytest_orchestrator.simulation", args, run.worktree, env))
     sampler = differential.Sampler.for_run(run, side, seed, plan, paths.work)
     sample_until = start + cap * SOFT_SHARE
     specs += sampler.child_specs(env, sample_until)
     guard, watch = _guard(run)
     try:
         children = run_children(specs, deadline, guard=guard, parallel=_parallel(run))
-        sampler.absorb(children[1:])
+        sim_child = children.pop(0) if simulating else None
+        sampler.absorb(children)
         # a child that crashed or was stopped leaves targets undone: resume them while time lasts
         while time.monotonic() < deadline - 1.0 and sampler.rounds < differential.MAX_ROUNDS:
             more = sampler.child_specs(env, max(sample_until, time.monotonic() + 1.0))
@@ -130,8 +140,11 @@ def _run_side(
         if watch is not None:
             watch.close()
     notes: list[str] = []
-    sims, sim_notes = _read_simulations(paths.sim_out, children[0])
-    notes += sim_notes
+    if sim_child is not None:
+        sims, sim_notes = _read_simulations(paths.sim_out, sim_child)
+        notes += sim_notes
+    else:
+        sims = []
     report = sampler.collect(peak_ratio=_peak(run, watch))
     report.write(run.run_dir / DIFFERENTIAL_FILE)
     notes += report.notes()

@@ -1,0 +1,119 @@
+"""Differential sampling under hostile functions: the cap, a crashing interpreter, memory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pluggy
+
+from pytest_orchestrator.differential import DifferentialReport, FunctionReport, read_report
+from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
+from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.plan import Budgets
+from pytest_orchestrator.pressure import PressureGauge
+from pytest_orchestrator.run import Run
+from pytest_orchestrator.settings import Settings
+from pytest_orchestrator.tracing import Tracer
+
+HOSTILE = '''\
+from __future__ import annotations
+
+import ctypes
+
+
+def stuck_in_c(n: int) -> int:
+    """Minutes inside one C call, where no Python signal handler gets to run."""
+    return sum(range(10**13 + n))
+
+
+def crash(n: int) -> int:
+    return len(ctypes.string_at(0))
+
+
+def fine(n: int) -> int:
+    return n * 2
+
+
+def also_fine(n: int) -> int:
+    return n - 1
+
+
+def hog(n: int) -> int:
+    blocks = []
+    while True:
+        blocks.append(b"x" * 100_000_000)
+'''
+
+
+def run_for(tmp_path: Path, functions: list[str], seconds: float = 15.0) -> Run:
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "__init__.py").write_text("")
+    (tree / "pkg" / "hostile.py").write_text(HOSTILE)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    settings = Settings(command="refactor", run_root=tmp_path / "runs",
+                        cache_dir=tmp_path.parent / "shared-cache",
+                        seed=5, budgets=Budgets(montecarlo_seconds=seconds))  # fmt: skip
+    run = Run("limits", settings, tree, tree, "b", "c0ffee", None, run_dir,
+              pluggy.PluginManager("pytest").hook, Tracer(run_dir / "trace.json"), {})  # fmt: skip
+    run.logic = LogicResult(
+        slices=[RankedSlice(slice=Slice(path="pkg/hostile.py", symbol=f, kind="function",
+                                        start_line=1, end_line=2, hash="0", tokens=1), score=1.0)
+                for f in functions],
+        budget_tokens=4000, used_tokens=1,
+    )  # fmt: skip
+    return run
+
+
+def report_of(run: Run) -> DifferentialReport:
+    report = read_report(run.run_dir / mc.DIFFERENTIAL_FILE)
+    assert report is not None
+    return report
+
+
+def fn(report: DifferentialReport, name: str) -> FunctionReport:
+    (found,) = [f for f in report.functions if f.target == f"pkg.hostile.{name}"]
+    return found
+
+
+def test_function_stuck_in_c_is_stopped_at_the_cap(tmp_path: Path) -> None:
+    """No signal handler runs inside a long C call: its child's process group is killed at the cap,
+    the phase ends on time, and the other shard's function is still reported."""
+    run = run_for(tmp_path, ["stuck_in_c", "fine"], seconds=3.0)
+    start = time.monotonic()
+    summary = mc.baseline(run)
+    assert time.monotonic() - start < 3.0 + 1.5
+    report = report_of(run)
+    assert fn(report, "stuck_in_c").skipped.startswith("hung until the cap")
+    assert fn(report, "fine").samples > 100
+    assert any("skipped pkg.hostile.stuck_in_c: hung until the cap" in n for n in summary.notes)
+
+
+def test_segfault_is_reported_and_sampling_continues(tmp_path: Path) -> None:
+    """A function that crashes the interpreter is blamed; the next round samples the rest."""
+    run = run_for(tmp_path, ["crash", "also_fine", "fine"])
+    mc.baseline(run)
+    report = report_of(run)
+    assert fn(report, "crash").skipped.startswith("crashed the interpreter (killed by SIGSEGV)")
+    assert fn(report, "fine").samples > 100
+    assert fn(report, "also_fine").samples > 100
+    assert report.rounds == 2
+
+
+def test_memory_hog_is_stopped_before_the_threshold(tmp_path: Path) -> None:
+    """The pressure gauge stops the child before mem_ratio crosses 0.70."""
+    run = run_for(tmp_path, ["hog", "fine"])
+    probe = PressureGauge(interval=0.05)
+    probe.start()
+    used = probe.latest.rss_bytes if probe.latest else 200_000_000
+    probe.stop()
+    with PressureGauge(interval=0.05, threshold=0.70, available_bytes=used + 600_000_000) as gauge:
+        run.gauge = gauge
+        mc.baseline(run)
+        peak = gauge.peak
+    report = report_of(run)
+    assert fn(report, "hog").skipped.startswith("stopped by the memory guard")
+    assert fn(report, "fine").samples > 100
+    assert 0.3 < peak < 0.70
