@@ -96,9 +96,10 @@ def list_files(root: Path) -> list[str]:
             capture_output=True,
             check=False,
         )
-        if proc.returncode == 0:
-            names = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-            return sorted(n for n in names if n)
+        names = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+        tracked = sorted(n for n in names if n)
+        if proc.returncode == 0 and tracked:  # none tracked: a repository without commits
+            return tracked
     return sorted(line for line in _rg(root, ["--files"]).splitlines() if line)
 
 

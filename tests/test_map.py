@@ -129,3 +129,46 @@ def test_symlink_loops_do_not_hang(tmp_path: Path) -> None:
     (root / "pkg" / "loop").symlink_to(root, target_is_directory=True)
     result = map_repository(root, "widget")
     assert [r.slice.path for r in result.slices] == ["pkg/mod.py"]
+
+
+def test_a_git_repository_without_commits_is_searched(tmp_path: Path) -> None:
+    """No history (git init, nothing committed) still maps the files on disk."""
+    import subprocess
+
+    root = write(tmp_path, {"pkg/mod.py": "def widget():\n    pass\n"})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    result = map_repository(root, "widget")
+    assert [r.slice.symbol for r in result.slices] == ["widget"]
+    assert result.stats["files_searched"] == 1
+
+
+def test_the_hook_says_when_nothing_matches_and_suggests_names(wheel: Path) -> None:
+    """The default hook reports an unfindable command with the nearest names in the tree."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from pytest_orchestrator.phases.map import pytest_orchestrator_map
+    from pytest_orchestrator.run import Run
+
+    lines: list[str] = []
+    run = SimpleNamespace(
+        command="Rename fractoinal_kely to size",
+        worktree=wheel,
+        cache=None,
+        settings=SimpleNamespace(cache_dir=wheel.parent / "cache"),
+        report=lines.append,
+    )
+    result = pytest_orchestrator_map(cast(Run, run))
+    assert result.slices == []
+    assert any("nothing in the repository matches" in line for line in lines)
+    assert any("fractional_kelly" in line for line in lines)
+
+
+def test_a_misspelt_identifier_is_reported_with_the_nearest_names(wheel: Path) -> None:
+    """An identifier found nowhere is named in a report line, with the closest real names."""
+    lines: list[str] = []
+    result = map_repository(wheel, "Rename calculate_postion_size to x", report=lines.append)
+    assert result.stats["missing_identifiers"] == 1
+    (line,) = [line for line in lines if "not found anywhere" in line]
+    assert "calculate_postion_size" in line
+    assert "calculate_position_size" in line

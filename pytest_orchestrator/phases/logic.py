@@ -4,10 +4,10 @@
 
 0. **target** -- slices that define an identifier the command names, or that a stack-trace
    line points into (without either: the best-scored slice);
-1. **callers** -- slices that call a target, or use a named identifier (a rename must edit
-   them too);
-2. **callees** -- what the targets call (the context needed to change them safely);
-3. **context** -- the rest, by score, down to a relevance floor.
+1. **caller** -- slices that call a target (a rename or a signature change must edit them);
+2. **callee** -- what the targets call (the context needed to change them safely);
+3. **mention** -- other slices that use a named identifier (imports, ``__all__``, docs);
+4. **context** -- the rest, by score, down to a relevance floor.
 
 Within a tier slices go best score first; each is kept if it fits what is left of the budget
 (``input_tokens_per_step`` minus a reserve for the planner's own prompt), otherwise dropped as
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 PROMPT_RESERVE: Final = 1000
 #: Context slices scoring below this share of the best score are not worth their tokens.
 RELEVANCE_FLOOR: Final = 0.2
-_TIER_NAMES: Final = ("target", "caller", "callee", "context")
+_TIER_NAMES: Final = ("target", "caller", "callee", "mention", "context")
 
 
 def slice_id(r: RankedSlice) -> str:
@@ -105,15 +105,15 @@ def _tiers(slices: list[RankedSlice], edges: list[tuple[str, str]]) -> dict[str,
     for caller, callee in edges:
         if callee in targets and caller not in out:
             out[caller] = (1, f"calls {callee}")
-    for r in slices:
-        sid = slice_id(r)
-        if sid not in out and r.components.get("identifier", 0) > 0:
-            out[sid] = (1, "uses a named identifier")
     for caller, callee in edges:
         if caller in targets and callee not in out:
             out[callee] = (2, f"called by {caller}")
+    for r in slices:
+        sid = slice_id(r)
+        if sid not in out and r.components.get("identifier", 0) > 0:
+            out[sid] = (3, "uses a named identifier")
     for sid in ids:
-        out.setdefault(sid, (3, "context"))
+        out.setdefault(sid, (4, "by score"))
     return out
 
 
@@ -140,7 +140,7 @@ def prune(
         r = slices[i]
         tier, why = tiers[slice_id(r)]
         label = f"{_TIER_NAMES[tier]}: {why}"
-        if tier == 3 and r.score < floor * top:
+        if tier == len(_TIER_NAMES) - 1 and r.score < floor * top:
             decided[i] = (
                 False,
                 f"{label}; below the relevance floor ({r.score:.2f} < {floor:.0%} of {top:.2f})",

@@ -407,9 +407,16 @@ def map_repository(
     )
     stats["candidate_slices"] = len(ranked)
     stats["syntax_errors"] = len(cands.problems)
+    found = {i for counts in hits.identifiers.values() for i in counts}
+    missing = [i for i in terms.identifiers if i not in found]
+    stats["missing_identifiers"] = len(missing)
     if report is not None:
         for problem in cands.problems[:10]:
             report(f"map: could not parse {problem}")
+        if missing and ranked:
+            near = search.nearby_names(root, missing)
+            hint = f"; nearest names: {', '.join(near)}" if near else ""
+            report(f"map: not found anywhere: {', '.join(missing)}{hint}")
     best_file: dict[str, float] = {}
     for r in ranked:
         best_file.setdefault(r.slice.path, r.score)
