@@ -89,3 +89,16 @@ def test_logic_result_serialises_for_slices_json(wheel: Path) -> None:
     first = dumped["slices"][0]
     assert set(first) >= {"slice", "score", "components", "kept", "reason"}
     assert {"definition", "lexical", "graph", "vector"} <= set(first["components"])
+
+
+def test_map_and_logic_run_alone_from_the_command_line(
+    wheel: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`python -m pytest_orchestrator.phases.logic` prints the ranking and can save slices.json."""
+    from pytest_orchestrator.phases.logic import main
+
+    out = tmp_path / "slices.json"
+    assert main([RENAME, "--root", str(wheel), "--limit", "3", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "wheel_sizing/sizing.py::calculate_position_size" in printed
+    assert LogicResult.model_validate_json(out.read_text()).kept

@@ -197,3 +197,35 @@ def pytest_orchestrator_logic(run: Run, candidates: MapResult) -> LogicResult:
         run.worktree,
         budget_tokens=run.settings.budgets.input_tokens_per_step,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_orchestrator.phases.logic "command" [--root DIR] [--json FILE]``:
+    run only Map and Logic on a tree (read-only) and print the ranking."""
+    import argparse
+    import json
+
+    from pytest_orchestrator.phases.map import map_repository
+    from pytest_orchestrator.plan import Budgets
+
+    parser = argparse.ArgumentParser(prog="python -m pytest_orchestrator.phases.logic")
+    parser.add_argument("command")
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    parser.add_argument("--budget", type=int, default=Budgets().input_tokens_per_step)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--json", type=Path, help="also write the slices.json content here")
+    args = parser.parse_args(argv)
+    lines: list[str] = []
+    mapped = map_repository(args.root, args.command, report=lines.append)
+    result = prune(mapped, args.root, budget_tokens=args.budget)
+    lines += format_ranking(result, args.limit)
+    stats = ", ".join(f"{k}={v:g}" for k, v in mapped.stats.items())
+    lines.append(f"map: {stats}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
+    print("\n".join(lines))  # a command-line entry point: stdout is its output
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -89,6 +89,9 @@ def score_files(
     wanted = set(terms.words)
     if wanted:
         for path in files:
+            lowered = path.lower()
+            if not any(w in lowered for w in wanted):  # cheap filter before splitting
+                continue
             parts = set(split_identifier(path.removesuffix(".py")))
             matched = parts & wanted
             if matched:
@@ -238,7 +241,8 @@ def _defines(s: Slice, text: str, identifiers: tuple[str, ...]) -> bool:
         return True
     if s.kind in ("module", "class"):
         return any(
-            re.search(rf"^\s*{re.escape(i)}\s*(?::[^=\n]*)?=[^=]", text, re.M) for i in identifiers
+            i in text and re.search(rf"^\s*{re.escape(i)}\s*(?::[^=\n]*)?=[^=]", text, re.M)
+            for i in identifiers
         )
     return False
 
@@ -264,7 +268,7 @@ def rank_slices(
         {_sid(s): v for s, v in zip(slices, bm25_corpus(tokens, list(terms.words)), strict=True)}
     )
     files = normalise(cands.file_scores)
-    ident_res = [re.compile(rf"\b{re.escape(i)}\b") for i in terms.identifiers]
+    ident_res = [(i, re.compile(rf"\b{re.escape(i)}\b")) for i in terms.identifiers]
     paths = list(cands.sliced)
     trace_files = {
         p: explicit_files(Terms(paths=(p,)), paths, ModuleIndex()) for p, _ in terms.trace
@@ -275,7 +279,9 @@ def rank_slices(
         comp: dict[str, float] = {
             "definition": 1.0 if _defines(s, text, terms.identifiers) else 0.0,
             "identifier": (
-                sum(1 for r in ident_res if r.search(text)) / len(ident_res) if ident_res else 0.0
+                sum(1 for i, r in ident_res if i in text and r.search(text)) / len(ident_res)
+                if ident_res
+                else 0.0
             ),
             "lexical": lexical.get(_sid(s), 0.0),
             "file": files.get(s.path, 0.0),
