@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import collections.abc as cabc
 import contextlib
 import inspect
 import io
@@ -300,6 +301,7 @@ class Sampler:
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    captured_dir: Path | None = None
     parallel: int = 2
     rounds: int = 0
     child_seconds: float = 0.0
@@ -384,7 +386,7 @@ class Sampler:
                     for t in shard
                 ],
                 "inputs": str(self.work / "inputs"),
-                "captured": str(self.work / "captured"),
+                "captured": str(self.captured_dir or self.work / "captured"),
                 "renames": self.renames,
             }
             spec_path.write_text(json.dumps(spec), encoding="utf-8")
@@ -396,6 +398,50 @@ class Sampler:
                           "pytest_orchestrator.simulation", args, self.tree, env)
             )  # fmt: skip
         return specs
+
+    def capture_spec(self, env: dict[str, str], cache: Path, commit: str) -> ChildSpec | None:
+        """The base side's capture run: the test files mentioning a target, with the capture
+        plugin. Captures are kept per base commit beside the slice cache, so a second run on
+        the same commit reuses them; None when there is nothing (new) to capture."""
+        from pytest_orchestrator.capture import ENV_VAR, affected_test_files
+
+        if self.side != "base" or not self.targets:
+            return None
+        self.captured_dir = cache / "captured" / re.sub(r"[^0-9A-Za-z]", "_", commit)[:40]
+        if self.captured_dir.is_dir() and any(self.captured_dir.iterdir()):
+            self.errors.append(f"captured arguments reused from {self.captured_dir}")
+            return None
+        files = affected_test_files(
+            self.tree, {t.qualname.rpartition(".")[2] for t in self.targets}
+        )
+        if not files:
+            return None
+        spec_path = self.work / "capture.spec.json"
+        spec = {
+            "out": str(self.captured_dir),
+            "targets": [
+                {"id": t.id, "module": t.module, "qualname": t.qualname, "file_id": t.file_id}
+                for t in self.targets
+            ],
+        }
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        args = ["-p", "pytest_orchestrator.capture", "-q", "-p", "no:cacheprovider",
+                "--continue-on-collection-errors", *files]  # fmt: skip
+        return ChildSpec(
+            "mc-capture",
+            "pytest",
+            args,
+            self.tree,
+            {**env, ENV_VAR: str(spec_path)},
+        )
+
+    def capture_note(self, child: ChildResult) -> str:
+        counts = {}
+        for path in sorted((self.captured_dir or self.work).glob("*.pkl")):
+            counts[path.stem] = len(_captured(path.parent, path.stem))
+        total = sum(counts.values())
+        how = "cut at its share of the cap" if child.timed_out else f"tests {child.describe()}"
+        return f"captured {total} real call(s) of {len(counts)} function(s) from the tests ({how})"
 
     def absorb(self, children: Sequence[ChildResult]) -> None:
         """Read this round's streams; a target begun and not ended is blamed on the child."""
@@ -779,7 +825,10 @@ class _Child:
         return outcome
 
     def settle(self, result: Any) -> Any:
-        if isinstance(result, types.GeneratorType):
+        """Drain generators and iterators (their items are the result); await coroutines."""
+        if isinstance(result, types.GeneratorType | cabc.Iterator) and not isinstance(
+            result, str | bytes | io.IOBase
+        ):
             return list(itertools.islice(result, GENERATOR_ITEMS))
         if inspect.iscoroutine(result):
             assert self.loop is not None

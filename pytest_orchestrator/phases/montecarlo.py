@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -48,6 +49,8 @@ DIFFERENTIAL_FILE: Final = "mc_differential.json"
 SOFT_SHARE: Final = 0.6
 """Share of the cap the base side's simulations may use before ``should_stop()``: the
 candidate replays the same work and needs headroom for being slower."""
+CAPTURE_SHARE: Final = 0.3
+"""Share of the cap the base side may spend running tests to capture real arguments."""
 STARTUP_SECONDS: Final = 0.8
 """Allowance for a child's interpreter and imports, taken off its soft budget."""
 PRESERVING_WORDS: Final = ("rename", "move", "extract", "refactor", "inline")
@@ -118,33 +121,39 @@ def _run_side(
     if side == "candidate" and base_record.is_file():
         args += ["--replay", str(base_record)]
     simulating = has_simulations(run.worktree)
-    specs = []
-    if simulating:
-        label = f"mc-{side}-simulations"
-        specs.append(ChildSpec(label, "pytest_orchestrator.simulation", args, run.worktree, env))
+    cores = _parallel(run)
     sampler = differential.Sampler.for_run(run, side, seed, plan, paths.work)
+    # The simulations take one core for the whole phase; capture and sampling share the rest.
+    sampler.parallel = max(1, cores - 1) if simulating else cores
     sample_until = start + cap * SOFT_SHARE
-    specs += sampler.child_specs(env, sample_until)
     guard, watch = _guard(run)
-    try:
-        children = run_children(specs, deadline, guard=guard, parallel=_parallel(run))
-        sim_child = children.pop(0) if simulating else None
-        sampler.absorb(children)
-        # a child that crashed or was stopped leaves targets undone: resume them while time lasts
-        while time.monotonic() < deadline - 1.0 and sampler.rounds < differential.MAX_ROUNDS:
-            more = sampler.child_specs(env, max(sample_until, time.monotonic() + 1.0))
-            if not more:
-                break
-            sampler.absorb(run_children(more, deadline, guard=guard, parallel=_parallel(run)))
-    finally:
-        if watch is not None:
-            watch.close()
     notes: list[str] = []
-    if sim_child is not None:
-        sims, sim_notes = _read_simulations(paths.sim_out, sim_child)
-        notes += sim_notes
-    else:
-        sims = []
+    sims: list[SimulationResult] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="mc-simulations") as pool:
+        future = None
+        if simulating:
+            label = f"mc-{side}-simulations"
+            spec = ChildSpec(label, "pytest_orchestrator.simulation", args, run.worktree, env)
+            future = pool.submit(run_children, [spec], deadline, guard, 1)
+        try:
+            capture = sampler.capture_spec(env, run.settings.cache_dir, run.base_commit)
+            if capture is not None:
+                until = start + cap * CAPTURE_SHARE
+                (child,) = run_children([capture], until, guard=guard, parallel=1)
+                notes.append(sampler.capture_note(child))
+            # a child that crashed or was stopped leaves targets undone: resume while time lasts
+            while time.monotonic() < deadline - 1.0 and sampler.rounds < differential.MAX_ROUNDS:
+                more = sampler.child_specs(env, max(sample_until, time.monotonic() + 1.0))
+                if not more:
+                    break
+                sampler.absorb(run_children(more, deadline, guard, sampler.parallel))
+        finally:
+            if future is not None:
+                (sim_child,) = future.result()
+                sims, sim_notes = _read_simulations(paths.sim_out, sim_child)
+                notes += sim_notes
+            if watch is not None:
+                watch.close()
     report = sampler.collect(peak_ratio=_peak(run, watch))
     report.write(run.run_dir / DIFFERENTIAL_FILE)
     notes += report.notes()

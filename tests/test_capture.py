@@ -1,0 +1,106 @@
+"""Arguments captured from the base revision's tests come first among sampling inputs."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pluggy
+
+from pytest_orchestrator.capture import ENV_VAR, affected_test_files
+from pytest_orchestrator.children import child_env
+from pytest_orchestrator.differential import read_report
+from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
+from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.run import Run
+from pytest_orchestrator.settings import Settings
+from pytest_orchestrator.tracing import Tracer
+
+LIB = """\
+def area(shape, size):
+    if shape == "square":
+        return size * size
+    raise ValueError(shape)
+"""
+TESTS = """\
+from pkg.geo import area
+import pkg.geo
+
+
+def test_square():
+    assert area("square", 3) == 9
+
+
+def test_through_module():
+    assert pkg.geo.area("square", 4) == 16
+"""
+
+
+def make_tree(root: Path) -> Path:
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "geo.py").write_text(LIB)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_geo.py").write_text(TESTS)
+    (root / "tests" / "test_other.py").write_text("def test_nothing():\n    pass\n")
+    return root
+
+
+def test_affected_test_files_are_those_naming_a_target(tmp_path: Path) -> None:
+    """Only test files that mention a target's name are run for capture."""
+    tree = make_tree(tmp_path)
+    assert affected_test_files(tree, {"area"}) == ["tests/test_geo.py"]
+
+
+def test_calls_are_captured_through_every_import_style(tmp_path: Path) -> None:
+    """'from m import f' copies and module attribute calls are both recorded, deduplicated."""
+    tree = make_tree(tmp_path / "tree")
+    spec = tmp_path / "spec.json"
+    out = tmp_path / "out"
+    target = {
+        "id": "pkg.geo.area",
+        "module": "pkg.geo",
+        "qualname": "area",
+        "file_id": "pkg.geo.area",
+    }
+    spec.write_text(json.dumps({"out": str(out), "targets": [target]}))
+    cmd = [sys.executable, "-m", "pytest", "-p", "pytest_orchestrator.capture", "-q",
+           "-p", "no:cacheprovider", "tests"]  # fmt: skip
+    env = {**child_env(tree), ENV_VAR: str(spec)}
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = []
+    with (out / "pkg.geo.area.pkl").open("rb") as fh:
+        while True:
+            try:
+                calls.append(pickle.loads(pickle.load(fh)))
+            except EOFError:
+                break
+    assert calls == [(("square", 3), {}), (("square", 4), {})]
+
+
+def test_baseline_samples_captured_inputs_first(tmp_path: Path) -> None:
+    """An unannotated function is still sampled, from the calls its tests make."""
+    tree = make_tree(tmp_path / "tree")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    settings = Settings(command="refactor area", run_root=tmp_path / "runs",
+                        cache_dir=tmp_path / "cache", seed=3)  # fmt: skip
+    run = Run("cap", settings, tree, tree, "b", "c0ffee", None, run_dir,
+              pluggy.PluginManager("pytest").hook, Tracer(run_dir / "trace.json"), {})  # fmt: skip
+    run.logic = LogicResult(
+        slices=[RankedSlice(slice=Slice(path="pkg/geo.py", symbol="area", kind="function",
+                                        start_line=1, end_line=4, hash="0", tokens=1), score=1.0)],
+        budget_tokens=4000, used_tokens=1,
+    )  # fmt: skip
+    summary = mc.baseline(run)
+    report = read_report(run_dir / mc.DIFFERENTIAL_FILE)
+    assert report is not None
+    (f,) = report.functions
+    assert f.sources["captured"] == 2
+    assert any(n.startswith("captured 2 real call(s) of 1 function(s)") for n in summary.notes)
+    again = mc.baseline(run)  # same base commit: the capture is reused, not rerun
+    assert any("captured arguments reused" in n for n in again.notes)
