@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_orchestrator.phases.logic")
     parser.add_argument("command")
     parser.add_argument("--root", type=Path, default=Path.cwd())
-    parser.add_argument("--budget", type=int, default=Budgets().input_tokens_per_step)
+    default_budget = Budgets.model_fields["input_tokens_per_step"].default
+    parser.add_argument("--budget", type=int, default=default_budget)
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the slices.json content here")
     args = parser.parse_args(argv)
