@@ -154,8 +154,10 @@ async def _connect(
 class McpHub:
     """Started MCP servers and their tools; `close` stops them all."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, read_only: bool = True) -> None:
         self.root = root
+        self.read_only = read_only
+        """Offer only tools that do not write (planning); False offers every tool."""
         self.report: list[str] = []
         """One line per server that failed to start or tool that was left out."""
         self.tools: dict[str, McpTool] = {}
@@ -173,10 +175,11 @@ class McpHub:
         *,
         root: Path,
         startup_timeout: float = STARTUP_TIMEOUT_S,
+        read_only: bool = True,
     ) -> McpHub:
         from anyio.from_thread import start_blocking_portal
 
-        hub = cls(root)
+        hub = cls(root, read_only=read_only)
         hub._portal = hub._stack.enter_context(start_blocking_portal())
         for server in servers:
             hub._start_one(server, startup_timeout)
@@ -206,7 +209,7 @@ class McpHub:
         self._sessions[server.name] = session
         writers = []
         for tool in tools:
-            if _may_write(tool):
+            if self.read_only and _may_write(tool):
                 writers.append(tool.name)
                 continue
             qualified = _NAME_OK.sub("_", f"mcp__{server.name}__{tool.name}")[:64]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pytest_orchestrator.tokens import estimate_tokens
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EDIT_SYSTEM",
     "PLAN_SYSTEM",
+    "BaseTree",
     "SliceView",
     "evidence_text",
     "locate_symbol",
@@ -158,19 +161,66 @@ def render_slices(views: Iterable[SliceView], max_tokens: int) -> tuple[str, dic
     return "\n\n".join(out), stats
 
 
-def slice_views(context: PlanContext, secrets: SecretFiles) -> list[SliceView]:
-    """Logic's kept slices, best first, minus anything from a file that must not leave."""
+@dataclass
+class BaseTree:
+    """Files as they are at the base commit (``HEAD`` of the worktree), read-only.
+
+    Every attempt starts from the base commit, so plans and edits are written against it —
+    even on a replan, when the worktree may still hold the failed attempt's changes (the
+    evidence shows those as a diff). Outside a git repository, or before its first commit,
+    the files on disk are the base.
+    """
+
+    root: Path
+    _texts: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _git: bool | None = field(default=None, repr=False)
+
+    def read(self, path: str) -> str | None:
+        """The base text of ``path``, or None when it does not exist there (or is not text)."""
+        if path not in self._texts:
+            self._texts[path] = self._read(path)
+        return self._texts[path]
+
+    def _read(self, path: str) -> str | None:
+        if self._git is None:
+            self._git = _git(self.root, "rev-parse", "--verify", "-q", "HEAD") is not None
+        raw = _git(self.root, "show", f"HEAD:{path}") if self._git else None
+        if raw is None and not self._git:
+            try:
+                raw = (self.root / path).read_bytes()
+            except OSError:
+                return None
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+def _git(root: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def slice_views(context: PlanContext, secrets: SecretFiles, base: BaseTree) -> list[SliceView]:
+    """Logic's kept slices, best first, from the base tree, minus files that must not leave."""
     allowed = set(secrets.filter(sorted({r.slice.path for r in context.slices})))
     views = []
     for ranked in context.slices:
         if not ranked.kept or ranked.slice.path not in allowed:
             continue
         s = ranked.slice
-        views.append(
-            SliceView(
-                s.path, s.symbol, s.start_line, s.end_line, context.slice_text(ranked), ranked.score
-            )
-        )
+        text = base.read(s.path)
+        if text is None:
+            continue
+        body = "\n".join(text.splitlines()[s.start_line - 1 : s.end_line])
+        views.append(SliceView(s.path, s.symbol, s.start_line, s.end_line, body, ranked.score))
     return views
 
 

@@ -252,6 +252,8 @@ def big_repo(root: Path, functions: int = 40, body_lines: int = 60) -> list[Rank
         ]
         lines += ["    return x", "", ""]
     (root / "pkg" / "big.py").write_text("\n".join(lines))
+    git(root, "add", "pkg/big.py")
+    git(root, "commit", "-qm", "big")
     return [ranked(root, "pkg/big.py", f"func_{i}", 100 - i) for i in range(functions)]
 
 
@@ -619,3 +621,15 @@ def test_replan_summarises_the_failure_within_the_budget(
     assert ctx.ledger.calls[0]["step"] == "replan"
     assert ctx.ledger.calls[0]["attempt"] == 2
     assert plan.planner == "anthropic"
+
+
+def test_plans_and_edits_are_written_against_the_base_commit(
+    repo: Path, fake: FakeAnthropic, sleeps: Sleeps
+) -> None:
+    """A worktree still dirty from a failed attempt does not leak into the prompt or the edits."""
+    (repo / "pkg" / "sizing.py").write_text(SIZING.replace("scale = target / vol", "scale = 1"))
+    fake.push(plan_reply(EXTRACT_PLAN), edit_reply(GOOD_EDIT, NEW_FUNCTION))
+    (plan,) = planner(sleeps).plan(context(repo))
+    assert SIZING.count(plan.step("extract").args["search"]) == 1
+    assert "    scale = target / vol\n" in fake.requests[1].body["messages"][0]["content"]
+    assert "scale = 1" not in fake.requests[0].body["messages"][0]["content"]

@@ -46,6 +46,7 @@ from pytest_orchestrator.plan import (
 from pytest_orchestrator.prompting import (
     EDIT_SYSTEM,
     PLAN_SYSTEM,
+    BaseTree,
     evidence_text,
     locate_symbol,
     op_catalogue,
@@ -270,7 +271,7 @@ class AnthropicPlanner:
             "input_schema": plan_tool_schema(),
         }
         mcp_tools = hub.tool_params(int(budget * 0.25)) if hub is not None else []
-        views = slice_views(context, secrets)
+        views = slice_views(context, secrets, BaseTree(context.worktree))
         outline = secrets.filter(context.outline)
         tests = secrets.filter(context.tests)
         fixed = request_tokens({"system": system, "tools": [plan_tool, *mcp_tools]})
@@ -397,6 +398,7 @@ class AnthropicPlanner:
         if not any(s.op == EDIT_OP for s in plan.steps):
             return plan
         texts: dict[str, str | None] = {}  # path -> text after the edits so far (None: absent)
+        base = BaseTree(context.worktree)
         new_steps: dict[str, Step] = {}
         for step in plan.order():
             if step.op != EDIT_OP:
@@ -408,7 +410,7 @@ class AnthropicPlanner:
                     "sent to the model, so it cannot be edited by it"
                 )
             if args.path not in texts:
-                texts[args.path] = _read(context.worktree, args.path)
+                texts[args.path] = base.read(args.path)
             before = texts[args.path]
             after = self._generate_edit(context, step, args, before, plan, failure, attempt)
             texts[args.path] = after
@@ -505,15 +507,6 @@ class AnthropicPlanner:
             f"step {step.id!r}: the model's edits to {args.path} did not apply after "
             f"{self.config.edit_retries + 1} tries:\n" + "\n".join(problems)
         )
-
-
-def _read(root: Path, path: str) -> str | None:
-    try:
-        return (root / path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EditError(f"cannot read {path} for an edit: {exc}") from None
 
 
 def _edit_prompt(
