@@ -218,14 +218,22 @@ def apply_patch(ctx: StepContext, args: ApplyPatchArgs) -> OpOutcome:
     patch = args.patch if args.patch.endswith("\n") else args.patch + "\n"
     check = subprocess.run(
         ["git", "apply", "--check", "--whitespace=nowarn", "-"],
-        cwd=ctx.root, input=patch, capture_output=True, text=True, check=False,
+        cwd=ctx.root,
+        input=patch,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if check.returncode != 0:
         raise EditError(f"the patch does not apply: {check.stderr.strip()}")
     git("apply", "--whitespace=nowarn", "-", cwd=ctx.root, stdin=patch)
     files = subprocess.run(
-        ["git", "apply", "--numstat", "-"], cwd=ctx.root, input=patch,
-        capture_output=True, text=True, check=False,
+        ["git", "apply", "--numstat", "-"],
+        cwd=ctx.root,
+        input=patch,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     changed = [line.split("\t")[-1] for line in files.splitlines() if line.strip()]
     return OpOutcome(True, f"patched {len(changed)} files", changed_files=changed)

@@ -132,14 +132,17 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("pytest_orchestrator.fixtures") is not None:  # TEMP until it lands
-        config.pluginmanager.import_plugin("pytest_orchestrator.fixtures")
+    config.pluginmanager.import_plugin("pytest_orchestrator.fixtures")
     if not _requested(config) or hasattr(config, "workerinput"):
         return
     # The controller itself never distributes: its items are plan steps, run in DAG order.
     # A `-n` given with --orchestrate is meant for the target's test runs, so hand it on.
+    # The controller's items are plan steps: "last failed" bookkeeping of them means nothing,
+    # and writing .pytest_cache would be a write into the user's checkout.
+    for name in ("lfplugin", "nfplugin"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
     numprocesses = getattr(config.option, "numprocesses", None)
     if numprocesses:
         config.option.orchestrate_xdist_n = numprocesses

@@ -48,9 +48,21 @@ def rg_binary() -> str:
 def files_mentioning(root: Path, name: str) -> list[str]:
     """Python files under ``root`` containing ``name`` as a whole word (ripgrep)."""
     proc = subprocess.run(
-        [rg_binary(), "--files-with-matches", "--word-regexp", "--fixed-strings",
-         "--type", "py", "--", name, "."],
-        cwd=root, capture_output=True, text=True, check=False,
+        [
+            rg_binary(),
+            "--files-with-matches",
+            "--word-regexp",
+            "--fixed-strings",
+            "--type",
+            "py",
+            "--",
+            name,
+            ".",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode not in (0, 1):
         raise OrchestratorError(f"ripgrep failed: {proc.stderr.strip()}")
@@ -115,7 +127,7 @@ def find_definitions(root: Path, symbol: str, path: str | None = None) -> list[D
             starts.append(starts[-1] + len(line))
         scopes: list[tuple[str, list[ast.stmt]]] = []
         module_parts = rel.removesuffix(".py").replace("/", ".").split(".")
-        if not outer or outer == module_parts[-len(outer):]:
+        if not outer or outer == module_parts[-len(outer) :]:
             scopes.append(("", tree.body))
         for node in tree.body:
             if isinstance(node, ast.ClassDef) and (not outer or outer[-1] == node.name):

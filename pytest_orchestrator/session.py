@@ -31,6 +31,7 @@ from types import FrameType, SimpleNamespace
 from typing import Any, Final
 
 import pytest
+from _pytest.pathlib import bestrelpath
 
 from pytest_orchestrator import git
 from pytest_orchestrator.errors import (
@@ -142,7 +143,9 @@ class Orchestrator:
             if not settings.command:
                 settings = settings.model_copy(update={"command": self.preloaded.command})
         if not settings.command.strip():
-            raise StopRun(ExitReason.BAD_INPUT, '--orchestrate needs a command, e.g. "Rename a to b"')
+            raise StopRun(
+                ExitReason.BAD_INPUT, '--orchestrate needs a command, e.g. "Rename a to b"'
+            )
         self.settings = settings
         base_branch = settings.base or git.current_branch(root)
         base_commit = (
@@ -153,9 +156,13 @@ class Orchestrator:
         from pytest_orchestrator import worktree
 
         for branch in worktree.clean_stale(root):
-            self._write(f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True)
+            self._write(
+                f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True
+            )
         if settings.run_root.resolve().is_relative_to(root.resolve()):
-            git.exclude(root, "/" + settings.run_root.resolve().relative_to(root.resolve()).parts[0] + "/")
+            git.exclude(
+                root, "/" + settings.run_root.resolve().relative_to(root.resolve()).parts[0] + "/"
+            )
         dirty = git.dirty_paths(root)
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
@@ -240,7 +247,9 @@ class Orchestrator:
             return
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location(f"_orchestrate_conftest_{run.run_id}", conftest)
+        spec = importlib.util.spec_from_file_location(
+            f"_orchestrate_conftest_{run.run_id}", conftest
+        )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         try:
@@ -297,7 +306,9 @@ class Orchestrator:
             session.ihook.pytest_collectreport(report=report)
             items = [i for i in report.result if isinstance(i, StepItem)]
             self.items = [i for i in items if isinstance(i, StepItem)]
-        self.config.hook.pytest_collection_modifyitems(session=session, config=self.config, items=items)
+        self.config.hook.pytest_collection_modifyitems(
+            session=session, config=self.config, items=items
+        )
         session.items = items
         self.config.hook.pytest_collection_finish(session=session)
         session.testscollected = len(items)
@@ -308,7 +319,10 @@ class Orchestrator:
         return PlanFile.from_parent(
             session,
             path=self.run.run_dir / "plan.json",
-            nodeid="plan.json",
+            # shown as "plan.json::<pool>:<id>" from wherever pytest was invoked
+            nodeid=bestrelpath(
+                self.config.rootpath, self.config.invocation_params.dir / "plan.json"
+            ),
             plan=plan,
             number=number,
             runner=self,
@@ -342,7 +356,9 @@ class Orchestrator:
             if self.preloaded is not None:
                 plans = [self.preloaded]
             else:
-                plans = self._validated(hook.pytest_orchestrator_plan(run=run, context=context_for(run)))
+                plans = self._validated(
+                    hook.pytest_orchestrator_plan(run=run, context=context_for(run))
+                )
             run.plans = plans
             run.write("plan.json", plans[0].dumps())
             note.summary = f"{len(plans[0].steps)} steps by {plans[0].planner} ({_pools(plans[0])})"
@@ -388,7 +404,9 @@ class Orchestrator:
                 f"the tests already fail before any change ({len(result.failed)} failing at "
                 f"{run.base_commit[:10]}), so there is no gate to pass. Fix them first:\n  {failing}",
             )
-        self._progress(f"{'baseline':<10} {result.passed} tests pass at the base commit ({result.seconds:.2f}s)")
+        self._progress(
+            f"{'baseline':<10} {result.passed} tests pass at the base commit ({result.seconds:.2f}s)"
+        )
 
     def _print_dry_run(self, run: Run) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -431,7 +449,11 @@ class Orchestrator:
                     f"{s.step_id} {'ok' if s.ok else 'FAILED'}" for s in attempt.steps
                 )
             with run.phase(Phase.REVIEW) as note:
-                checks = [c for cs in self.config.hook.pytest_orchestrator_review(run=run, attempt=attempt) for c in cs or []]
+                checks = [
+                    c
+                    for cs in self.config.hook.pytest_orchestrator_review(run=run, attempt=attempt)
+                    for c in cs or []
+                ]
                 attempt = attempt.model_copy(update={"checks": checks})
                 failed = [c.name for c in checks if not c.ok]
                 note.summary = "gate green" if attempt.green else f"gate red: {', '.join(failed)}"
@@ -457,6 +479,7 @@ class Orchestrator:
                         note.summary = "no further plan"
                         break
                     plans = self._validated(replans)
+                    run.plans += plans  # every plan considered, for Review and PR.md
                     plan, queue = plans[0], plans[1:]
                     run.write("plan.json", plan.dumps())
                     note.summary = f"replan after attempt {number}: {len(plan.steps)} steps"
@@ -593,14 +616,15 @@ class Orchestrator:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         run = self.run
         if run is not None:
-            with self._guard():
-                if self.stop is None:
+            if exitstatus == pytest.ExitCode.INTERRUPTED:
+                run.finish(ExitReason.INTERRUPTED, "the run was interrupted: nothing was kept")
+            elif exitstatus == pytest.ExitCode.INTERNAL_ERROR and self.stop is None:
+                run.finish(ExitReason.ERROR, "pytest reported an internal error: nothing was kept")
+            elif self.stop is None:
+                with self._guard():
                     self._conclude(run)
-            if not run.record.exit_reason:
-                run.finish(ExitReason.INTERRUPTED if exitstatus == pytest.ExitCode.INTERRUPTED else ExitReason.ERROR,
-                           "the run was interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "the run ended unexpectedly")
             self._cleanup()
-            session.exitstatus = run.record.exit_status if run.record.exit_status is not None else exitstatus
+            session.exitstatus = run.record.exit_status or 0
         elif self.stop is not None:
             session.exitstatus = self.stop.reason.exit_status
 
@@ -664,7 +688,15 @@ class Orchestrator:
             return
         green = self.run.record.exit_reason == ExitReason.GREEN.value
         dry = self.run.record.exit_reason == ExitReason.DRY_RUN.value
-        title = "orchestrate: GREEN" if green else ("orchestrate: dry run" if dry else f"orchestrate: {self.run.record.exit_reason.upper()}")
+        title = (
+            "orchestrate: GREEN"
+            if green
+            else (
+                "orchestrate: dry run"
+                if dry
+                else f"orchestrate: {self.run.record.exit_reason.upper()}"
+            )
+        )
         tr.write_sep("=", title, green=green or dry, red=not (green or dry))
         for line in terminal_lines(self.run):
             tr.write_line(line)

@@ -73,11 +73,14 @@ def snapshot(repo: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_repo(pytester: pytest.Pytester) -> Callable[..., Path]:
-    """A git repository in pytester.path with the calc module and its tests, committed."""
+def make_repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """A git repository with the calc module and its tests, committed; the cwd is its root.
+
+    It lives in a subdirectory of pytester.path, where pytester keeps its own files.
+    """
 
     def make(files: dict[str, str] | None = None) -> Path:
-        repo = pytester.path
+        repo = pytester.path / "repo"
         content = {"calc.py": CALC, "tests/test_calc.py": TESTS, **(files or {})}
         for name, text in content.items():
             path = repo / name
@@ -85,6 +88,7 @@ def make_repo(pytester: pytest.Pytester) -> Callable[..., Path]:
             path.write_text(text)
         git(repo, "init", "-q", "-b", "main")
         commit_all(repo)
+        monkeypatch.chdir(repo)
         return repo
 
     return make

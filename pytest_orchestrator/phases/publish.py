@@ -29,7 +29,9 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt) -> PublishResult:
     diff = git("diff", "--cached", "--binary", run.base_commit, cwd=run.worktree)
     plan = _plan_of(run, attempt)
     title = _title(run)
-    body = f"{title}\n\n{plan.summary if plan else ''}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
+    body = (
+        f"{title}\n\n{plan.summary if plan else ''}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
+    )
     git("commit", "--quiet", "--no-verify", "-F", "-", cwd=run.worktree, stdin=body)
     commit = git("rev-parse", "HEAD", cwd=run.worktree).strip()
     pr = write_bundle(run, attempt, diff=diff, commit=commit)
@@ -80,7 +82,8 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     else:
         lines.append("- **Gate: red** — no commit, no PR; see the attempts below")
     lines.append(
-        f"- Branch: `{run.branch}`" + (f" at `{commit[:12]}`" if commit else "")
+        f"- Branch: `{run.branch}`"
+        + (f" at `{commit[:12]}`" if commit else "")
         + f", from `{run.base_branch or 'HEAD'}` at `{run.base_commit[:12]}`"
     )
     if attempt is not None and attempt.tests is not None:
@@ -94,13 +97,20 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
         f"{run.ledger.output_tokens} output tokens (planner: {plan.planner if plan else '?'})"
     )
     lines.append(f"- Trace: {run.tracer.link()}")
-    lines += ["", "## Attempts", "", "| # | plan | steps | tests | failed checks | seconds |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Attempts",
+        "",
+        "| # | plan | steps | tests | failed checks | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for a in run.attempts:
         steps = ", ".join(f"{s.step_id} {'✓' if s.ok else '✗'}" for s in a.steps)
         tests = f"{a.tests.passed} passed, {len(a.tests.failed)} failed" if a.tests else "not run"
         failed = ", ".join(c.name for c in a.checks if not c.ok) or "—"
-        lines.append(f"| {a.number} | `{a.plan_digest}` | {steps} | {tests} | {failed} | {a.seconds:.1f} |")
+        lines.append(
+            f"| {a.number} | `{a.plan_digest}` | {steps} | {tests} | {failed} | {a.seconds:.1f} |"
+        )
         if not a.green and a.evidence():
             evidence = a.evidence().replace("\n", " ⏎ ")[:600]
             lines.append(f"|   | evidence | {evidence} | | | |")
@@ -108,7 +118,9 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     lines += ["## Diff", ""]
     if attempt is not None and attempt.diff_stat:
         lines += ["```", attempt.diff_stat, "```", ""]
-    shown = diff if len(diff) <= DIFF_LIMIT else diff[:DIFF_LIMIT] + "\n… (truncated; see diff.patch)\n"
+    shown = (
+        diff if len(diff) <= DIFF_LIMIT else diff[:DIFF_LIMIT] + "\n… (truncated; see diff.patch)\n"
+    )
     lines += ["```diff", shown.rstrip(), "```", ""]
     lines += ["## plan.json", "", "```json", plan.dumps().rstrip() if plan else "{}", "```", ""]
     lines += ["## Trace", "", run.tracer.link(), ""]
@@ -129,17 +141,27 @@ def terminal_lines(run: Run) -> list[str]:
     for a in run.attempts:
         if a.tests is not None:
             t = a.tests
-            lines.append(f"attempt {a.number}: {t.passed} passed, {len(t.failed)} failed"
-                         + ("" if a.green else f"; failed checks: {', '.join(c.name for c in a.checks if not c.ok)}"))
+            lines.append(
+                f"attempt {a.number}: {t.passed} passed, {len(t.failed)} failed"
+                + (
+                    ""
+                    if a.green
+                    else f"; failed checks: {', '.join(c.name for c in a.checks if not c.ok)}"
+                )
+            )
             for f in t.failed[:10]:
                 lines.append(f"  attempt {a.number} FAILED {f.nodeid}")
         else:
-            lines.append(f"attempt {a.number}: tests not run; "
-                         f"failed checks: {', '.join(c.name for c in a.checks if not c.ok)}")
+            lines.append(
+                f"attempt {a.number}: tests not run; "
+                f"failed checks: {', '.join(c.name for c in a.checks if not c.ok)}"
+            )
     if run.montecarlo is not None:
         lines.append(f"monte carlo: {run.montecarlo.verdict}")
-    lines.append(f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
-                 f"in {len(run.ledger.calls)} model call(s)")
+    lines.append(
+        f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
+        f"in {len(run.ledger.calls)} model call(s)"
+    )
     if run.published is not None:
         p = run.published
         lines.append(f"branch: {p.branch} @ {p.commit[:12]}" + (" (merged)" if p.merged else ""))
