@@ -109,14 +109,12 @@ class Hits:
 
     words: dict[str, Counter[str]] = field(default_factory=dict)
     """path -> lower-case query word -> occurrences (capped per file)."""
-    identifiers: dict[str, Counter[str]] = field(default_factory=dict)
-    """path -> identifier (as written in the command) -> exact, case-sensitive occurrences."""
     phrases: dict[str, Counter[str]] = field(default_factory=dict)
     """path -> quoted phrase -> occurrences (case-insensitive)."""
 
     @property
     def files(self) -> set[str]:
-        return set(self.words) | set(self.identifiers) | set(self.phrases)
+        return set(self.words) | set(self.phrases)
 
     def document_frequency(self) -> Counter[str]:
         """How many files contain each word (for IDF)."""
@@ -136,8 +134,8 @@ def count_terms(
 
     Patterns are literal and case-insensitive. Longer patterns come first, so that at one
     position the identifier ``calculate_position_size`` wins over the word ``position`` and
-    is then credited to each of its sub-words (what BM25 over identifier-split tokens needs)
-    and, when the case matches, to the identifier itself.
+    is then credited to each of its sub-words (what BM25 over identifier-split tokens needs).
+    Exact identifier hits are `find_identifiers`' job.
     """
     wordset = {w.lower() for w in words}
     idents = {i for i in identifiers if i}
@@ -167,8 +165,6 @@ def count_terms(
         lower = match.lower()
         if lower in phrase_by_lower:
             hits.phrases.setdefault(path, Counter())[phrase_by_lower[lower]] += 1
-        if match in idents:
-            hits.identifiers.setdefault(path, Counter())[match] += 1
         parts = split_cache.get(lower)
         if parts is None:
             parts = split_cache[lower] = [w for w in split_identifier(match) if w in wordset]
@@ -177,32 +173,52 @@ def count_terms(
     return hits
 
 
-_DEF_LINE: Final = re.compile(r"^\s*(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=")
+_DEF_MATCH: Final = re.compile(
+    r"^\s*(?:async\s+def|def|class)\s+(\w+)$|^(\w+)\s*(?::[^=\n]*)?=[^=]$"
+)
 
 
-def find_definitions(root: Path, identifiers: Iterable[str]) -> dict[str, set[str]]:
-    """Files that define each identifier: ``def``/``class`` at any depth, or a module global.
+@dataclass
+class IdentifierHits:
+    """Exact, case-sensitive occurrences of the command's identifiers, and their definitions."""
 
-    Returns identifier -> paths. Case-sensitive; one ripgrep pass.
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    """path -> identifier -> occurrences (every line: no per-file cap)."""
+    definitions: dict[str, set[str]] = field(default_factory=dict)
+    """identifier -> files that define it (``def``/``class`` at any depth, or a global)."""
+
+
+def find_identifiers(root: Path, identifiers: Iterable[str]) -> IdentifierHits:
+    """Where each identifier occurs and where it is defined: one case-sensitive pass.
+
+    Identifiers are specific, so unlike `count_terms` this pass needs no per-file cap (a cap
+    could hide the one line that defines a name behind ten that use a common word).
     """
-    names = sorted({i for i in identifiers if re.fullmatch(r"\w+", i)})
+    names = sorted({i for i in identifiers if re.fullmatch(r"\w+", i)}, key=lambda n: (-len(n), n))
+    out = IdentifierHits()
     if not names:
-        return {}
+        return out
     alternation = "|".join(names)
+    # the definition forms come first: at a line's start they win over the bare name
     pattern = (
         rf"^\s*(?:async\s+def|def|class)\s+(?:{alternation})\b"
         rf"|^(?:{alternation})\s*(?::[^=\n]*)?=[^=]"
+        rf"|\b(?:{alternation})\b"
     )
-    out: dict[str, set[str]] = {}
-    args = ["--no-line-number", "--with-filename", "--no-heading", "--null", "-e", pattern]
+    args = ["--only-matching", "--no-line-number", "--with-filename", "--no-heading", "--null"]
+    args += [f"--max-columns={MAX_COLUMNS}", "-e", pattern]
+    wanted = set(names)
     for line in _rg(root, args).splitlines():
         path, sep, text = line.partition("\0")
-        m = _DEF_LINE.match(text)
-        if not sep or m is None:
+        if not sep:
             continue
-        name = m.group(1) or m.group(2)
-        if name in names:
-            out.setdefault(name, set()).add(path)
+        m = _DEF_MATCH.match(text)
+        name = (m.group(1) or m.group(2)) if m else text
+        if name not in wanted:
+            continue
+        out.counts.setdefault(path, Counter())[name] += 1
+        if m is not None:
+            out.definitions.setdefault(name, set()).add(path)
     return out
 
 

@@ -69,7 +69,7 @@ def _count(stats: dict[str, float], key: str, n: float = 1) -> None:
 
 
 def score_files(
-    root: Path, terms: Terms, files: list[str], hits: search.Hits, defs: dict[str, set[str]]
+    root: Path, terms: Terms, files: list[str], hits: search.Hits, idents: search.IdentifierHits
 ) -> dict[str, float]:
     """File-level evidence: BM25 over ripgrep counts + path words + identifier/definition hits."""
     n = max(len(files), 1)
@@ -99,9 +99,9 @@ def score_files(
                     scores.get(path, 0.0)
                     + _PATH_WEIGHT * sum(idfs[w] for w in matched) / max(len(parts), 1) ** 0.5
                 )
-    for path, counts in hits.identifiers.items():
+    for path, counts in idents.counts.items():
         scores[path] = scores.get(path, 0.0) + _IDENT_FILE_BONUS * len(counts)
-    for paths in defs.values():
+    for paths in idents.definitions.values():
         for path in paths:
             scores[path] = scores.get(path, 0.0) + _DEF_FILE_BONUS
     return scores
@@ -333,13 +333,14 @@ def map_repository(
     if terms.empty:
         return MapResult(terms=[], files=[], slices=[], stats=stats)
     hits = search.count_terms(root, terms.words, terms.identifiers, terms.phrases)
-    defs = search.find_definitions(root, terms.identifiers)
-    stats["files_matched"] = len(hits.files)
+    idents = search.find_identifiers(root, terms.identifiers)
+    defs = idents.definitions
+    stats["files_matched"] = len(hits.files | set(idents.counts))
     stats["seconds_search"] = round(time.perf_counter() - t0, 4)
 
     index = ModuleIndex.build(files)
     remembered = memory.recall(command) if memory is not None else {}
-    scores = score_files(root, terms, files, hits, defs)
+    scores = score_files(root, terms, files, hits, idents)
     known = set(files)
     explicit = explicit_files(terms, files, index)
     recalled = {p for p, _ in remembered if p in known}
@@ -413,7 +414,7 @@ def map_repository(
     )
     stats["candidate_slices"] = len(ranked)
     stats["syntax_errors"] = len(cands.problems)
-    found = {i for counts in hits.identifiers.values() for i in counts}
+    found = {i for counts in idents.counts.values() for i in counts}
     missing = [i for i in terms.identifiers if i not in found]
     stats["missing_identifiers"] = len(missing)
     if report is not None:
