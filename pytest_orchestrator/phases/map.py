@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,12 +329,21 @@ def map_repository(
     terms = extract(command)
     stats: dict[str, float] = {}
     cands = Candidates(terms=terms, stats=stats)
-    files = search.list_files(root)
-    stats["files_searched"] = len(files)
-    if terms.empty:
-        return MapResult(terms=[], files=[], slices=[], stats=stats)
-    hits = search.count_terms(root, terms.words, terms.identifiers, terms.phrases)
-    idents = search.find_identifiers(root, terms.identifiers)
+    # The three searches are independent: run them at once (ripgrep and git do the work in
+    # their own processes; the threads only wait and parse).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        files_job = pool.submit(search.list_files, root)
+        if not terms.empty:
+            hits_job = pool.submit(
+                search.count_terms, root, terms.words, terms.identifiers, terms.phrases
+            )
+            idents_job = pool.submit(search.find_identifiers, root, terms.identifiers)
+        files = files_job.result()
+        stats["files_searched"] = len(files)
+        if terms.empty:
+            return MapResult(terms=[], files=[], slices=[], stats=stats)
+        hits = hits_job.result()
+        idents = idents_job.result()
     defs = idents.definitions
     stats["files_matched"] = len(hits.files | set(idents.counts))
     stats["seconds_search"] = round(time.perf_counter() - t0, 4)
