@@ -24,7 +24,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.tokens import TokenLedger
     from pytest_orchestrator.tracing import Tracer
 
-__all__ = ["LlmConfig", "ModelCallError", "ModelClient", "request_tokens"]
+__all__ = ["LlmConfig", "ModelCallError", "ModelClient", "calls_table", "request_tokens"]
 
 MAX_OUTPUT_TOKENS: Final = 4096
 MIN_THINKING_TOKENS: Final = 1024
@@ -66,29 +66,29 @@ class LlmConfig(BaseModel):
 
     model: str = "claude-sonnet-4-6"
     """Model name (``ANTHROPIC_MODEL`` / ini ``orchestrate_model``)."""
-    input_tokens_per_step: int = Field(4000, ge=256, le=4000)
+    input_tokens_per_step: int = Field(default=4000, ge=256, le=4000)
     """Most input tokens one call may carry, by the local conservative estimate."""
-    max_output_tokens: int = Field(4096, ge=64, le=MAX_OUTPUT_TOKENS)
+    max_output_tokens: int = Field(default=4096, ge=64, le=MAX_OUTPUT_TOKENS)
     """``max_tokens`` of every call (``CLAUDE_CODE_MAX_OUTPUT_TOKENS``)."""
-    thinking_budget: int | None = Field(None, ge=MIN_THINKING_TOKENS)
+    thinking_budget: int | None = Field(default=None, ge=MIN_THINKING_TOKENS)
     """Extended-thinking budget (``CLAUDE_CODE_THINKING_BUDGET_TOKENS``); None = off."""
-    max_run_tokens: int | None = Field(None, ge=1)
+    max_run_tokens: int | None = Field(default=None, ge=1)
     """Input + output tokens the whole run may spend (``ORCHESTRATE_MAX_RUN_TOKENS``)."""
-    wall_clock_s: float = Field(900.0, gt=0)
+    wall_clock_s: float = Field(default=900.0, gt=0)
     """Seconds all model calls of a run may take, retries and waits included
     (``ORCHESTRATE_LLM_WALL_CLOCK``)."""
-    request_timeout_s: float = Field(120.0, gt=0)
+    request_timeout_s: float = Field(default=120.0, gt=0)
     """Timeout of one HTTP request (``ORCHESTRATE_LLM_TIMEOUT``)."""
-    max_retries: int = Field(4, ge=0, le=10)
+    max_retries: int = Field(default=4, ge=0, le=10)
     """Retries of one call on 429/5xx/529/timeouts/connection errors
     (``ORCHESTRATE_LLM_RETRIES``)."""
-    backoff_initial_s: float = Field(1.0, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
-    parallelism: int = Field(1, ge=1, le=16)
+    backoff_initial_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    parallelism: int = Field(default=1, ge=1, le=16)
     """Concurrent edit calls (``CLAUDE_CODE_PARALLELISM``)."""
-    edit_retries: int = Field(2, ge=0, le=5)
+    edit_retries: int = Field(default=2, ge=0, le=5)
     """Extra calls an edit step may make when its search text does not match."""
-    mcp_max_tool_calls: int = Field(8, ge=0, le=64)
+    mcp_max_tool_calls: int = Field(default=8, ge=0, le=64)
     """MCP tool calls one planning step may make (``ORCHESTRATE_MCP_MAX_TOOL_CALLS``)."""
     mcp_config: tuple[str, ...] = ()
     """Extra ``.mcp.json``-format files (``ORCHESTRATE_MCP_CONFIG``, ``os.pathsep``-separated)."""
@@ -138,6 +138,24 @@ class LlmConfig(BaseModel):
             names = [n.strip() for n in env["ORCHESTRATE_MCP_SERVERS"].split(",")]
             values["mcp_servers"] = tuple(n for n in names if n)
         return cls(**values)
+
+
+def calls_table(calls: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of a run's model calls (for PR.md): one row per HTTP attempt."""
+    rows = [
+        "| # | step | attempt | input tokens | output tokens | latency (s) | stop reason |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, call in enumerate(calls, 1):
+        rows.append(
+            f"| {number} | {call.get('step', '?')} | {call.get('attempt', '')} "
+            f"| {call.get('input_tokens', 0)} | {call.get('output_tokens', 0)} "
+            f"| {float(call.get('latency_s', 0.0)):.2f} | {call.get('stop_reason', '')} |"
+        )
+    total_in = sum(int(c.get("input_tokens", 0)) for c in calls)
+    total_out = sum(int(c.get("output_tokens", 0)) for c in calls)
+    rows.append(f"| | **total** | | **{total_in}** | **{total_out}** | | |")
+    return "\n".join(rows)
 
 
 def request_tokens(body: Mapping[str, Any]) -> int:

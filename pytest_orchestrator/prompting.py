@@ -184,7 +184,7 @@ class BaseTree:
     def _read(self, path: str) -> str | None:
         if self._git is None:
             self._git = _git(self.root, "rev-parse", "--verify", "-q", "HEAD") is not None
-        raw = _git(self.root, "show", f"HEAD:{path}") if self._git else None
+        raw = _git(self.root, "show", f"HEAD:./{path}") if self._git else None
         if raw is None and not self._git:
             try:
                 raw = (self.root / path).read_bytes()

@@ -633,3 +633,105 @@ def test_plans_and_edits_are_written_against_the_base_commit(
     assert SIZING.count(plan.step("extract").args["search"]) == 1
     assert "    scale = target / vol\n" in fake.requests[1].body["messages"][0]["content"]
     assert "scale = 1" not in fake.requests[0].body["messages"][0]["content"]
+
+
+def test_edits_of_one_file_chain_in_order(repo: Path, fake: FakeAnthropic, sleeps: Sleeps) -> None:
+    """A second edit of the same file is written against the first's result and needs it."""
+    steps = [
+        {
+            "id": "one",
+            "pool": "mutate",
+            "op": "edit",
+            "args": {"path": "pkg/sizing.py", "symbols": ["kelly"], "instruction": "rename p"},
+        },
+        {
+            "id": "two",
+            "pool": "mutate",
+            "op": "edit",
+            "args": {"path": "pkg/sizing.py", "symbols": ["kelly"], "instruction": "document"},
+        },
+    ]
+    fake.push(
+        plan_reply(steps),
+        edit_reply(
+            {"search": "    return p - (1 - p) / b\n", "replace": "    return p - (1.0 - p) / b\n"}
+        ),
+        edit_reply(
+            {
+                "search": "    return p - (1.0 - p) / b\n",
+                "replace": "    # Kelly: edge over odds\n    return p - (1.0 - p) / b\n",
+            }
+        ),
+    )
+    (plan,) = planner(sleeps).plan(context(repo))
+    one, two = plan.step("one"), plan.step("two")
+    assert two.needs == ["one"]
+    assert "(1.0 - p)" in fake.requests[2].body["messages"][0]["content"]
+    text = SIZING.replace(one.args["search"], one.args["replace"])
+    text = text.replace(two.args["search"], two.args["replace"])
+    assert "    # Kelly: edge over odds\n    return p - (1.0 - p) / b\n" in text
+
+
+def test_edits_of_different_files_may_run_in_parallel(
+    repo: Path, fake: FakeAnthropic, sleeps: Sleeps
+) -> None:
+    """With parallelism 2, edit calls for two files both resolve, whatever order they arrive in."""
+    (repo / "pkg" / "other.py").write_text("def other():\n    return 1\n")
+    git(repo, "add", "pkg/other.py")
+    git(repo, "commit", "-qm", "other")
+    steps = [
+        {
+            "id": "a",
+            "pool": "mutate",
+            "op": "edit",
+            "args": {"path": "pkg/sizing.py", "symbols": ["kelly"], "instruction": "x"},
+        },
+        {
+            "id": "b",
+            "pool": "mutate",
+            "op": "edit",
+            "args": {"path": "pkg/other.py", "symbols": ["other"], "instruction": "y"},
+        },
+    ]
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        if "pkg/other.py" in body["messages"][0]["content"]:
+            return edit_reply({"search": "return 1", "replace": "return 2"})
+        return edit_reply({"search": "(1 - p)", "replace": "(1.0 - p)"})
+
+    fake.push(plan_reply(steps))
+    fake.responder = answer
+    (plan,) = planner(sleeps, parallelism=2).plan(context(repo))
+    assert plan.step("a").args["replace"] == "    return p - (1.0 - p) / b\n"
+    assert plan.step("b").args["replace"] == "    return 2\n"
+    assert plan.step("b").needs == []
+
+
+def test_the_calls_table_lists_every_call_for_the_pr() -> None:
+    """calls_table renders each call's step, tokens, latency and stop reason, with totals."""
+    from pytest_orchestrator.llm import calls_table
+
+    table = calls_table(
+        [
+            {
+                "step": "plan",
+                "attempt": 1,
+                "input_tokens": 3000,
+                "output_tokens": 150,
+                "latency_s": 1.234,
+                "stop_reason": "tool_use",
+            },
+            {
+                "step": "edit:extract",
+                "attempt": 1,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "latency_s": 0.5,
+                "stop_reason": "error:529 overloaded_error",
+            },
+        ]
+    )
+    lines = table.splitlines()
+    assert lines[2] == "| 1 | plan | 1 | 3000 | 150 | 1.23 | tool_use |"
+    assert lines[3].endswith("| error:529 overloaded_error |")
+    assert lines[-1] == "| | **total** | | **3000** | **150** | | |"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -394,12 +395,13 @@ class AnthropicPlanner:
         failure: Failure | None,
         attempt: int,
     ) -> Plan:
-        """The plan with each ``edit`` step replaced by verified ``replace_block`` steps."""
-        if not any(s.op == EDIT_OP for s in plan.steps):
-            return plan
-        texts: dict[str, str | None] = {}  # path -> text after the edits so far (None: absent)
-        base = BaseTree(context.worktree)
-        new_steps: dict[str, Step] = {}
+        """The plan with each ``edit`` step replaced by a verified ``replace_block`` step.
+
+        Edits of one file are generated in DAG order, each against the text the previous one
+        leaves, and chained with ``needs`` so the executor applies them in that order.
+        Different files are independent: with ``parallelism`` > 1 their calls run concurrently.
+        """
+        chains: dict[str, list[tuple[Step, EditArgs]]] = {}
         for step in plan.order():
             if step.op != EDIT_OP:
                 continue
@@ -409,25 +411,51 @@ class AnthropicPlanner:
                     f"step {step.id!r}: {args.path} is ignored or holds secrets; it is never "
                     "sent to the model, so it cannot be edited by it"
                 )
-            if args.path not in texts:
-                texts[args.path] = base.read(args.path)
-            before = texts[args.path]
-            after = self._generate_edit(context, step, args, before, plan, failure, attempt)
-            texts[args.path] = after
-            if before is None:
-                op, op_args = "apply_patch", {"patch": creation_patch(args.path, after)}
-            else:
-                change = file_change(before, after)
-                op = "replace_block"
-                op_args = {"path": args.path, "search": change.search, "replace": change.replace}
-            new_steps[step.id] = Step(
-                id=step.id,
-                pool="mutate",
-                op=op,
-                args=op_args,
-                needs=list(step.needs),
-                why=step.why or args.instruction[:200],
-            )
+            chains.setdefault(args.path, []).append((step, args))
+        if not chains:
+            return plan
+        base = BaseTree(context.worktree)
+        for path in chains:
+            base.read(path)  # warm the cache before any thread reads it
+
+        def resolve(chain: list[tuple[Step, EditArgs]]) -> list[Step]:
+            out: list[Step] = []
+            before = base.read(chain[0][1].path)
+            for step, args in chain:
+                after = self._generate_edit(context, step, args, before, plan, failure, attempt)
+                if before is None:
+                    op, op_args = "apply_patch", {"patch": creation_patch(args.path, after)}
+                else:
+                    change = file_change(before, after)
+                    op = "replace_block"
+                    op_args = {
+                        "path": args.path,
+                        "search": change.search,
+                        "replace": change.replace,
+                    }
+                needs = list(step.needs)
+                if out and out[-1].id not in needs:
+                    needs.append(out[-1].id)  # same file: keep the order the texts assume
+                out.append(
+                    Step(
+                        id=step.id,
+                        pool="mutate",
+                        op=op,
+                        args=op_args,
+                        needs=needs,
+                        why=step.why or args.instruction[:200],
+                    )
+                )
+                before = after
+            return out
+
+        workers = min(self.config.parallelism, len(chains))
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="edit") as pool:
+                resolved = list(pool.map(resolve, chains.values()))
+        else:
+            resolved = [resolve(chain) for chain in chains.values()]
+        new_steps = {s.id: s for chain in resolved for s in chain}
         steps = [new_steps.get(s.id, s) for s in plan.steps]
         return plan.model_copy(update={"steps": steps})
 
