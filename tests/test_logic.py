@@ -102,3 +102,17 @@ def test_map_and_logic_run_alone_from_the_command_line(
     printed = capsys.readouterr().out
     assert "wheel_sizing/sizing.py::calculate_position_size" in printed
     assert LogicResult.model_validate_json(out.read_text()).kept
+
+
+def test_a_target_too_large_for_the_budget_keeps_its_head(tmp_path: Path) -> None:
+    """A definition larger than the budget is dropped whole but its first lines are kept."""
+    body = "\n".join(f"    step_{i} = compute({i})" for i in range(400))
+    (tmp_path / "big.py").write_text(f'def giant_function(x):\n    """Doc."""\n{body}\n')
+    result = logic_of(tmp_path, "Rename giant_function to huge_function", budget=2000)
+    whole, head = result.slices[0], result.slices[1]
+    assert not whole.kept
+    assert "its first lines" in whole.reason
+    assert head.kept
+    assert (head.slice.symbol, head.slice.start_line) == ("giant_function", 1)
+    assert head.slice.end_line < whole.slice.end_line
+    assert result.used_tokens <= result.budget_tokens

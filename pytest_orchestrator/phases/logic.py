@@ -25,7 +25,8 @@ import pytest
 
 from pytest_orchestrator.graph import ModuleIndex, Node, call_edges, resolve_imports
 from pytest_orchestrator.model import LogicResult, MapResult, RankedSlice
-from pytest_orchestrator.slicing import decode, line_offsets
+from pytest_orchestrator.slicing import blob_sha1, decode, line_offsets
+from pytest_orchestrator.tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from pytest_orchestrator.run import Run
@@ -135,6 +136,7 @@ def prune(
         range(len(slices)), key=lambda i: (tiers[slice_id(slices[i])][0], -slices[i].score, i)
     )
     decided: dict[int, tuple[bool, str]] = {}
+    heads: dict[int, RankedSlice] = {}
     used = 0
     for i in order:
         r = slices[i]
@@ -146,18 +148,52 @@ def prune(
                 f"{label}; below the relevance floor ({r.score:.2f} < {floor:.0%} of {top:.2f})",
             )
         elif used + r.slice.tokens > budget:
-            decided[i] = (
-                False,
-                f"{label}; over budget ({r.slice.tokens} tokens, {budget - used} left)",
-            )
+            over = f"{label}; over budget ({r.slice.tokens} tokens, {budget - used} left)"
+            head = _head(root, r, min(budget - used, budget // 2)) if tier == 0 else None
+            if head is not None:
+                heads[i] = head.model_copy(
+                    update={"kept": True, "reason": f"{label}; the head of a slice too large"}
+                )
+                used += head.slice.tokens
+                over += (
+                    f"; its first lines ({head.slice.start_line}-{head.slice.end_line}) are kept"
+                )
+            decided[i] = (False, over)
         else:
             used += r.slice.tokens
             decided[i] = (True, label)
-    out = [
-        r.model_copy(update={"kept": decided[i][0], "reason": decided[i][1]})
-        for i, r in enumerate(slices)
-    ]
+    out: list[RankedSlice] = []
+    for i, r in enumerate(slices):
+        out.append(r.model_copy(update={"kept": decided[i][0], "reason": decided[i][1]}))
+        if i in heads:
+            out.append(heads[i])
     return LogicResult(slices=out, edges=edges, budget_tokens=budget, used_tokens=used)
+
+
+def _head(root: Path, r: RankedSlice, max_tokens: int) -> RankedSlice | None:
+    """The first lines of a target slice too large for the budget (signature, docstring, ...).
+
+    The planner must see the definition it is asked to change; when all of it does not fit,
+    its head does. ``None`` when not even the first line fits.
+    """
+    try:
+        raw = (root / r.slice.path).read_bytes()
+    except OSError:
+        return None
+    offsets = line_offsets(raw)
+    start = r.slice.start_line
+    end = start - 1
+    tokens = 0
+    while end < r.slice.end_line - 1:
+        candidate = estimate_tokens(decode(raw[offsets[start - 1] : offsets[end + 1]]))
+        if candidate > max_tokens:
+            break
+        end, tokens = end + 1, candidate
+    if end < start:
+        return None
+    chunk = raw[offsets[start - 1] : offsets[end]]
+    head = r.slice.model_copy(update={"end_line": end, "hash": blob_sha1(chunk), "tokens": tokens})
+    return r.model_copy(update={"slice": head})
 
 
 def format_ranking(result: LogicResult, limit: int = 20) -> list[str]:
