@@ -18,6 +18,7 @@ and are caught in one place, `_guard`.
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
 import time
@@ -207,7 +208,9 @@ class Orchestrator:
             f"(worktree {tree.path})"
         )
         if not settings.dry_run:
-            self.baseline = ThreadPoolExecutor(1, "baseline").submit(self._run_baseline, run)
+            self.baseline = ThreadPoolExecutor(1, "baseline").submit(
+                contextvars.copy_context().run, self._run_baseline, run
+            )
 
     def _ops(self) -> dict[str, OpSpec]:
         ops = dict(OPS)
@@ -571,7 +574,8 @@ class Orchestrator:
             self._record(step, outcome, time.perf_counter() - started)
             return outcome
 
-        return self._scan.submit(work)
+        # spans opened in the pool must be children of the attempt's span: carry the context
+        return self._scan.submit(contextvars.copy_context().run, work)
 
     def _run_op(self, plan: Plan, step: Any) -> OpOutcome:
         assert self.run is not None and self._state is not None

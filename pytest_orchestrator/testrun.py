@@ -72,19 +72,26 @@ def kill_all() -> None:
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
-    """Stop a process started with ``start_new_session=True`` and all its children."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+    """Stop a process started with ``start_new_session=True`` and everything in its group.
+
+    Children (xdist workers, a test's own subprocesses) can outlive the leader by a few
+    milliseconds or for good, so the group always gets a final SIGKILL.
+    """
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            continue
+            pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_tests(
@@ -176,6 +183,8 @@ def run_tests(
         tests=tests,
         collection_errors=errors,
         seconds=round(seconds, 3),
-        workers=0 if workers in (0, "0") else (os.cpu_count() or 1 if workers == "auto" else int(workers)),
+        workers=0
+        if workers in (0, "0")
+        else (os.cpu_count() or 1 if workers == "auto" else int(workers)),
         command=cmd[1:],
     )
