@@ -183,7 +183,15 @@ class ModelClient:
             import anthropic
 
             # Key and base URL: the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL itself.
-            self.client = anthropic.Anthropic(max_retries=0, timeout=self.config.request_timeout_s)
+            try:
+                self.client = anthropic.Anthropic(
+                    max_retries=0, timeout=self.config.request_timeout_s
+                )
+            except anthropic.AnthropicError as exc:
+                raise ModelCallError(
+                    f"no usable Anthropic credentials ({exc}): set ANTHROPIC_API_KEY, or use "
+                    "--orchestrate-planner=rules for the commands it understands"
+                ) from None
 
     @property
     def max_tokens(self) -> int:
@@ -335,6 +343,8 @@ class ModelClient:
                 raise _Retryable(f"timeout after {timeout:.1f}s") from exc
             except anthropic.APIConnectionError as exc:
                 raise _Retryable(f"connection error: {exc}") from exc
+            except anthropic.AnthropicError as exc:  # credentials, response validation, ...
+                raise ModelCallError(f"the Anthropic SDK failed: {exc}") from exc
             if span is not None:
                 span.set_attribute("llm.token_count.prompt", message.usage.input_tokens)
                 span.set_attribute("llm.token_count.completion", message.usage.output_tokens)

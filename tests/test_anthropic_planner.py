@@ -735,3 +735,14 @@ def test_the_calls_table_lists_every_call_for_the_pr() -> None:
     assert lines[2] == "| 1 | plan | 1 | 3000 | 150 | 1.23 | tool_use |"
     assert lines[3].endswith("| error:529 overloaded_error |")
     assert lines[-1] == "| | **total** | | **3000** | **150** | | |"
+
+
+def test_missing_credentials_say_what_to_set(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without a key (and no SDK profile) planning fails at once, naming ANTHROPIC_API_KEY."""
+    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(tmp_path / "no-profiles"))
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("ANTHROPIC_PROFILE", raising=False)
+    with pytest.raises(ModelCallError, match="set ANTHROPIC_API_KEY"):
+        AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=0)).plan(context(repo))
