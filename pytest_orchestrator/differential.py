@@ -212,7 +212,7 @@ def targets_from_run(run: Run) -> tuple[list[Target], list[FunctionReport]]:
     for ranked in run.logic.kept:
         s = ranked.slice
         module = module_name(s.path)
-        if module is None or s.kind not in ("function", "method"):
+        if module is None or s.kind not in ("function", "method") or not _dotted(s.symbol):
             continue
         target = Target(module, s.symbol)
         if s.kind == "method":
@@ -225,8 +225,50 @@ def targets_from_run(run: Run) -> tuple[list[Target], list[FunctionReport]]:
             resolved = _resolve_caller(run, caller)
             if resolved is not None and not _leaf(resolved.qualname).startswith("_"):
                 targets.append(resolved)
-    unique = list(dict.fromkeys(targets))
+    targets += public_callers(run.worktree, {_leaf(k) for k in by_symbol})
+    unique = [t for t in dict.fromkeys(targets) if _dotted(t.qualname)]
     return unique[:MAX_TARGETS], skipped
+
+
+def _dotted(symbol: str) -> bool:
+    return bool(symbol) and all(part.isidentifier() for part in symbol.split("."))
+
+
+def public_callers(tree: Path, names: set[str], max_files: int = 300) -> list[Target]:
+    """Public top-level functions of the tree's modules that call one of ``names``.
+
+    Logic's call graph covers its candidates only; a public entry point one call above a
+    kept function is where a user sees a behaviour change, so it is sampled too.
+    """
+    if not names:
+        return []
+    found: list[Target] = []
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names)) + r")\s*\(")
+    files = [p for p in sorted(tree.rglob("*.py")) if ".orchestrate" not in p.parts][:max_files]
+    for path in files:
+        module = module_name(path.relative_to(tree).as_posix())
+        if module is None:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            if not pattern.search(text):
+                continue
+            parsed = ast.parse(text)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in parsed.body:
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            if node.name in names:
+                continue
+            called = {
+                n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+                for n in ast.walk(node)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name | ast.Attribute)
+            }
+            if called & names:
+                found.append(Target(module, node.name))
+    return found
 
 
 def _leaf(name: str) -> str:
@@ -495,6 +537,14 @@ class Sampler:
         from pytest_orchestrator.outcomes import agree
 
         f.sources = f.sources or self.base_sources.get(f.target, {})
+        if f.skipped.startswith(_GONE) and self.base_counts.get(f.target):
+            # the base answered these inputs; the candidate cannot even be called: that is a
+            # behaviour change (an import that now fails, a rename the plan does not declare)
+            f.divergent = 1
+            f.counterexample = Counterexample(
+                sample=0, input="(import)", base="callable", candidate=f.skipped, where="import"
+            )
+            return f
         if f.skipped and not f.divergent:
             return f
         base = _outcomes(self.work, "base", f.target)
@@ -527,6 +577,9 @@ class Sampler:
                 where=where,
             )
         return f
+
+
+_GONE: Final = ("not found on the candidate side", "base inputs unreadable")
 
 
 def _blame(child: ChildResult) -> str:
@@ -765,8 +818,6 @@ class _Child:
         n = 0
         base = self.side == "base"
         for i, blob in enumerate(stream):
-            if base and i and time.monotonic() - start > budget:
-                break
             outcome = self.call(func, blob)
             if base and "timeout" in outcome:
                 skip = f"hangs: a call ran over {SAMPLE_SECONDS}s (sample {i})"
@@ -785,6 +836,8 @@ class _Child:
             self.emit(record)
             raised += "x" in outcome
             n += 1
+            if base and time.monotonic() - start > budget:
+                break  # checked after a sample, so no drawn input goes unused
         if base and stream.why and n:
             stream.why = ""  # captured or docstring inputs were enough to compare
         return {"n": n, "raised": raised, **({"skip": stream.why} if stream.why else {})}

@@ -396,3 +396,28 @@ def test_report_states_throughput(zoo: Zoo) -> None:
     assert report.samples > 1000
     assert report.samples_per_second_per_core > 0
     assert report.peak_mem_ratio is not None
+
+
+def test_public_callers_of_kept_functions_are_found(tmp_path: Path) -> None:
+    """A public function one call above a kept one is sampled too; private ones are not."""
+    from pytest_orchestrator.differential import Target, public_callers
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "api.py").write_text(
+        "from pkg.core import kernel\n\n"
+        "def entry(x):\n    return kernel(x)\n\n"
+        "def _hidden(x):\n    return kernel(x)\n\n"
+        "def unrelated(x):\n    return x\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_api.py").write_text("def test_k():\n    kernel(1)\n")
+    assert public_callers(tmp_path, {"kernel"}) == [Target("pkg.api", "entry")]
+
+
+def test_pr_section_lists_sampled_functions_worst_first(zoo: Zoo) -> None:
+    """The reviewer sees diverging functions at the top of the table."""
+    text = mc.pr_section(zoo[1])
+    rows = [line for line in text.splitlines() if line.startswith("| `pkg.zoo.")]
+    assert rows
+    first_divergent = float(rows[0].split("|")[4])
+    assert first_divergent > 0

@@ -10,7 +10,7 @@ import pluggy
 from pytest_orchestrator.differential import DifferentialReport, FunctionReport, read_report
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
 from pytest_orchestrator.phases import montecarlo as mc
-from pytest_orchestrator.plan import Budgets
+from pytest_orchestrator.plan import Budgets, Plan, Step
 from pytest_orchestrator.pressure import PressureGauge
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
@@ -117,3 +117,17 @@ def test_memory_hog_is_stopped_before_the_threshold(tmp_path: Path) -> None:
     assert fn(report, "hog").skipped.startswith("stopped by the memory guard")
     assert fn(report, "fine").samples > 100
     assert 0.3 < peak < 0.70
+
+
+def test_candidate_that_cannot_be_imported_diverges(tmp_path: Path) -> None:
+    """A function the base answered but the candidate cannot even import is a change."""
+    run = run_for(tmp_path, ["fine"])
+    base = mc.baseline(run)
+    module = run.worktree / "pkg" / "hostile.py"
+    module.write_text(module.read_text() + "\nraise RuntimeError('broken at import')\n")
+    plan = Plan(command="refactor", steps=[Step(id="e", pool="mutate", op="apply_patch", args={})])
+    summary = mc.candidate(run, base, plan)
+    assert [d.simulation for d in summary.diverged] == ["differential:pkg.hostile.fine"]
+    f = fn(report_of(run), "fine")
+    assert f.counterexample is not None
+    assert "broken at import" in f.counterexample.candidate

@@ -287,12 +287,23 @@ def pr_section(s: MonteCarloSummary) -> str:
             bad = sum(1 for d in s.diverged if d.simulation == r.name)
             ok = "n/a" if not s.deltas else ("yes" if not bad else f"{bad} off")
             n = f"{r.samples}" + (f" / {cand[r.name].samples}" if r.name in cand else "")
-            lines.append(f"| {r.name} | {n} | {len(r.metrics)} | {ok} | ")
+            lines.append(f"| {r.name} | {n} | {len(r.metrics)} | {ok} |")
         lines.append("")
     funcs = [r for r in s.base if r.name.startswith("differential:")]
     if funcs:
         total = sum(r.samples for r in funcs)
         lines.append(f"Differential sampling: {len(funcs)} function(s), {total} samples per side.")
+        lines.append("")
+        off = {d.simulation: d.candidate for d in s.deltas if d.metric == "divergent_samples"}
+        lines += ["| function | samples | raised | divergent |", "|---|---|---|---|"]
+        shown = sorted(funcs, key=lambda r: (-off.get(r.name, 0.0), r.name))[:12]
+        for r in shown:
+            name = r.name.removeprefix("differential:")
+            divergent = "n/a" if r.name not in off else f"{off[r.name]:g}"
+            raised = int(r.metrics.get("raised", 0))
+            lines.append(f"| `{name}` | {r.samples} | {raised} | {divergent} |")
+        if len(funcs) > len(shown):
+            lines.append(f"| ... {len(funcs) - len(shown)} more | | | |")
         lines.append("")
     if s.notes:
         lines.append("<details><summary>Notes</summary>")
