@@ -92,6 +92,8 @@ class Orchestrator:
     def _write(self, line: str = "", **markup: bool) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
+            if reporter._tw.width_of_current_line:  # e.g. after pytest's deferred "[100%]"
+                reporter._tw.line()
             reporter.write_line(line, **markup)
 
     def _progress(self, line: str) -> None:

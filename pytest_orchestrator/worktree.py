@@ -22,9 +22,15 @@ import psutil
 from pytest_orchestrator.git import branch_exists, common_dir, git
 
 
-def slugify(command: str, limit: int = 40) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", command.lower())
-    slug = "-".join(words)[:limit].strip("-")
+def slugify(command: str, limit: int = 60) -> str:
+    """A branch-name slug of the command's first clause, cut at a word boundary."""
+    words = re.findall(r"[A-Za-z0-9]+", re.split(r"[,;:\n]", command, maxsplit=1)[0].lower())
+    slug = ""
+    for word in words:
+        if len(slug) + len(word) + 1 > limit:
+            slug = slug or word[:limit]
+            break
+        slug = f"{slug}-{word}" if slug else word
     return slug or "change"
 
 

@@ -61,7 +61,7 @@ def test_rename_goes_green_and_leaves_a_branch(
             "*branch: orchestrate/rename-add-to-plus*",
         ]
     )
-    branch = "orchestrate/rename-add-to-plus-test-at-scale-post-pr"
+    branch = "orchestrate/rename-add-to-plus"
     assert git(repo, "log", "-1", "--format=%s", branch).startswith("Rename add to plus")
     changed = git(repo, "show", "--stat", "--format=", branch)
     assert "calc.py" in changed and "tests/test_calc.py" in changed
@@ -236,7 +236,7 @@ def test_uncommitted_changes_are_left_out_with_a_warning(
     after = snapshot(repo)
     after.pop("<branches>"), before.pop("<branches>")
     assert after == before
-    branch_calc = git(repo, "show", "orchestrate/rename-add-to-plus-test-at-scale-post-pr:calc.py")
+    branch_calc = git(repo, "show", "orchestrate/rename-add-to-plus:calc.py")
     assert "DIRTY" not in branch_calc
 
 

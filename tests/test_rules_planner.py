@@ -1,0 +1,73 @@
+"""The rules planner: renames, planned offline and deterministically; everything else refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_orchestrator.errors import EditError, PlannerRefused
+from pytest_orchestrator.plan import OPS, Budgets, validate_plan
+from pytest_orchestrator.planners import PlanContext
+from pytest_orchestrator.planners.rules import RENAME, RulesPlanner
+from pytest_orchestrator.refactor import rename
+from pytest_orchestrator.tokens import TokenLedger
+
+
+def context(root: Path, command: str) -> PlanContext:
+    return PlanContext(command=command, worktree=root, slices=[], outline=[], tests=[],
+                       budgets=Budgets(), ops=dict(OPS), ledger=TokenLedger())
+
+
+@pytest.mark.parametrize(
+    ("command", "old", "new"),
+    [
+        ("Rename add to plus", "add", "plus"),
+        ("rename the function `add` to `plus`, test at scale, post PR", "add", "plus"),
+        ("Please RENAME method Meter.reading into measure and merge", "Meter.reading", "measure"),
+        ("rename SCALE -> FACTOR", "SCALE", "FACTOR"),
+    ],
+)
+def test_rename_commands_are_understood(command: str, old: str, new: str) -> None:
+    match = RENAME.search(command)
+    assert match is not None and (match["old"], match["new"]) == (old, new)
+
+
+def test_a_rename_plan_is_valid_and_promises_behaviour(make_repo: Callable[..., Path]) -> None:
+    """The plan: search, rename (mutate), then lint, tests and Monte Carlo in the scan pool."""
+    repo = make_repo()
+    (plan,) = RulesPlanner().plan(context(repo, "Rename add to plus, post PR"))
+    validate_plan(plan)
+    assert [(s.id, s.pool) for s in plan.order()] == [
+        ("find", "scan"), ("rename", "mutate"), ("lint", "scan"), ("tests", "scan"),
+        ("montecarlo", "scan"),
+    ]
+    assert plan.step("rename").args == {"symbol": "add", "new_name": "plus", "path": "calc.py"}
+    assert plan.behaviour_preserving
+
+
+def test_commands_beyond_rules_name_the_planner_that_can(make_repo: Callable[..., Path]) -> None:
+    with pytest.raises(PlannerRefused, match="needs an LLM planner.*ANTHROPIC_API_KEY"):
+        RulesPlanner().plan(context(make_repo(), "Refactor sizing, test at scale, post PR"))
+
+
+def test_the_rules_planner_never_replans() -> None:
+    """A deterministic plan that failed would fail again: no second attempt is offered."""
+    assert RulesPlanner.can_replan is False
+
+
+def test_methods_and_constants_are_renamed_everywhere(make_repo: Callable[..., Path]) -> None:
+    """rope follows methods through instances and constants through their uses."""
+    repo = make_repo()
+    rename(repo, "Meter.reading", "measure")
+    rename(repo, "SCALE", "FACTOR")
+    calc = (repo / "calc.py").read_text()
+    assert "def measure(self, x)" in calc and "* FACTOR" in calc and "SCALE" not in calc
+    assert "Meter().measure(2)" in (repo / "tests" / "test_calc.py").read_text()
+
+
+def test_an_ambiguous_name_asks_for_the_class(make_repo: Callable[..., Path]) -> None:
+    repo = make_repo({"other.py": "class Gauge:\n    def reading(self):\n        return 1\n"})
+    with pytest.raises(EditError, match=r"defined in several places.*Class\.reading"):
+        RulesPlanner().plan(context(repo, "rename reading to measure"))
