@@ -64,6 +64,8 @@ def _is_ancestor(repo: Path, base: str, commit: str) -> bool:
 
     proc = subprocess.run(
         ["git", "merge-base", "--is-ancestor", f"refs/heads/{base}", commit],
-        cwd=repo, capture_output=True, check=False,
+        cwd=repo,
+        capture_output=True,
+        check=False,
     )
     return proc.returncode == 0

@@ -74,8 +74,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
         _collection_errors.append(
-            {"nodeid": report.nodeid or "<collection>", "outcome": "error",
-             "message": "collection error: " + _message(report)}
+            {
+                "nodeid": report.nodeid or "<collection>",
+                "outcome": "error",
+                "message": "collection error: " + _message(report),
+            }
         )
 
 

@@ -266,9 +266,7 @@ OPS: Final[dict[str, OpSpec]] = _builtin_ops()
 # ---------------------------------------------------------------------------- validation
 
 
-def validate_plan(
-    plan: Plan, ops: Mapping[str, OpSpec] | None = None
-) -> dict[str, OpArgs]:
+def validate_plan(plan: Plan, ops: Mapping[str, OpSpec] | None = None) -> dict[str, OpArgs]:
     """Check everything that can be checked before a step runs; return each step's args.
 
     Raises `PlanValidationError` listing every problem found (not only the first).

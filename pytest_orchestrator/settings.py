@@ -66,7 +66,9 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         workers_raw = str(opt.orchestrate_xdist_n)
     workers: int | Literal["auto"] = "auto" if workers_raw == "auto" else int(workers_raw)
     max_out = int(os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "4096"))
-    run_root = Path(opt.orchestrate_run_dir or _ini(config, "orchestrate_run_dir", ".orchestrate/runs"))
+    run_root = Path(
+        opt.orchestrate_run_dir or _ini(config, "orchestrate_run_dir", ".orchestrate/runs")
+    )
     cache_dir = Path(_ini(config, "orchestrate_cache_dir", ".orchestrate/cache"))
     plan_file = Path(opt.orchestrate_plan) if opt.orchestrate_plan else None
     script = opt.orchestrate_script or _ini(config, "orchestrate_script", "")
@@ -88,5 +90,6 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         mem_threshold=float(_ini(config, "orchestrate_mem_threshold", "0.70")),
         sample_interval=float(_ini(config, "orchestrate_sample_interval", "0.25")),
         budgets=Budgets(max_output_tokens=min(4096, max_out)),
-        model=os.environ.get("ANTHROPIC_MODEL") or _ini(config, "orchestrate_model", "claude-sonnet-4-5"),
+        model=os.environ.get("ANTHROPIC_MODEL")
+        or _ini(config, "orchestrate_model", "claude-sonnet-4-5"),
     )

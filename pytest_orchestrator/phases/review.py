@@ -61,7 +61,9 @@ def _renamed(run: Run, symbol: str, new_name: str) -> Check:
     has_new = refactor.find_definitions(run.worktree, new_symbol)
     has_old = refactor.find_definitions(run.worktree, symbol)
     ok = bool(has_new) and not has_old
-    detail = f"{symbol} -> {new_symbol}" if ok else (
-        f"{symbol} is still defined" if has_old else f"{new_symbol} is not defined"
+    detail = (
+        f"{symbol} -> {new_symbol}"
+        if ok
+        else (f"{symbol} is still defined" if has_old else f"{new_symbol} is not defined")
     )
     return Check(name="rename", ok=ok, detail=detail)

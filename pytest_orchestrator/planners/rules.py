@@ -45,17 +45,42 @@ class RulesPlanner:
         old, new = match["old"], match["new"]
         definition = refactor.locate(context.worktree, old, new)
         steps = [
-            Step(id="find", pool="scan", op="search", args={"pattern": rf"\b{old.split('.')[-1]}\b"},
-                 why=f"every mention of {old}"),
-            Step(id="rename", pool="mutate", op="rename_symbol", needs=["find"],
-                 args={"symbol": definition.qualname, "new_name": new, "path": definition.path},
-                 why=f"rename the definition in {definition.path} and every reference"),
-            Step(id="lint", pool="scan", op="lint", needs=["rename"],
-                 why="every changed file still compiles"),
-            Step(id="tests", pool="scan", op="run_tests", needs=["rename"],
-                 why="the whole suite, in a fresh process in the worktree"),
-            Step(id="montecarlo", pool="scan", op="montecarlo", needs=["rename"],
-                 why="behaviour at scale is unchanged"),
+            Step(
+                id="find",
+                pool="scan",
+                op="search",
+                args={"pattern": rf"\b{old.split('.')[-1]}\b"},
+                why=f"every mention of {old}",
+            ),
+            Step(
+                id="rename",
+                pool="mutate",
+                op="rename_symbol",
+                needs=["find"],
+                args={"symbol": definition.qualname, "new_name": new, "path": definition.path},
+                why=f"rename the definition in {definition.path} and every reference",
+            ),
+            Step(
+                id="lint",
+                pool="scan",
+                op="lint",
+                needs=["rename"],
+                why="every changed file still compiles",
+            ),
+            Step(
+                id="tests",
+                pool="scan",
+                op="run_tests",
+                needs=["rename"],
+                why="the whole suite, in a fresh process in the worktree",
+            ),
+            Step(
+                id="montecarlo",
+                pool="scan",
+                op="montecarlo",
+                needs=["rename"],
+                why="behaviour at scale is unchanged",
+            ),
         ]
         return [
             Plan(
