@@ -746,3 +746,27 @@ def test_missing_credentials_say_what_to_set(
     monkeypatch.delenv("ANTHROPIC_PROFILE", raising=False)
     with pytest.raises(ModelCallError, match="set ANTHROPIC_API_KEY"):
         AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=0)).plan(context(repo))
+
+
+def test_a_replace_block_written_in_the_plan_must_match_the_file(
+    repo: Path, fake: FakeAnthropic, sleeps: Sleeps
+) -> None:
+    """A plan's own replace_block whose search text is not in the file goes back once."""
+    wrong = [
+        {
+            "id": "fix",
+            "pool": "mutate",
+            "op": "replace_block",
+            "args": {
+                "path": "pkg/sizing.py",
+                "search": "scale = target / volume",
+                "replace": "scale = 1",
+            },
+        }
+    ]
+    right = [{**wrong[0], "args": {**wrong[0]["args"], "search": "scale = target / vol"}}]
+    fake.push(plan_reply(wrong), plan_reply(right))
+    (plan,) = planner(sleeps).plan(context(repo))
+    assert plan.steps[0].args["search"] == "scale = target / vol"
+    retry = fake.requests[1].body["messages"][0]["content"]
+    assert "step fix: search text not found in pkg/sizing.py; nearest match at line 12" in retry

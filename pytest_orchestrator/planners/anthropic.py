@@ -50,6 +50,7 @@ from pytest_orchestrator.prompting import (
     BaseTree,
     evidence_text,
     locate_symbol,
+    nearest_match,
     op_catalogue,
     render_plan_prompt,
     slice_views,
@@ -383,6 +384,9 @@ class AnthropicPlanner:
                 [(".".join(str(p) for p in e["loc"]) or "<plan>", e["msg"]) for e in exc.errors()]
             ) from None
         validate_plan(plan, ops)
+        problems = _check_replace_blocks(plan, BaseTree(context.worktree))
+        if problems:
+            raise PlanValidationError(problems)
         return plan
 
     # -------------------------------------------------------------------- edit steps
@@ -535,6 +539,37 @@ class AnthropicPlanner:
             f"step {step.id!r}: the model's edits to {args.path} did not apply after "
             f"{self.config.edit_retries + 1} tries:\n" + "\n".join(problems)
         )
+
+
+def _check_replace_blocks(plan: Plan, base: BaseTree) -> list[tuple[str, str]]:
+    """``replace_block`` steps the model wrote itself must match the base text, in DAG order."""
+    texts: dict[str, str | None] = {}
+    problems: list[tuple[str, str]] = []
+    for step in plan.order():
+        if step.op != "replace_block":
+            continue
+        path, search = step.args["path"], step.args["search"]
+        if path not in texts:
+            texts[path] = base.read(path)
+        text = texts[path]
+        if text is None:
+            problems.append((step.id, f"{path} does not exist (use an 'edit' step to create it)"))
+            continue
+        count = text.count(search)
+        if count == 1:
+            texts[path] = text.replace(search, step.args["replace"], 1)
+        elif count == 0:
+            line, ratio, near = nearest_match(text, search)
+            problems.append(
+                (
+                    step.id,
+                    f"search text not found in {path}; nearest match at line {line} "
+                    f"({ratio:.0%} similar):\n{near.rstrip()}",
+                )
+            )
+        else:
+            problems.append((step.id, f"search text occurs {count} times in {path}"))
+    return problems
 
 
 def _edit_prompt(
