@@ -246,6 +246,9 @@ def tune(run: Run, plan: Plan, evaluate: Evaluator | None = None) -> TuneOutcome
                 or ("" if value is not None else "objective metric not reported"),
                 "cached": bool(res.get("cached")),
                 "metrics": metrics,
+                "watch": {m: metrics.get(m) for m, _, _ in objective.constraints},
+                "constraints": [f"{m} {op} {bound:g}" for m, op, bound in objective.constraints],
+                "seed": seed,
             }
         )  # fmt: skip
     sign = -1.0 if objective.goal == "max" else 1.0
@@ -397,6 +400,10 @@ def apply_to_copy(run: Run, plan: Plan, tree: Path) -> str:
 # ---------------------------------------------------------------------------- report
 
 
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
 def markdown(grid_rows: list[dict[str, Any]], plan_rows: list[dict[str, Any]]) -> str:
     """PR.md's Optimise section: the grid table (best first), then ranked plans."""
     if not grid_rows and len(plan_rows) <= 1:
@@ -406,16 +413,25 @@ def markdown(grid_rows: list[dict[str, Any]], plan_rows: list[dict[str, Any]]) -
         metric = next((r["metric"] for r in grid_rows if r.get("metric")), "objective")
         goal = grid_rows[0].get("goal", "max")
         names = list(grid_rows[0].get("params", {}))
+        watch = list(grid_rows[0].get("watch", {}))
         lines.append(f"Grid of {len(grid_rows)} point(s), objective `{metric}` ({goal}imise):")
+        constraints = grid_rows[0].get("constraints", [])
+        if constraints:
+            lines.append(f"subject to {', '.join(f'`{c}`' for c in constraints)}.")
+        seed = grid_rows[0].get("seed")
+        lines.append(f"Every point ran the same simulation with seed `{seed}` (same price paths).")
         lines.append("")
-        lines.append("| rank | " + " | ".join(names) + f" | {metric} | feasible | note |")
-        lines.append("|---" * (len(names) + 4) + "|")
+        head = [*names, metric, *watch, "feasible", "note"]
+        lines.append("| rank | " + " | ".join(head) + " |")
+        lines.append("|---" * (len(head) + 1) + "|")
         for r in grid_rows:
-            vals = " | ".join(str(r["params"].get(n)) for n in names)
-            obj = "-" if r.get("objective") is None else f"{r['objective']:.6g}"
-            feas = "yes" if r.get("feasible") else "no"
+            vals = [str(r["params"].get(n)) for n in names]
+            vals.append("-" if r.get("objective") is None else f"{r['objective']:.6g}")
+            vals += [_fmt(r.get("watch", {}).get(w)) for w in watch]
+            vals.append("yes" if r.get("feasible") else "no")
             note = (r.get("detail") or "") + (" (cached)" if r.get("cached") else "")
-            lines.append(f"| {r.get('rank')} | {vals} | {obj} | {feas} | {note[:80]} |")
+            vals.append(note[:80])
+            lines.append(f"| {r.get('rank')} | " + " | ".join(vals) + " |")
         lines.append("")
     if len(plan_rows) > 1:
         lines += ["Alternative plans, best first:", "", "| plan | score | why |", "|---|---|---|"]
