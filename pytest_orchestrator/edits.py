@@ -21,7 +21,27 @@ from typing import Any
 
 from pytest_orchestrator.prompting import locate_symbol, nearest_match
 
-__all__ = ["EditProblems", "apply_edits", "creation_patch", "file_change"]
+__all__ = [
+    "EditProblems",
+    "apply_edits",
+    "creation_patch",
+    "file_change",
+    "modification_patch",
+    "occurrences",
+]
+
+
+def occurrences(text: str, search: str, limit: int = 2) -> int:
+    """How often ``search`` occurs in ``text``, overlaps included, counting up to ``limit``.
+
+    ``str.count`` skips overlapping matches: ``"b\\nb\\n"`` "occurs once" in ``"b\\nb\\nb\\n"``
+    although ``str.replace`` would edit a different place than the one meant.
+    """
+    found, at = 0, text.find(search)
+    while at != -1 and found < limit:
+        found += 1
+        at = text.find(search, at + 1)
+    return found
 
 
 class EditProblems(Exception):
@@ -54,7 +74,7 @@ def apply_edits(path: str, text: str, edits: Sequence[dict[str, Any]]) -> str:
             new = replace if replace.endswith("\n") or not replace else replace + "\n"
             current = "".join([*lines[: start - 1], new, *lines[end:]])
         elif isinstance(search, str) and search:
-            count = current.count(search)
+            count = occurrences(current, search)
             if count == 1:
                 current = current.replace(search, replace, 1)
             elif count == 0:
@@ -65,7 +85,7 @@ def apply_edits(path: str, text: str, edits: Sequence[dict[str, Any]]) -> str:
                 )
             else:
                 problems.append(
-                    f"edit {number}: search text occurs {count} times in {path}; include more "
+                    f"edit {number}: search text occurs more than once in {path}; include more "
                     "surrounding lines so it is unique"
                 )
         else:
@@ -110,7 +130,7 @@ def file_change(old: str, new: str) -> FileChange:
         # a[start:prefix] == b[start:prefix] and a[end_a:] == b[end_b:], so widening both
         # sides by the same lines keeps the replacement exact.
         search = "".join(a[start:end_a])
-        if search and old.count(search) == 1:
+        if search and occurrences(old, search) == 1:  # then it is found where we cut it
             return FileChange(search, "".join(b[start:end_b]))
         if start == 0 and end_a == len(a):
             return FileChange(old, new)
@@ -128,3 +148,15 @@ def creation_patch(path: str, text: str) -> str:
         lines[-1] += "\n"
     body = difflib.unified_diff([], lines, fromfile="/dev/null", tofile=f"b/{path}", n=0)
     return f"diff --git a/{path} b/{path}\nnew file mode 100644\n" + "".join(body)
+
+
+def modification_patch(path: str, old: str, new: str) -> str:
+    """A unified diff (``git apply`` format) turning ``old`` into ``new`` (e.g. an empty file,
+    which no exact-text replacement can address)."""
+    a = old.splitlines(keepends=True)
+    b = new.splitlines(keepends=True)
+    for lines in (a, b):
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+    body = difflib.unified_diff(a, b, fromfile=f"a/{path}", tofile=f"b/{path}", n=1)
+    return f"diff --git a/{path} b/{path}\n" + "".join(body)

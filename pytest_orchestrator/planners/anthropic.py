@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 from pydantic import Field, ValidationError, field_validator
 
-from pytest_orchestrator.edits import EditProblems, apply_edits, creation_patch, file_change
+from pytest_orchestrator.edits import (
+    EditProblems,
+    apply_edits,
+    creation_patch,
+    file_change,
+    modification_patch,
+    occurrences,
+)
 from pytest_orchestrator.errors import EditError, PlanValidationError
 from pytest_orchestrator.llm import LlmConfig, ModelClient, request_tokens
 from pytest_orchestrator.plan import (
@@ -429,6 +436,9 @@ class AnthropicPlanner:
                 after = self._generate_edit(context, step, args, before, plan, failure, attempt)
                 if before is None:
                     op, op_args = "apply_patch", {"patch": creation_patch(args.path, after)}
+                elif not before.strip():  # an empty file has no text to search for
+                    op = "apply_patch"
+                    op_args = {"patch": modification_patch(args.path, before, after)}
                 else:
                     change = file_change(before, after)
                     op = "replace_block"
@@ -518,12 +528,12 @@ class AnthropicPlanner:
                 edits = use.input.get("edits") if use is not None else None
                 if not isinstance(edits, list):
                     problems = [f"call {EDIT_TOOL} with a list of edits"]
-                elif text is None:
+                elif text is None or not text.strip():
                     new = next((e.get("replace") for e in edits if isinstance(e, dict)), None)
                     if isinstance(new, str) and new.strip():
                         return new if new.endswith("\n") else new + "\n"
                     problems = [
-                        f"{args.path} is a new file: return one edit whose 'replace' "
+                        f"{args.path} is new or empty: return one edit whose 'replace' "
                         "is its whole content"
                     ]
                 else:
@@ -555,7 +565,7 @@ def _check_replace_blocks(plan: Plan, base: BaseTree) -> list[tuple[str, str]]:
         if text is None:
             problems.append((step.id, f"{path} does not exist (use an 'edit' step to create it)"))
             continue
-        count = text.count(search)
+        count = occurrences(text, search)
         if count == 1:
             texts[path] = text.replace(search, step.args["replace"], 1)
         elif count == 0:
@@ -568,7 +578,7 @@ def _check_replace_blocks(plan: Plan, base: BaseTree) -> list[tuple[str, str]]:
                 )
             )
         else:
-            problems.append((step.id, f"search text occurs {count} times in {path}"))
+            problems.append((step.id, f"search text occurs more than once in {path}"))
     return problems
 
 
@@ -595,8 +605,9 @@ def _edit_prompt(
         tail = evidence_text(failure, context.montecarlo, max(0, int(left * 0.25)))
         parts.append("Why the previous attempt failed:\n" + tail)
         left -= estimate_tokens(tail) + 8
-    if text is None:
-        parts.append(f"{args.path} does not exist yet: return its whole content.")
+    if text is None or not text.strip():
+        state = "does not exist yet" if text is None else "is empty"
+        parts.append(f"{args.path} {state}: return its whole content as one edit.")
         return "\n\n".join(parts)
     shown: list[str] = []
     for symbol in args.symbols:
