@@ -337,7 +337,7 @@ def objective(rows: list[Scored], weights: Weights) -> float:
 def tune(rows: list[Scored], start: Weights) -> Weights:
     """Coordinate ascent over each weight on a grid, three sweeps."""
     best, best_score = start, objective(rows, start)
-    grid = [0.0, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0]
+    grid = [-2.0, -1.0, -0.5, -0.25, 0.0, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0]
     for _ in range(3):
         improved = False
         for name in start.as_dict():

@@ -17,6 +17,8 @@ Components:
 ``vector``      cosine similarity of hashed identifier embeddings (slice cache)
 ``memory``      earlier runs chose this slice for a similar command
 ``trace``       a stack-trace line of the command points into the slice
+``test``        the slice is in a test file (1) -- its weight is negative: a command is usually
+                about the code, and its tests come along through the call graph
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Weights:
     vector: float = 0.5
     memory: float = 1.0
     trace: float = 2.0
+    test: float = -0.5
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -54,6 +57,18 @@ class Weights:
 
 
 DEFAULT_WEIGHTS: Final = Weights()
+
+
+def is_test_path(path: str) -> bool:
+    """True for files of a test suite: ``tests/``, ``test_*.py``, ``*_test.py``, conftest."""
+    name = path.rsplit("/", 1)[-1]
+    wrapped = f"/{path}"
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or any(d in wrapped for d in ("/tests/", "/test/", "/testing/"))
+    )
 
 
 def idf(n_docs: int, df: int) -> float:

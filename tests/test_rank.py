@@ -39,3 +39,11 @@ def test_normalise_scales_to_the_best() -> None:
     """Normalising divides by the maximum; all-zero stays zero."""
     assert normalise({"a": 2.0, "b": 1.0}) == {"a": 1.0, "b": 0.5}
     assert normalise({"a": 0.0}) == {"a": 0.0}
+
+
+def test_test_files_are_recognised_by_their_paths() -> None:
+    """tests/ directories, test_*.py, *_test.py and conftest.py are test files."""
+    from pytest_orchestrator.rank import is_test_path
+
+    assert all(map(is_test_path, ["tests/a.py", "pkg/test_x.py", "x_test.py", "conftest.py"]))
+    assert not any(map(is_test_path, ["pkg/testing_utils.py", "attest.py", "src/contest.py"]))

@@ -33,7 +33,15 @@ from pytest_orchestrator import search
 from pytest_orchestrator.graph import ImportGraph, ModuleIndex, module_names, resolve_imports
 from pytest_orchestrator.memory import Memory
 from pytest_orchestrator.model import MapResult, RankedSlice, Slice
-from pytest_orchestrator.rank import DEFAULT_WEIGHTS, Weights, bm25, bm25_corpus, idf, normalise
+from pytest_orchestrator.rank import (
+    DEFAULT_WEIGHTS,
+    Weights,
+    bm25,
+    bm25_corpus,
+    idf,
+    is_test_path,
+    normalise,
+)
 from pytest_orchestrator.slicing import SlicedFile, blob_sha1, decode, slice_source
 from pytest_orchestrator.terms import Terms, extract, split_identifier
 
@@ -290,6 +298,7 @@ def rank_slices(
             "centrality": centrality.get(s.path, 0.0),
             "vector": 0.0,
             "memory": memory.get((s.path, s.symbol), 0.0),
+            "test": 1.0 if is_test_path(s.path) else 0.0,
             "trace": (
                 1.0
                 if any(
