@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pytest
 
@@ -42,7 +42,7 @@ from pytest_orchestrator.rank import (
     is_test_path,
     normalise,
 )
-from pytest_orchestrator.slicing import SlicedFile, blob_sha1, decode, slice_source
+from pytest_orchestrator.slicing import Kind, SlicedFile, blob_sha1, decode, slice_source
 from pytest_orchestrator.terms import Terms, extract, split_identifier
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def slice_file(
                     Slice(
                         path=path,
                         symbol=m.symbol,
-                        kind=m.kind,  # type: ignore[arg-type]
+                        kind=cast(Kind, m.kind),
                         start_line=m.start_line,
                         end_line=m.end_line,
                         hash=key,
