@@ -1,0 +1,122 @@
+"""Session fixtures for the memory gauge and the slice cache.
+
+Registered as a plugin by ``plugin.py``. Importing this module costs nothing: psutil, numpy
+and sqlite3 are imported inside the fixtures, when a test asks for one.
+
+``orchestrator_pressure``
+    The `PressureGauge` of this process, started for the session and stopped after it; or,
+    where a gauge already runs in a parent process (xdist workers, the inner test run, Monte
+    Carlo children find it through ``PYTEST_ORCHESTRATOR_PRESSURE``), a read-only
+    `PressureView` of it, so one tree is never measured and policed twice.
+
+``orchestrator_slice_cache``
+    The `SliceCache` in ``orchestrate_cache_dir`` (default ``.orchestrate/cache`` under the
+    rootdir), closed after the session. xdist workers each open their own connection to the
+    same file.
+
+Both reuse an instance a plugin put on ``config.stash`` under `PRESSURE_KEY` /
+`SLICE_CACHE_KEY` (and leave closing it to that plugin). Settings come from the ini keys
+``orchestrate_cache_dir``, ``orchestrate_mem_threshold`` and ``orchestrate_sample_interval``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.pressure import PressureGauge, PressureView
+    from pytest_orchestrator.slice_cache import SliceCache
+
+__all__ = [
+    "PRESSURE_KEY",
+    "SLICE_CACHE_KEY",
+    "cache_dir",
+    "orchestrator_pressure",
+    "orchestrator_slice_cache",
+    "pressure_settings",
+]
+
+PRESSURE_KEY: Final = pytest.StashKey["PressureGauge"]()
+"""A gauge a plugin already runs; the fixture hands it out instead of starting its own."""
+SLICE_CACHE_KEY: Final = pytest.StashKey["SliceCache"]()
+"""A slice cache a plugin already opened; the fixture hands it out instead."""
+
+DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
+DEFAULT_THRESHOLD: Final = 0.70
+DEFAULT_INTERVAL: Final = 0.25
+
+
+def _ini(config: pytest.Config, name: str) -> str:
+    """An ini value as text; "" when unset or not declared (before plugin.py declares it)."""
+    try:
+        value = config.getini(name)
+    except ValueError:
+        return ""
+    return str(value).strip() if value else ""
+
+
+def _ini_float(config: pytest.Config, name: str, default: float) -> float:
+    text = _ini(config, name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise pytest.UsageError(f"ini {name} = {text!r} is not a number; e.g. {default}") from None
+
+
+def pressure_settings(config: pytest.Config) -> tuple[float, float]:
+    """``(threshold, interval)`` from ``orchestrate_mem_threshold`` / ``_sample_interval``."""
+    threshold = _ini_float(config, "orchestrate_mem_threshold", DEFAULT_THRESHOLD)
+    interval = _ini_float(config, "orchestrate_sample_interval", DEFAULT_INTERVAL)
+    if not 0 < threshold <= 1:
+        raise pytest.UsageError(
+            f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. 0.70"
+        )
+    if interval <= 0:
+        raise pytest.UsageError(
+            f"ini orchestrate_sample_interval = {interval} must be positive seconds, e.g. 0.25"
+        )
+    return threshold, interval
+
+
+def cache_dir(config: pytest.Config) -> Path:
+    """``orchestrate_cache_dir``, relative to the rootdir unless absolute."""
+    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or DEFAULT_CACHE_DIR)
+
+
+@pytest.fixture(scope="session")
+def orchestrator_pressure(
+    pytestconfig: pytest.Config,
+) -> Iterator[PressureGauge | PressureView]:
+    """The run's memory gauge (or, under a parent's gauge, a read-only view of it)."""
+    running = pytestconfig.stash.get(PRESSURE_KEY, None)
+    if running is not None:
+        yield running
+        return
+    from pytest_orchestrator.pressure import PressureGauge, PressureView
+
+    view = PressureView.from_env()
+    if view is not None:
+        yield view
+        return
+    threshold, interval = pressure_settings(pytestconfig)
+    with PressureGauge(interval=interval, threshold=threshold) as gauge:
+        yield gauge
+
+
+@pytest.fixture(scope="session")
+def orchestrator_slice_cache(pytestconfig: pytest.Config) -> Iterator[SliceCache]:
+    """The slice cache in ``orchestrate_cache_dir``, memory-only if that cannot be used."""
+    opened = pytestconfig.stash.get(SLICE_CACHE_KEY, None)
+    if opened is not None:
+        yield opened
+        return
+    from pytest_orchestrator.slice_cache import SliceCache
+
+    with SliceCache.open(cache_dir(pytestconfig)) as cache:
+        yield cache
