@@ -148,6 +148,7 @@ def run_children(
                     if time.monotonic() >= deadline:
                         results[index] = ChildResult(spec.label, None, 0.0, timed_out=True)
                         continue
+                    _throttle(guard, deadline)
                     err_path = Path(tmp) / f"{index}.stderr"
                     running[index] = (_start(spec, err_path, guard), time.monotonic(), err_path)
                 for index, (proc, started, err_path) in list(running.items()):
@@ -178,6 +179,13 @@ def run_children(
                 if guard is not None:
                     guard.unguard(proc.pid)
     return [results[i] for i in range(len(specs))]
+
+
+def _throttle(guard: Guard | None, deadline: float) -> None:
+    """Above the gauge's soft mark, wait (at most until the deadline) before starting more."""
+    wait = getattr(guard, "wait_below_soft", None)
+    if callable(wait):
+        wait(max(0.0, min(2.0, deadline - time.monotonic())))
 
 
 def _start(spec: ChildSpec, err_path: Path, guard: Guard | None) -> subprocess.Popen[bytes]:

@@ -1,0 +1,98 @@
+"""Child processes under a cap: process-group kills, crash reports, throttling, memory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pytest_orchestrator.children import ChildSpec, RssWatch, child_env, run_children
+
+SLEEPER = """\
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open("grandchild.pid", "w").write(str(child.pid))
+time.sleep(60)
+"""
+
+
+def spec(tmp_path: Path, source: str, label: str = "c") -> ChildSpec:
+    (tmp_path / f"{label}_mod.py").write_text(source)
+    return ChildSpec(label, f"{label}_mod", [], tmp_path, child_env(tmp_path))
+
+
+def test_cap_kills_the_whole_process_group(tmp_path: Path) -> None:
+    """At the deadline the child and everything it started are gone."""
+    (result,) = run_children([spec(tmp_path, SLEEPER)], time.monotonic() + 2.0)
+    assert result.timed_out
+    assert result.describe().startswith("stopped at the cap")
+    pid = int((tmp_path / "grandchild.pid").read_text())
+    time.sleep(0.2)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_crash_is_reported_with_its_signal(tmp_path: Path) -> None:
+    """A segfault is a crash, named, not a timeout."""
+    source = "import ctypes\nctypes.string_at(0)\n"
+    (result,) = run_children([spec(tmp_path, source)], time.monotonic() + 30)
+    assert result.crashed
+    assert result.describe() == "killed by SIGSEGV"
+
+
+def test_stderr_tail_and_exit_status_are_kept(tmp_path: Path) -> None:
+    """A failing child says why in its last stderr line."""
+    source = "import sys\nsys.stderr.write('x' * 100000 + '\\nlast words\\n')\nsys.exit(3)\n"
+    (result,) = run_children([spec(tmp_path, source)], time.monotonic() + 30)
+    assert result.returncode == 3
+    assert result.describe() == "exit status 3: last words"
+    assert len(result.stderr) <= 4000
+
+
+def test_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No inherited PYTHONPATH or secrets reach the child; the tree comes first on its path."""
+    monkeypatch.setenv("SECRET_TOKEN", "x")
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    env = child_env(tmp_path)
+    assert "/somewhere/else" not in env["PYTHONPATH"]
+    assert "SECRET_TOKEN" not in env
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def test_children_wait_below_the_soft_mark_before_starting(tmp_path: Path) -> None:
+    """Under memory pressure, each child start first waits on the gauge."""
+
+    class Gauge:
+        def __init__(self) -> None:
+            self.waits: list[float] = []
+
+        def guard(self, pid: int, label: str = "") -> None:
+            pass
+
+        def unguard(self, pid: int) -> None:
+            pass
+
+        def wait_below_soft(self, timeout: float | None = None) -> bool:
+            self.waits.append(timeout or 0.0)
+            return True
+
+    gauge = Gauge()
+    specs = [spec(tmp_path, "pass\n", "a"), spec(tmp_path, "pass\n", "b")]
+    results = run_children(specs, time.monotonic() + 30, guard=gauge)
+    assert [r.ok for r in results] == [True, True]
+    assert len(gauge.waits) == 2
+
+
+def test_rss_watch_stops_a_group_before_its_limit(tmp_path: Path) -> None:
+    """Without a gauge, the stand-in watch kills a child growing past its budget."""
+    hog = "blocks = []\nwhile True:\n    blocks.append(b'x' * 20_000_000)\n"
+    watch = RssWatch(limit_bytes=300_000_000, interval=0.02)
+    try:
+        (result,) = run_children([spec(tmp_path, hog)], time.monotonic() + 30, guard=watch)
+    finally:
+        watch.close()
+    assert result.crashed
+    assert watch.stopped == ["c"]
+    assert watch.peak_bytes < 300_000_000
