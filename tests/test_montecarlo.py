@@ -15,6 +15,7 @@ from pytest_orchestrator.model import (
     RankedSlice,
     SimulationResult,
     Slice,
+    StepResult,
 )
 from pytest_orchestrator.phases import montecarlo as mc
 from pytest_orchestrator.plan import Budgets, Plan, Step
@@ -111,6 +112,7 @@ def plan_of(*steps: Step, preserving: bool = False, command: str = "change it") 
 
 
 NOOP = Step(id="edit", pool="mutate", op="replace_block", args={})
+MC_STEP = StepResult(step_id="mc", op="montecarlo", pool="scan", ok=True, summary="")
 
 
 def test_identical_simulation_is_within_tolerance(tmp_path: Path) -> None:
@@ -139,7 +141,7 @@ def test_behaviour_change_diverges_and_fails_a_preserving_plan(tmp_path: Path) -
     run.montecarlo = mc.candidate(run, base, plan)
     assert [(d.simulation, d.metric) for d in run.montecarlo.diverged] == [("scale_sim", "mean")]
     checks = mc.pytest_orchestrator_review(
-        run=run, attempt=Attempt(number=1, plan_digest=plan.digest())
+        run=run, attempt=Attempt(number=1, plan_digest=plan.digest(), steps=[MC_STEP])
     )
     assert [c.ok for c in checks] == [False]
     assert "scale_sim.mean" in checks[0].detail
@@ -157,10 +159,22 @@ def test_divergence_is_only_reported_for_a_change_that_promises_nothing(tmp_path
                             within_tolerance=False)],
     )  # fmt: skip
     (check,) = mc.pytest_orchestrator_review(
-        run=run, attempt=Attempt(number=1, plan_digest=plan.digest())
+        run=run, attempt=Attempt(number=1, plan_digest=plan.digest(), steps=[MC_STEP])
     )
     assert check.ok
     assert check.detail.startswith("reported")
+
+
+def test_an_attempt_without_a_montecarlo_step_gets_no_check(tmp_path: Path) -> None:
+    """The summary left by an earlier attempt never judges a later one."""
+    run = make_run(tmp_path, make_tree(tmp_path / "tree"))
+    run.montecarlo = MonteCarloSummary(
+        seed=1,
+        base=[SimulationResult(name="s", samples=1, metrics={"m": 1.0})],
+        deltas=[MetricDelta(simulation="s", metric="m", base=1.0, candidate=2.0,
+                            within_tolerance=False)],
+    )  # fmt: skip
+    assert mc.pytest_orchestrator_review(run=run, attempt=Attempt(number=2, plan_digest="x")) == []
 
 
 def test_no_candidate_comparison_means_no_check(tmp_path: Path) -> None:

@@ -327,6 +327,8 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
     summary = run.montecarlo
     if summary is None or not summary.deltas:
         return []
+    if not any(step.op == "montecarlo" for step in attempt.steps):
+        return []  # this attempt ran no Monte Carlo step: the summary is an older attempt's
     plan = next((p for p in run.plans if p.digest() == attempt.plan_digest), None)
     strict = promises_preservation(plan, plan.command if plan is not None else run.command)
     if not summary.diverged:
