@@ -138,6 +138,9 @@ def test_the_model_may_call_mcp_tools_before_it_plans(
     spans = json.loads((tmp_path / "trace.json").read_text())["spans"]
     (span,) = [s for s in spans if s["name"] == "mcp.glossary.define"]
     assert span["attributes"]["openinference.span.kind"] == "TOOL"
+    (start,) = [s for s in spans if s["name"] == "mcp.start"]
+    assert json.loads(start["attributes"]["mcp.servers"]) == ["glossary"]
+    assert "'ghost' failed to start" in start["attributes"]["mcp.report"]
     assert [c["step"] for c in ctx.ledger.calls] == ["plan", "plan"]
 
 

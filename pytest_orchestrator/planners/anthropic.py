@@ -65,6 +65,7 @@ from pytest_orchestrator.prompting import (
 )
 from pytest_orchestrator.redact import SecretFiles
 from pytest_orchestrator.tokens import estimate_tokens
+from pytest_orchestrator.tracing import CHAIN
 
 if TYPE_CHECKING:
     import anthropic
@@ -201,7 +202,7 @@ class AnthropicPlanner:
         attempt = failure.attempt + 1 if failure is not None else 1
         step = "replan" if failure is not None else "plan"
         ops = {**context.ops, EDIT_OP: EDIT_SPEC}
-        hub = self._open_mcp(context.worktree)
+        hub = self._open_mcp(context)
         try:
             notes: list[str] = []
             for round_ in range(2):  # the answer, and at most one corrected answer
@@ -242,9 +243,11 @@ class AnthropicPlanner:
         validate_plan(concrete, context.ops)
         return concrete
 
-    def _open_mcp(self, root: Path) -> McpHub | None:
+    def _open_mcp(self, context: PlanContext) -> McpHub | None:
+        """Start the MCP servers of the repository (reported in a span and `mcp_report`)."""
         if self.config.mcp_max_tool_calls == 0:
             return None
+        root = context.worktree
         if self._mcp_hub_factory is not None:
             hub = self._mcp_hub_factory(root)
         else:
@@ -254,6 +257,14 @@ class AnthropicPlanner:
             hub = McpHub.start(servers, root=root) if servers else None
         if hub is not None:
             self.mcp_report.extend(hub.report)
+            if context.tracer is not None:
+                attributes: dict[str, Any] = {
+                    "mcp.servers": hub.servers,
+                    "mcp.tools": sorted(hub.tools),
+                    "mcp.report": hub.report,
+                }
+                with context.tracer.span("mcp.start", kind=CHAIN, **attributes):
+                    pass
         return hub
 
     def _ask_plan(
