@@ -76,6 +76,8 @@ class Counterexample(BaseModel):
     base: str
     candidate: str
     where: str
+    shrunk_from: str = ""
+    """The input sampling found, when shrinking simplified it (`pytest_orchestrator.shrink`)."""
 
 
 class FunctionReport(BaseModel):
@@ -152,8 +154,9 @@ class DifferentialReport(BaseModel):
         for f in self.functions:
             c = f.counterexample
             if c is not None:
+                found = f"shrunk from sample {c.sample}" if c.shrunk_from else f"sample {c.sample}"
                 out.append(
-                    f"counterexample {f.target}{c.input} (seed {self.seed}, sample {c.sample}):"
+                    f"counterexample {f.target}{c.input} (seed {self.seed}, {found}):"
                     f" base {c.base}, candidate {c.candidate}"
                 )
         for f in self.functions:
@@ -675,10 +678,16 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 def _outcomes(work: Path, side: str, target: str) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     for stream in sorted(work.glob(f"{side}-*.jsonl")):
-        for record in _lines(stream):
-            if record.get("t") == target and "i" in record:
-                out[int(record["i"])] = record
+        out.update(_outcomes_in(stream, target))
     return out
+
+
+def _outcomes_in(stream: Path, target: str) -> dict[int, dict[str, Any]]:
+    return {
+        int(record["i"]): record
+        for record in _lines(stream)
+        if record.get("t") == target and "i" in record
+    }
 
 
 # ---------------------------------------------------------------------------- child
