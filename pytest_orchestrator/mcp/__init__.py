@@ -23,9 +23,11 @@ Nothing is written to stdout except the protocol: the orchestration's output is 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,7 +39,7 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-__all__ = ["build_server", "map_slices", "orchestrate", "plan_schema", "validate_plan"]
+__all__ = ["build_server", "main", "map_slices", "orchestrate", "plan_schema", "validate_plan"]
 
 SERVER_NAME: Final = "pytest-orchestrator"
 RUNS: Final = Path(".orchestrate") / "runs"
@@ -152,19 +154,31 @@ def orchestrate(
     if dry_run:
         argv.append("--orchestrate-dry-run")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
+    # Its own session, so a timeout can stop the whole tree (xdist workers, Monte Carlo
+    # children): subprocess.run(timeout=) would kill only the top process and orphan them.
+    proc = subprocess.Popen(
+        argv,
+        cwd=base,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            argv,
-            cwd=base,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
         return {"exit_status": None, "error": f"the run took longer than {timeout_s:.0f}s"}
+    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     after = set(runs.iterdir()) if runs.is_dir() else set()
     new = sorted(after - before, key=lambda p: p.stat().st_mtime)
     result: dict[str, Any] = {
@@ -203,3 +217,8 @@ def build_server() -> MCPServer[Any]:
         _tool(orchestrate)
     )
     return server
+
+
+def main() -> None:
+    """Serve over stdio (``python -m pytest_orchestrator.mcp``; fit for a console script)."""
+    build_server().run("stdio")

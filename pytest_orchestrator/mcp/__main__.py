@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_orchestrator.mcp import build_server
+from pytest_orchestrator.mcp import main
 
 if __name__ == "__main__":
-    build_server().run("stdio")
+    main()
