@@ -72,8 +72,9 @@ class LlmConfig(BaseModel):
     """``max_tokens`` of every call (``CLAUDE_CODE_MAX_OUTPUT_TOKENS``)."""
     thinking_budget: int | None = Field(default=None, ge=MIN_THINKING_TOKENS)
     """Extended-thinking budget (``CLAUDE_CODE_THINKING_BUDGET_TOKENS``); None = off."""
-    max_run_tokens: int | None = Field(default=None, ge=1)
-    """Input + output tokens the whole run may spend (``ORCHESTRATE_MAX_RUN_TOKENS``)."""
+    max_run_tokens: int | None = Field(default=200_000, ge=1)
+    """Input + output tokens the whole run may spend (``ORCHESTRATE_MAX_RUN_TOKENS``; 0 = no
+    cap)."""
     wall_clock_s: float = Field(default=900.0, gt=0)
     """Seconds all model calls of a run may take, retries and waits included
     (``ORCHESTRATE_LLM_WALL_CLOCK``)."""
@@ -128,8 +129,9 @@ class LlmConfig(BaseModel):
         number("ORCHESTRATE_LLM_TIMEOUT", "request_timeout_s", float)
         number("ORCHESTRATE_LLM_RETRIES", "max_retries", int)
         number("ORCHESTRATE_MCP_MAX_TOOL_CALLS", "mcp_max_tool_calls", int)
-        if values.get("thinking_budget") == 0:
-            values["thinking_budget"] = None
+        for key in ("thinking_budget", "max_run_tokens"):
+            if values.get(key) == 0:
+                values[key] = None
         if env.get("ORCHESTRATE_MCP_CONFIG"):
             values["mcp_config"] = tuple(
                 p for p in env["ORCHESTRATE_MCP_CONFIG"].split(os.pathsep) if p

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from pytest_orchestrator.redact import SecretFiles, redact
+from pytest_orchestrator.redact import SecretFiles, is_secret_name, redact
 from pytest_orchestrator.tokens import estimate_tokens
 from pytest_orchestrator.tracing import INPUT_VALUE, OUTPUT_VALUE, TOOL
 
@@ -319,12 +319,16 @@ class McpHub:
         return "\n".join(parts), bool(result.is_error)
 
     def _secret_argument(self, arguments: Mapping[str, Any]) -> str | None:
+        """A path argument that must not be read: a secret or ignored file of the repository,
+        or anywhere, a file named like a secret (``~/.ssh/id_rsa``, ``~/.aws/credentials``)."""
         for value in _strings(arguments):
-            candidate = Path(value)
+            candidate = Path(value).expanduser()
             path = candidate if candidate.is_absolute() else self.root / candidate
             try:
                 rel = path.resolve().relative_to(self.root.resolve()).as_posix()
             except (ValueError, OSError):
+                if is_secret_name(candidate.as_posix()):
+                    return value
                 continue
             if rel not in (".", "") and not self._secrets.allows(rel):
                 return rel

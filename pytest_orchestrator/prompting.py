@@ -297,7 +297,8 @@ def render_plan_prompt(
     tests_text = trim_text("\n".join(tests), max(0, min(int(left * 0.06), 200)))
     left -= estimate_tokens(outline_text) + estimate_tokens(tests_text) + 24
     slices_text, stats = render_slices(slices, max(0, left))
-    body = [head_text, "## Slices (best first)\n" + (slices_text or "(none fit the budget)")]
+    empty = "(none fit the budget)" if slices else "(Map found no code for this command)"
+    body = [head_text, "## Slices (best first)\n" + (slices_text or empty)]
     body.append("## Repository outline\n" + (outline_text or "(omitted)"))
     body.append("## Tests\n" + (tests_text or "(omitted)"))
     return "\n\n".join(body), stats

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-__all__ = ["SECRET_FILE_GLOBS", "SecretFiles", "find_secrets", "redact", "redact_json"]
+__all__ = [
+    "SECRET_FILE_GLOBS",
+    "SecretFiles",
+    "find_secrets",
+    "is_secret_name",
+    "redact",
+    "redact_json",
+]
 
 SECRET_FILE_GLOBS: Final[tuple[str, ...]] = (
     ".env",
@@ -101,6 +108,12 @@ _PATTERNS: Final[list[tuple[str, re.Pattern[str]]]] = [
         ),
     ),
 ]
+
+
+def is_secret_name(path: str, extra_globs: Iterable[str] = ()) -> bool:
+    """True when a component of ``path`` is named like a secret (``.env``, ``id_rsa``, ...)."""
+    globs = (*SECRET_FILE_GLOBS, *extra_globs)
+    return any(fnmatch.fnmatch(part, g) for part in PurePosixPath(path).parts for g in globs)
 
 
 def find_secrets(text: str) -> list[tuple[str, str]]:
@@ -179,9 +192,7 @@ class SecretFiles:
         return [p for p in paths if self._cache[p]]
 
     def _secret_name(self, path: str) -> bool:
-        parts = PurePosixPath(path).parts
-        globs = SECRET_FILE_GLOBS + self.extra_globs
-        return any(fnmatch.fnmatch(part, g) for part in parts for g in globs)
+        return is_secret_name(path, self.extra_globs)
 
     def _ignored(self, paths: list[str]) -> dict[str, bool]:
         if not paths:

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator.errors import BudgetExceeded, EditError, PlanValidationError
+from pytest_orchestrator.errors import (
+    BudgetExceeded,
+    EditError,
+    OrchestratorError,
+    PlanValidationError,
+)
 from pytest_orchestrator.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
 from pytest_orchestrator.llm import LlmConfig, ModelCallError, request_tokens
 from pytest_orchestrator.model import (
@@ -770,3 +775,24 @@ def test_a_replace_block_written_in_the_plan_must_match_the_file(
     assert plan.steps[0].args["search"] == "scale = target / vol"
     retry = fake.requests[1].body["messages"][0]["content"]
     assert "step fix: search text not found in pkg/sizing.py; nearest match at line 12" in retry
+
+
+def test_configuration_comes_from_the_environment() -> None:
+    """ANTHROPIC_* / CLAUDE_CODE_* / ORCHESTRATE_* variables set the limits; 0 switches off."""
+    config = LlmConfig.from_env(
+        environ={
+            "ANTHROPIC_MODEL": "claude-x",
+            "CLAUDE_CODE_PARALLELISM": "3",
+            "ORCHESTRATE_MAX_RUN_TOKENS": "0",
+            "CLAUDE_CODE_THINKING_BUDGET_TOKENS": "0",
+            "ORCHESTRATE_LLM_WALL_CLOCK": "60",
+            "ORCHESTRATE_MCP_SERVERS": "fs, glossary",
+        }
+    )
+    assert (config.model, config.parallelism, config.wall_clock_s) == ("claude-x", 3, 60.0)
+    assert config.max_run_tokens is None
+    assert config.thinking_budget is None
+    assert config.mcp_servers == ("fs", "glossary")
+    assert LlmConfig().max_run_tokens == 200_000
+    with pytest.raises(OrchestratorError, match="CLAUDE_CODE_PARALLELISM='many' is not a number"):
+        LlmConfig.from_env(environ={"CLAUDE_CODE_PARALLELISM": "many"})

@@ -297,3 +297,18 @@ def test_our_server_reports_a_bad_root_as_the_tool_error(
     )
     assert is_error
     assert "is not a directory" in text
+
+
+def test_secret_files_outside_the_repository_are_refused_too(
+    filesystem_server: Path, workspace: Path, tmp_path: Path, hub_of: list[McpHub]
+) -> None:
+    """A key file elsewhere (say ~/.ssh/id_rsa) is refused by name, even where a server can read."""
+    outside = tmp_path / "home" / ".ssh"
+    outside.mkdir(parents=True)
+    (outside / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nPLANTED\n")
+    fs = McpServerConfig("fs", str(filesystem_server), (str(workspace), str(tmp_path / "home")))
+    hub = start(hub_of, workspace, fs)
+    text, is_error = hub.call("mcp__fs__read_text_file", {"path": str(outside / "id_rsa")})
+    assert is_error
+    assert text.startswith("refused:")
+    assert "PLANTED" not in text

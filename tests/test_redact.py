@@ -161,3 +161,13 @@ def test_without_git_the_root_gitignore_still_counts(tmp_path: Path) -> None:
     assert not files.allows("notes.txt")
     assert not files.allows("dist/pkg.whl")
     assert files.allows("pkg/app.py")
+
+
+def test_secret_names_are_recognised_anywhere() -> None:
+    """is_secret_name looks at every component of a path, absolute or not."""
+    from pytest_orchestrator.redact import is_secret_name
+
+    assert is_secret_name("/home/me/.ssh/id_rsa")
+    assert is_secret_name("/home/me/.aws/credentials")
+    assert is_secret_name("deploy/.env.production")
+    assert not is_secret_name("/home/me/project/sizing.py")
