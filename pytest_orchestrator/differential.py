@@ -1020,6 +1020,11 @@ def user_strategies(tree: Path) -> tuple[dict[Any, Callable[[Any], Any]], str]:
     from pytest_orchestrator.simulation import load_conftest
 
     try:
+        if b"pytest_orchestrator_strategies" not in (tree / "conftest.py").read_bytes():
+            return {}, ""  # do not import a conftest that has nothing for us
+    except OSError:
+        return {}, ""
+    try:
         module = load_conftest(tree)
         hook = getattr(module, "pytest_orchestrator_strategies", None)
         found = hook() if callable(hook) else {}

@@ -421,3 +421,46 @@ def test_pr_section_lists_sampled_functions_worst_first(zoo: Zoo) -> None:
     assert rows
     first_divergent = float(rows[0].split("|")[4])
     assert first_divergent > 0
+
+
+ORDER = """\
+class Order:
+    def __init__(self, qty: int) -> None:
+        self.qty = qty
+
+
+def premium(order: Order) -> float:
+    return order.qty * 1.5
+"""
+STRATEGIES = """\
+import pytest
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_orchestrator_strategies():
+    from pkg.orders import Order
+
+    return {Order: lambda rng: Order(int(rng.integers(1, 10)))}
+"""
+
+
+def test_user_strategies_from_the_conftest_build_unsupported_types(tmp_path: Path) -> None:
+    """A class with no generator is sampled through the conftest's strategy for it."""
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "__init__.py").write_text("")
+    (tree / "pkg" / "orders.py").write_text(ORDER)
+    (tree / "conftest.py").write_text(STRATEGIES)
+    run = make_run(tmp_path, tree, [])
+    run.logic = LogicResult(
+        slices=[RankedSlice(slice=Slice(path="pkg/orders.py", symbol="premium", kind="function",
+                                        start_line=1, end_line=2, hash="0", tokens=1), score=1.0)],
+        budget_tokens=4000, used_tokens=1,
+    )  # fmt: skip
+    mc.baseline(run)
+    report = read_report(run.run_dir / mc.DIFFERENTIAL_FILE)
+    assert report is not None
+    (f,) = report.functions
+    assert f.skipped == ""
+    assert f.samples > 100
+    assert f.raised == 0
