@@ -11,6 +11,14 @@ by process group at the cap:
   the same inputs on both sides, return values, raised exception types and argument mutation
   compared, renames mapped through the plan.
 
+Pools: these children are the scan pool's Monte Carlo shards, started here rather than as
+xdist workers. A shard must import one revision in a fresh interpreter, lead its own process
+group (killed whole at the cap, whatever it started), and be guarded one by one by the
+pressure gauge; an xdist worker is a long-lived interpreter shared by many items, stopped only
+with its whole session. Parallelism is the machine's cores (or ``--orchestrate-workers``):
+the simulations hold one core for the phase, argument capture and the sampling shards share
+the rest, and a new child waits while the gauge is above its soft mark.
+
 Both land in `MonteCarloSummary`: a sampled function appears as the simulation
 ``differential:<module>.<function>``, and its divergent samples as a `MetricDelta`, so
 ``summary.diverged`` and ``summary.verdict`` cover both. The per-function detail (smallest
