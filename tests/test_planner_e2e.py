@@ -217,3 +217,70 @@ def test_the_fake_server_runs_as_a_subprocess(tmp_path: Path) -> None:
         server.wait(timeout=30)
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["body"]["messages"][0]["content"] for r in logged] == ["hi", "again"]
+
+
+@pytest.fixture
+def calc(tmp_path: Path) -> Path:
+    repo = tmp_path / "calc"
+    repo.mkdir()
+    (repo / "calc.py").write_text('def add(a, b):\n    """Return a + b."""\n    return a + b\n')
+    (repo / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "calc")
+    return repo
+
+
+def run_command(repo: Path, fake: FakeAnthropic, command: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
+    env.update(
+        ANTHROPIC_BASE_URL=fake.url,
+        ANTHROPIC_API_KEY="bad-key",
+        ANTHROPIC_MODEL="claude-sonnet-4-6",
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--orchestrate",
+            command,
+            "--orchestrate-planner=anthropic",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_a_rejected_key_stops_the_run_and_says_what_to_set(calc: Path) -> None:
+    """A 401 is not retried; the run ends with exit status 4 and the fix in the message."""
+    with FakeAnthropic([{"status": 401, "error": {"message": "invalid x-api-key"}}]) as fake:
+        result = run_command(calc, fake, "Make add reject strings")
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert "set ANTHROPIC_API_KEY to a valid key" in output
+    assert len(fake.requests) == 1
+    assert git(calc, "branch", "--list").strip() == "* main"
+
+
+def test_a_plan_invalid_twice_ends_the_run_as_an_invalid_plan(calc: Path) -> None:
+    """Two invalid answers: nothing changes, exit status 4, the problems are shown."""
+    bad = plan_reply([{"id": "x", "pool": "scan", "op": "format_disk", "args": {}}])
+    with FakeAnthropic([bad, bad]) as fake:
+        result = run_command(calc, fake, "Make add reject strings")
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert "unknown op 'format_disk'" in output
+    record = json.loads(
+        next((calc / ".orchestrate" / "runs").iterdir()).joinpath("run.json").read_text()
+    )
+    assert record["exit_reason"] == "invalid_plan"
+    assert [c["step"] for c in record["tokens"]["calls"]] == ["plan", "plan"]
