@@ -31,23 +31,16 @@ if TYPE_CHECKING:
     from pytest_orchestrator.pressure import PressureGauge, PressureView
     from pytest_orchestrator.slice_cache import SliceCache
 
-__all__ = [
-    "PRESSURE_KEY",
-    "SLICE_CACHE_KEY",
-    "cache_dir",
-    "orchestrator_pressure",
-    "orchestrator_slice_cache",
-    "pressure_settings",
-]
+__all__ = ["PRESSURE_KEY", "SLICE_CACHE_KEY", "orchestrator_pressure", "orchestrator_slice_cache"]
 
 PRESSURE_KEY: Final = pytest.StashKey["PressureGauge"]()
 """A gauge a plugin already runs; the fixture hands it out instead of starting its own."""
 SLICE_CACHE_KEY: Final = pytest.StashKey["SliceCache"]()
 """A slice cache a plugin already opened; the fixture hands it out instead."""
 
-DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
-DEFAULT_THRESHOLD: Final = 0.70
-DEFAULT_INTERVAL: Final = 0.25
+_DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
+_DEFAULT_THRESHOLD: Final = 0.70
+_DEFAULT_INTERVAL: Final = 0.25
 
 
 def _ini(config: pytest.Config, name: str) -> str:
@@ -69,10 +62,10 @@ def _ini_float(config: pytest.Config, name: str, default: float) -> float:
         raise pytest.UsageError(f"ini {name} = {text!r} is not a number; e.g. {default}") from None
 
 
-def pressure_settings(config: pytest.Config) -> tuple[float, float]:
+def _pressure_settings(config: pytest.Config) -> tuple[float, float]:
     """``(threshold, interval)`` from ``orchestrate_mem_threshold`` / ``_sample_interval``."""
-    threshold = _ini_float(config, "orchestrate_mem_threshold", DEFAULT_THRESHOLD)
-    interval = _ini_float(config, "orchestrate_sample_interval", DEFAULT_INTERVAL)
+    threshold = _ini_float(config, "orchestrate_mem_threshold", _DEFAULT_THRESHOLD)
+    interval = _ini_float(config, "orchestrate_sample_interval", _DEFAULT_INTERVAL)
     if not 0 < threshold <= 1:
         raise pytest.UsageError(
             f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. 0.70"
@@ -84,9 +77,9 @@ def pressure_settings(config: pytest.Config) -> tuple[float, float]:
     return threshold, interval
 
 
-def cache_dir(config: pytest.Config) -> Path:
+def _cache_dir(config: pytest.Config) -> Path:
     """``orchestrate_cache_dir``, relative to the rootdir unless absolute."""
-    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or DEFAULT_CACHE_DIR)
+    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or _DEFAULT_CACHE_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +97,7 @@ def orchestrator_pressure(
     if view is not None:
         yield view
         return
-    threshold, interval = pressure_settings(pytestconfig)
+    threshold, interval = _pressure_settings(pytestconfig)
     with PressureGauge(interval=interval, threshold=threshold) as gauge:
         yield gauge
 
@@ -118,5 +111,5 @@ def orchestrator_slice_cache(pytestconfig: pytest.Config) -> Iterator[SliceCache
         return
     from pytest_orchestrator.slice_cache import SliceCache
 
-    with SliceCache.open(cache_dir(pytestconfig)) as cache:
+    with SliceCache.open(_cache_dir(pytestconfig)) as cache:
         yield cache

@@ -282,8 +282,6 @@ class PressureView:
     its children.
     """
 
-    read_only: Final = True
-
     def __init__(self, path: Path | str) -> None:
         self.shared_path: Final = Path(path)
 
@@ -729,10 +727,6 @@ class PressureGauge:
         """Every event so far, oldest first (a copy)."""
         with self._lock:
             return list(self._events)
-
-    def env(self) -> dict[str, str]:
-        """Environment entries that let a child process find the shared record."""
-        return {ENV_VAR: str(self.shared_path)}
 
     def subscribe(self, callback: Callable[[Sample], None]) -> Callable[[], None]:
         """Call ``callback(sample)`` on the sampling thread after every sample.

@@ -24,6 +24,7 @@ from pytest_orchestrator.pressure import (
     PressureGauge,
     PressureView,
     Sample,
+    _Proc,
     _Timeline,
     _why_act,
     available_memory_bytes,
@@ -188,6 +189,28 @@ def test_a_vanished_root_or_guarded_child_does_not_stop_sampling() -> None:
     gauge.guard(gone.pid + 1_000_000, label="never existed")
     assert gauge.sample().rss_bytes == 0
     assert gauge.sample().ratio == 0.0
+
+
+class DeniedProcess:
+    """A process psutil may not read (what an unprivileged gauge meets for foreign pids)."""
+
+    pid = 2**22 + 1
+
+    def memory_info(self) -> object:
+        raise psutil.AccessDenied(self.pid)
+
+    memory_full_info = memory_info
+
+
+def test_a_process_that_denies_access_is_skipped_and_sampling_goes_on() -> None:
+    """A member psutil may not read counts as zero; the rest of the tree is still measured."""
+    gauge = PressureGauge(export_env=False, rescan_interval=3600.0)
+    alone = gauge.sample().rss_bytes
+    assert gauge._tree is not None
+    gauge._tree.procs[DeniedProcess.pid] = _Proc(DeniedProcess())
+    again = gauge.sample()
+    assert again.rss_bytes > 0
+    assert abs(again.rss_bytes - alone) < 16 * MiB
 
 
 # --- publishing -----------------------------------------------------------------------------
