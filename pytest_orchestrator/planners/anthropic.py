@@ -27,7 +27,6 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from pydantic import Field, ValidationError, field_validator
@@ -153,13 +152,11 @@ class AnthropicPlanner:
         client: anthropic.Anthropic | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        mcp_hub_factory: Callable[[Path], McpHub | None] | None = None,
     ) -> None:
         self.config = config
         self._client = client
         self._sleep = sleep
         self._clock = clock
-        self._mcp_hub_factory = mcp_hub_factory
         self._model: ModelClient | None = None
         self.mcp_report: list[str] = []
         """Servers that failed to start, tools dropped for the budget: for the run's record."""
@@ -247,14 +244,11 @@ class AnthropicPlanner:
         """Start the MCP servers of the repository (reported in a span and `mcp_report`)."""
         if self.config.mcp_max_tool_calls == 0:
             return None
-        root = context.worktree
-        if self._mcp_hub_factory is not None:
-            hub = self._mcp_hub_factory(root)
-        else:
-            from pytest_orchestrator.mcp_client import McpHub, load_mcp_servers
+        from pytest_orchestrator.mcp_client import McpHub, load_mcp_servers
 
-            servers = load_mcp_servers(root, self.config.mcp_config, self.config.mcp_servers)
-            hub = McpHub.start(servers, root=root) if servers else None
+        root = context.worktree
+        servers = load_mcp_servers(root, self.config.mcp_config, self.config.mcp_servers)
+        hub = McpHub.start(servers, root=root) if servers else None
         if hub is not None:
             self.mcp_report.extend(hub.report)
             if context.tracer is not None:
@@ -377,16 +371,22 @@ class AnthropicPlanner:
         if room < 64 * len(results):
             return None
         share = room // len(results)
-        blocks = [
-            {
-                "type": "tool_result",
-                "tool_use_id": tid,
-                "content": trim_text(text, share - 8),
-                "is_error": err,
-            }
-            for tid, text, err in results
-        ]
-        return [*base, {"role": "user", "content": blocks}]
+        while share >= 32:  # JSON escaping can add to the estimate: measure, shrink, retry
+            blocks = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": tid,
+                    "content": trim_text(text, share - 8),
+                    "is_error": err,
+                }
+                for tid, text, err in results
+            ]
+            grown = [*base, {"role": "user", "content": blocks}]
+            size = request_tokens({"system": system, "messages": grown, "tools": tools})
+            if size + _MARGIN <= budget:
+                return grown
+            share -= (size + _MARGIN - budget) // len(results) + 16
+        return None
 
     def _parse_plan(
         self, answer: Mapping[str, Any], context: PlanContext, ops: Mapping[str, OpSpec]
