@@ -315,7 +315,7 @@ class ModelClient:
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.config.backoff_max_s)
+            return retry_after  # the server knows best; the wall clock still bounds the wait
         ceiling = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2.0**retry)
         return ceiling * (0.5 + 0.5 * self.jitter())  # "equal jitter": never zero, never above
 

@@ -341,7 +341,7 @@ def test_the_run_token_cap_stops_before_the_call(
 def test_the_wall_clock_cap_stops_retries(repo: Path, fake: FakeAnthropic, sleeps: Sleeps) -> None:
     """A retry whose wait would cross the wall-clock cap is not waited for."""
     fake.push({"status": 429, "headers": {"retry-after": "20"}})
-    p = planner(sleeps, wall_clock_s=10, backoff_max_s=60)
+    p = planner(sleeps, wall_clock_s=10)
     with pytest.raises(BudgetExceeded, match="wall clock"):
         p.plan(context(repo))
     assert len(fake.requests) == 1
