@@ -121,7 +121,7 @@ def pytest_orchestrator_optimise(run: Run, plans: list[Plan]) -> list[Plan] | No
 
 
 @hookspec
-def pytest_orchestrator_ops() -> list[OpSpec]:
+def pytest_orchestrator_ops() -> list[OpSpec] | None:
     """Contribute ops to the registry plans are validated against.
 
     Collected from every implementation at the start of a run.

@@ -329,7 +329,7 @@ def _fill_grid_defaults(args: dict[str, Any], grid: Mapping[str, list[JsonScalar
     text = json.dumps(args)
     for name, values in grid.items():
         if values:
-            text = text.replace("{{%s}}" % name, str(values[0]))
+            text = text.replace(f"{{{{{name}}}}}", str(values[0]))
     return json.loads(text)
 
 

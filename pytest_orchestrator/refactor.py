@@ -70,7 +70,7 @@ def files_mentioning(root: Path, name: str) -> list[str]:
 
 
 def _name_offset(text: str, lines: list[int], node: ast.AST, name: str) -> int:
-    lineno, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
+    lineno, col = int(getattr(node, "lineno", 1)), int(getattr(node, "col_offset", 0))
     line_start = lines[lineno - 1]
     line = text[line_start:].split("\n", 1)[0]
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -92,9 +92,12 @@ def _defines(body: list[ast.stmt], name: str) -> ast.AST | None:
             for target in node.targets:
                 if isinstance(target, ast.Name) and target.id == name:
                     return target
-        elif isinstance(node, ast.AnnAssign):
-            if isinstance(node.target, ast.Name) and node.target.id == name:
-                return node.target
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+        ):
+            return node.target
     return None
 
 
@@ -133,12 +136,11 @@ def find_definitions(root: Path, symbol: str, path: str | None = None) -> list[D
             if isinstance(node, ast.ClassDef) and (not outer or outer[-1] == node.name):
                 scopes.append((node.name + ".", node.body))
         for prefix, body in scopes:
-            node = _defines(body, name)
-            if node is not None:
-                offset = _name_offset(text, starts, node, name)
-                found.append(
-                    Definition(rel, prefix + name, node.lineno, offset, _names(body))  # type: ignore[attr-defined]
-                )
+            defined = _defines(body, name)
+            if defined is not None:
+                offset = _name_offset(text, starts, defined, name)
+                lineno = int(getattr(defined, "lineno", 1))
+                found.append(Definition(rel, prefix + name, lineno, offset, _names(body)))
     return found
 
 

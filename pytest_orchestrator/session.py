@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType, SimpleNamespace
 from typing import Any, Final
 
@@ -86,6 +85,11 @@ class Orchestrator:
         self._cleaned = False
         self._more_after = False
         self.tree: Worktree | None = None
+
+    @property
+    def _tree(self) -> Worktree:
+        assert self.tree is not None, "the worktree exists from sessionstart on"
+        return self.tree
 
     # ------------------------------------------------------------------ reporting
 
@@ -255,7 +259,8 @@ class Orchestrator:
         spec = importlib.util.spec_from_file_location(
             f"_orchestrate_conftest_{run.run_id}", conftest
         )
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
@@ -407,11 +412,11 @@ class Orchestrator:
             raise StopRun(
                 ExitReason.BASELINE_RED,
                 f"the tests already fail before any change ({len(result.failed)} failing at "
-                f"{run.base_commit[:10]}), so there is no gate to pass. Fix them first:\n  {failing}",
+                f"{run.base_commit[:10]}), so there is no gate to pass. "
+                f"Fix them first:\n  {failing}",
             )
-        self._progress(
-            f"{'baseline':<10} {result.passed} tests pass at the base commit ({result.seconds:.2f}s)"
-        )
+        passed, seconds = result.passed, result.seconds
+        self._progress(f"{'baseline':<10} {passed} tests pass at the base commit ({seconds:.2f}s)")
 
     def _print_dry_run(self, run: Run) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -477,7 +482,7 @@ class Orchestrator:
                     from pytest_orchestrator.phases.plan import context_for
                     from pytest_orchestrator.planners import Failure
 
-                    failure = Failure(number, attempt.evidence(), self.tree.diff(), plan)
+                    failure = Failure(number, attempt.evidence(), self._tree.diff(), plan)
                     context = context_for(run, failures=[failure])
                     replans = self.config.hook.pytest_orchestrator_plan(run=run, context=context)
                     if not replans:
@@ -498,7 +503,7 @@ class Orchestrator:
         self, session: pytest.Session, run: Run, plan: Plan, number: int, items: list[StepItem]
     ) -> Attempt:
         start = time.perf_counter()
-        self.tree.reset()
+        self._tree.reset()
         self._state = AttemptState(number)
         self._results = {}
         self._inflight = {}
@@ -518,7 +523,7 @@ class Orchestrator:
             plan_digest=plan.digest(),
             steps=steps,
             tests=self._state.tests,
-            diff_stat=self.tree.diff_stat(),
+            diff_stat=self._tree.diff_stat(),
             seconds=round(time.perf_counter() - start, 3),
         )
 
@@ -527,7 +532,8 @@ class Orchestrator:
     # a thread pool as soon as their needs are met.
 
     def run_step(self, item: StepItem) -> None:
-        assert self.run is not None and self._state is not None
+        assert self.run is not None
+        assert self._state is not None
         step = item.step
         for need in step.needs:
             done = self._results.get(need)
@@ -545,7 +551,10 @@ class Orchestrator:
             self._record(step, outcome, time.perf_counter() - started)
         else:
             self._submit_ready(item.plan)
-            future = self._inflight.pop(step.id, None) or self._submit(item.plan, step)
+            if step.id in self._inflight:
+                future = self._inflight.pop(step.id)
+            else:
+                future = self._submit(item.plan, step)
             outcome = future.result()
         item.user_properties.append(("worker", outcome.worker))
         if not outcome.ok:
@@ -560,7 +569,8 @@ class Orchestrator:
                 self._inflight[step.id] = self._submit(plan, step)
 
     def _submit(self, plan: Plan, step: Any) -> Future[OpOutcome]:
-        assert self._scan is not None and self.run is not None
+        assert self._scan is not None
+        assert self.run is not None
         gauge = self.run.gauge
 
         def work() -> OpOutcome:
@@ -580,7 +590,8 @@ class Orchestrator:
         return self._scan.submit(contextvars.copy_context().run, work)
 
     def _run_op(self, plan: Plan, step: Any) -> OpOutcome:
-        assert self.run is not None and self._state is not None
+        assert self.run is not None
+        assert self._state is not None
         import importlib
 
         spec = self.run.ops[step.op]
@@ -612,7 +623,7 @@ class Orchestrator:
             report.outcome = "rerun"  # type: ignore[assignment]
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
-        if report.outcome == "rerun":
+        if str(report.outcome) == "rerun":
             return "retried", "R", ("RETRIED", {"yellow": True})
         return None
 
@@ -640,7 +651,7 @@ class Orchestrator:
         final = self.final
         if final is not None and final.green:
             with run.phase(Phase.PUBLISH) as note:
-                self.tree.keep_branch()
+                self._tree.keep_branch()
                 run.published = self.config.hook.pytest_orchestrator_publish(run=run, attempt=final)
                 assert run.published is not None
                 note.summary = f"{run.published.forge}: {run.published.url}"
@@ -650,7 +661,7 @@ class Orchestrator:
             if final is not None and final.tests is not None and final.tests.green:
                 reason = ExitReason.CHECKS_FAILED
             run.finish(reason, "the gate stayed red: no commit, no PR, the branch was removed")
-            write_bundle(run, final, diff=self.tree.diff() if final else "")
+            write_bundle(run, final, diff=self._tree.diff() if final else "")
 
     def _cleanup(self) -> None:
         """Idempotent: also runs from unconfigure after an interruption."""
@@ -670,7 +681,7 @@ class Orchestrator:
                     run.gauge.stop()
                 run.save_record()
             finally:
-                if hasattr(self, "tree"):
+                if self.tree is not None:
                     self.tree.remove()
                 if run.cache is not None:
                     run.cache.close()

@@ -17,14 +17,15 @@ Every trap we measured is handled here (DESIGN.md §4):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-import threading
 from typing import Final
 
 from pytest_orchestrator.errors import TestRunError
@@ -79,19 +80,15 @@ def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
     """
     if proc.poll() is None:
         _signal_group(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_tests(

@@ -9,6 +9,7 @@ branch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -148,13 +149,11 @@ def clean_stale(repo: Path) -> list[str]:
 def _alive(pid: int, created: float) -> bool:
     """The lease's owner still runs (a reused pid with another start time does not count)."""
     try:
-        return abs(psutil.Process(pid).create_time() - created) < 1.0
+        return bool(abs(psutil.Process(pid).create_time() - created) < 1.0)
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
 
 
 def _drop_if_empty(directory: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         directory.rmdir()
-    except OSError:
-        pass

@@ -29,7 +29,7 @@ class Meter:
         return scaled(x)
 '''
 
-TESTS = '''\
+TESTS = """\
 from calc import add, scaled
 from calc import Meter
 
@@ -44,7 +44,7 @@ def test_scaled():
 
 def test_meter():
     assert Meter().reading(2) == 40
-'''
+"""
 
 
 def git(repo: Path, *args: str) -> str:
@@ -63,7 +63,9 @@ def snapshot(repo: Path) -> dict[str, str]:
     state = {
         str(p.relative_to(repo)): hashlib.sha1(p.read_bytes()).hexdigest()
         for p in sorted(repo.rglob("*"))
-        if p.is_file() and ".git" not in p.parts and ".orchestrate" not in p.parts
+        if p.is_file()
+        and ".git" not in p.parts
+        and ".orchestrate" not in p.parts
         and "__pycache__" not in p.parts
     }
     state["<git status>"] = git(repo, "status", "--porcelain")

@@ -35,7 +35,11 @@ FIX_ADD = {
     "id": "fix",
     "pool": "mutate",
     "op": "replace_block",
-    "args": {"path": "calc.py", "search": '"""Return a + b."""', "replace": '"""Return the sum."""'},
+    "args": {
+        "path": "calc.py",
+        "search": '"""Return a + b."""',
+        "replace": '"""Return the sum."""',
+    },
 }
 TESTS = {"id": "tests", "pool": "scan", "op": "run_tests", "needs": []}
 
@@ -64,20 +68,38 @@ def test_rename_goes_green_and_leaves_a_branch(
     branch = "orchestrate/rename-add-to-plus"
     assert git(repo, "log", "-1", "--format=%s", branch).startswith("Rename add to plus")
     changed = git(repo, "show", "--stat", "--format=", branch)
-    assert "calc.py" in changed and "tests/test_calc.py" in changed
+    assert "calc.py" in changed
+    assert "tests/test_calc.py" in changed
     assert "def plus(a, b)" in git(repo, "show", f"{branch}:calc.py")
     assert "from calc import plus, scaled" in git(repo, "show", f"{branch}:tests/test_calc.py")
     after = snapshot(repo)
     assert after.pop("<branches>") != before.pop("<branches>")  # the new branch, nothing else
     assert after == before  # the checkout is byte-identical, no worktree left
     rd = run_dir(repo)
-    for name in ("command.txt", "slices.json", "plan.json", "mc_summary.json", "tests.json",
-                 "diff.patch", "trace.json", "PR.md", "run.json"):
+    for name in (
+        "command.txt",
+        "slices.json",
+        "plan.json",
+        "mc_summary.json",
+        "tests.json",
+        "diff.patch",
+        "trace.json",
+        "PR.md",
+        "run.json",
+    ):
         assert (rd / name).is_file(), name
     record = json.loads((rd / "run.json").read_text())
-    assert record["outcome"] == "green" and record["exit_status"] == 0
+    assert record["outcome"] == "green"
+    assert record["exit_status"] == 0
     assert [p["phase"] for p in record["phases"]] == [
-        "map", "logic", "montecarlo", "plan", "optimise", "execute", "review", "publish"
+        "map",
+        "logic",
+        "montecarlo",
+        "plan",
+        "optimise",
+        "execute",
+        "review",
+        "publish",
     ]
     assert record["attempts"][0]["tests_passed"] == 3
     pr = (rd / "PR.md").read_text()
@@ -124,8 +146,11 @@ def test_a_failed_attempt_is_replanned(
         )
     )
     result = pytester.runpytest_subprocess(
-        "--orchestrate", "tidy the docstring of add",
-        "--orchestrate-planner=scripted", f"--orchestrate-script={script}", "-v",
+        "--orchestrate",
+        "tidy the docstring of add",
+        "--orchestrate-planner=scripted",
+        f"--orchestrate-script={script}",
+        "-v",
     )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
@@ -185,19 +210,44 @@ def test_bad_rename_commands_change_nothing(
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        ([{"id": "a", "pool": "scan", "op": "search", "args": {"pattern": "x"}, "needs": ["b"]},
-          {"id": "b", "pool": "scan", "op": "search", "args": {"pattern": "x"}, "needs": ["a"]}],
-         "*step 'a': is part of a cycle*"),
-        ([{**BREAK_ADD, "args": {**BREAK_ADD["args"], "path": "../outside.py"}}],  # type: ignore[dict-item]
-         "*step 'break': args.path*leaves the repository*"),
-        ([{**BREAK_ADD, "args": {**BREAK_ADD["args"], "path": "/etc/passwd"}}],  # type: ignore[dict-item]
-         "*step 'break': args.path*absolute*"),
-        ([{"id": "x", "pool": "scan", "op": "format_disk", "args": {}}], "*unknown op 'format_disk'*"),
+        (
+            [
+                {
+                    "id": "a",
+                    "pool": "scan",
+                    "op": "search",
+                    "args": {"pattern": "x"},
+                    "needs": ["b"],
+                },
+                {
+                    "id": "b",
+                    "pool": "scan",
+                    "op": "search",
+                    "args": {"pattern": "x"},
+                    "needs": ["a"],
+                },
+            ],
+            "*step 'a': is part of a cycle*",
+        ),
+        (
+            [{**BREAK_ADD, "args": {**BREAK_ADD["args"], "path": "../outside.py"}}],  # type: ignore[dict-item]
+            "*step 'break': args.path*leaves the repository*",
+        ),
+        (
+            [{**BREAK_ADD, "args": {**BREAK_ADD["args"], "path": "/etc/passwd"}}],  # type: ignore[dict-item]
+            "*step 'break': args.path*absolute*",
+        ),
+        (
+            [{"id": "x", "pool": "scan", "op": "format_disk", "args": {}}],
+            "*unknown op 'format_disk'*",
+        ),
         ([{**BREAK_ADD, "pool": "scan"}], "*step 'break': op 'replace_block' writes files*"),
     ],
 )
 def test_a_hostile_plan_is_rejected_before_anything_happens(
-    pytester: pytest.Pytester, make_repo: Callable[..., Path], steps: list[dict[str, object]],
+    pytester: pytest.Pytester,
+    make_repo: Callable[..., Path],
+    steps: list[dict[str, object]],
     message: str,
 ) -> None:
     """Cycles, escaping or absolute paths, unknown ops: exit 4, named step, nothing written."""
@@ -269,7 +319,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     before = snapshot(repo)
     result = pytester.runpytest_subprocess("--orchestrate", RENAME, "--orchestrate-dry-run")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*ranked slices*", "*calc.py*add*", "*plan.json*", '*"op": "rename_symbol"*'])
+    result.stdout.fnmatch_lines(
+        ["*ranked slices*", "*calc.py*add*", "*plan.json*", '*"op": "rename_symbol"*']
+    )
     assert snapshot(repo) == before
 
 
@@ -290,8 +342,11 @@ def test_inner_runs_with_and_without_xdist_agree(
     pytester: pytest.Pytester, make_repo: Callable[..., Path], workers: str
 ) -> None:
     """The target's suite gives the same verdict with -n 0 and -n 2."""
-    repo = make_repo({"tests/test_more.py": "from calc import add\n\ndef test_more():\n    assert add(1, 1) == 2\n"})
-    result = pytester.runpytest_subprocess("--orchestrate", RENAME, f"--orchestrate-workers={workers}")
+    more = "from calc import add\n\ndef test_more():\n    assert add(1, 1) == 2\n"
+    repo = make_repo({"tests/test_more.py": more})
+    result = pytester.runpytest_subprocess(
+        "--orchestrate", RENAME, f"--orchestrate-workers={workers}"
+    )
     assert result.ret == 0, result.stdout.str()
     record = json.loads((run_dir(repo) / "run.json").read_text())
     (tests_step,) = [s for s in record["attempts"][0]["steps"] if s["step_id"] == "tests"]

@@ -23,7 +23,11 @@ def test_the_example_run_ends_green_with_a_full_pr_bundle(tmp_path: Path) -> Non
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # an activated venv
     proc = subprocess.run(
         ["bash", str(EXAMPLES / "run.sh"), str(dest)],
-        capture_output=True, text=True, timeout=600, check=False, env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "PATH": path},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "orchestrate: GREEN" in proc.stdout
@@ -31,15 +35,23 @@ def test_the_example_run_ends_green_with_a_full_pr_bundle(tmp_path: Path) -> Non
     # The branch: exactly one commit on top of main, touching definition, callers and tests.
     assert git(dest, "rev-list", "--count", f"main..{BRANCH}").strip() == "1"
     changed = set(git(dest, "diff", "--name-only", f"main..{BRANCH}").split())
-    assert {"wheel_sizing/sizing.py", "wheel_sizing/__init__.py", "wheel_sizing/simulation.py",
-            "conftest.py", "tests/test_sizing.py", "tests/test_simulation.py"} <= changed
+    assert {
+        "wheel_sizing/sizing.py",
+        "wheel_sizing/__init__.py",
+        "wheel_sizing/simulation.py",
+        "conftest.py",
+        "tests/test_sizing.py",
+        "tests/test_simulation.py",
+    } <= changed
     sizing = git(dest, "show", f"{BRANCH}:wheel_sizing/sizing.py")
-    assert "def position_size(" in sizing and "calculate_position_size" not in sizing
+    assert "def position_size(" in sizing
+    assert "calculate_position_size" not in sizing
 
     # The user's checkout: still main, untouched, clean; no worktree left.
     assert git(dest, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
     state = snapshot(dest)
-    assert state["<git status>"] == "" and state["<worktrees>"] == 1
+    assert state["<git status>"] == ""
+    assert state["<worktrees>"] == 1
     assert "calculate_position_size" in (dest / "wheel_sizing" / "sizing.py").read_text()
 
     # The run directory: every file of the contract, with real content.
@@ -47,22 +59,28 @@ def test_the_example_run_ends_green_with_a_full_pr_bundle(tmp_path: Path) -> Non
     assert (run / "command.txt").read_text().startswith("Rename calculate_position_size")
     slices = json.loads((run / "slices.json").read_text())
     top = slices["slices"][0]
-    assert top["kept"] and top["slice"]["symbol"] == "calculate_position_size"
+    assert top["kept"]
+    assert top["slice"]["symbol"] == "calculate_position_size"
     plan = json.loads((run / "plan.json").read_text())
-    assert plan["planner"] == "rules" and plan["behaviour_preserving"] is True
+    assert plan["planner"] == "rules"
+    assert plan["behaviour_preserving"] is True
     mc = json.loads((run / "mc_summary.json").read_text())
     assert [s["name"] for s in mc["base"]] == [s["name"] for s in mc["candidate"]]
     assert "wheel_pnl" in [s["name"] for s in mc["base"]]
-    assert mc["deltas"] and all(d["within_tolerance"] for d in mc["deltas"])
+    assert mc["deltas"]
+    assert all(d["within_tolerance"] for d in mc["deltas"])
     tests = json.loads((run / "tests.json").read_text())
     (attempt,) = tests["attempts"]
     outcomes = {t["outcome"] for t in attempt["result"]["tests"]}
-    assert outcomes == {"passed"} and len(attempt["result"]["tests"]) > 100
+    assert outcomes == {"passed"}
+    assert len(attempt["result"]["tests"]) > 100
     assert "-def calculate_position_size(" in (run / "diff.patch").read_text()
     spans = json.loads((run / "trace.json").read_text())["spans"]
     assert {"phase.map", "phase.execute", "step.rename"} <= {s["name"] for s in spans}
     pr = (run / "PR.md").read_text()
-    assert "**Gate: green** on attempt 1" in pr and "wheel_pnl" in pr
+    assert "**Gate: green** on attempt 1" in pr
+    assert "wheel_pnl" in pr
     record = json.loads((run / "run.json").read_text())
-    assert record["outcome"] == "green" and record["publish"]["branch"] == BRANCH
+    assert record["outcome"] == "green"
+    assert record["publish"]["branch"] == BRANCH
     assert record["memory"]["peak_ratio"] < 0.70

@@ -80,7 +80,10 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
     before = snapshot(repo)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--orchestrate", "Rename add to plus"],
-        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_for(lambda: bool(inner_runs("orchestrate-")))
     os.killpg(proc.pid, signal.SIGKILL)
@@ -94,7 +97,9 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
     (repo / "tests" / "test_slow.py").unlink()
     subprocess.run(["git", "commit", "-qam", "fast again"], cwd=repo, check=True)
     result = pytester.runpytest_subprocess("--orchestrate", "Rename add to plus")
-    result.stdout.fnmatch_lines(["*removed leftovers of an interrupted run (orchestrate/rename-add-to-plus)*"])
+    result.stdout.fnmatch_lines(
+        ["*removed leftovers of an interrupted run (orchestrate/rename-add-to-plus)*"]
+    )
     assert result.ret == 0
     assert not stale.exists()
     after = snapshot(repo)

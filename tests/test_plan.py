@@ -29,7 +29,9 @@ def search(step_id: str, needs: list[str] | None = None) -> Step:
     return Step(id=step_id, pool="scan", op="search", args={"pattern": "x"}, needs=needs or [])
 
 
-def edit(step_id: str = "edit", path: str = "a.py", replace: str = "y", pool: str = "mutate") -> Step:
+def edit(
+    step_id: str = "edit", path: str = "a.py", replace: str = "y", pool: str = "mutate"
+) -> Step:
     args = {"path": path, "search": "x", "replace": replace}
     return Step(id=step_id, pool=pool, op="replace_block", args=args)
 
@@ -58,9 +60,18 @@ def test_order_is_topological_and_stable() -> None:
         (plan(search("a"), search("a")), ("a", "duplicate step id")),
         (plan(search("a", ["ghost"])), ("a", "needs unknown step 'ghost'")),
         (plan(search("a", ["a"])), ("a", "needs itself")),
-        (plan(Step(id="s", pool="fast", op="search", args={"pattern": "x"})), ("s", "unknown pool 'fast' (use 'scan' or 'mutate')")),
-        (plan(edit(pool="scan")), ("edit", "op 'replace_block' writes files: it belongs in pool 'mutate'")),
-        (plan(Step(id="bad id!", pool="scan", op="search", args={"pattern": "x"})), ("bad id!", "id must match [A-Za-z][A-Za-z0-9_.-]{0,63}")),
+        (
+            plan(Step(id="s", pool="fast", op="search", args={"pattern": "x"})),
+            ("s", "unknown pool 'fast' (use 'scan' or 'mutate')"),
+        ),
+        (
+            plan(edit(pool="scan")),
+            ("edit", "op 'replace_block' writes files: it belongs in pool 'mutate'"),
+        ),
+        (
+            plan(Step(id="bad id!", pool="scan", op="search", args={"pattern": "x"})),
+            ("bad id!", "id must match [A-Za-z][A-Za-z0-9_.-]{0,63}"),
+        ),
     ],
 )
 def test_structural_problems_name_the_step(bad_plan: Plan, expected: tuple[str, str]) -> None:
@@ -76,7 +87,9 @@ def test_cycles_are_rejected_with_every_step_on_them() -> None:
 
 def test_unknown_ops_list_the_known_ones() -> None:
     (problem,) = problems(plan(Step(id="x", pool="scan", op="rm_rf", args={})))
-    assert problem[0] == "x" and "unknown op 'rm_rf'" in problem[1] and "rename_symbol" in problem[1]
+    assert problem[0] == "x"
+    assert "unknown op 'rm_rf'" in problem[1]
+    assert "rename_symbol" in problem[1]
 
 
 def test_oversize_edits_are_rejected() -> None:
@@ -88,7 +101,11 @@ def test_oversize_edits_are_rejected() -> None:
 
 def test_budgets_cannot_exceed_the_brief() -> None:
     """No plan may raise the 4k input / 4096 output token budgets or the 15 s Monte Carlo cap."""
-    for budgets in ({"input_tokens_per_step": 5000}, {"max_output_tokens": 8192}, {"montecarlo_seconds": 60}):
+    for budgets in (
+        {"input_tokens_per_step": 5000},
+        {"max_output_tokens": 8192},
+        {"montecarlo_seconds": 60},
+    ):
         with pytest.raises(ValueError, match="less than or equal"):
             plan(search("a"), budgets=budgets)
 
@@ -97,7 +114,7 @@ def test_budgets_cannot_exceed_the_brief() -> None:
     "path", ["../x.py", "a/../../x.py", "/etc/passwd", "C:/x.py", ".git/config", "a\\b.py", ""]
 )
 def test_paths_outside_the_repository_are_rejected(path: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="path"):
         repo_relative(path)
 
 
@@ -117,7 +134,8 @@ def test_patch_paths_are_checked_too() -> None:
     """apply_patch may not touch files outside the repository either."""
     patch = "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-x\n+y\n"
     found = problems(plan(Step(id="p", pool="mutate", op="apply_patch", args={"patch": patch})))
-    assert found[0][0] == "p" and "leaves the repository" in found[0][1]
+    assert found[0][0] == "p"
+    assert "leaves the repository" in found[0][1]
 
 
 def test_load_plan_explains_malformed_json(tmp_path: Path) -> None:
@@ -142,8 +160,12 @@ def test_the_shipped_schema_file_is_current() -> None:
 def test_grid_parameters_validate_with_their_first_value() -> None:
     """Args with {{name}} placeholders validate against the grid's values."""
     p = plan(
-        Step(id="e", pool="mutate", op="replace_block",
-             args={"path": "a.py", "search": "CAP = 0.25", "replace": "CAP = {{cap}}"}),
+        Step(
+            id="e",
+            pool="mutate",
+            op="replace_block",
+            args={"path": "a.py", "search": "CAP = 0.25", "replace": "CAP = {{cap}}"},
+        ),
         grid={"cap": [0.1, 0.2]},
     )
     validate_plan(p)

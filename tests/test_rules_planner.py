@@ -16,8 +16,16 @@ from pytest_orchestrator.tokens import TokenLedger
 
 
 def context(root: Path, command: str) -> PlanContext:
-    return PlanContext(command=command, worktree=root, slices=[], outline=[], tests=[],
-                       budgets=Budgets(), ops=dict(OPS), ledger=TokenLedger())
+    return PlanContext(
+        command=command,
+        worktree=root,
+        slices=[],
+        outline=[],
+        tests=[],
+        budgets=Budgets(),
+        ops=dict(OPS),
+        ledger=TokenLedger(),
+    )
 
 
 @pytest.mark.parametrize(
@@ -31,7 +39,8 @@ def context(root: Path, command: str) -> PlanContext:
 )
 def test_rename_commands_are_understood(command: str, old: str, new: str) -> None:
     match = RENAME.search(command)
-    assert match is not None and (match["old"], match["new"]) == (old, new)
+    assert match is not None
+    assert (match["old"], match["new"]) == (old, new)
 
 
 def test_a_rename_plan_is_valid_and_promises_behaviour(make_repo: Callable[..., Path]) -> None:
@@ -40,7 +49,10 @@ def test_a_rename_plan_is_valid_and_promises_behaviour(make_repo: Callable[..., 
     (plan,) = RulesPlanner().plan(context(repo, "Rename add to plus, post PR"))
     validate_plan(plan)
     assert [(s.id, s.pool) for s in plan.order()] == [
-        ("find", "scan"), ("rename", "mutate"), ("lint", "scan"), ("tests", "scan"),
+        ("find", "scan"),
+        ("rename", "mutate"),
+        ("lint", "scan"),
+        ("tests", "scan"),
         ("montecarlo", "scan"),
     ]
     assert plan.step("rename").args == {"symbol": "add", "new_name": "plus", "path": "calc.py"}
@@ -48,7 +60,7 @@ def test_a_rename_plan_is_valid_and_promises_behaviour(make_repo: Callable[..., 
 
 
 def test_commands_beyond_rules_name_the_planner_that_can(make_repo: Callable[..., Path]) -> None:
-    with pytest.raises(PlannerRefused, match="needs an LLM planner.*ANTHROPIC_API_KEY"):
+    with pytest.raises(PlannerRefused, match=r"needs an LLM planner.*ANTHROPIC_API_KEY"):
         RulesPlanner().plan(context(make_repo(), "Refactor sizing, test at scale, post PR"))
 
 
@@ -63,7 +75,9 @@ def test_methods_and_constants_are_renamed_everywhere(make_repo: Callable[..., P
     rename(repo, "Meter.reading", "measure")
     rename(repo, "SCALE", "FACTOR")
     calc = (repo / "calc.py").read_text()
-    assert "def measure(self, x)" in calc and "* FACTOR" in calc and "SCALE" not in calc
+    assert "def measure(self, x)" in calc
+    assert "* FACTOR" in calc
+    assert "SCALE" not in calc
     assert "Meter().measure(2)" in (repo / "tests" / "test_calc.py").read_text()
 
 

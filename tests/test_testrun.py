@@ -24,24 +24,30 @@ def tree(root: Path, value: int = 1, tests: str | None = None) -> Path:
 
 def test_results_are_read_back_structurally(tmp_path: Path) -> None:
     """Pass, fail, skip, xfail, setup errors and collection errors each arrive as such."""
-    wt = tree(tmp_path / "wt", tests=(
-        "import pytest\n"
-        "def test_pass(): pass\n"
-        "def test_fail(): assert 1 == 2, 'one is not two'\n"
-        "@pytest.mark.skip(reason='later')\n"
-        "def test_skip(): pass\n"
-        "@pytest.mark.xfail\n"
-        "def test_xfail(): assert False\n"
-        "@pytest.fixture\n"
-        "def broken(): raise RuntimeError('fixture broke')\n"
-        "def test_error(broken): pass\n"
-    ))
+    wt = tree(
+        tmp_path / "wt",
+        tests=(
+            "import pytest\n"
+            "def test_pass(): pass\n"
+            "def test_fail(): assert 1 == 2, 'one is not two'\n"
+            "@pytest.mark.skip(reason='later')\n"
+            "def test_skip(): pass\n"
+            "@pytest.mark.xfail\n"
+            "def test_xfail(): assert False\n"
+            "@pytest.fixture\n"
+            "def broken(): raise RuntimeError('fixture broke')\n"
+            "def test_error(broken): pass\n"
+        ),
+    )
     (wt / "tests" / "test_syntax.py").write_text("def oops(:\n")
     result = run_tests(wt, user_repo=tmp_path / "user", scratch=tmp_path / "s", label="a")
     outcomes = {t.nodeid.split("::")[-1]: t.outcome for t in result.tests}
     assert outcomes == {
-        "test_pass": "passed", "test_fail": "failed", "test_skip": "skipped",
-        "test_xfail": "xfailed", "test_error": "error",
+        "test_pass": "passed",
+        "test_fail": "failed",
+        "test_skip": "skipped",
+        "test_xfail": "xfailed",
+        "test_error": "error",
     }
     failed = {t.nodeid: t.message for t in result.failed}
     assert "one is not two" in failed["tests/test_calc.py::test_fail"]
@@ -78,11 +84,14 @@ def test_code_imported_from_the_checkout_is_detected(tmp_path: Path, workers: in
     """If the tests import the user's checkout anyway (say an editable install), the run
     is refused as untrustworthy, with or without xdist."""
     user = tree(tmp_path / "user", value=1)
-    wt = tree(tmp_path / "wt", tests=(
-        f"import sys\nsys.path.insert(0, {str(user)!r})\n"
-        "import importlib, calc\nimportlib.reload(calc)\n"
-        "def test_value():\n    assert calc.value() == 1\n"
-    ))
+    wt = tree(
+        tmp_path / "wt",
+        tests=(
+            f"import sys\nsys.path.insert(0, {str(user)!r})\n"
+            "import importlib, calc\nimportlib.reload(calc)\n"
+            "def test_value():\n    assert calc.value() == 1\n"
+        ),
+    )
     (wt / "calc.py").unlink()
     with pytest.raises(TestRunError, match="imported code from your checkout") as info:
         run_tests(wt, user_repo=user, scratch=tmp_path / "s", label="a", workers=workers)
@@ -93,10 +102,8 @@ def test_a_hanging_suite_is_stopped_with_all_its_processes(tmp_path: Path) -> No
     """On timeout the whole process group goes, xdist workers included."""
     wt = tree(tmp_path / "wt", tests="import time\n\ndef test_hang():\n    time.sleep(300)\n")
     with pytest.raises(TestRunError, match="took longer than 5s"):
-        run_tests(wt, user_repo=tmp_path / "user", scratch=tmp_path / "s", label="a",
-                  workers=2, timeout=5)
-    left = [
-        p for p in psutil.process_iter(["cwd"])
-        if (p.info["cwd"] or "").startswith(str(wt))
-    ]
+        run_tests(
+            wt, user_repo=tmp_path / "user", scratch=tmp_path / "s", label="a", workers=2, timeout=5
+        )
+    left = [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(str(wt))]
     assert left == []

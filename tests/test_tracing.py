@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.slow
 
 
 class Collector(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
+    received: ClassVar[list[ExportTraceServiceRequest]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
@@ -63,9 +64,22 @@ def test_spans_reach_the_collector_and_pr_links_the_trace(
         for span in scope.spans
     ]
     names = {s.name for s in spans}
-    assert {"orchestrate", "phase.map", "phase.logic", "phase.montecarlo", "phase.plan",
-            "phase.optimise", "phase.execute", "phase.review", "phase.publish",
-            "attempt.1", "step.rename", "step.tests", "tests.run", "tests.baseline"} <= names
+    assert {
+        "orchestrate",
+        "phase.map",
+        "phase.logic",
+        "phase.montecarlo",
+        "phase.plan",
+        "phase.optimise",
+        "phase.execute",
+        "phase.review",
+        "phase.publish",
+        "attempt.1",
+        "step.rename",
+        "step.tests",
+        "tests.run",
+        "tests.baseline",
+    } <= names
     trace_ids = {s.trace_id.hex() for s in spans}
     assert len(trace_ids) == 1, "every span belongs to the run's one trace"
     (trace_id,) = trace_ids

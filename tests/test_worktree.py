@@ -14,8 +14,10 @@ from tests.conftest import git, snapshot
 @pytest.mark.parametrize(
     ("command", "slug"),
     [
-        ("Rename calculate_position_size to position_size, test at scale, post PR",
-         "rename-calculate-position-size-to-position-size"),
+        (
+            "Rename calculate_position_size to position_size, test at scale, post PR",
+            "rename-calculate-position-size-to-position-size",
+        ),
         ("Fix: the bug", "fix"),
         ("!!!", "change"),
         ("x" * 80, "x" * 60),
@@ -42,7 +44,8 @@ def test_a_worktree_is_outside_the_checkout_and_leaves_nothing(
         k: v for k, v in before.items() if not k.startswith("<")
     }
     tree.reset()
-    assert tree.changed_files() == [] and not (tree.path / "new.py").exists()
+    assert tree.changed_files() == []
+    assert not (tree.path / "new.py").exists()
     tree.remove()
     assert snapshot(repo) == before
     assert not (repo / ".git" / "orchestrate").exists()

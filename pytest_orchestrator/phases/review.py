@@ -56,7 +56,7 @@ def _diff(attempt: Attempt) -> Check:
 
 def _renamed(run: Run, symbol: str, new_name: str) -> Check:
     """After a rename the new name is defined and the old one is not."""
-    *outer, old = symbol.split(".")
+    *outer, _old = symbol.split(".")
     new_symbol = ".".join([*outer, new_name])
     has_new = refactor.find_definitions(run.worktree, new_symbol)
     has_old = refactor.find_definitions(run.worktree, symbol)
