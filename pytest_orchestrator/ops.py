@@ -117,6 +117,7 @@ def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
             paths=args.paths,
             timeout=settings.test_timeout,
             extra_env=extra,
+            gauge=ctx.run.gauge,
         )
         span.set_attribute("tests.passed", result.passed)
         span.set_attribute("tests.failed", len(result.failed))

@@ -290,6 +290,7 @@ class Orchestrator:
                 label="baseline",
                 workers=run.settings.workers,
                 timeout=run.settings.test_timeout,
+                gauge=run.gauge,
             )
 
     def _install_sigterm(self) -> None:

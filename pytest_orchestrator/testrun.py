@@ -26,11 +26,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pytest_orchestrator.errors import TestRunError
 from pytest_orchestrator.inner import FORBIDDEN_ENV, REPORT_ENV, WORKTREE_ENV
 from pytest_orchestrator.model import TestOutcome, TestRunResult
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.pressure import PressureGauge
 
 SCRUBBED: Final = (
     "PYTHONPATH",
@@ -101,8 +104,13 @@ def run_tests(
     paths: list[str] | None = None,
     timeout: float = 600.0,
     extra_env: dict[str, str] | None = None,
+    gauge: PressureGauge | None = None,
 ) -> TestRunResult:
-    """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache."""
+    """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache.
+
+    With a ``gauge``, the run's process group is guarded: a suite that would push memory
+    past the threshold is stopped before it takes the machine down.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     report = scratch / f"tests-{label}.json"
     log = scratch / f"tests-{label}.log"
@@ -138,6 +146,8 @@ def run_tests(
         )
         with _ACTIVE_LOCK:
             _ACTIVE.add(proc)
+        if gauge is not None:
+            gauge.guard(proc.pid, label=f"tests ({label})")
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -147,11 +157,23 @@ def run_tests(
                 "raise orchestrate_test_timeout if your suite needs longer"
             ) from None
         finally:
+            if gauge is not None:
+                gauge.unguard(proc.pid)
             kill_group(proc)
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(proc)
     seconds = time.perf_counter() - start
     if not report.exists():
+        stopped = [
+            e
+            for e in (gauge.events if gauge is not None else [])
+            if e.kind == "stopped_child" and f"(pid {proc.pid}," in e.detail
+        ]
+        if stopped:
+            raise TestRunError(
+                f"the test run ({label}) was stopped by the memory gauge at "
+                f"{stopped[-1].ratio:.0%} of available memory: {stopped[-1].detail}"
+            )
         tail = log.read_text(errors="replace")[-2000:]
         raise TestRunError(
             f"the test run ({label}) ended with status {proc.returncode} before reporting "

@@ -107,3 +107,26 @@ def test_a_hanging_suite_is_stopped_with_all_its_processes(tmp_path: Path) -> No
         )
     left = [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(str(wt))]
     assert left == []
+
+
+def test_a_suite_that_would_exhaust_memory_is_stopped_by_the_gauge(tmp_path: Path) -> None:
+    """A test that allocates without bound is stopped before the gauge's threshold."""
+    from pytest_orchestrator.pressure import PressureGauge
+
+    hog = (
+        "import time\n\n"
+        "def test_hog():\n"
+        "    blocks = []\n"
+        "    for _ in range(400):\n"
+        "        blocks.append(bytearray(25 * 2**20))\n"
+        "        time.sleep(0.02)\n"
+    )
+    wt = tree(tmp_path / "wt", tests=hog)
+    probe = PressureGauge(interval=0.05)
+    baseline_bytes = probe.sample().rss_bytes
+    # Room for ~1 GiB more than this process holds now; the hog wants 10 GiB.
+    gauge = PressureGauge(interval=0.05, threshold=0.7, available_bytes=baseline_bytes + 2**30)
+    with gauge, pytest.raises(TestRunError, match="stopped by the memory gauge"):
+        run_tests(wt, user_repo=tmp_path / "user", scratch=tmp_path / "s", label="a", gauge=gauge)
+    assert any(e.kind == "stopped_child" for e in gauge.events)
+    assert gauge.peak < 0.7
