@@ -64,7 +64,10 @@ def main() -> None:
         print(f"optimise: {len(ranked)} plan(s) in {seconds:.1f}s (baseline {base_seconds:.1f}s)")
         print()
         print(optimise.pr_section(run))
-        print("retry order:", ", ".join(p.step("kelly-cap").args["replace"].split()[-1] for p in ranked))
+        print(
+            "retry order:",
+            ", ".join(p.step("kelly-cap").args["replace"].split()[-1] for p in ranked),
+        )
         again = time.monotonic()
         optimise.pytest_orchestrator_optimise(run=run, plans=[plan])
         print(f"second evaluation (SQLite results reused): {time.monotonic() - again:.2f}s")

@@ -118,3 +118,19 @@ def affected_test_files(tree: Path, names: set[str], limit: int = 20) -> list[st
             if len(found) >= limit:
                 break
     return found
+
+
+def read_captured(directory: Path, file_id: str) -> list[bytes]:
+    """The pickled calls captured for one target, in capture order ([] when none)."""
+    path = directory / f"{file_id}.pkl"
+    calls: list[bytes] = []
+    try:
+        with path.open("rb") as fh:
+            while True:
+                try:
+                    calls.append(pickle.load(fh))
+                except EOFError:
+                    break
+    except (OSError, pickle.UnpicklingError):
+        pass
+    return calls

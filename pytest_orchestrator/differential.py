@@ -1,13 +1,10 @@
 """Differential sampling: the same inputs through a function on base and on candidate.
 
-Parent side, `Sampler`: picks the targets (the functions Logic kept, and public functions
-calling them), skips those with side effects (`pytest_orchestrator.sideeffects`), shards the
-rest over children on the scan pool, and turns their outcome streams into a
-`DifferentialReport`. Child side, `child_main`: imports the targets from its own tree, draws
-inputs on the base side (`pytest_orchestrator.inputs`, captured ones first) and pickles them
-for the candidate side, calls each function on a fresh unpickled copy of each input inside
-the sandbox, and streams one JSON line per sample: return value, raised exception type and
-arguments mutated, encoded by `pytest_orchestrator.outcomes`.
+`Sampler` takes the targets (`pytest_orchestrator.targets`), skips those with side effects
+(`pytest_orchestrator.sideeffects`), shards the rest over children on the scan pool (the
+child side is `pytest_orchestrator.sampling`), and turns their outcome streams into a
+`DifferentialReport`: on the candidate side, compared sample by sample with the base, through
+the plan's renames, the smallest divergent input kept as the counterexample.
 
 Files in the Monte Carlo work directory::
 
@@ -22,20 +19,9 @@ with the targets not yet done.
 
 from __future__ import annotations
 
-import ast
-import asyncio
-import collections.abc as cabc
-import contextlib
-import inspect
-import io
-import itertools
 import json
-import pickle
 import re
 import signal
-import sys
-import time
-import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +29,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_orchestrator.capture import read_captured
 from pytest_orchestrator.children import ChildResult, ChildSpec
-from pytest_orchestrator.inputs import Unsupported
 from pytest_orchestrator.model import MetricDelta, SimulationResult
+from pytest_orchestrator.targets import Target, definers, renames_from, targets_from_run
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plan import Plan
@@ -54,15 +41,8 @@ if TYPE_CHECKING:
 
 MAX_SAMPLES: Final = 2000
 """Samples per function at most (fewer when the time share runs out)."""
-MAX_TARGETS: Final = 40
-SAMPLE_SECONDS: Final = 1.0
-"""A single call taking longer than this is a hang: the function is skipped."""
-DETERMINISM_CHECKS: Final = 3
-"""The first samples run twice on the base side; different answers mean nondeterminism."""
-GENERATOR_ITEMS: Final = 1000
-OUTPUT_LIMIT: Final = 1 << 20
-"""Bytes of stdout a sampled call may print (the rest is dropped, not compared)."""
 MAX_ROUNDS: Final = 4
+"""Rounds of sampling children: the first, and resumptions after a crash or a kill."""
 PREFIX: Final = "differential:"
 
 
@@ -170,168 +150,6 @@ class DifferentialReport(BaseModel):
         return out
 
 
-@dataclass(frozen=True)
-class Target:
-    module: str
-    qualname: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.module}.{self.qualname}"
-
-    @property
-    def file_id(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.id)
-
-
-# ---------------------------------------------------------------------------- parent
-
-
-def module_name(path: str) -> str | None:
-    """``src/pkg/mod.py`` -> ``pkg.mod``; None for tests, scripts and non-Python files."""
-    parts = list(Path(path).with_suffix("").parts)
-    if not path.endswith(".py") or not parts:
-        return None
-    if parts[0] == "src":
-        parts = parts[1:]
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    if not parts or any(p in ("tests", "test", "testing") for p in parts[:1]):
-        return None
-    if parts[-1].startswith(("test_", "conftest")) or parts[-1].endswith("_test"):
-        return None
-    if not all(p.isidentifier() for p in parts):
-        return None
-    return ".".join(parts)
-
-
-def targets_from_run(run: Run) -> tuple[list[Target], list[FunctionReport]]:
-    """Logic's kept functions and the public functions calling them; methods are skipped."""
-    targets: list[Target] = []
-    skipped: list[FunctionReport] = []
-    if run.logic is None:
-        return targets, skipped
-    by_symbol: dict[str, Target] = {}
-    for ranked in run.logic.kept:
-        s = ranked.slice
-        module = module_name(s.path)
-        if module is None or s.kind not in ("function", "method") or not _dotted(s.symbol):
-            continue
-        target = Target(module, s.symbol)
-        if s.kind == "method":
-            skipped.append(FunctionReport(target=target.id, skipped="method: needs an instance"))
-            continue
-        targets.append(target)
-        by_symbol[s.symbol] = target
-    for caller, callee in run.logic.edges:
-        if _leaf(callee) in {_leaf(k) for k in by_symbol}:
-            resolved = _resolve_caller(run, caller)
-            if resolved is not None and not _leaf(resolved.qualname).startswith("_"):
-                targets.append(resolved)
-    targets += public_callers(run.worktree, {_leaf(k) for k in by_symbol})
-    unique = [t for t in dict.fromkeys(targets) if _dotted(t.qualname)]
-    return unique[:MAX_TARGETS], skipped
-
-
-def _dotted(symbol: str) -> bool:
-    return bool(symbol) and all(part.isidentifier() for part in symbol.split("."))
-
-
-def public_callers(tree: Path, names: set[str], max_files: int = 300) -> list[Target]:
-    """Public top-level functions of the tree's modules that call one of ``names``.
-
-    Logic's call graph covers its candidates only; a public entry point one call above a
-    kept function is where a user sees a behaviour change, so it is sampled too.
-    """
-    if not names:
-        return []
-    found: list[Target] = []
-    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names)) + r")\s*\(")
-    files = [p for p in sorted(tree.rglob("*.py")) if ".orchestrate" not in p.parts][:max_files]
-    for path in files:
-        module = module_name(path.relative_to(tree).as_posix())
-        if module is None:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-            if not pattern.search(text):
-                continue
-            parsed = ast.parse(text)
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in parsed.body:
-            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
-                continue
-            if node.name in names:
-                continue
-            called = {
-                n.func.id if isinstance(n.func, ast.Name) else n.func.attr
-                for n in ast.walk(node)
-                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name | ast.Attribute)
-            }
-            if called & names:
-                found.append(Target(module, node.name))
-    return found
-
-
-def _leaf(name: str) -> str:
-    return name.split("::")[-1].split(":")[-1].rpartition(".")[2]
-
-
-def _resolve_caller(run: Run, caller: str) -> Target | None:
-    if "::" in caller:
-        path, symbol = caller.split("::", 1)
-        module = module_name(path)
-        return Target(module, symbol) if module and "." not in symbol else None
-    if run.map is None:
-        return None
-    for ranked in run.map.slices:
-        s = ranked.slice
-        if s.kind == "function" and (s.symbol == caller or f"{s.path}:{s.symbol}" == caller):
-            module = module_name(s.path)
-            return Target(module, s.symbol) if module else None
-    return None
-
-
-def renames_from(plan: Plan | None) -> dict[str, str]:
-    """Old name -> new name for every ``rename_symbol`` step (last segment of dotted names)."""
-    out: dict[str, str] = {}
-    for step in plan.steps if plan is not None else []:
-        if step.op == "rename_symbol":
-            old = str(step.args.get("symbol", "")).rpartition(".")[2]
-            new = str(step.args.get("new_name", "")).rpartition(".")[2]
-            if old and new:
-                out[old] = new
-    return out
-
-
-def definers(tree: Path, names: set[str]) -> dict[str, list[str]]:
-    """Modules of ``tree`` that define each name at top level (to follow moves)."""
-    found: dict[str, list[str]] = {n: [] for n in names}
-    if not names:
-        return found
-    pattern = re.compile(
-        rb"^(?:async\s+def|def|class)\s+("
-        + b"|".join(re.escape(n.encode()) for n in names)
-        + rb")\b",
-        re.M,
-    )
-    for path in sorted(tree.rglob("*.py")):
-        rel = path.relative_to(tree).as_posix()
-        if any(part.startswith(".") for part in Path(rel).parts):
-            continue
-        module = module_name(rel)
-        if module is None:
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        for m in pattern.finditer(data):
-            found[m.group(1).decode()].append(module)
-    return found
-
-
 @dataclass
 class Sampler:
     """One side's differential sampling, for the Monte Carlo phase."""
@@ -359,7 +177,7 @@ class Sampler:
 
         if side == "base":
             targets, skipped = targets_from_run(run)
-            reports = {r.target: r for r in skipped}
+            reports = {t: FunctionReport(target=t, skipped=why) for t, why in skipped.items()}
             index = ModuleIndex(run.worktree)
             keep: list[Target] = []
             for t in targets:
@@ -483,7 +301,7 @@ class Sampler:
     def capture_note(self, child: ChildResult) -> str:
         counts = {}
         for path in sorted((self.captured_dir or self.work).glob("*.pkl")):
-            counts[path.stem] = len(_captured(path.parent, path.stem))
+            counts[path.stem] = len(read_captured(path.parent, path.stem))
         total = sum(counts.values())
         how = "cut at its share of the cap" if child.timed_out else f"tests {child.describe()}"
         return f"captured {total} real call(s) of {len(counts)} function(s) from the tests ({how})"
@@ -688,356 +506,3 @@ def _outcomes_in(stream: Path, target: str) -> dict[int, dict[str, Any]]:
         for record in _lines(stream)
         if record.get("t") == target and "i" in record
     }
-
-
-# ---------------------------------------------------------------------------- child
-
-
-class _SampleTimeout(BaseException):
-    """Raised by SIGALRM inside a sampled call that runs over `SAMPLE_SECONDS`."""
-
-
-class _Sink(io.TextIOBase):
-    """Stands in for stdout/stdin during a call: drops output past a limit, reads as empty."""
-
-    def __init__(self) -> None:
-        self.written = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def write(self, s: str) -> int:
-        self.written += len(s)
-        return len(s)
-
-    def read(self, size: int | None = -1) -> str:
-        return ""
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        return ""
-
-
-class _Renaming(pickle.Unpickler):
-    """Unpickles base-side inputs on the candidate side, following renames and moves."""
-
-    def __init__(self, data: bytes, renames: dict[str, str], moved: dict[str, list[str]]) -> None:
-        super().__init__(io.BytesIO(data))
-        self.renames = renames
-        self.moved = moved
-
-    def find_class(self, module: str, name: str) -> Any:
-        new = self.renames.get(name, name)
-        try:
-            return super().find_class(module, new)
-        except (AttributeError, ModuleNotFoundError):
-            for other in self.moved.get(new, []):
-                with contextlib.suppress(AttributeError, ModuleNotFoundError):
-                    return super().find_class(other, new)
-            raise
-
-
-@dataclass
-class _Child:
-    side: str
-    seed: int
-    out: io.TextIOWrapper
-    deadline: float
-    renames: dict[str, str]
-    inputs_dir: Path
-    captured_dir: Path
-    sandbox: Any = None
-    loop: asyncio.AbstractEventLoop | None = None
-    strategies: dict[Any, Callable[[Any], Any]] = field(default_factory=dict)
-
-    def emit(self, record: dict[str, Any]) -> None:
-        self.out.write(json.dumps(record, allow_nan=True, default=str) + "\n")
-        self.out.flush()
-
-    def run_target(self, t: dict[str, Any], budget: float) -> None:
-        start = time.monotonic()
-        tid = t["id"]
-        self.emit({"t": tid, "begin": True})
-        end: dict[str, Any] = {"t": tid, "end": True}
-        try:
-            func, found = self.locate(t)
-            end["found"] = found
-            stream = self.inputs_for(t, func)
-            end.update(self.sample(tid, func, stream, budget, start))
-            end["sources"] = stream.sources
-            if self.side == "base":
-                path = self.inputs_dir / f"{t['file_id']}.pkl"
-                self.inputs_dir.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(pickle.dumps(stream.used, protocol=pickle.HIGHEST_PROTOCOL))
-                if not stream.used and not end.get("skip"):
-                    end["skip"] = stream.why or "no inputs"
-        except _Skip as exc:
-            end["skip"] = str(exc)
-        end["seconds"] = round(time.monotonic() - start, 4)
-        self.emit(end)
-
-    def locate(self, t: dict[str, Any]) -> tuple[Callable[..., Any], str]:
-        name = t["qualname"] if self.side == "base" else t["new_name"]
-        modules = [t["module"], *(m for m in t.get("moved_to", []) if m != t["module"])]
-        errors = []
-        for module in modules:
-            try:
-                obj: Any = __import__(module, fromlist=["_"])
-                for part in name.split("."):
-                    obj = getattr(obj, part)
-            except Exception as exc:
-                errors.append(f"{module}: {type(exc).__name__}: {exc}")
-                continue
-            if not callable(obj):
-                raise _Skip(f"{module}.{name} is not callable")
-            return obj, f"{module}.{name}"
-        raise _Skip(f"not found on the {self.side} side ({'; '.join(errors)[:300]})")
-
-    def inputs_for(self, t: dict[str, Any], func: Callable[..., Any]) -> _Inputs:
-        if self.side == "candidate":
-            path = self.inputs_dir / f"{t['file_id']}.pkl"
-            try:
-                blobs: list[bytes] = pickle.loads(path.read_bytes())
-            except (OSError, pickle.UnpicklingError, EOFError) as exc:
-                raise _Skip(f"base inputs unreadable: {exc}") from None
-            return _Inputs(replay=blobs[: t["samples"]])
-        if inspect.isasyncgenfunction(func):
-            raise _Skip("async generator: not sampled")
-        from pytest_orchestrator import inputs
-
-        stream = _Inputs(limit=t["samples"])
-        stream.fixed += [(b, "captured") for b in _captured(self.captured_dir, t["file_id"])]
-        for call in inputs.docstring_calls(func):
-            with contextlib.suppress(Exception):  # unpicklable: the candidate could not replay it
-                stream.fixed.append((pickle.dumps(call, pickle.HIGHEST_PROTOCOL), "docstring"))
-        try:
-            stream.generator = inputs.Generator(
-                func, inputs.rng_for(self.seed, t["id"]), self.strategies
-            )
-        except inputs.Unsupported as exc:
-            stream.why = str(exc)
-        return stream
-
-    def sample(
-        self, tid: str, func: Callable[..., Any], stream: _Inputs, budget: float, start: float
-    ) -> dict[str, Any]:
-        raised = 0
-        n = 0
-        base = self.side == "base"
-        for i, blob in enumerate(stream):
-            outcome = self.call(func, blob)
-            if base and "timeout" in outcome:
-                skip = f"hangs: a call ran over {SAMPLE_SECONDS}s (sample {i})"
-                return {"n": n, "raised": raised, "skip": skip}
-            if base and "blocked" in outcome:
-                return {"n": n, "raised": raised, "skip": f"side effect: {outcome['blocked']}"}
-            if base and i < DETERMINISM_CHECKS:
-                again = self.call(func, blob)
-                if json.dumps(again, default=str) != json.dumps(outcome, default=str):
-                    skip = "nondeterministic: the same input gave different outcomes"
-                    return {"n": n, "raised": raised, "skip": skip}
-            record: dict[str, Any] = {"t": tid, "i": i, "o": outcome}
-            if base:
-                record["in"] = _call_repr(blob)
-                stream.accept(blob, ok="x" not in outcome)
-            self.emit(record)
-            raised += "x" in outcome
-            n += 1
-            if base and time.monotonic() - start > budget:
-                break  # checked after a sample, so no drawn input goes unused
-        if base and stream.why and n:
-            stream.why = ""  # captured or docstring inputs were enough to compare
-        return {"n": n, "raised": raised, **({"skip": stream.why} if stream.why else {})}
-
-    def call(self, func: Callable[..., Any], blob: bytes) -> dict[str, Any]:
-        from pytest_orchestrator.outcomes import encode, type_name
-
-        if self.side == "candidate":
-            args, kwargs = _Renaming(blob, self.renames, {}).load()
-        else:
-            args, kwargs = pickle.loads(blob)
-        before = [encode(a) for a in args] + [encode(v) for v in kwargs.values()]
-        sink = _Sink()
-        saved = sys.stdout, sys.stdin
-        outcome: dict[str, Any]
-        try:
-            sys.stdout, sys.stdin = sink, sink
-            signal.setitimer(signal.ITIMER_REAL, SAMPLE_SECONDS)
-            with self.sandbox.active():
-                result = func(*args, **kwargs)
-                result = self.settle(result)
-            outcome = {"r": encode(result)}
-        except _SampleTimeout:
-            outcome = {"timeout": True}
-        except _Blocked as exc:
-            outcome = {"blocked": str(exc)}
-        except RecursionError:
-            outcome = {"x": "builtins.RecursionError"}
-        except Exception as exc:
-            outcome = {"x": type_name(exc)}
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            sys.stdout, sys.stdin = saved
-        after = [encode(a) for a in args] + [encode(v) for v in kwargs.values()]
-        mutated = {str(k): a for k, (b, a) in enumerate(zip(before, after, strict=True)) if a != b}
-        if mutated:
-            outcome["m"] = mutated
-        return outcome
-
-    def settle(self, result: Any) -> Any:
-        """Drain generators and iterators (their items are the result); await coroutines."""
-        if isinstance(result, types.GeneratorType | cabc.Iterator) and not isinstance(
-            result, str | bytes | io.IOBase
-        ):
-            return list(itertools.islice(result, GENERATOR_ITEMS))
-        if inspect.iscoroutine(result):
-            assert self.loop is not None
-            return self.loop.run_until_complete(result)
-        return result
-
-
-class _Skip(Exception):
-    pass
-
-
-@dataclass
-class _Inputs:
-    """One function's inputs as pickled calls: replayed (candidate) or drawn (base).
-
-    On the base side the fixed calls (captured, docstring) come first, then the generator's,
-    which learns from every call that did not raise (`Generator.learn`), so the draws drift
-    towards the function's valid domain. ``used`` is what was actually run, in order: the
-    candidate side replays exactly that.
-    """
-
-    replay: list[bytes] | None = None
-    limit: int = MAX_SAMPLES
-    fixed: list[tuple[bytes, str]] = field(default_factory=list)
-    generator: Any = None
-    why: str = ""
-    used: list[bytes] = field(default_factory=list)
-    sources: dict[str, int] = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self.replay is not None:
-            yield from self.replay
-            return
-        for blob, source in self.fixed[: self.limit]:
-            yield self._use(blob, source)
-        misses = 0
-        while self.generator is not None and len(self.used) < self.limit and misses < 50:
-            try:
-                blob = pickle.dumps(self.generator.draw(), pickle.HIGHEST_PROTOCOL)
-            except Exception as exc:  # Unsupported for this draw, or unpicklable
-                misses += 1
-                unsupported = isinstance(exc, Unsupported)
-                self.why = self.why or (
-                    str(exc) if unsupported else f"inputs could not be drawn: {exc}"
-                )
-                continue
-            misses = 0
-            yield self._use(blob, "generated")
-
-    def _use(self, blob: bytes, source: str) -> bytes:
-        self.used.append(blob)
-        self.sources[source] = self.sources.get(source, 0) + 1
-        return blob
-
-    def accept(self, blob: bytes, ok: bool) -> None:
-        if ok and self.generator is not None:
-            with contextlib.suppress(Exception):
-                self.generator.learn(*pickle.loads(blob))
-
-
-_Blocked: type[BaseException] = BaseException  # replaced by SideEffectBlocked in the child
-
-
-def _call_repr(blob: bytes, limit: int = 300) -> str:
-    try:
-        args, kwargs = pickle.loads(blob)
-        parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        text = "(" + ", ".join(parts) + ")"
-    except Exception as exc:
-        text = f"(<unprintable: {type(exc).__name__}>)"
-    return text if len(text) <= limit else text[: limit - 4] + "...)"
-
-
-def _captured(directory: Path, file_id: str) -> list[bytes]:
-    """Calls captured from the base side's tests (`pytest_orchestrator.capture`)."""
-    path = directory / f"{file_id}.pkl"
-    calls: list[bytes] = []
-    try:
-        with path.open("rb") as fh:
-            while True:
-                try:
-                    calls.append(pickle.load(fh))
-                except EOFError:
-                    break
-    except (OSError, pickle.UnpicklingError):
-        pass
-    return calls
-
-
-def _on_alarm(signum: int, frame: object) -> None:
-    raise _SampleTimeout
-
-
-def child_main(spec_path: Path, side: str, seed: int, out: Path, until: float) -> int:
-    """The ``sample`` mode of ``python -m pytest_orchestrator.simulation``."""
-    global _Blocked
-    from pytest_orchestrator.sideeffects import Sandbox, SideEffectBlocked
-
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    loop = asyncio.new_event_loop()  # made before the sandbox: it opens a socket pair
-    sandbox = Sandbox()
-    _Blocked = SideEffectBlocked
-    signal.signal(signal.SIGALRM, _on_alarm)
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
-    with out.open("a", encoding="utf-8") as fh:
-        child = _Child(
-            side, seed, fh, until, dict(spec.get("renames", {})),
-            Path(spec["inputs"]), Path(spec["captured"]), sandbox, loop,
-        )  # fmt: skip
-        child.strategies, problem = user_strategies(Path.cwd())
-        if problem:
-            child.emit({"error": problem})
-        sandbox.install()  # after our own files are open: the hook only acts inside calls
-        targets = spec["targets"]
-        for k, t in enumerate(targets):
-            remaining = max(0.05, child.deadline - time.monotonic())
-            child.run_target(t, remaining / (len(targets) - k))
-    return 0
-
-
-def user_strategies(tree: Path) -> tuple[dict[Any, Callable[[Any], Any]], str]:
-    """``{type: callable(rng) -> value}`` from the conftest's
-    ``pytest_orchestrator_strategies()``, which takes precedence over hint-based generators.
-
-    Declare it ``@pytest.hookimpl(optionalhook=True)`` so plain pytest runs accept it.
-    """
-    from pytest_orchestrator.simulation import load_conftest
-
-    try:
-        if b"pytest_orchestrator_strategies" not in (tree / "conftest.py").read_bytes():
-            return {}, ""  # do not import a conftest that has nothing for us
-    except OSError:
-        return {}, ""
-    try:
-        module = load_conftest(tree)
-        hook = getattr(module, "pytest_orchestrator_strategies", None)
-        found = hook() if callable(hook) else {}
-    except Exception as exc:
-        return {}, f"conftest strategies unavailable: {type(exc).__name__}: {exc}"
-    if not isinstance(found, dict):
-        return {}, "pytest_orchestrator_strategies() must return a dict {type: callable(rng)}"
-    return found, ""
-
-
-def parse_call(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``"(1, 2.0, x='a')"`` back into arguments, for reproducing a counterexample by hand."""
-    node = ast.parse(f"f{text}", mode="eval").body
-    assert isinstance(node, ast.Call)
-    args = tuple(ast.literal_eval(a) for a in node.args)
-    return args, {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}

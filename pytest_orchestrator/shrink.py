@@ -160,8 +160,9 @@ def _shrink_one(
     guard: Guard | None,
     base_tree: Path,
 ) -> bool:
-    from pytest_orchestrator.differential import Counterexample, Target, _outcomes_in
+    from pytest_orchestrator.differential import Counterexample, _outcomes_in
     from pytest_orchestrator.outcomes import agree
+    from pytest_orchestrator.targets import Target
 
     assert f.counterexample is not None
     target = next((t for t in sampler.targets if t.id == f.target), None)
@@ -231,7 +232,7 @@ def _shrink_one(
 
 
 def _base_blob(sampler: Sampler, target: object, sample: int) -> bytes | None:
-    from pytest_orchestrator.differential import Target
+    from pytest_orchestrator.targets import Target
 
     assert isinstance(target, Target)
     try:

@@ -10,7 +10,7 @@ tree, a scrubbed environment and its own process group, and kills the group at t
 ``simulate`` loads the tree's root ``conftest.py`` by path, registers only its
 ``pytest_orchestrator_*`` attributes in a pluggy manager with our hookspecs, calls
 ``pytest_orchestrator_montecarlo(mc=ctx)`` and writes builtins JSON. ``sample`` runs the
-differential sampler (`pytest_orchestrator.differential`).
+differential sampler (`pytest_orchestrator.sampling`).
 
 Reproducibility: both sides get the same seed, and the candidate *replays* every answer the
 base gave to ``mc.samples(n)`` and ``mc.should_stop()``, so a simulation that stopped early on
@@ -358,10 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, str(tree))
     fresh_imports(tree)
     if args.mode == "sample":
-        from pytest_orchestrator import differential
+        from pytest_orchestrator import sampling
 
         until = args.until if args.until is not None else time.monotonic() + args.seconds
-        return differential.child_main(args.spec, args.side, args.seed, args.out, until)
+        return sampling.child_main(args.spec, args.side, args.seed, args.out, until)
     replay = None
     if args.replay is not None:
         replay = json.loads(args.replay.read_text(encoding="utf-8")).get("decisions")

@@ -400,7 +400,7 @@ def test_report_states_throughput(zoo: Zoo) -> None:
 
 def test_public_callers_of_kept_functions_are_found(tmp_path: Path) -> None:
     """A public function one call above a kept one is sampled too; private ones are not."""
-    from pytest_orchestrator.differential import Target, public_callers
+    from pytest_orchestrator.targets import Target, public_callers
 
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "api.py").write_text(
