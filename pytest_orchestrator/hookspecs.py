@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pytest_orchestrator.items import StepItem
     from pytest_orchestrator.model import (
         Attempt,
         Check,
@@ -129,11 +130,15 @@ def pytest_orchestrator_ops() -> list[OpSpec] | None:
 
 
 @hookspec(firstresult=True)
-def pytest_orchestrator_execute(run: Run, plan: Plan, number: int) -> Attempt | None:
+def pytest_orchestrator_execute(
+    run: Run, plan: Plan, number: int, items: list[StepItem]
+) -> Attempt | None:
     """Run one attempt: reset the worktree, run the plan's steps (mutate serialised, in DAG
     order; scan may run in parallel), including the target's tests.
 
     :param number: the attempt, from 1.
+    :param items: the attempt's step items in DAG order; run each through
+        ``item.ihook.pytest_runtest_protocol`` so it reports like a test.
 
     Stops at the first non-None result. Runs in the controller (``pytest_runtestloop``).
     """

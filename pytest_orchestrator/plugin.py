@@ -95,6 +95,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     ]
     for name, help_text in ini:
         parser.addini(name, help_text, default="")
+    parser.addini(
+        "orchestrate_merge", "merge into the base branch when green", type="bool", default=False
+    )
+    parser.addini("orchestrate_dry_run", "always stop after Plan", type="bool", default=False)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

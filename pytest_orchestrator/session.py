@@ -44,15 +44,14 @@ from pytest_orchestrator.errors import (
     StopRun,
     TestRunError,
 )
-from pytest_orchestrator.items import PlanFile, StepFailed, StepItem
+from pytest_orchestrator.items import PlanFile, StepItem
 from pytest_orchestrator.model import (
     Attempt,
     ExitReason,
     Phase,
-    StepResult,
     TestRunResult,
 )
-from pytest_orchestrator.ops import AttemptState, OpOutcome, StepContext
+from pytest_orchestrator.phases.execute import Executor
 from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings, resolve
@@ -77,10 +76,7 @@ class Orchestrator:
         self.baseline: Future[TestRunResult] | None = None
         self.items: list[StepItem] = []
         self.final: Attempt | None = None
-        self._state: AttemptState | None = None
-        self._results: dict[str, StepResult] = {}
-        self._scan: ThreadPoolExecutor | None = None
-        self._inflight: dict[str, Future[OpOutcome]] = {}
+        self.executor: Executor | None = None
         self._old_sigterm: Any = None
         self._cleaned = False
         self._more_after = False
@@ -132,6 +128,14 @@ class Orchestrator:
             self.stop = stop
             if self.run is not None:
                 self.run.finish(stop.reason, stop.message)
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        from pytest_orchestrator.planners import choose
+
+        opt = config.option
+        planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner") or "auto")
+        what = opt.orchestrate or f"plan {opt.orchestrate_plan}"
+        return f"orchestrate: {what!r} (planner: {planner})"
 
     # ------------------------------------------------------------------ sessionstart
 
@@ -205,6 +209,8 @@ class Orchestrator:
         self._root_span.__enter__()
         run.write("command.txt", settings.command + "\n")
         self._open_components(run)
+        self.executor = Executor(run, tree)
+        self.config.pluginmanager.register(self.executor, "orchestrator-executor")
         for name in PHASE_PLUGINS:
             if not self.config.pluginmanager.has_plugin(name):
                 self.config.pluginmanager.import_plugin(name)
@@ -336,7 +342,7 @@ class Orchestrator:
             ),
             plan=plan,
             number=number,
-            runner=self,
+            runner=self.executor,
         )
 
     def _phases_before_execute(self, run: Run) -> None:
@@ -455,7 +461,9 @@ class Orchestrator:
                 bool(queue) or getattr(run.planner, "can_replan", True)
             )
             with run.phase(Phase.EXECUTE) as note:
-                attempt = self._execute(session, run, plan, number, items)
+                attempt = self.config.hook.pytest_orchestrator_execute(
+                    run=run, plan=plan, number=number, items=items
+                )
                 note.summary = f"attempt {number}: " + ", ".join(
                     f"{s.step_id} {'ok' if s.ok else 'FAILED'}" for s in attempt.steps
                 )
@@ -499,122 +507,6 @@ class Orchestrator:
             items = [i for i in report.result if isinstance(i, StepItem)]
             session.testscollected += len(items)
         self.final = run.attempts[-1] if run.attempts else None
-
-    def _execute(
-        self, session: pytest.Session, run: Run, plan: Plan, number: int, items: list[StepItem]
-    ) -> Attempt:
-        start = time.perf_counter()
-        self._tree.reset()
-        self._state = AttemptState(number)
-        self._results = {}
-        self._inflight = {}
-        self._scan = ThreadPoolExecutor(2, thread_name_prefix="scan")
-        try:
-            with run.tracer.span(f"attempt.{number}", plan=plan.digest()):
-                for i, item in enumerate(items):
-                    nextitem = items[i + 1] if i + 1 < len(items) else None
-                    item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-                    if session.shouldstop:
-                        break
-        finally:
-            self._scan.shutdown(wait=True, cancel_futures=True)
-        steps = [self._results[s.id] for s in plan.order() if s.id in self._results]
-        return Attempt(
-            number=number,
-            plan_digest=plan.digest(),
-            steps=steps,
-            tests=self._state.tests,
-            diff_stat=self._tree.diff_stat(),
-            seconds=round(time.perf_counter() - start, 3),
-        )
-
-    # The step runner (items call it): mutate steps one at a time in the controller, after
-    # every in-flight scan step has finished (a writer never races a reader); scan steps on
-    # a thread pool as soon as their needs are met.
-
-    def run_step(self, item: StepItem) -> None:
-        assert self.run is not None
-        assert self._state is not None
-        step = item.step
-        for need in step.needs:
-            done = self._results.get(need)
-            if done is None or not done.ok:
-                pytest.skip(f"needs {need!r}, which did not succeed")
-        if step.pool == "mutate":
-            for future in list(self._inflight.values()):
-                future.exception()
-            started = time.perf_counter()
-            try:
-                outcome = self._run_op(item.plan, step)
-            except OrchestratorError as exc:
-                outcome = OpOutcome(False, str(exc))
-            outcome.worker = "mutate pool (controller, serial)"
-            self._record(step, outcome, time.perf_counter() - started)
-        else:
-            self._submit_ready(item.plan)
-            if step.id in self._inflight:
-                future = self._inflight.pop(step.id)
-            else:
-                future = self._submit(item.plan, step)
-            outcome = future.result()
-        item.user_properties.append(("worker", outcome.worker))
-        if not outcome.ok:
-            raise StepFailed(f"{step.op} failed: {outcome.summary}")
-
-    def _submit_ready(self, plan: Plan) -> None:
-        for step in plan.order():
-            if step.pool != "scan" or step.id in self._inflight or step.id in self._results:
-                continue
-            needs = [self._results.get(n) for n in step.needs]
-            if all(r is not None and r.ok for r in needs):
-                self._inflight[step.id] = self._submit(plan, step)
-
-    def _submit(self, plan: Plan, step: Any) -> Future[OpOutcome]:
-        assert self._scan is not None
-        assert self.run is not None
-        gauge = self.run.gauge
-
-        def work() -> OpOutcome:
-            if gauge is not None:
-                gauge.wait_below_soft(timeout=30.0)
-            started = time.perf_counter()
-            try:
-                outcome = self._run_op(plan, step)
-            except OrchestratorError as exc:
-                outcome = OpOutcome(False, str(exc))
-            if outcome.worker == "controller":
-                outcome.worker = "scan pool (thread)"
-            self._record(step, outcome, time.perf_counter() - started)
-            return outcome
-
-        # spans opened in the pool must be children of the attempt's span: carry the context
-        return self._scan.submit(contextvars.copy_context().run, work)
-
-    def _run_op(self, plan: Plan, step: Any) -> OpOutcome:
-        assert self.run is not None
-        assert self._state is not None
-        import importlib
-
-        spec = self.run.ops[step.op]
-        module, _, attr = spec.impl.partition(":")
-        impl = getattr(importlib.import_module(module), attr)
-        args = spec.args.model_validate(step.args)
-        ctx = StepContext(self.run, plan, step, self._state)
-        with self.run.tracer.span(f"step.{step.id}", kind="TOOL", op=step.op, pool=step.pool):
-            outcome: OpOutcome = impl(ctx, args)
-        return outcome
-
-    def _record(self, step: Any, outcome: OpOutcome, seconds: float) -> None:
-        self._results[step.id] = StepResult(
-            step_id=step.id,
-            op=step.op,
-            pool=step.pool,
-            ok=outcome.ok,
-            summary=outcome.summary,
-            worker=outcome.worker,
-            seconds=round(seconds, 3),
-            changed_files=outcome.changed_files,
-        )
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:

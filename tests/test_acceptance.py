@@ -54,6 +54,7 @@ def test_rename_goes_green_and_leaves_a_branch(
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
+            "orchestrate: 'Rename add to plus, test at scale, post PR' (planner: rules)",
             "*map *files*slices*",
             "*logic *kept*",
             "*montecarlo *",
@@ -337,21 +338,26 @@ def test_merge_fast_forwards_the_base_branch(
     assert git(repo, "status", "--porcelain") == ""
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize(
+    ("option", "worker"),
+    [
+        ("--orchestrate-workers=0", "subprocess"),
+        ("--orchestrate-workers=2", "xdist x2"),
+        ("-n2", "xdist x2"),  # -n with --orchestrate is for the target's runs, not the steps
+    ],
+)
 def test_inner_runs_with_and_without_xdist_agree(
-    pytester: pytest.Pytester, make_repo: Callable[..., Path], workers: str
+    pytester: pytest.Pytester, make_repo: Callable[..., Path], option: str, worker: str
 ) -> None:
     """The target's suite gives the same verdict with -n 0 and -n 2."""
     more = "from calc import add\n\ndef test_more():\n    assert add(1, 1) == 2\n"
     repo = make_repo({"tests/test_more.py": more})
-    result = pytester.runpytest_subprocess(
-        "--orchestrate", RENAME, f"--orchestrate-workers={workers}"
-    )
+    result = pytester.runpytest_subprocess("--orchestrate", RENAME, option)
     assert result.ret == 0, result.stdout.str()
     record = json.loads((run_dir(repo) / "run.json").read_text())
     (tests_step,) = [s for s in record["attempts"][0]["steps"] if s["step_id"] == "tests"]
     assert tests_step["summary"].startswith("4 passed")
-    assert tests_step["worker"] == ("subprocess" if workers == "0" else "xdist x2")
+    assert tests_step["worker"] == worker
 
 
 def test_schema_can_be_printed(pytester: pytest.Pytester) -> None:
