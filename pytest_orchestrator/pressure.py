@@ -12,26 +12,19 @@ and publishes ``mem_ratio = tree memory / available memory``:
 
 Measuring
     *Available* is :func:`available_memory_bytes`: physical RAM, or the tightest cgroup v2/v1
-    memory limit on this process when one is set. Memory used by unrelated processes is not
-    subtracted: the ratio is the run's share of what it may use.
+    memory limit on this process when one is set (:mod:`pytest_orchestrator.memlimits`).
 
-    *Used* is the sum over the process tree of each process's PSS (proportional set size:
-    a page shared by n processes counts 1/n in each), so the copy-on-write pages of a forked
-    child count once rather than once per process as summed RSS would. Reading PSS makes the
-    kernel walk page tables (~10 ms per GiB resident), so a process's PSS is read when it
-    appears, when its RSS halves (an ``exec``), and otherwise only as often as 1 % of a core
-    allows (and at most once a second). Between reads a process counts as
-    ``PSS at last read + (RSS now - RSS at last read)``; RSS comes from ``statm`` (~10 µs).
-    Without PSS (not Linux) RSS is used.
-
-    Finding descendants means reading every process's parent (~1 ms per 100 processes), so the
-    gauge rescans once a second (every sample above the soft mark) and in between samples the
-    processes it knows. Processes that vanish or deny access are skipped.
+    *Used* is the sum over the process tree of each process's PSS, read sparingly, with RSS
+    deltas in between; :mod:`pytest_orchestrator.proctree` explains the costs and the cadence.
 
 Enforcing
     See :class:`PressureGauge`: above the soft mark scan work waits (:meth:`~PressureGauge.
     wait_below_soft`); near the threshold guarded children (:meth:`~PressureGauge.guard`) are
     stopped before the ratio crosses it.
+
+The shared record, :func:`read_shared`, :class:`PressureView` and :class:`Sample` live in
+:mod:`pytest_orchestrator.pressure_record`; this module re-exports them, so
+``from pytest_orchestrator.pressure import ...`` works for every name in ``__all__``.
 """
 
 from __future__ import annotations
@@ -39,20 +32,36 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import secrets
 import signal
-import struct
-import sys
 import tempfile
 import threading
 import time
-import zlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, final
+
+from pytest_orchestrator.memlimits import (
+    available_memory_bytes,
+    cgroup_limit_bytes,
+    physical_memory_bytes,
+)
+from pytest_orchestrator.pressure_record import (
+    ENV_VAR,
+    PressureView,
+    Sample,
+    _encode,
+    _Record,
+    read_shared,
+)
+
+# Private names re-exported for the tests and benchmarks/bench_pressure.py, which import
+# them from here.
+from pytest_orchestrator.pressure_record import _Timeline as _Timeline
+from pytest_orchestrator.proctree import _Proc as _Proc
+from pytest_orchestrator.proctree import _Tree as _Tree
 
 __all__ = [
     "ENV_VAR",
@@ -66,32 +75,11 @@ __all__ = [
     "read_shared",
 ]
 
-ENV_VAR: Final = "PYTEST_ORCHESTRATOR_PRESSURE"
-"""Environment variable naming the shared record's path, for child processes."""
-
 EventKind = Literal["soft", "threshold", "stopped_child", "recovered"]
 
 _log: Final = logging.getLogger(__name__)
-_UNLIMITED: Final = 1 << 62  # cgroup v1 writes 2**63 - page size for "no limit"
-_TIMELINE_POINTS: Final = 600
 _FAST_INTERVAL_FLOOR: Final = 0.025
-_PSS_CPU_SHARE: Final = 0.01
 _SIGKILL: Final = getattr(signal, "SIGKILL", signal.SIGTERM)
-
-
-@final
-@dataclass(frozen=True)
-class Sample:
-    """One reading of the gauge."""
-
-    ratio: float
-    """Tree memory divided by available memory."""
-    rss_bytes: int
-    """Memory of the process tree: PSS-based where the platform has it (see the module notes)."""
-    available_bytes: int
-    """The denominator: :func:`available_memory_bytes` or the gauge's override."""
-    timestamp: float
-    """``time.time()`` when the sample was taken."""
 
 
 @final
@@ -106,408 +94,6 @@ class PressureEvent:
     timestamp: float
     detail: str
     """Why, in words and figures."""
-
-
-# --- how much memory there is -------------------------------------------------------------
-
-
-def physical_memory_bytes() -> int:
-    """Installed RAM as the kernel reports it (cgroup limits not applied)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX
-        import psutil
-
-        return int(psutil.virtual_memory().total)
-
-
-def available_memory_bytes() -> int:
-    """The memory this process may use: min of physical RAM and any cgroup memory limit."""
-    limit = cgroup_limit_bytes()
-    physical = physical_memory_bytes()
-    return physical if limit is None else min(physical, limit)
-
-
-def cgroup_limit_bytes(proc_self: Path = Path("/proc/self")) -> int | None:
-    """The tightest cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes`` on this process.
-
-    Reads the process's cgroups from ``proc_self/cgroup``, finds where each hierarchy is
-    mounted from ``proc_self/mountinfo``, and checks the limit file of the process's cgroup and
-    of every ancestor up to the mount (a parent's limit binds its children). ``None`` when no
-    limit is set or cgroups are absent (not Linux, no cgroupfs, unreadable files).
-    """
-    try:
-        membership = (proc_self / "cgroup").read_text()
-        mountinfo = (proc_self / "mountinfo").read_text()
-    except OSError:
-        return None
-    mounts = [m for m in map(_parse_mount, mountinfo.splitlines()) if m is not None]
-    limits: list[int] = []
-    for line in membership.splitlines():
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, cgroup_path = rest.partition(":")
-        if hierarchy == "0" and not controllers:
-            fstype, option, limit_file = "cgroup2", "", "memory.max"
-        elif "memory" in controllers.split(","):
-            fstype, option, limit_file = "cgroup", "memory", "memory.limit_in_bytes"
-        else:
-            continue
-        for root, point, mount_fstype, options in mounts:
-            if mount_fstype == fstype and (not option or option in options):
-                limits += _limits_along(root, point, cgroup_path, limit_file)
-    return min(limits, default=None)
-
-
-def _parse_mount(line: str) -> tuple[str, str, str, list[str]] | None:
-    """(root, mount point, fstype, super options) of one mountinfo line."""
-    fields = line.split()
-    if "-" not in fields:
-        return None
-    dash = fields.index("-")
-    if dash < 5 or len(fields) < dash + 4:
-        return None
-
-    def unescape(text: str) -> str:
-        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)
-
-    root, point = unescape(fields[3]), unescape(fields[4])
-    return root, point, fields[dash + 1], fields[dash + 3].split(",")
-
-
-def _limits_along(root: str, point: str, cgroup_path: str, limit_file: str) -> list[int]:
-    """Limits set on the cgroup and its ancestors within one mount."""
-    prefix = root.rstrip("/")
-    if cgroup_path != root and not cgroup_path.startswith(prefix + "/"):
-        cgroup_path = prefix  # outside this mount's view (a cgroup namespace): use its top
-    parts = [p for p in cgroup_path[len(prefix) :].split("/") if p and p != ".."]
-    top = Path(point)
-    found = []
-    for directory in [top.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]:
-        try:
-            text = (directory / limit_file).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit() and 0 < int(text) < _UNLIMITED:
-            found.append(int(text))
-    return found
-
-
-# --- the shared record ----------------------------------------------------------------------
-
-# magic, version, state, writer pid, seq, ratio, peak, tree bytes, available bytes, timestamp,
-# threshold, soft, interval; then a CRC-32 of those bytes. The writer rewrites it in place with
-# one write; a reader that catches a half-written record sees a bad CRC and reads again.
-_RECORD: Final = struct.Struct("<8sIIqQddQQdddd")
-_CRC: Final = struct.Struct("<I")
-_MAGIC: Final = b"PTOPRES1"
-_VERSION: Final = 1
-_RECORD_SIZE: Final = 128
-_RUNNING, _STOPPED = 0, 1
-
-
-@final
-@dataclass(frozen=True)
-class _Record:
-    sample: Sample
-    peak: float
-    running: bool
-    pid: int
-    threshold: float
-    soft: float
-    interval: float
-
-    @property
-    def live(self) -> bool:
-        """Written by a running gauge recently enough to trust."""
-        stale_after = max(5.0, 20 * self.interval)
-        return self.running and time.time() - self.sample.timestamp < stale_after
-
-
-def _encode(rec: _Record, seq: int) -> bytes:
-    s = rec.sample
-    state = _RUNNING if rec.running else _STOPPED
-    body = _RECORD.pack(
-        _MAGIC, _VERSION, state, rec.pid, seq, s.ratio, rec.peak, s.rss_bytes,
-        s.available_bytes, s.timestamp, rec.threshold, rec.soft, rec.interval,
-    )  # fmt: skip
-    return (body + _CRC.pack(zlib.crc32(body))).ljust(_RECORD_SIZE, b"\0")
-
-
-def _decode(data: bytes) -> _Record | None:
-    if len(data) < _RECORD.size + _CRC.size or not data.startswith(_MAGIC):
-        return None
-    body = data[: _RECORD.size]
-    if _CRC.unpack_from(data, _RECORD.size)[0] != zlib.crc32(body):
-        return None
-    (_, version, state, pid, _, ratio, peak, rss, available, ts, threshold, soft, interval) = (
-        _RECORD.unpack(body)
-    )
-    if version != _VERSION:
-        return None
-    sample = Sample(ratio=ratio, rss_bytes=rss, available_bytes=available, timestamp=ts)
-    return _Record(sample, peak, state == _RUNNING, pid, threshold, soft, interval)
-
-
-def _read_record(path: Path | str) -> _Record | None:
-    try:
-        with open(path, "rb", buffering=0) as f:
-            for _ in range(5):  # a torn read fails the CRC; the next one will not
-                f.seek(0)
-                record = _decode(f.read(_RECORD_SIZE))
-                if record is not None:
-                    return record
-    except OSError:
-        pass
-    return None
-
-
-def read_shared(path: Path | str | None = None) -> Sample | None:
-    """The latest sample a gauge published, read from its shared record (one 128-byte read).
-
-    ``path`` defaults to the ``PYTEST_ORCHESTRATOR_PRESSURE`` environment variable. ``None``
-    when there is no record, it is unreadable, or it is not a gauge's record.
-    """
-    where = os.environ.get(ENV_VAR) if path is None else path
-    record = _read_record(where) if where else None
-    return None if record is None else record.sample
-
-
-@final
-class PressureView:
-    """A read-only view of a gauge running in another process.
-
-    What xdist workers and Monte Carlo children use: it reads the gauge's shared record and
-    never samples, signals or enforces anything itself. A record that is missing, stopped or
-    stale (no write for 20 intervals) counts as "no pressure", so a dead gauge never blocks
-    its children.
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.shared_path: Final = Path(path)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PressureView | None:
-        """A view of the gauge named by ``PYTEST_ORCHESTRATOR_PRESSURE``, if one is running."""
-        path = (os.environ if environ is None else environ).get(ENV_VAR)
-        if not path:
-            return None
-        view = cls(path)
-        return view if view.live else None
-
-    @property
-    def live(self) -> bool:
-        """The gauge behind this view is running and writing."""
-        record = _read_record(self.shared_path)
-        return record is not None and record.live
-
-    @property
-    def latest(self) -> Sample | None:
-        """The latest published sample (whatever its age), or ``None``."""
-        record = _read_record(self.shared_path)
-        return None if record is None else record.sample
-
-    @property
-    def ratio(self) -> float:
-        """The latest published ratio; 0.0 without a record."""
-        latest = self.latest
-        return 0.0 if latest is None else latest.ratio
-
-    @property
-    def peak(self) -> float:
-        """The peak ratio the gauge has seen; 0.0 without a record."""
-        record = _read_record(self.shared_path)
-        return 0.0 if record is None else record.peak
-
-    def wait_below_soft(self, timeout: float | None = None) -> bool:
-        """Block until the published ratio is below the gauge's soft mark (see the gauge's).
-
-        Returns ``False`` if ``timeout`` seconds pass first; ``True`` at once when the gauge
-        is gone or stale.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            record = _read_record(self.shared_path)
-            if record is None or not record.live or record.sample.ratio < record.soft:
-                return True
-            pause = record.interval
-            if deadline is not None:
-                pause = min(pause, deadline - time.monotonic())
-                if pause <= 0:
-                    return False
-            time.sleep(pause)
-
-
-# --- the process tree -----------------------------------------------------------------------
-
-
-def _ppid_map() -> dict[int, int]:
-    """Parent of every process on the machine: the O(all processes) scan, ~10 µs each."""
-    parents: dict[int, int] = {}
-    if sys.platform.startswith("linux"):
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    with open(f"/proc/{name}/stat", "rb") as f:
-                        data = f.read()
-                    parents[int(name)] = int(data[data.rindex(b")") + 2 :].split(None, 2)[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-        return parents
-    import psutil
-
-    for proc in psutil.process_iter(["ppid"]):
-        ppid = proc.info.get("ppid")
-        if isinstance(ppid, int):
-            parents[proc.pid] = ppid
-    return parents
-
-
-@final
-class _Proc:
-    """What the gauge knows of one process in the tree."""
-
-    __slots__ = ("handle", "pss", "rss", "rss_at_pss")
-
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle  # psutil.Process
-        self.rss = 0
-        self.pss: int | None = None
-        self.rss_at_pss = 0
-
-    @property
-    def memory(self) -> int:
-        if self.pss is None:
-            return self.rss
-        return max(0, self.pss + self.rss - self.rss_at_pss)
-
-
-@final
-class _Tree:
-    """Finds the root's descendants and measures them; the gauge serialises calls."""
-
-    def __init__(self, root_pid: int, *, rescan_interval: float) -> None:
-        import psutil
-
-        self._psutil: Any = psutil
-        self.root_pid = root_pid
-        self.rescan_interval = rescan_interval
-        self.procs: dict[int, _Proc] = {}
-        self.children: dict[int, list[int]] = {}
-        self._next_rescan = 0.0
-        self._next_pss = 0.0
-        self._has_pss = bool(psutil.LINUX) and Path(f"/proc/{os.getpid()}/smaps_rollup").exists()
-
-    def measure(self, now: float, *, extra_roots: Collection[int], rescan: bool) -> None:
-        """Refresh the membership if due and every member's memory."""
-        fresh: set[int] = set()
-        unknown = any(pid not in self.procs for pid in extra_roots)
-        if rescan or unknown or now >= self._next_rescan:
-            fresh = self._rescan(extra_roots)
-            self._next_rescan = now + self.rescan_interval
-        stale: list[int] = []
-        for pid, proc in list(self.procs.items()):
-            try:
-                proc.rss = int(proc.handle.memory_info().rss)
-            except self._psutil.NoSuchProcess:
-                del self.procs[pid]
-                continue
-            except self._psutil.Error:  # access denied: skip it, keep sampling the rest
-                proc.rss, proc.pss = 0, None
-                continue
-            if proc.pss is None or proc.rss < proc.rss_at_pss // 2:
-                stale.append(pid)
-        if not self._has_pss:
-            return
-        if now >= self._next_pss:
-            started = time.thread_time()
-            for member in list(self.procs.values()):
-                self._read_pss(member)
-            cost = time.thread_time() - started
-            self._next_pss = now + max(1.0, cost / _PSS_CPU_SHARE)
-            return
-        # A fork changes the parent's share too; an exec shrinks the child.
-        parents = {ppid for ppid, kids in self.children.items() if fresh.intersection(kids)}
-        for pid in fresh | parents | set(stale):
-            if pid in self.procs:
-                self._read_pss(self.procs[pid])
-
-    def subtree(self, pid: int) -> list[int]:
-        """``pid`` and its known descendants."""
-        found: dict[int, None] = {}
-        stack = [pid]
-        while stack:
-            current = stack.pop()
-            if current in self.procs and current not in found:
-                found[current] = None
-                stack.extend(self.children.get(current, ()))
-        return list(found)
-
-    def _rescan(self, extra_roots: Collection[int]) -> set[int]:
-        parents = _ppid_map()
-        children: dict[int, list[int]] = {}
-        for pid, ppid in parents.items():
-            children.setdefault(ppid, []).append(pid)
-        members: set[int] = set()
-        stack = [self.root_pid, *extra_roots]
-        while stack:
-            pid = stack.pop()
-            if pid in parents and pid not in members:
-                members.add(pid)
-                stack.extend(children.get(pid, ()))
-        self.children = {pid: children.get(pid, []) for pid in members}
-        for pid in self.procs.keys() - members:
-            del self.procs[pid]
-        fresh = set()
-        for pid in members - self.procs.keys():
-            try:
-                self.procs[pid] = _Proc(self._psutil.Process(pid))
-            except self._psutil.Error:
-                continue
-            fresh.add(pid)
-        return fresh
-
-    def _read_pss(self, proc: _Proc) -> None:
-        try:
-            info = proc.handle.memory_full_info()
-        except self._psutil.Error:
-            proc.pss = None
-            return
-        proc.pss, proc.rss, proc.rss_at_pss = int(info.pss), int(info.rss), int(info.rss)
-
-
-# --- the run record's memory timeline -------------------------------------------------------
-
-
-@final
-class _Timeline:
-    """A bounded, peak-preserving series: each point is [seconds from start, max ratio].
-
-    Every sample lands in a bucket; when the series outgrows ``limit`` points, neighbouring
-    buckets merge (keeping their maximum) and buckets hold twice as many samples from then on.
-    Memory stays bounded for runs of any length and the peak is never averaged away.
-    """
-
-    def __init__(self, limit: int = _TIMELINE_POINTS) -> None:
-        self.limit = limit
-        self.points: list[list[float]] = []
-        self._stride = 1
-        self._fill = 0
-
-    def add(self, offset: float, ratio: float) -> None:
-        if self.points and self._fill < self._stride:
-            self.points[-1][1] = max(self.points[-1][1], ratio)
-            self._fill += 1
-            return
-        self.points.append([offset, ratio])
-        self._fill = 1
-        if len(self.points) > self.limit:
-            pairs = zip(self.points[0::2], [*self.points[1::2], [0.0, 0.0]], strict=True)
-            self.points = [[a[0], max(a[1], b[1])] for a, b in pairs]
-            self._stride *= 2
-            self._fill = self._stride
-
-
-# --- the gauge ------------------------------------------------------------------------------
 
 
 def _why_act(ratio: float, predicted: float, threshold: float, margin: float) -> str | None:

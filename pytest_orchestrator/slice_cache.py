@@ -1,52 +1,45 @@
 """The slice cache: a vector per code slice, kept in SQLite across runs and processes.
 
-Map cuts files into slices, embeds each one (`embed`: hashed identifier features) and ranks
-them against the command (`SliceCache.topk`). Both are cached here, so a second run over an
-unchanged repository neither re-reads nor re-parses a file:
+Map cuts files into slices, embeds each one (`embed`: hashed identifier features, see
+`pytest_orchestrator.embedding`) and ranks them against the command (`SliceCache.topk`). Both
+are cached here, so a second run over an unchanged repository neither re-reads nor re-parses
+a file:
 
 * `SliceCache.file_slices`: the slices of a file whose fingerprint (git blob id, or
   ``size:mtime_ns``) has not changed;
 * `SliceCache.get`: the vector of a slice, keyed by the SHA-1 of its raw bytes (`slice_key`).
 
-Storage, ``<cache dir>/slices.sqlite3`` with ``PRAGMA user_version`` = `SCHEMA_VERSION`::
-
-    slice_cache(hash TEXT PRIMARY KEY, vector BLOB)   -- the brief's table; float32, little-endian
-    slice_meta(hash, path, symbol, kind, start_line, end_line, start_byte, end_byte, tokens,
-               last_used, seq)                        -- one row per vector; meta may be NULL
-    file_slices(path, fingerprint, slices, last_used) -- slices: JSON [[key, *meta], ...]
-    cache_state(name, value)                          -- dim, count, seq, epoch
-
-Concurrency: WAL, a busy timeout, and every write is one ``BEGIN IMMEDIATE`` transaction, so
-several processes (xdist workers) read and write at once without errors or lost writes.
+Storage: ``<cache dir>/slices.sqlite3`` (`FILENAME`); the tables, `SCHEMA_VERSION` and the
+concurrency rules (WAL, a busy timeout, one ``BEGIN IMMEDIATE`` transaction per write, so
+several processes read and write at once) are in `pytest_orchestrator.slice_store`.
 
 Tiers: an LRU of recently used vectors in front of SQLite; for ranking, a float32 matrix of
-every vector, loaded on the first `SliceCache.topk` and refreshed incrementally (rows written
-since the last refresh, by any process; everything again after an eviction).
+every vector (`pytest_orchestrator.slice_matrix`), loaded on the first `SliceCache.topk` and
+refreshed incrementally (rows written since the last refresh, by any process; everything
+again after an eviction).
 
 Never fatal, never needed for correctness: a schema or dimension mismatch drops and rebuilds
 the tables; a corrupt or truncated file is deleted and rebuilt with a `SliceCacheWarning`; a
 directory that cannot be used falls back to an in-memory database with one warning; any other
 SQLite error (a lock held past the timeout, a full disk) turns the operation into a miss, with
 one warning per cache.
+
+`DIM`, `embed` and `SCHEMA_VERSION` are re-exported here, so
+``from pytest_orchestrator.slice_cache import ...`` works for every name in ``__all__``.
 """
 
 from __future__ import annotations
 
 import json
-import keyword
-import math
-import re
 import secrets
 import sqlite3
 import threading
 import time
 import warnings
-import zlib
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import astuple, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Final, TypeVar, final
@@ -54,7 +47,18 @@ from typing import Final, TypeVar, final
 import numpy as np
 import numpy.typing as npt
 
-from pytest_orchestrator.terms import STOP_WORDS, split_identifier
+from pytest_orchestrator.embedding import DIM, Vector, embed
+from pytest_orchestrator.slice_matrix import _Matrix
+from pytest_orchestrator.slice_store import (
+    _SCHEMA,
+    _TABLES,
+    BUSY_TIMEOUT_S,
+    CACHE_KIB,
+    SCHEMA_VERSION,
+    _is_corrupt,
+    _transaction,
+    _while_locked,
+)
 
 __all__ = [
     "DIM",
@@ -67,39 +71,14 @@ __all__ = [
     "slice_key",
 ]
 
-Vector = npt.NDArray[np.float32]
 _T = TypeVar("_T")
 
-DIM: Final = 256
-"""Vector dimension: 256 hashed buckets keep collisions rare for the few hundred distinct
-terms of a slice, at 1 KiB per vector."""
-SCHEMA_VERSION: Final = 2
-"""Bump when a table or `embed` changes: caches of another version are dropped and rebuilt."""
 FILENAME: Final = "slices.sqlite3"
-BUSY_TIMEOUT_S: Final = 30.0
-CACHE_KIB: Final = 32 * 1024
-"""SQLite page cache per connection, allocated as used. Measured: filling 300k vectors under
-random SHA-1 keys takes ~15 % less CPU than with SQLite's 2 MiB default."""
 _TOUCH_BATCH: Final = 512
 _LOAD_CHUNK: Final = 16_384  # rows read at a time: ~20 MiB of Python objects in flight
-_CORRUPT: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
-_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NOISE: Final = STOP_WORDS | {w.lower() for w in keyword.kwlist} | {"self", "cls"}
 _STATS: Final = (
     "hits", "misses", "puts", "evictions", "rebuilds", "file_hits", "file_misses", "errors"
 )  # fmt: skip
-_TABLES: Final = ("slice_cache", "slice_meta", "file_slices", "cache_state")
-_SCHEMA: Final = (
-    "CREATE TABLE slice_cache(hash TEXT PRIMARY KEY, vector BLOB)",
-    "CREATE TABLE slice_meta(hash TEXT PRIMARY KEY, path TEXT, symbol TEXT, kind TEXT,"
-    " start_line INTEGER, end_line INTEGER, start_byte INTEGER, end_byte INTEGER,"
-    " tokens INTEGER, last_used INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
-    "CREATE INDEX slice_meta_lru ON slice_meta(last_used, seq)",
-    "CREATE INDEX slice_meta_seq ON slice_meta(seq)",
-    "CREATE TABLE file_slices(path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,"
-    " slices TEXT NOT NULL, last_used INTEGER NOT NULL)",
-    "CREATE TABLE cache_state(name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-)
 
 
 class SliceCacheWarning(UserWarning):
@@ -111,42 +90,6 @@ def slice_key(raw: bytes) -> str:
     from pytest_orchestrator.slicing import blob_sha1  # lazily: slicing pulls in pydantic
 
     return blob_sha1(raw)
-
-
-def embed(text: str, dim: int = DIM) -> Vector:
-    """A slice's (or a command's) vector: hashed identifier and term features.
-
-    Every identifier is split into lower-case sub-words (``calculatePositionSize`` and
-    ``calculate_position_size`` both give ``calculate position size``, see
-    `pytest_orchestrator.terms.split_identifier`); stop words, Python keywords and one-letter
-    words are dropped. Each sub-word is a feature, and so is a multi-word name as a whole, so
-    the exact identifier counts extra. A feature goes into bucket ``crc32 % dim`` with a sign
-    from another bit of the hash (collisions cancel rather than add up), weighted ``1 + ln tf``.
-    The result is L2-normalised float32, zero for text without features; deterministic across
-    processes and runs (CRC-32, not ``hash()``).
-    """
-    if dim < 1:
-        raise ValueError(f"dim must be positive, got {dim}")
-    counts: Counter[str] = Counter()
-    for name in _IDENTIFIER.findall(text):
-        words = [w for w in split_identifier(name) if len(w) > 1 and w not in _NOISE]
-        counts.update(words)
-        if len(words) > 1:
-            counts["_".join(words)] += 1
-    vector = np.zeros(dim, np.float32)
-    for feature, tf in counts.items():
-        bucket, sign = _slot(feature, dim)
-        vector[bucket] += sign * (1.0 + math.log(tf))
-    norm = float(np.linalg.norm(vector))
-    if norm > 0:
-        vector /= norm
-    return vector
-
-
-@lru_cache(maxsize=1 << 16)
-def _slot(feature: str, dim: int) -> tuple[int, float]:
-    h = zlib.crc32(feature.encode())
-    return h % dim, 1.0 if h & 0x8000_0000 else -1.0
 
 
 @final
@@ -171,60 +114,6 @@ _UPSERT_META: Final = (
     " ON CONFLICT(hash) DO UPDATE SET last_used = excluded.last_used, seq = excluded.seq, "
     + ", ".join(f"{c} = coalesce(excluded.{c}, {c})" for c in _META_COLUMNS)
 )
-
-
-@final
-class _Matrix:
-    """Every cached vector, L2-normalised, as rows of one float32 matrix: top-k is one product.
-
-    float32 rather than float16, measured on the project's 2-core machine with 1M x 256
-    vectors: float32 matrix x vector takes ~48 ms; float16 takes ~1.1 s (numpy has no
-    half-precision BLAS) or ~0.6 s converting 64k-row chunks to float32 first. Halving the
-    memory (1 GiB -> 512 MiB at a million slices) is not worth ranking 12x slower, and the
-    matrix exists only in the process that ranks, once it ranks.
-    """
-
-    def __init__(self, dim: int, capacity: int = 0) -> None:
-        self.keys: list[str] = []
-        self.rows: dict[str, int] = {}
-        self.data: Vector = np.empty((capacity, dim), np.float32)
-
-    def update(self, keys: Sequence[str], block: Vector) -> None:
-        """Set the rows of ``keys`` (distinct) to ``block``'s rows, normalised."""
-        start = len(self.keys)
-        targets = []
-        for key in keys:
-            row = self.rows.get(key)
-            if row is None:
-                row = self.rows[key] = len(self.keys)
-                self.keys.append(key)
-            targets.append(row)
-        end = len(self.keys)
-        if end > self.data.shape[0]:
-            grown = np.empty((max(end, self.data.shape[0] * 3 // 2), block.shape[1]), np.float32)
-            grown[:start] = self.data[:start]
-            self.data = grown
-        if end - start == len(keys):  # all new (a load): copy and normalise in place
-            _normalise(self.data[start:end], block)
-        else:
-            rows = np.empty_like(block)
-            _normalise(rows, block)
-            self.data[targets] = rows
-
-    def topk(self, query: Vector, k: int, keys: Collection[str] | None) -> list[tuple[str, float]]:
-        if keys is None:
-            rows = None
-            scores = self.data[: len(self.keys)] @ query
-        else:
-            rows = np.fromiter({self.rows[key] for key in keys if key in self.rows}, np.intp)
-            scores = self.data[rows] @ query
-        k = min(k, len(scores))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(k)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        index = top if rows is None else rows[top]
-        return [(self.keys[i], float(scores[j])) for i, j in zip(index, top, strict=True)]
 
 
 @final
@@ -709,48 +598,3 @@ class SliceCache:
     def _flush(self) -> None:
         if self._touched or self._touched_files:
             self._safely(lambda: self._write(lambda conn: None), None)
-
-
-def _normalise(out: Vector, rows: Vector) -> None:
-    """``out[i] = rows[i] / |rows[i]|`` (zero rows stay zero) without a full-size temporary."""
-    np.copyto(out, rows)
-    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
-    norms[norms == 0] = 1
-    out /= norms[:, None]
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield
-    except BaseException:
-        with suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _while_locked(operation: Callable[[], object]) -> None:
-    """Retry ``operation`` while the database is locked, up to the busy timeout.
-
-    Switching to WAL needs a moment alone with the file and fails at once, without waiting
-    for the busy handler, while another process is opening it (seen with 4 processes
-    opening a new cache together)."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            operation()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in _CORRUPT
-    text = str(exc)
-    return "malformed" in text or "not a database" in text
