@@ -17,9 +17,9 @@ Ranked by:
   the tree), same tokeniser (`split_identifier`) and stop words.
 
 Reported: file recall@1/@5/@10 and function recall@10, each the mean over cases of
-|truth in top k| / |truth|. ``--tune`` searches the `Weights` by coordinate ascent on the
-even-numbered cases and reports the odd-numbered (held-out) ones for default and tuned
-weights.
+|truth in top k| / |truth|, and the recall of Map's whole candidate list (its ceiling).
+``--tune`` searches the `Weights` by coordinate ascent on the even-numbered cases and
+reports the odd-numbered (held-out) ones for default and tuned weights.
 
 Usage::
 
@@ -295,7 +295,7 @@ def table(rows: list[Scored], weights: Weights) -> dict[str, dict[str, float]]:
             ("ours", files, funcs),
             ("bm25", r.base_files, r.base_funcs),
         ):
-            for k in (1, 5, 10):
+            for k in (1, 5, 10, 10_000):
                 out[name].setdefault(f"file@{k}", []).append(
                     recall(list(r.case.files), list(f_rank), k)
                 )
@@ -313,12 +313,16 @@ def print_table(title: str, rows: list[Scored], weights: Weights) -> dict[str, d
     t = table(rows, weights)
     n_func = sum(1 for r in rows if r.case.functions)
     print(f"\n{title}: {len(rows)} cases ({n_func} with changed functions)")
-    print(f"{'ranking':<22} {'file R@1':>9} {'file R@5':>9} {'file R@10':>10} {'func R@10':>10}")
+    print(
+        f"{'ranking':<22} {'file R@1':>9} {'file R@5':>9} {'file R@10':>10} {'func R@10':>10}"
+        f" {'candidates':>11}"
+    )
     for name, label in (("bm25", "BM25 over files"), ("ours", "Map (ours)")):
         m = t[name]
+        cands = f"{m['file@10000']:>11.3f}" if name == "ours" else f"{'':>11}"
         print(
             f"{label:<22} {m['file@1']:>9.3f} {m['file@5']:>9.3f} {m['file@10']:>10.3f}"
-            f" {m.get('func@10', 0.0):>10.3f}"
+            f" {m.get('func@10', 0.0):>10.3f}{cands}"
         )
     o, b = t["ours"], t["bm25"]
     print(

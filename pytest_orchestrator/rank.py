@@ -24,10 +24,13 @@ Components:
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Final
+
+from pytest_orchestrator.terms import split_run
 
 K1: Final = 1.2
 B: Final = 0.75
@@ -94,18 +97,60 @@ def bm25(
     return total
 
 
-def bm25_corpus(docs: Sequence[Sequence[str]], query: Sequence[str]) -> list[float]:
-    """BM25 of every tokenised document in ``docs`` against ``query``, IDF from ``docs``."""
+def bm25_corpus(
+    docs: Sequence[Sequence[str]],
+    query: Sequence[str],
+    idfs: Mapping[str, float] | None = None,
+) -> list[float]:
+    """BM25 of every tokenised document in ``docs`` against ``query``.
+
+    IDF comes from ``idfs`` when given (e.g. from the whole repository's document
+    frequencies, as Map does for slices), else from ``docs`` themselves.
+    """
     if not docs:
         return []
     terms = set(query)
     tfs = [Counter(t for t in doc if t in terms) for doc in docs]
-    df: Counter[str] = Counter()
-    for tf in tfs:
-        df.update(tf.keys())
-    idfs = {t: idf(len(docs), df[t]) for t in terms}
+    if idfs is None:
+        df: Counter[str] = Counter()
+        for tf in tfs:
+            df.update(tf.keys())
+        idfs = {t: idf(len(docs), df[t]) for t in terms}
     avg = sum(len(d) for d in docs) / len(docs)
     return [bm25(tf, len(doc), avg, idfs) for tf, doc in zip(tfs, docs, strict=True)]
+
+
+_RUN: Final = re.compile(r"[A-Za-z0-9_]+")
+
+
+def bm25_texts(
+    texts: Sequence[str], words: Sequence[str], idfs: Mapping[str, float]
+) -> list[float]:
+    """BM25 of raw texts, counting the same sub-words as `bm25_corpus` over
+    `split_identifier` tokens, several times faster: identifier runs are counted in C
+    (``Counter(findall)``) and only each *distinct* run is split, through a cache.
+    Document length is the number of runs."""
+    wanted = set(words)
+    if not wanted or not texts:
+        return [0.0] * len(texts)
+    counts = [Counter(_RUN.findall(text)) for text in texts]
+    # split each distinct run once; per text, only intersect with the runs that matter
+    relevant: dict[str, list[str]] = {}
+    for run in set().union(*counts):
+        parts = [w for w in split_run(run) if w in wanted]
+        if parts:
+            relevant[run] = parts
+    keys = relevant.keys()
+    tfs: list[Counter[str]] = []
+    for runs in counts:
+        tf: Counter[str] = Counter()
+        for run in runs.keys() & keys:
+            for w in relevant[run]:
+                tf[w] += runs[run]
+        tfs.append(tf)
+    lengths = [sum(runs.values()) for runs in counts]
+    avg = sum(lengths) / len(lengths)
+    return [bm25(tf, n, avg, idfs) for tf, n in zip(tfs, lengths, strict=True)]
 
 
 def normalise(values: Mapping[str, float]) -> dict[str, float]:

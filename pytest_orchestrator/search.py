@@ -27,9 +27,12 @@ from typing import Final
 
 from pytest_orchestrator.terms import split_identifier
 
-#: Lines per file ripgrep reports at most; enough for BM25's saturating term frequency
-#: (tf 10 scores 92% of tf 30 with k1 = 1.2), and it bounds the output for common words.
-MAX_LINES_PER_FILE: Final = 10
+#: Lines per file ripgrep reports at most: far past where BM25's term frequency saturates,
+#: and a bound on the output for common words. (A cap of 10 cost recall: the ten lines of a
+#: common word hid a rare one further down.)
+MAX_LINES_PER_FILE: Final = 200
+#: ASCII identifier characters: ripgrep's Unicode ``\w`` is markedly slower here.
+_IDENT_CHARS: Final = "[A-Za-z0-9_]"
 #: Files larger than this are not searched (generated tables, vendored bundles).
 MAX_FILESIZE: Final = "1M"
 #: Lines longer than this are minified or generated: ripgrep omits them.
@@ -130,44 +133,50 @@ def count_terms(
     identifiers: Iterable[str] = (),
     phrases: Iterable[str] = (),
 ) -> Hits:
-    """One ripgrep pass over ``root`` for every word, identifier and phrase of the query.
+    """One ripgrep pass over ``root`` for every word and phrase of the query.
 
-    Patterns are literal and case-insensitive. Longer patterns come first, so that at one
-    position the identifier ``calculate_position_size`` wins over the word ``position`` and
-    is then credited to each of its sub-words (what BM25 over identifier-split tokens needs).
-    Exact identifier hits are `find_identifiers`' job.
+    ripgrep reports each whole identifier that contains a query word (case-insensitive);
+    Python splits it into sub-words and counts those equal to a query word. So
+    ``calculatePositionSize`` counts for ``position`` and ``size`` (BM25 over identifier-split
+    tokens) while ``offset`` does not count for ``set``. Exact identifier hits are
+    `find_identifiers`' job; ``identifiers`` only add their sub-words to ``words``.
     """
     wordset = {w.lower() for w in words}
-    idents = {i for i in identifiers if i}
+    for ident in identifiers:
+        wordset.update(split_identifier(ident))
+    wordset = {w for w in wordset if w}
     phrase_by_lower = {p.lower(): p for p in phrases if p}
-    patterns = sorted(wordset | idents | set(phrase_by_lower), key=lambda p: (-len(p), p))
     hits = Hits()
-    if not patterns:
+    if not wordset and not phrase_by_lower:
         return hits
+    alternatives = [re.escape(p) for p in sorted(phrase_by_lower, key=lambda p: (-len(p), p))]
+    if wordset:
+        inner = "|".join(re.escape(w) for w in sorted(wordset, key=lambda w: (-len(w), w)))
+        alternatives.append(f"{_IDENT_CHARS}*(?:{inner}){_IDENT_CHARS}*")
     args = [
         "--only-matching",
         "--ignore-case",
-        "--fixed-strings",
         "--no-line-number",
         "--with-filename",
         "--no-heading",
         "--null",
         f"--max-count={MAX_LINES_PER_FILE}",
         f"--max-columns={MAX_COLUMNS}",
+        "-e",
+        "|".join(alternatives),
     ]
-    for p in patterns:
-        args += ["-e", p]
     split_cache: dict[str, list[str]] = {}
     for line in _rg(root, args).splitlines():
         path, sep, match = line.partition("\0")
         if not sep or not match:
             continue
-        lower = match.lower()
-        if lower in phrase_by_lower:
-            hits.phrases.setdefault(path, Counter())[phrase_by_lower[lower]] += 1
-        parts = split_cache.get(lower)
+        phrase = phrase_by_lower.get(match.lower()) if phrase_by_lower else None
+        if phrase is not None:
+            hits.phrases.setdefault(path, Counter())[phrase] += 1
+            continue
+        parts = split_cache.get(match)
         if parts is None:
-            parts = split_cache[lower] = [w for w in split_identifier(match) if w in wordset]
+            parts = split_cache[match] = [w for w in split_identifier(match) if w in wordset]
         if parts:
             hits.words.setdefault(path, Counter()).update(parts)
     return hits

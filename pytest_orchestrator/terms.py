@@ -29,6 +29,8 @@ _PATH: Final = re.compile(r"(?<![\w/.])((?:[\w.-]+/)*[\w-]+\.py)\b")
 _TOKEN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
 _CAMEL: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _WORD_RUN: Final = re.compile(r"[A-Za-z0-9_]+")
+#: Matches when the text before a word ends a sentence (or is empty): "Fixed" there is prose.
+_SENTENCE_START: Final = re.compile(r"(?:\A|[.!?:;]|\n)[\s\-*#>\"'(]*\Z")
 _RENAME: Final = re.compile(
     r"\brename\s+([`'\"]?[\w.]+[`'\"]?)\s+(?:to|into|as)\s+[`'\"]?([\w.]+)", re.IGNORECASE
 )
@@ -72,12 +74,13 @@ def split_identifier(text: str) -> list[str]:
     """
     out: list[str] = []
     for run in _WORD_RUN.findall(text):
-        out.extend(_split_run(run))
+        out.extend(split_run(run))
     return out
 
 
 @lru_cache(maxsize=1 << 17)
-def _split_run(run: str) -> tuple[str, ...]:
+def split_run(run: str) -> tuple[str, ...]:
+    """`split_identifier` of one ``[A-Za-z0-9_]+`` run, cached."""
     # code repeats its names: caching the split of each run makes tokenising ~3x faster
     return tuple(m.lower() for part in run.split("_") if part for m in _CAMEL.findall(part))
 
@@ -182,7 +185,11 @@ def extract(command: str) -> Terms:
             continue
         if looks_like_code(token):
             _add(identifiers, bare)
-        elif bare[:1].isupper() and m.start() > 0 and bare.lower() not in STOP_WORDS:
+        elif (
+            bare[:1].isupper()
+            and bare.lower() not in STOP_WORDS
+            and not _SENTENCE_START.search(rest, 0, m.start())
+        ):
             # A capitalised word inside a sentence ("the Kelly fraction") may be a class.
             _add(identifiers, bare)
 

@@ -47,3 +47,17 @@ def test_test_files_are_recognised_by_their_paths() -> None:
 
     assert all(map(is_test_path, ["tests/a.py", "pkg/test_x.py", "x_test.py", "conftest.py"]))
     assert not any(map(is_test_path, ["pkg/testing_utils.py", "attest.py", "src/contest.py"]))
+
+
+def test_bm25_over_texts_counts_sub_words_of_identifiers() -> None:
+    """QueuePool(pool_timeout) scores like the words "pool pool timeout"; spool/offset do not."""
+    from pytest_orchestrator.rank import bm25_texts
+    from pytest_orchestrator.terms import split_identifier
+
+    texts = ["QueuePool(pool_timeout=3)", "spool = offset", "pool pool timeout"]
+    idfs = {"pool": 1.0, "timeout": 2.0}
+    fast = bm25_texts(texts, ["pool", "timeout"], idfs)
+    assert fast[1] == 0.0
+    assert fast[0] == fast[2] > 0.0
+    hits = [sum(w in idfs for w in split_identifier(t)) for t in texts]
+    assert hits == [3, 0, 3]

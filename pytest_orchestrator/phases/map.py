@@ -37,7 +37,7 @@ from pytest_orchestrator.rank import (
     DEFAULT_WEIGHTS,
     Weights,
     bm25,
-    bm25_corpus,
+    bm25_texts,
     idf,
     is_test_path,
     normalise,
@@ -69,6 +69,10 @@ class Candidates:
     seeds: set[str] = field(default_factory=set)
     sliced: dict[str, SlicedFile] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    found: tuple[str, ...] = ()
+    """The command's identifiers that occur somewhere in the repository."""
+    idfs: dict[str, float] | None = None
+    """Each query word's IDF over the repository's files (from ripgrep's counts)."""
     stats: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -272,12 +276,13 @@ def rank_slices(
     slices = [s for f in cands.sliced.values() for s in f.slices]
     if not slices:
         return []
-    tokens = [split_identifier(cands.texts[_sid(s)]) for s in slices]
-    lexical = normalise(
-        {_sid(s): v for s, v in zip(slices, bm25_corpus(tokens, list(terms.words)), strict=True)}
-    )
+    texts = [cands.texts[_sid(s)] for s in slices]
+    idfs = cands.idfs if cands.idfs is not None else {w: 1.0 for w in terms.words}
+    scores = bm25_texts(texts, list(terms.words), idfs)
+    lexical = normalise({_sid(s): v for s, v in zip(slices, scores, strict=True)})
     files = normalise(cands.file_scores)
-    ident_res = [(i, re.compile(rf"\b{re.escape(i)}\b")) for i in terms.identifiers]
+    # identifiers found nowhere (prose mistaken for a name, a typo) must not dilute the rest
+    ident_res = [(i, re.compile(rf"\b{re.escape(i)}\b")) for i in cands.found]
     paths = list(cands.sliced)
     trace_files = {
         p: explicit_files(Terms(paths=(p,)), paths, ModuleIndex()) for p, _ in terms.trace
@@ -286,7 +291,7 @@ def rank_slices(
     for s in slices:
         text = cands.texts[_sid(s)]
         comp: dict[str, float] = {
-            "definition": 1.0 if _defines(s, text, terms.identifiers) else 0.0,
+            "definition": 1.0 if _defines(s, text, cands.found) else 0.0,
             "identifier": (
                 sum(1 for i, r in ident_res if i in text and r.search(text)) / len(ident_res)
                 if ident_res
@@ -360,6 +365,9 @@ def map_repository(
     index = ModuleIndex.build(files)
     remembered = memory.recall(command) if memory is not None else {}
     scores = score_files(root, terms, files, hits, idents)
+    cands.found = tuple(i for i in terms.identifiers if any(i in c for c in idents.counts.values()))
+    df = hits.document_frequency()
+    cands.idfs = {w: idf(max(len(files), 1), df.get(w, 0)) for w in terms.words}
     known = set(files)
     explicit = explicit_files(terms, files, index)
     recalled = {p for p, _ in remembered if p in known}
