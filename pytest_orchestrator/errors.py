@@ -10,6 +10,8 @@
     ├── EditError                  an edit that cannot be applied: outside the repository,
     │                              search text not found, unknown symbol, bad new name
     ├── BudgetExceeded             a token, time or memory budget would be crossed
+    ├── ModelCallError             a model call that cannot succeed as configured (bad key,
+    │                              invalid request, retries spent)
     └── TestRunError               the inner test run could not be trusted (wrong checkout
                                    imported, crashed before reporting)
 
@@ -62,6 +64,11 @@ class EditError(OrchestratorError):
 @final
 class BudgetExceeded(OrchestratorError):
     """Carrying on would cross a hard budget (tokens, wall clock, memory)."""
+
+
+@final
+class ModelCallError(OrchestratorError):
+    """A model call that cannot succeed as configured: the message says what to set."""
 
 
 @final

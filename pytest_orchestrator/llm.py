@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pytest_orchestrator.errors import BudgetExceeded, OrchestratorError
+from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, OrchestratorError
 from pytest_orchestrator.redact import redact_json
 from pytest_orchestrator.tokens import estimate_tokens
 from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE
@@ -50,13 +50,6 @@ __all__ = ["LlmConfig", "ModelCallError", "ModelClient", "calls_table", "request
 MAX_OUTPUT_TOKENS: Final = 4096
 MIN_THINKING_TOKENS: Final = 1024
 """The API's smallest extended-thinking budget."""
-
-
-class ModelCallError(OrchestratorError):
-    """A model call that cannot succeed as configured (bad key, invalid request, retries spent).
-
-    Belongs in `pytest_orchestrator.errors`; it lives here until that module adopts it.
-    """
 
 
 class LlmConfig(BaseModel):
@@ -101,7 +94,10 @@ class LlmConfig(BaseModel):
         cls, settings: Settings | None = None, environ: Mapping[str, str] | None = None
     ) -> LlmConfig:
         """Defaults from `Settings` and the ``ANTHROPIC_*`` / ``CLAUDE_CODE_*`` environment."""
-        env = os.environ if environ is None else environ
+        env = {  # ini keys (Settings.llm_env) give defaults; the environment wins
+            **(settings.llm_env if settings is not None else {}),
+            **(os.environ if environ is None else environ),
+        }
         values: dict[str, Any] = {}
         if settings is not None:
             values["model"] = settings.model

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator import refactor
+from pytest_orchestrator.edits import occurrences
 from pytest_orchestrator.errors import EditError
 from pytest_orchestrator.plan import (
     ApplyPatchArgs,
@@ -185,10 +186,11 @@ def replace_block(ctx: StepContext, args: ReplaceBlockArgs) -> OpOutcome:
     if not path.is_file():
         raise EditError(f"{args.path} does not exist in the repository")
     text = path.read_text(encoding="utf-8")
-    count = text.count(args.search)
+    count = occurrences(text, args.search)  # overlaps count: str.count would miss them
     if count != 1:
         raise EditError(
-            f"the search text occurs {count} times in {args.path} (it must occur exactly once)"
+            f"the search text occurs {'more than once' if count > 1 else '0 times'} in "
+            f"{args.path} (it must occur exactly once)"
             + ("" if count else _nearest(text, args.search))
         )
     tmp = path.with_name(f".{path.name}.orchestrate-tmp")

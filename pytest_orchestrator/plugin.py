@@ -15,6 +15,19 @@ import pytest
 
 ORCHESTRATOR: Final = "orchestrator-session"
 
+LLM_INI: Final = {
+    # ini key -> the environment variable it stands in for (the environment wins)
+    "orchestrate_thinking_budget": "CLAUDE_CODE_THINKING_BUDGET_TOKENS",
+    "orchestrate_parallelism": "CLAUDE_CODE_PARALLELISM",
+    "orchestrate_max_run_tokens": "ORCHESTRATE_MAX_RUN_TOKENS",
+    "orchestrate_llm_wall_clock": "ORCHESTRATE_LLM_WALL_CLOCK",
+    "orchestrate_llm_timeout": "ORCHESTRATE_LLM_TIMEOUT",
+    "orchestrate_llm_retries": "ORCHESTRATE_LLM_RETRIES",
+    "orchestrate_mcp_config": "ORCHESTRATE_MCP_CONFIG",
+    "orchestrate_mcp_servers": "ORCHESTRATE_MCP_SERVERS",
+    "orchestrate_mcp_max_tool_calls": "ORCHESTRATE_MCP_MAX_TOOL_CALLS",
+}
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("orchestrate", "orchestrate: one sentence to a gated PR")
@@ -88,11 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("orchestrate_run_dir", "run directory root (default .orchestrate/runs)"),
         ("orchestrate_workers", "xdist workers for the target's test runs (default 0)"),
         ("orchestrate_test_timeout", "seconds one test run may take (default 600)"),
-        ("orchestrate_model", "Anthropic model of the anthropic planner"),
+        ("orchestrate_model", "Anthropic model of the anthropic planner (ANTHROPIC_MODEL wins)"),
         ("orchestrate_cache_dir", "slice cache directory (default .orchestrate/cache)"),
         ("orchestrate_mem_threshold", "memory ratio at which work stops (default 0.70)"),
         ("orchestrate_sample_interval", "memory gauge interval, seconds (default 0.25)"),
     ]
+    ini += [(key, f"anthropic planner: like ${env}") for key, env in LLM_INI.items()]
     for name, help_text in ini:
         parser.addini(name, help_text, default="")
     parser.addini(

@@ -492,6 +492,7 @@ class Orchestrator:
                     from pytest_orchestrator.planners import Failure
 
                     failure = Failure(number, attempt.evidence(), self._tree.diff(), plan)
+                    self._tree.reset()  # planners read the base, not the failed attempt
                     context = context_for(run, failures=[failure])
                     replans = self.config.hook.pytest_orchestrator_plan(run=run, context=context)
                     if not replans:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_orchestrator.plan import Budgets
+from pytest_orchestrator.plugin import LLM_INI
 
 
 class Settings(BaseModel):
@@ -45,8 +46,10 @@ class Settings(BaseModel):
     mem_threshold: float = Field(0.70, gt=0, le=1)
     sample_interval: float = Field(0.25, gt=0)
     budgets: Budgets = Field(default_factory=Budgets)
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     """Anthropic model for the anthropic planner."""
+    llm_env: dict[str, str] = Field(default_factory=dict)
+    """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
 
     @property
     def merge_requested(self) -> bool:
@@ -91,5 +94,8 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         sample_interval=float(_ini(config, "orchestrate_sample_interval", "0.25")),
         budgets=Budgets(max_output_tokens=min(4096, max_out)),
         model=os.environ.get("ANTHROPIC_MODEL")
-        or _ini(config, "orchestrate_model", "claude-sonnet-4-5"),
+        or _ini(config, "orchestrate_model", "claude-sonnet-4-6"),
+        llm_env={
+            env: _ini(config, key, "") for key, env in LLM_INI.items() if _ini(config, key, "")
+        },
     )

@@ -87,6 +87,18 @@ def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
             proc.wait(timeout=grace)
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
+    _wait_gone(proc.pid)
+
+
+def _wait_gone(pgid: int, timeout: float = 10.0) -> None:
+    """Return once no member of the group is left (a killed process can take a moment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.02)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -115,6 +115,10 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
             evidence = a.evidence().replace("\n", " ⏎ ")[:600]
             lines.append(f"|   | evidence | {evidence} | | | |")
     lines += ["", _mc_section(run).strip(), ""]
+    if run.ledger.calls:
+        from pytest_orchestrator.llm import calls_table
+
+        lines += ["## Model calls", "", calls_table(run.ledger.calls), ""]
     lines += ["## Diff", ""]
     if attempt is not None and attempt.diff_stat:
         lines += ["```", attempt.diff_stat, "```", ""]
@@ -162,6 +166,7 @@ def terminal_lines(run: Run) -> list[str]:
         f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
         f"in {len(run.ledger.calls)} model call(s)"
     )
+    lines += list(getattr(run.planner, "mcp_report", []))
     if run.published is not None:
         p = run.published
         lines.append(f"branch: {p.branch} @ {p.commit[:12]}" + (" (merged)" if p.merged else ""))

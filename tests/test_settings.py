@@ -1,0 +1,46 @@
+"""Options, ini keys and the environment resolve into one Settings per run."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_orchestrator.llm import LlmConfig
+from pytest_orchestrator.settings import resolve
+
+
+def test_options_beat_ini_keys(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\norchestrate_planner = scripted\norchestrate_attempts = 2\n"
+        "orchestrate_merge = true\n"
+    )
+    config = pytester.parseconfig("--orchestrate", "Rename a to b", "--orchestrate-attempts=5")
+    settings = resolve(config, pytester.path)
+    assert (settings.planner, settings.attempts, settings.merge) == ("scripted", 5, True)
+    assert settings.run_root == pytester.path / ".orchestrate" / "runs"
+
+
+def test_merge_can_be_asked_for_in_the_command(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig("--orchestrate", "Rename a to b, post PR and merge")
+    assert resolve(config, pytester.path).merge_requested
+
+
+def test_model_ini_keys_reach_the_planner_and_the_environment_wins(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orchestrate_llm_retries etc. configure model calls; their environment variable wins."""
+    pytester.makeini(
+        "[pytest]\norchestrate_llm_retries = 7\norchestrate_max_run_tokens = 5000\n"
+        "orchestrate_parallelism = 3\n"
+    )
+    monkeypatch.setenv("CLAUDE_CODE_PARALLELISM", "2")
+    settings = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
+    llm = LlmConfig.from_env(settings)
+    assert (llm.max_retries, llm.max_run_tokens, llm.parallelism) == (7, 5000, 2)
+
+
+def test_output_tokens_are_capped_at_4096(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "32000")
+    settings = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
+    assert settings.budgets.max_output_tokens == 4096
