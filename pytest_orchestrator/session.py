@@ -219,7 +219,7 @@ class Orchestrator:
             f"orchestrate: run {run_id} on {tree.branch} from {base_commit[:10]} "
             f"(worktree {tree.path})"
         )
-        if not settings.dry_run:
+        if not (settings.dry_run or self.config.option.collectonly):
             self.baseline = ThreadPoolExecutor(1, "baseline").submit(
                 contextvars.copy_context().run, self._run_baseline, run
             )
@@ -405,7 +405,7 @@ class Orchestrator:
 
     def _await_baseline(self, run: Run) -> None:
         if self.baseline is None:
-            return
+            return  # a dry run or --collect-only changes nothing, so needs no baseline
         result = self.baseline.result()
         run.write("tests-baseline.json", result.model_dump(mode="json"))
         if not result.tests and not result.collection_errors:
@@ -447,6 +447,9 @@ class Orchestrator:
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         run = self.run
         if self.stop is not None or run is None or not self.items:
+            return True
+        if self.config.option.collectonly:
+            self._stop(StopRun(ExitReason.DRY_RUN, "collect only: the plan's steps, not run"))
             return True
         with self._guard():
             self._attempts(session, run)

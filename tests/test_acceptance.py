@@ -326,6 +326,19 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert snapshot(repo) == before
 
 
+def test_collect_only_lists_the_plan_steps_and_runs_nothing(
+    pytester: pytest.Pytester, make_repo: Callable[..., Path]
+) -> None:
+    """--collect-only shows the plan as items; nothing is executed or kept."""
+    repo = make_repo()
+    before = snapshot(repo)
+    result = pytester.runpytest_subprocess("--orchestrate", RENAME, "--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["plan.json::scan:find", "plan.json::mutate:rename", "*dry run*"])
+    assert "tests pass at the base commit" not in result.stdout.str()  # no baseline run
+    assert snapshot(repo) == before
+
+
 def test_merge_fast_forwards_the_base_branch(
     pytester: pytest.Pytester, make_repo: Callable[..., Path]
 ) -> None:
