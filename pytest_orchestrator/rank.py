@@ -9,9 +9,11 @@ searches the weights; the figures are in that script's output.
 Components:
 
 ``definition``  the slice defines an identifier named in the command (``def``/``class``/global)
+``name``        the slice defines a capitalised word of the command's prose ("the Kelly fraction")
 ``identifier``  share of the command's identifiers that occur verbatim in the slice
 ``lexical``     BM25 of the slice against the command's words (normalised to the best slice)
-``file``        BM25 of the slice's file, from ripgrep's counts, plus path matches (normalised)
+``file``        BM25 of the slice's file, from ripgrep's counts (normalised)
+``path``        the command's words in the file's path, IDF-weighted (normalised)
 ``graph``       import-graph proximity to the files that define the named identifiers
 ``centrality``  how many files of the neighbourhood import the slice's file (normalised)
 ``vector``      cosine similarity of hashed identifier embeddings (slice cache)
@@ -41,9 +43,11 @@ class Weights:
     """How much each component counts. See the module docstring for what they mean."""
 
     definition: float = 3.0
+    name: float = 1.0
     identifier: float = 1.5
     lexical: float = 1.0
     file: float = 1.0
+    path: float = 1.0
     graph: float = 0.3
     centrality: float = 0.1
     vector: float = 0.5

@@ -102,6 +102,9 @@ class Terms:
 
     identifiers: tuple[str, ...] = ()
     """Code names as written (``calculate_position_size``, ``PositionPlan``), no dots."""
+    names: tuple[str, ...] = ()
+    """Capitalised words inside a sentence (``the Kelly fraction``): maybe a class, maybe a
+    proper noun. Searched like identifiers, weighed apart."""
     paths: tuple[str, ...] = ()
     """File paths or file names (``wheel_sizing/kelly.py``, ``kelly.py``)."""
     modules: tuple[str, ...] = ()
@@ -117,12 +120,20 @@ class Terms:
 
     @property
     def empty(self) -> bool:
-        return not (self.identifiers or self.paths or self.modules or self.phrases or self.words)
+        return not (
+            self.identifiers
+            or self.names
+            or self.paths
+            or self.modules
+            or self.phrases
+            or self.words
+        )
 
     def all(self) -> list[str]:
         """Every term, for ``MapResult.terms``: identifiers, paths, modules, phrases, words."""
         seen: dict[str, None] = {}
-        for group in (self.identifiers, self.paths, self.modules, self.phrases, self.words):
+        groups = (self.identifiers, self.names, self.paths, self.modules, self.phrases, self.words)
+        for group in groups:
             for t in group:
                 seen.setdefault(t, None)
         return list(seen)
@@ -135,6 +146,7 @@ def _add(bucket: dict[T, None], item: T) -> None:
 def extract(command: str) -> Terms:
     """Split a command into identifiers, paths, modules, phrases and words."""
     identifiers: dict[str, None] = {}
+    names: dict[str, None] = {}
     paths: dict[str, None] = {}
     modules: dict[str, None] = {}
     phrases: dict[str, None] = {}
@@ -190,8 +202,9 @@ def extract(command: str) -> Terms:
             and bare.lower() not in STOP_WORDS
             and not _SENTENCE_START.search(rest, 0, m.start())
         ):
-            # A capitalised word inside a sentence ("the Kelly fraction") may be a class.
-            _add(identifiers, bare)
+            # A capitalised word inside a sentence ("the Kelly fraction") may be a class,
+            # or just a proper noun ("the PostgreSQL dialect"): weaker evidence.
+            _add(names, bare)
 
     words: dict[str, None] = {}
     for w in split_identifier(rest if new_names else command):
@@ -199,6 +212,7 @@ def extract(command: str) -> Terms:
             _add(words, w)
     return Terms(
         identifiers=tuple(identifiers),
+        names=tuple(n for n in names if n not in identifiers),
         paths=tuple(paths),
         modules=tuple(modules),
         phrases=tuple(phrases),

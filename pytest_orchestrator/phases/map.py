@@ -66,11 +66,14 @@ class Candidates:
 
     terms: Terms
     file_scores: dict[str, float] = field(default_factory=dict)
+    evidence: FileEvidence | None = None
     seeds: set[str] = field(default_factory=set)
     sliced: dict[str, SlicedFile] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     found: tuple[str, ...] = ()
     """The command's identifiers that occur somewhere in the repository."""
+    found_names: tuple[str, ...] = ()
+    """The command's capitalised prose words that occur as identifiers in the repository."""
     idfs: dict[str, float] | None = None
     """Each query word's IDF over the repository's files (from ripgrep's counts)."""
     stats: dict[str, float] = field(default_factory=dict)
@@ -81,10 +84,22 @@ def _count(stats: dict[str, float], key: str, n: float = 1) -> None:
     stats[key] = stats.get(key, 0) + n
 
 
+@dataclass
+class FileEvidence:
+    """File-level evidence from the searches, before any file is read."""
+
+    text: dict[str, float] = field(default_factory=dict)
+    """BM25 of the file against the command's words (ripgrep's counts, size as length)."""
+    path: dict[str, float] = field(default_factory=dict)
+    """IDF of the command's words found in the file's path ("mysql" in dialects/mysql/...)."""
+    total: dict[str, float] = field(default_factory=dict)
+    """What picks the candidates: text + path + identifier and definition bonuses."""
+
+
 def score_files(
     root: Path, terms: Terms, files: list[str], hits: search.Hits, idents: search.IdentifierHits
-) -> dict[str, float]:
-    """File-level evidence: BM25 over ripgrep counts + path words + identifier/definition hits."""
+) -> FileEvidence:
+    """File-level evidence: BM25 over ripgrep counts, path words, identifier/definition hits."""
     n = max(len(files), 1)
     df = hits.document_frequency()
     idfs = {w: idf(n, df.get(w, 0)) for w in terms.words}
@@ -95,9 +110,9 @@ def score_files(
         except OSError:
             sizes[path] = 0.0
     avg = sum(sizes.values()) / len(sizes) if sizes else 1.0
-    scores: dict[str, float] = {}
+    ev = FileEvidence()
     for path, tf in hits.words.items():
-        scores[path] = bm25(tf, sizes.get(path, avg), avg, idfs)
+        ev.text[path] = bm25(tf, sizes.get(path, avg), avg, idfs)
     # words in the path: "sizing" finds wheel_sizing/sizing.py even where the text says "size"
     wanted = set(terms.words)
     if wanted:
@@ -108,16 +123,17 @@ def score_files(
             parts = set(split_identifier(path.removesuffix(".py")))
             matched = parts & wanted
             if matched:
-                scores[path] = (
-                    scores.get(path, 0.0)
-                    + _PATH_WEIGHT * sum(idfs[w] for w in matched) / max(len(parts), 1) ** 0.5
-                )
+                ev.path[path] = sum(idfs[w] for w in matched) / max(len(parts), 1) ** 0.5
+    total = dict(ev.text)
+    for path, value in ev.path.items():
+        total[path] = total.get(path, 0.0) + _PATH_WEIGHT * value
     for path, counts in idents.counts.items():
-        scores[path] = scores.get(path, 0.0) + _IDENT_FILE_BONUS * len(counts)
+        total[path] = total.get(path, 0.0) + _IDENT_FILE_BONUS * len(counts)
     for paths in idents.definitions.values():
         for path in paths:
-            scores[path] = scores.get(path, 0.0) + _DEF_FILE_BONUS
-    return scores
+            total[path] = total.get(path, 0.0) + _DEF_FILE_BONUS
+    ev.total = total
+    return ev
 
 
 def explicit_files(terms: Terms, files: list[str], index: ModuleIndex) -> set[str]:
@@ -280,7 +296,9 @@ def rank_slices(
     idfs = cands.idfs if cands.idfs is not None else {w: 1.0 for w in terms.words}
     scores = bm25_texts(texts, list(terms.words), idfs)
     lexical = normalise({_sid(s): v for s, v in zip(slices, scores, strict=True)})
-    files = normalise(cands.file_scores)
+    ev = cands.evidence or FileEvidence()
+    file_text = normalise(ev.text)
+    file_path = normalise(ev.path)
     # identifiers found nowhere (prose mistaken for a name, a typo) must not dilute the rest
     ident_res = [(i, re.compile(rf"\b{re.escape(i)}\b")) for i in cands.found]
     paths = list(cands.sliced)
@@ -292,13 +310,15 @@ def rank_slices(
         text = cands.texts[_sid(s)]
         comp: dict[str, float] = {
             "definition": 1.0 if _defines(s, text, cands.found) else 0.0,
+            "name": 1.0 if _defines(s, text, cands.found_names) else 0.0,
             "identifier": (
                 sum(1 for i, r in ident_res if i in text and r.search(text)) / len(ident_res)
                 if ident_res
                 else 0.0
             ),
             "lexical": lexical.get(_sid(s), 0.0),
-            "file": files.get(s.path, 0.0),
+            "file": file_text.get(s.path, 0.0),
+            "path": file_path.get(s.path, 0.0),
             "graph": 1.0 / (1 + graph_dist[s.path]) if s.path in graph_dist else 0.0,
             "centrality": centrality.get(s.path, 0.0),
             "vector": 0.0,
@@ -351,7 +371,9 @@ def map_repository(
             hits_job = pool.submit(
                 search.count_terms, root, terms.words, terms.identifiers, terms.phrases
             )
-            idents_job = pool.submit(search.find_identifiers, root, terms.identifiers)
+            idents_job = pool.submit(
+                search.find_identifiers, root, (*terms.identifiers, *terms.names)
+            )
         files = files_job.result()
         stats["files_searched"] = len(files)
         if terms.empty:
@@ -364,8 +386,11 @@ def map_repository(
 
     index = ModuleIndex.build(files)
     remembered = memory.recall(command) if memory is not None else {}
-    scores = score_files(root, terms, files, hits, idents)
-    cands.found = tuple(i for i in terms.identifiers if any(i in c for c in idents.counts.values()))
+    cands.evidence = score_files(root, terms, files, hits, idents)
+    scores = cands.evidence.total
+    seen = {i for c in idents.counts.values() for i in c}
+    cands.found = tuple(i for i in terms.identifiers if i in seen)
+    cands.found_names = tuple(i for i in terms.names if i in seen)
     df = hits.document_frequency()
     cands.idfs = {w: idf(max(len(files), 1), df.get(w, 0)) for w in terms.words}
     known = set(files)
@@ -441,8 +466,7 @@ def map_repository(
     )
     stats["candidate_slices"] = len(ranked)
     stats["syntax_errors"] = len(cands.problems)
-    found = {i for counts in idents.counts.values() for i in counts}
-    missing = [i for i in terms.identifiers if i not in found]
+    missing = [i for i in terms.identifiers if i not in seen]
     stats["missing_identifiers"] = len(missing)
     if report is not None:
         for problem in cands.problems[:10]:
