@@ -31,7 +31,7 @@ def test_score_is_the_weighted_sum_of_components() -> None:
 def test_a_named_definition_beats_any_amount_of_mere_similarity() -> None:
     """The defining slice of a named symbol outscores a slice that is only similar text."""
     definition = {"definition": 1.0, "identifier": 1.0}
-    similar = {"lexical": 1.0, "file": 1.0, "vector": 1.0, "graph": 1.0, "centrality": 1.0}
+    similar = {"lexical": 1, "file": 1, "path": 1, "vector": 1, "graph": 1, "centrality": 1}
     assert DEFAULT_WEIGHTS.score(definition) > DEFAULT_WEIGHTS.score(similar)
 
 

@@ -129,9 +129,11 @@ def score_files(
         total[path] = total.get(path, 0.0) + _PATH_WEIGHT * value
     for path, counts in idents.counts.items():
         total[path] = total.get(path, 0.0) + _IDENT_FILE_BONUS * len(counts)
-    for paths in idents.definitions.values():
+    strong = set(terms.identifiers)
+    for name, paths in idents.definitions.items():
+        bonus = _DEF_FILE_BONUS if name in strong else _DEF_FILE_BONUS / 2
         for path in paths:
-            total[path] = total.get(path, 0.0) + _DEF_FILE_BONUS
+            total[path] = total.get(path, 0.0) + bonus
     ev.total = total
     return ev
 
@@ -399,14 +401,16 @@ def map_repository(
     for path in explicit:
         scores[path] = scores.get(path, 0.0) + _DEF_FILE_BONUS
     cands.file_scores = scores
-    defining = {p for paths in defs.values() for p in paths}
     ranked_files = sorted(scores, key=lambda p: (-scores[p], p))
-    cands.seeds = defining | explicit
+    # files defining a named identifier are seeds (best first: a common name can have many)
+    defining = sorted(
+        {p for name, paths in defs.items() if name in cands.found for p in paths},
+        key=lambda p: (-scores.get(p, 0.0), p),
+    )[: max_files // 2]
+    cands.seeds = set(defining) | explicit
     if not cands.seeds:
         cands.seeds = set(ranked_files[:3])
-    chosen = list(
-        dict.fromkeys([*sorted(explicit), *sorted(defining)[:max_files], *sorted(recalled)])
-    )
+    chosen = list(dict.fromkeys([*sorted(explicit), *defining, *sorted(recalled)]))
     chosen += [p for p in ranked_files[: max_files * 2] if p not in chosen][
         : max(0, max_files - len(chosen))
     ]
