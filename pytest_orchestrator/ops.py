@@ -95,9 +95,8 @@ def read_slice(ctx: StepContext, args: ReadSliceArgs) -> OpOutcome:
     if not found:
         return OpOutcome(False, f"{args.symbol} not found in {args.path}")
     lines = path.read_text(encoding="utf-8").splitlines()
-    start = found[0].line
-    text = "\n".join(lines[start - 1 : start + 200])
-    return OpOutcome(True, f"read {args.path}::{args.symbol}", data={"text": text[:8000]})
+    text = "\n".join(lines[found[0].line - 1 : found[0].end_line])
+    return OpOutcome(True, f"read {args.path}::{args.symbol}", data={"text": text})
 
 
 def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:

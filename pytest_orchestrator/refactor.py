@@ -31,6 +31,8 @@ class Definition:
     """Character offset of the name in the file (what rope wants)."""
     scope_names: frozenset[str]
     """Names already defined in the scope the symbol lives in."""
+    end_line: int = 0
+    """Last line of the defining statement (the whole function or class)."""
 
 
 def rg_binary() -> str:
@@ -140,7 +142,10 @@ def find_definitions(root: Path, symbol: str, path: str | None = None) -> list[D
             if defined is not None:
                 offset = _name_offset(text, starts, defined, name)
                 lineno = int(getattr(defined, "lineno", 1))
-                found.append(Definition(rel, prefix + name, lineno, offset, _names(body)))
+                end = max(
+                    (s.end_lineno or s.lineno for s in body if s.lineno <= lineno), default=lineno
+                )
+                found.append(Definition(rel, prefix + name, lineno, offset, _names(body), end))
     return found
 
 

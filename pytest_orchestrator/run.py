@@ -120,7 +120,7 @@ class Run:
     cache: SliceCache | None = None
     ledger: TokenLedger = field(default_factory=TokenLedger)
     planner: Planner | None = None
-    report: Callable[[str], None] = print
+    report: Callable[[str], None] = lambda line: None
     """Progress output; the session points it at pytest's terminal reporter."""
     record: RunRecord = field(init=False)
     map: MapResult | None = None

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_orchestrator.forge import LocalForge
 from pytest_orchestrator.model import Attempt, PublishResult
+from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.run import Run
 
 DIFF_LIMIT: Final = 60_000
@@ -40,7 +41,7 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt) -> PublishResult:
     )
 
 
-def _plan_of(run: Run, attempt: Attempt | None):  # type: ignore[no-untyped-def]
+def _plan_of(run: Run, attempt: Attempt | None) -> Plan | None:
     if attempt is None:
         return run.plans[0] if run.plans else None
     return next((p for p in run.plans if p.digest() == attempt.plan_digest), None) or (
@@ -78,7 +79,8 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     if plan is not None and plan.summary:
         lines += [plan.summary, ""]
     if green:
-        lines.append(f"- **Gate: green** on attempt {attempt.number} of {run.settings.attempts}")  # type: ignore[union-attr]
+        number = attempt.number if attempt is not None else 0
+        lines.append(f"- **Gate: green** on attempt {number} of {run.settings.attempts}")
     else:
         lines.append("- **Gate: red** — no commit, no PR; see the attempts below")
     lines.append(
