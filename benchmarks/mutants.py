@@ -192,11 +192,14 @@ def mutants(source: str, limit: int, seed: int) -> list[Mutant]:
 
 
 def rename_function(source: str, name: str, new: str) -> str:
+    """Rename the module-level function and the names that refer to it (a method of the same
+    name, called as an attribute, is a different symbol and keeps its name)."""
     tree = ast.parse(source)
-    for node in ast.walk(tree):
+    for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
             node.name = new
-        elif isinstance(node, ast.Name) and node.id == name:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == name:
             node.id = new
     return ast.unparse(tree)
 

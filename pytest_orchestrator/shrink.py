@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle
 import shutil
 import time
@@ -46,11 +47,11 @@ def snapshot(tree: Path, dest: Path) -> bool:
     """Copy the base tree for later shrinking; False (no snapshot) for very large trees."""
     shutil.rmtree(dest, ignore_errors=True)
     count = 0
-    for path in tree.rglob("*"):
-        if not any(part in _IGNORE for part in path.relative_to(tree).parts):
-            count += 1
-            if count > SNAPSHOT_FILES:
-                return False
+    for _, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if d not in _IGNORE]  # never walk .git or a virtualenv
+        count += len(files)
+        if count > SNAPSHOT_FILES:
+            return False
     shutil.copytree(tree, dest, ignore=shutil.ignore_patterns(*_IGNORE), symlinks=True)
     return True
 
