@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach a real model, a real collector or the user's git identity."""
+    """No test may reach a real model, a real collector, GitHub or the user's git identity."""
     for name in (
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_BASE_URL",
@@ -32,6 +32,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "PYTEST_ADDOPTS",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GITHUB_API_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Orchestrator Tests")

@@ -1,14 +1,17 @@
 """Where a green change goes. A `Forge` posts a committed branch as a pull request.
 
 `LocalForge` needs no network: the committed branch plus the run directory *is* the PR, and
-merging fast-forwards the base branch. (A hosted forge implements the same protocol.)
+merging fast-forwards the base branch. `pytest_orchestrator.github.GitHubForge` pushes and
+opens a real pull request; `choose_forge` picks one from the settings and the environment.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol, final
 
+from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.git import current_branch, dirty_paths, git
 from pytest_orchestrator.model import PublishResult
 
@@ -19,6 +22,26 @@ class Forge(Protocol):
     def publish(
         self, repo: Path, branch: str, commit: str, base: str | None, body: Path, merge: bool
     ) -> PublishResult: ...
+
+
+def choose_forge(repo: Path, kind: str, slug: str | None, remote: str = "origin") -> Forge:
+    """``local``, ``github``, or ``auto``: GitHub when a token and a GitHub repository are
+    known, the local forge otherwise."""
+    from pytest_orchestrator import github
+
+    if kind == "local":
+        return LocalForge()
+    if kind not in ("github", "auto"):
+        raise OrchestratorError(f"unknown forge {kind!r}: use local, github or auto")
+    token = github.token()
+    slug = slug or github.slug_from_remote(repo, remote)
+    if token and slug:
+        api = os.environ.get("GITHUB_API_URL", github.DEFAULT_API)
+        return github.GitHubForge(slug, token, api=api, remote=remote)
+    if kind == "github":
+        missing = "GITHUB_TOKEN" if not token else "the repository (ini orchestrate_github_repo)"
+        raise OrchestratorError(f"the github forge needs {missing}")
+    return LocalForge()
 
 
 @final

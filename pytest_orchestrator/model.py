@@ -36,6 +36,7 @@ class ExitReason(enum.Enum):
     DRY_RUN = "dry_run"
     TESTS_FAILED = "tests_failed"
     CHECKS_FAILED = "checks_failed"
+    PUBLISH_FAILED = "publish_failed"
     BASELINE_RED = "baseline_red"
     PLANNER_REFUSED = "planner_refused"
     INVALID_PLAN = "invalid_plan"
@@ -54,6 +55,7 @@ _EXIT_STATUS: dict[ExitReason, int] = {
     ExitReason.DRY_RUN: 0,
     ExitReason.TESTS_FAILED: 1,
     ExitReason.CHECKS_FAILED: 1,
+    ExitReason.PUBLISH_FAILED: 1,
     ExitReason.BASELINE_RED: 4,
     ExitReason.PLANNER_REFUSED: 4,
     ExitReason.INVALID_PLAN: 4,

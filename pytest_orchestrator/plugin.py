@@ -101,6 +101,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("orchestrate_run_dir", "run directory root (default .orchestrate/runs)"),
         ("orchestrate_workers", "xdist workers for the target's test runs (default 0)"),
         ("orchestrate_test_timeout", "seconds one test run may take (default 600)"),
+        ("orchestrate_forge", "local, github, or auto (github when GITHUB_TOKEN is set)"),
+        ("orchestrate_github_repo", "owner/name of the GitHub repository (default: origin's)"),
         ("orchestrate_model", "Anthropic model of the anthropic planner (ANTHROPIC_MODEL wins)"),
         ("orchestrate_cache_dir", "slice cache directory (default .orchestrate/cache)"),
         ("orchestrate_mem_threshold", "memory ratio at which work stops (default 0.70)"),

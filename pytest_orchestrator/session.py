@@ -547,11 +547,21 @@ class Orchestrator:
 
         final = self.final
         if final is not None and final.green:
-            with run.phase(Phase.PUBLISH) as note:
-                self._tree.keep_branch()
-                run.published = self.config.hook.pytest_orchestrator_publish(run=run, attempt=final)
-                assert run.published is not None
-                note.summary = f"{run.published.forge}: {run.published.url}"
+            self._tree.keep_branch()
+            try:
+                with run.phase(Phase.PUBLISH) as note:
+                    run.published = self.config.hook.pytest_orchestrator_publish(
+                        run=run, attempt=final
+                    )
+                    assert run.published is not None
+                    note.summary = f"{run.published.forge}: {run.published.url}"
+            except OrchestratorError as exc:
+                run.finish(
+                    ExitReason.PUBLISH_FAILED,
+                    f"the gate is green and the tested commit is on branch {run.branch}, "
+                    f"but it could not be published: {exc}",
+                )
+                return
             run.finish(ExitReason.GREEN, f"gate green after {len(run.attempts)} attempt(s)")
         else:
             reason = ExitReason.TESTS_FAILED

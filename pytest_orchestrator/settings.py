@@ -48,6 +48,10 @@ class Settings(BaseModel):
     budgets: Budgets = Field(default_factory=Budgets)
     model: str = "claude-sonnet-4-6"
     """Anthropic model for the anthropic planner."""
+    forge: str = "auto"
+    """Where a green change goes: ``local``, ``github``, or ``auto`` (GitHub with a token)."""
+    github_repo: str | None = None
+    """``owner/name`` on GitHub; read from the ``origin`` remote when unset."""
     llm_env: dict[str, str] = Field(default_factory=dict)
     """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
 
@@ -95,6 +99,8 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         budgets=Budgets(max_output_tokens=min(4096, max_out)),
         model=os.environ.get("ANTHROPIC_MODEL")
         or _ini(config, "orchestrate_model", "claude-sonnet-4-6"),
+        forge=_ini(config, "orchestrate_forge", "auto"),
+        github_repo=_ini(config, "orchestrate_github_repo", "") or None,
         llm_env={
             env: _ini(config, key, "") for key, env in LLM_INI.items() if _ini(config, key, "")
         },

@@ -14,7 +14,7 @@ from typing import Final
 
 import pytest
 
-from pytest_orchestrator.forge import LocalForge
+from pytest_orchestrator.forge import choose_forge
 from pytest_orchestrator.model import Attempt, PublishResult
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.run import Run
@@ -36,7 +36,8 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt) -> PublishResult:
     git("commit", "--quiet", "--no-verify", "-F", "-", cwd=run.worktree, stdin=body)
     commit = git("rev-parse", "HEAD", cwd=run.worktree).strip()
     pr = write_bundle(run, attempt, diff=diff, commit=commit)
-    return LocalForge().publish(
+    forge = choose_forge(run.repo, run.settings.forge, run.settings.github_repo)
+    return forge.publish(
         run.repo, run.branch, commit, run.base_branch, pr, run.settings.merge_requested
     )
 
