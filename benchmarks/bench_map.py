@@ -4,8 +4,10 @@ Every measurement runs in a fresh child process (so peak RSS is that run's, ripg
 included) and times only Map + Logic, not interpreter start-up or imports (those are the
 session's, paid once per ``pytest`` run; the child reports them separately).
 
-- cold: a fresh, empty cache directory (slice cache + memory) per run;
-- warm: the cache directory of one earlier run of the same command.
+- cold: a fresh, empty cache directory (slice cache, search cache, memory) per run;
+- warm: the cache directory of one earlier run of the same command: files are not parsed
+  again (slice cache) and, the corpus being a clean git tree, the searches are not run
+  again either (search cache).
 
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
 on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine, see DESIGN.md).
@@ -46,6 +48,7 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     from pytest_orchestrator.memory import Memory
     from pytest_orchestrator.phases.logic import prune
     from pytest_orchestrator.phases.map import map_repository
+    from pytest_orchestrator.search_cache import SearchCache
     from pytest_orchestrator.slice_cache import SliceCache
 
     imports = time.perf_counter() - t_import
@@ -54,10 +57,12 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     t0 = time.perf_counter()
     cache = SliceCache.open(cache_dir)
     memory = Memory.open(cache_dir)
-    mapped = map_repository(corpus, command, cache=cache, memory=memory)
+    searches = SearchCache.open(cache_dir)
+    mapped = map_repository(corpus, command, cache=cache, memory=memory, searches=searches)
     logic = prune(mapped, corpus, budget_tokens=4000)
     cache.close()
     memory.close()
+    searches.close()
     wall = time.perf_counter() - t0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -74,6 +79,7 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
         "rss_mb": max(self1.ru_maxrss, kids1.ru_maxrss) / 1024,
         "parsed": mapped.stats.get("parsed_files", 0),
         "cached": mapped.stats.get("cached_files", 0),
+        "cached_searches": mapped.stats.get("cached_searches", 0),
         "files_searched": mapped.stats.get("files_searched", 0),
         "top": f"{top.path}::{top.symbol}" if top else "-",
     }

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from pytest_orchestrator.terms import split_identifier
 
@@ -119,6 +119,16 @@ class Hits:
     def files(self) -> set[str]:
         return set(self.words) | set(self.phrases)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"words": self.words, "phrases": self.phrases}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Hits:
+        return cls(
+            words={p: Counter(c) for p, c in data["words"].items()},
+            phrases={p: Counter(c) for p, c in data["phrases"].items()},
+        )
+
     def document_frequency(self) -> Counter[str]:
         """How many files contain each word (for IDF)."""
         df: Counter[str] = Counter()
@@ -195,6 +205,19 @@ class IdentifierHits:
     """path -> identifier -> occurrences (every line: no per-file cap)."""
     definitions: dict[str, set[str]] = field(default_factory=dict)
     """identifier -> files that define it (``def``/``class`` at any depth, or a global)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "definitions": {k: sorted(v) for k, v in self.definitions.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IdentifierHits:
+        return cls(
+            counts={p: Counter(c) for p, c in data["counts"].items()},
+            definitions={k: set(v) for k, v in data["definitions"].items()},
+        )
 
 
 def find_identifiers(root: Path, identifiers: Iterable[str]) -> IdentifierHits:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import pytest
 
@@ -42,6 +44,7 @@ from pytest_orchestrator.rank import (
     is_test_path,
     normalise,
 )
+from pytest_orchestrator.search_cache import SearchCache, search_key, tree_state
 from pytest_orchestrator.slicing import Kind, SlicedFile, blob_sha1, decode, slice_source
 from pytest_orchestrator.terms import Terms, extract, split_identifier
 
@@ -349,12 +352,78 @@ def rank_slices(
     return ranked
 
 
+T = TypeVar("T")
+_STATS_LOCK: Final = threading.Lock()
+
+
+def _cached(
+    searches: SearchCache | None,
+    state: str | None,
+    what: tuple[object, ...],
+    run: Callable[[], T],
+    dump: Callable[[T], Any],
+    load: Callable[[Any], T],
+    stats: dict[str, float],
+) -> T:
+    """``run()``, or its stored result for this tree (see `pytest_orchestrator.search_cache`)."""
+    if searches is None or state is None:
+        return run()
+    key = search_key(state, *what)
+    stored = searches.get(key)
+    if stored is not None:
+        with _STATS_LOCK:  # called from the search threads
+            stats["cached_searches"] = stats.get("cached_searches", 0) + 1
+        return load(stored)
+    result = run()
+    searches.put(key, dump(result))
+    return result
+
+
+def _search(
+    root: Path, terms: Terms, searches: SearchCache | None, stats: dict[str, float]
+) -> tuple[search.Hits, search.IdentifierHits, list[str], str | None]:
+    """The file list, the word counts and the identifier pass, at once (ripgrep and git do
+    the work in their own processes; the threads only wait and parse), each taken from the
+    search cache when this exact tree was searched for these terms before."""
+    names = (*terms.identifiers, *terms.names)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        files_job = pool.submit(search.list_files, root)
+        state = tree_state(root) if searches is not None else None
+        if terms.empty:
+            return search.Hits(), search.IdentifierHits(), files_job.result(), state
+        hits_job = pool.submit(
+            _cached,
+            searches,
+            state,
+            ("words", sorted(terms.words), sorted(terms.identifiers), sorted(terms.phrases)),
+            lambda: search.count_terms(root, terms.words, terms.identifiers, terms.phrases),
+            search.Hits.to_json,
+            search.Hits.from_json,
+            stats,
+        )
+        idents_job = pool.submit(
+            _cached,
+            searches,
+            state,
+            ("identifiers", sorted(names)),
+            lambda: search.find_identifiers(root, names),
+            search.IdentifierHits.to_json,
+            search.IdentifierHits.from_json,
+            stats,
+        )
+        files = files_job.result()
+        hits, idents = hits_job.result(), idents_job.result()
+    stats["files_matched"] = len(hits.files | set(idents.counts))
+    return hits, idents, files, state
+
+
 def map_repository(
     root: Path,
     command: str,
     *,
     cache: SliceCache | None = None,
     memory: Memory | None = None,
+    searches: SearchCache | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
     max_files: int = MAX_FILES,
     max_slices: int = MAX_SLICES,
@@ -365,25 +434,11 @@ def map_repository(
     terms = extract(command)
     stats: dict[str, float] = {}
     cands = Candidates(terms=terms, stats=stats)
-    # The three searches are independent: run them at once (ripgrep and git do the work in
-    # their own processes; the threads only wait and parse).
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        files_job = pool.submit(search.list_files, root)
-        if not terms.empty:
-            hits_job = pool.submit(
-                search.count_terms, root, terms.words, terms.identifiers, terms.phrases
-            )
-            idents_job = pool.submit(
-                search.find_identifiers, root, (*terms.identifiers, *terms.names)
-            )
-        files = files_job.result()
-        stats["files_searched"] = len(files)
-        if terms.empty:
-            return MapResult(terms=[], files=[], slices=[], stats=stats)
-        hits = hits_job.result()
-        idents = idents_job.result()
+    hits, idents, files, state = _search(root, terms, searches, stats)
+    stats["files_searched"] = len(files)
+    if terms.empty:
+        return MapResult(terms=[], files=[], slices=[], stats=stats)
     defs = idents.definitions
-    stats["files_matched"] = len(hits.files | set(idents.counts))
     stats["seconds_search"] = round(time.perf_counter() - t0, 4)
 
     index = ModuleIndex.build(files)
@@ -444,7 +499,16 @@ def map_repository(
     for seed in sorted(cands.seeds & set(cands.sliced)):
         neighbours += sorted(graph.imports.get(seed, set()))
     leaves = {module_names(s)[-1] for s in cands.seeds if module_names(s)}
-    for path, lines in sorted(search.find_import_lines(root, leaves).items()):
+    import_lines = _cached(
+        searches,
+        state,
+        ("imports", sorted(leaves)),
+        lambda: search.find_import_lines(root, leaves),
+        lambda found: found,
+        lambda data: {str(k): list(v) for k, v in data.items()},
+        stats,
+    )
+    for path, lines in sorted(import_lines.items()):
         targets = resolve_imports("\n".join(lines), path, index)
         if targets & cands.seeds:
             neighbours.append(path)
@@ -500,17 +564,25 @@ def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_orchestrator_map(run: Run) -> MapResult:
-    """The default Map: `map_repository` over the run's worktree, with cache and memory."""
+    """The default Map: `map_repository` over the run's worktree, with the slice cache, the
+    memory and the search cache of ``run.settings.cache_dir``."""
     memory: Memory | None
     try:
         memory = Memory.open(run.settings.cache_dir)
-    except (OSError, Exception):  # memory is optional: a locked or unwritable dir means none
+    except (OSError, sqlite3.Error):  # memory is optional: a locked or unwritable dir: none
         memory = None
+    searches = SearchCache.open(run.settings.cache_dir)
     try:
         result = map_repository(
-            run.worktree, run.command, cache=run.cache, memory=memory, report=run.report
+            run.worktree,
+            run.command,
+            cache=run.cache,
+            memory=memory,
+            searches=searches,
+            report=run.report,
         )
     finally:
+        searches.close()
         if memory is not None:
             memory.close()
     if not result.slices:

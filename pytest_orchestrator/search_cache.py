@@ -1,0 +1,150 @@
+"""Search results kept across runs: the same search of the same tree is not run twice.
+
+Map's ripgrep passes are pure functions of the tree's content and the search terms. When the
+tree is a clean git work tree (nothing modified, nothing untracked), the commit's tree id
+names that content exactly, so ``(tree id, terms)`` keys the results: a second run of a
+command on an unchanged repository skips ripgrep altogether. Anything else (a dirty tree, no
+git) is simply not cached.
+
+Stored in ``search.sqlite`` beside the slice cache (zlib-compressed JSON); like the slice
+cache it is never needed for correctness: a missing, locked or corrupt file means a miss,
+and a corrupt file is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import subprocess
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Final
+
+FILENAME: Final = "search.sqlite"
+SCHEMA_VERSION: Final = 1
+#: Entries kept; the least recently written go first.
+MAX_ENTRIES: Final = 500
+
+
+def tree_state(root: Path) -> str | None:
+    """The git tree id of ``root`` if it is a clean work tree (untracked files count), else
+    None. Costs one ``git status`` (~0.1 s for 20k files)."""
+    if not (root / ".git").exists():
+        return None
+    git = ["git", "-C", str(root)]
+    try:
+        status = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=normal"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        if status.returncode != 0 or status.stdout.strip():
+            return None
+        tree = subprocess.run(
+            [*git, "rev-parse", "HEAD^{tree}"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    return tree.stdout.strip() if tree.returncode == 0 and tree.stdout.strip() else None
+
+
+def search_key(state: str, *parts: object) -> str:
+    """The key of one search: the tree, then which search and everything it was given."""
+    payload = json.dumps([state, *parts], sort_keys=True, default=sorted)
+    return hashlib.sha1(payload.encode(), usedforsecurity=False).hexdigest()
+
+
+class SearchCache:
+    """Search results by `search_key`; ``None`` path: in memory (tests)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = self._open()
+
+    @classmethod
+    def open(cls, directory: Path) -> SearchCache:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return cls(None)
+        return cls(directory / FILENAME)
+
+    def _open(self) -> sqlite3.Connection | None:
+        target = str(self.path) if self.path is not None else ":memory:"
+        for attempt in (1, 2):
+            try:
+                # Map looks up its searches from worker threads: one connection, one lock
+                db = sqlite3.connect(
+                    target, timeout=5.0, isolation_level=None, check_same_thread=False
+                )
+                db.execute("PRAGMA busy_timeout = 5000")
+                db.execute("PRAGMA journal_mode = WAL")
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+                if version != SCHEMA_VERSION:
+                    db.execute("DROP TABLE IF EXISTS searches")
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS searches"
+                    " (key TEXT PRIMARY KEY, written REAL, payload BLOB)"
+                )
+                return db
+            except sqlite3.DatabaseError:
+                if self.path is None or attempt == 2:
+                    return None
+                for suffix in ("", "-wal", "-shm"):  # corrupt: it is only a cache
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        return None
+
+    def get(self, key: str) -> Any:
+        """The stored value, or None."""
+        if self._db is None:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT payload FROM searches WHERE key = ?", (key,)
+                ).fetchone()
+            return None if row is None else json.loads(zlib.decompress(row[0]))
+        except (sqlite3.Error, zlib.error, ValueError):
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-able) under ``key``; errors are misses, not failures."""
+        if self._db is None:
+            return
+        blob = zlib.compress(json.dumps(value).encode(), 1)
+        with self._lock:
+            self._write(key, blob)
+
+    def _write(self, key: str, blob: bytes) -> None:
+        assert self._db is not None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO searches VALUES (?, ?, ?)", (key, time.time(), blob)
+            )
+            self._db.execute(
+                "DELETE FROM searches WHERE key NOT IN"
+                " (SELECT key FROM searches ORDER BY written DESC LIMIT ?)",
+                (MAX_ENTRIES,),
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
