@@ -30,7 +30,7 @@ from typing import Any, Final
 import pytest
 
 ENV_VAR: Final = "PYTEST_ORCHESTRATOR_CAPTURE"
-LIMIT: Final = 200
+LIMIT: Final = 500
 
 
 class Recorder:
