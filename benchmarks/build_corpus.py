@@ -116,7 +116,12 @@ def main() -> int:
         dest = out / name
         git_dir = mirror_of(project, args.mirrors, HERE / ".corpus" / "mirrors")
         if dest.exists():
-            commit = "(existing)"
+            commit = subprocess.run(
+                ["git", f"--git-dir={git_dir}", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             files = [p for p in dest.rglob("*.py") if p.is_file() and not p.is_symlink()]
             py_files, py_lines = len(files), sum(p.read_bytes().count(b"\n") for p in files)
         else:

@@ -116,3 +116,20 @@ def test_a_target_too_large_for_the_budget_keeps_its_head(tmp_path: Path) -> Non
     assert (head.slice.symbol, head.slice.start_line) == ("giant_function", 1)
     assert head.slice.end_line < whole.slice.end_line
     assert result.used_tokens <= result.budget_tokens
+
+
+def test_the_hook_fits_the_runs_per_step_budget(wheel: Path) -> None:
+    """The default Logic hook budgets with the run's input_tokens_per_step."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from pytest_orchestrator.phases.logic import PROMPT_RESERVE, pytest_orchestrator_logic
+    from pytest_orchestrator.run import Run
+
+    run = SimpleNamespace(
+        worktree=wheel,
+        settings=SimpleNamespace(budgets=SimpleNamespace(input_tokens_per_step=2500)),
+    )
+    result = pytest_orchestrator_logic(cast(Run, run), map_repository(wheel, RENAME))
+    assert result.budget_tokens == 2500 - PROMPT_RESERVE
+    assert result.used_tokens <= result.budget_tokens
