@@ -4,21 +4,22 @@ The pipeline (`map_repository`), each step bounded so that a 3-million-line repo
 a few ripgrep passes and the parsing of a few dozen files:
 
 1. extract terms from the command (`pytest_orchestrator.terms`);
-2. ripgrep: the Python file list, per-file counts of the command's words, the files that
-   define the named identifiers (`pytest_orchestrator.search`);
-3. score files with BM25 over ripgrep's counts plus path, identifier and definition hits,
-   add memory (`pytest_orchestrator.memory`) and pick the candidate files;
+2. search, all at once: the Python file list, per-file counts of the command's words, and
+   where the named identifiers occur and are defined (`pytest_orchestrator.search`); a
+   clean git tree searched before for the same terms is not searched again
+   (`pytest_orchestrator.search_cache`);
+3. score files from that evidence (`pytest_orchestrator.evidence`), add what earlier runs
+   chose for similar commands (`pytest_orchestrator.memory`), pick the candidate files;
 4. widen them by their import-graph neighbourhood (`pytest_orchestrator.graph`);
-5. slice only the candidates (`pytest_orchestrator.slicing`), reusing the slice cache's
-   per-file slices when the file's git-blob id is unchanged;
+5. slice only the candidates, reusing the slice cache's slices of any file whose git-blob
+   id is unchanged (`pytest_orchestrator.file_slices`, `pytest_orchestrator.slicing`);
 6. score every slice with named components and explicit weights (`pytest_orchestrator.rank`).
 
-Nothing is written in the searched tree; the slice cache and memory live in the cache dir.
+Nothing is written in the searched tree; the caches and the memory live in the cache dir.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import threading
@@ -27,26 +28,32 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import pytest
 
 from pytest_orchestrator import search
+from pytest_orchestrator.evidence import (
+    DEF_FILE_BONUS,
+    FileEvidence,
+    explicit_files,
+    score_files,
+)
+from pytest_orchestrator.file_slices import count, slice_file
 from pytest_orchestrator.graph import ImportGraph, ModuleIndex, module_names, resolve_imports
 from pytest_orchestrator.memory import Memory
 from pytest_orchestrator.model import MapResult, RankedSlice, Slice
 from pytest_orchestrator.rank import (
     DEFAULT_WEIGHTS,
     Weights,
-    bm25,
     bm25_texts,
     idf,
     is_test_path,
     normalise,
 )
 from pytest_orchestrator.search_cache import SearchCache, search_key, tree_state
-from pytest_orchestrator.slicing import Kind, SlicedFile, blob_sha1, decode, slice_source
-from pytest_orchestrator.terms import Terms, extract, split_identifier
+from pytest_orchestrator.slicing import SlicedFile, decode
+from pytest_orchestrator.terms import Terms, extract
 
 if TYPE_CHECKING:
     from pytest_orchestrator.run import Run
@@ -58,9 +65,6 @@ MAX_FILES: Final = 40
 MAX_NEIGHBOURS: Final = 20
 #: Slices handed to Logic.
 MAX_SLICES: Final = 300
-_PATH_WEIGHT: Final = 1.5
-_IDENT_FILE_BONUS: Final = 2.0
-_DEF_FILE_BONUS: Final = 4.0
 
 
 @dataclass
@@ -81,160 +85,6 @@ class Candidates:
     """Each query word's IDF over the repository's files (from ripgrep's counts)."""
     stats: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-
-
-def _count(stats: dict[str, float], key: str, n: float = 1) -> None:
-    stats[key] = stats.get(key, 0) + n
-
-
-@dataclass
-class FileEvidence:
-    """File-level evidence from the searches, before any file is read."""
-
-    text: dict[str, float] = field(default_factory=dict)
-    """BM25 of the file against the command's words (ripgrep's counts, size as length)."""
-    path: dict[str, float] = field(default_factory=dict)
-    """IDF of the command's words found in the file's path ("mysql" in dialects/mysql/...)."""
-    total: dict[str, float] = field(default_factory=dict)
-    """What picks the candidates: text + path + identifier and definition bonuses."""
-
-
-def score_files(
-    root: Path, terms: Terms, files: list[str], hits: search.Hits, idents: search.IdentifierHits
-) -> FileEvidence:
-    """File-level evidence: BM25 over ripgrep counts, path words, identifier/definition hits."""
-    n = max(len(files), 1)
-    df = hits.document_frequency()
-    idfs = {w: idf(n, df.get(w, 0)) for w in terms.words}
-    sizes: dict[str, float] = {}
-    for path in hits.files:
-        try:
-            sizes[path] = float(os.stat(root / path).st_size)
-        except OSError:
-            sizes[path] = 0.0
-    avg = sum(sizes.values()) / len(sizes) if sizes else 1.0
-    ev = FileEvidence()
-    for path, tf in hits.words.items():
-        ev.text[path] = bm25(tf, sizes.get(path, avg), avg, idfs)
-    # words in the path: "sizing" finds wheel_sizing/sizing.py even where the text says "size"
-    wanted = set(terms.words)
-    if wanted:
-        for path in files:
-            lowered = path.lower()
-            if not any(w in lowered for w in wanted):  # cheap filter before splitting
-                continue
-            parts = set(split_identifier(path.removesuffix(".py")))
-            matched = parts & wanted
-            if matched:
-                ev.path[path] = sum(idfs[w] for w in matched) / max(len(parts), 1) ** 0.5
-    total = dict(ev.text)
-    for path, value in ev.path.items():
-        total[path] = total.get(path, 0.0) + _PATH_WEIGHT * value
-    for path, counts in idents.counts.items():
-        total[path] = total.get(path, 0.0) + _IDENT_FILE_BONUS * len(counts)
-    strong = set(terms.identifiers)
-    for name, paths in idents.definitions.items():
-        bonus = _DEF_FILE_BONUS if name in strong else _DEF_FILE_BONUS / 2
-        for path in paths:
-            total[path] = total.get(path, 0.0) + bonus
-    ev.total = total
-    return ev
-
-
-def explicit_files(terms: Terms, files: list[str], index: ModuleIndex) -> set[str]:
-    """Files the command names: paths, dotted modules, stack-trace files.
-
-    A path matches the files sharing its longest tail of components, so the trace line
-    ``/venv/lib/python3.11/site-packages/flask/app.py`` finds ``src/flask/app.py``.
-    """
-    found: set[str] = set()
-    by_name: dict[str, list[str]] = {}
-    for f in files:
-        by_name.setdefault(f.rsplit("/", 1)[-1], []).append(f)
-    for wanted in terms.paths:
-        parts = [p for p in wanted.replace("\\", "/").split("/") if p not in ("", ".")]
-        if not parts:
-            continue
-        best: list[str] = []
-        best_len = 0
-        for f in by_name.get(parts[-1], []):
-            fparts = f.split("/")
-            n = 0
-            while n < min(len(parts), len(fparts)) and parts[-1 - n] == fparts[-1 - n]:
-                n += 1
-            if n > best_len:
-                best, best_len = [f], n
-            elif n == best_len:
-                best.append(f)
-        if best and (best_len >= 2 or len(best) <= 3):
-            found.update(best)
-    for module in terms.modules:
-        parts = module.split(".")
-        for i in range(len(parts), 0, -1):
-            target = index.resolve(".".join(parts[:i]), "")
-            if target is not None:
-                found.add(target)
-                break
-    return found
-
-
-def _read(root: Path, path: str) -> bytes | None:
-    """The bytes of ``root/path`` if it is a regular file inside ``root``."""
-    full = root / path
-    try:
-        real = full.resolve(strict=True)
-        real.relative_to(root.resolve())
-        if not real.is_file():
-            return None
-        return real.read_bytes()
-    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
-        return None
-
-
-def slice_file(
-    root: Path, path: str, cache: SliceCache | None, stats: dict[str, float]
-) -> tuple[SlicedFile, bytes] | None:
-    """Slice one file, reusing the cache's slices when its blob id is unchanged."""
-    raw = _read(root, path)
-    if raw is None:
-        _count(stats, "unreadable_files")
-        return None
-    fingerprint = blob_sha1(raw)
-    if cache is not None:
-        stored = cache.file_slice_keys(path, fingerprint)
-        if stored is not None:
-            _count(stats, "cached_files")
-            out = SlicedFile(path)
-            for key, m in stored:
-                out.slices.append(
-                    Slice(
-                        path=path,
-                        symbol=m.symbol,
-                        kind=cast(Kind, m.kind),
-                        start_line=m.start_line,
-                        end_line=m.end_line,
-                        hash=key,
-                        tokens=m.tokens,
-                    )
-                )
-                out.byte_ranges.append((m.start_byte, m.end_byte))
-            return out, raw
-    sliced = slice_source(path, raw)
-    _count(stats, "parsed_files")
-    if cache is not None and sliced.skipped is None:
-        _store(cache, sliced, fingerprint)
-    return sliced, raw
-
-
-def _store(cache: SliceCache, sliced: SlicedFile, fingerprint: str) -> None:
-    """Record a parsed file's slices; vectors are added when a ranking first needs them."""
-    from pytest_orchestrator.slice_cache import SliceMeta
-
-    pairs = [
-        (s.hash, SliceMeta(s.path, s.symbol, s.kind, s.start_line, s.end_line, a, b, s.tokens))
-        for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True)
-    ]
-    cache.put_file_slices(sliced.path, fingerprint, pairs)
 
 
 def _vector_scores(
@@ -454,7 +304,7 @@ def map_repository(
     explicit = explicit_files(terms, files, index)
     recalled = {p for p, _ in remembered if p in known}
     for path in explicit:
-        scores[path] = scores.get(path, 0.0) + _DEF_FILE_BONUS
+        scores[path] = scores.get(path, 0.0) + DEF_FILE_BONUS
     cands.file_scores = scores
     ranked_files = sorted(scores, key=lambda p: (-scores[p], p))
     # files defining a named identifier are seeds (best first: a common name can have many)
@@ -480,14 +330,14 @@ def map_repository(
             return False
         sliced, raw = got
         if sliced.skipped is not None:
-            _count(stats, f"skipped_{sliced.skipped.replace(' ', '_')}")
+            count(stats, f"skipped_{sliced.skipped.replace(' ', '_')}")
             return False
         cands.sliced[path] = sliced
         raws[path] = raw
         for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True):
             cands.texts[_sid(s)] = decode(raw[a:b])
         if sliced.problems:
-            _count(stats, "files_with_syntax_errors")
+            count(stats, "files_with_syntax_errors")
             cands.problems += [f"{path}: {p}" for p in sliced.problems]
         graph.add(path, resolve_imports(decode(raw), path, index))
         return True
