@@ -57,6 +57,8 @@ DIFFERENTIAL_FILE: Final = "mc_differential.json"
 SOFT_SHARE: Final = 0.6
 """Share of the cap the base side's simulations may use before ``should_stop()``: the
 candidate replays the same work and needs headroom for being slower."""
+WRAP_UP_SECONDS: Final = 0.3
+"""Children are killed this long before the cap, so reading their results ends within it."""
 CAPTURE_SHARE: Final = 0.3
 """Share of the cap the base side may spend running tests to capture real arguments."""
 STARTUP_SECONDS: Final = 0.8
@@ -118,7 +120,7 @@ def _run_side(
     from pytest_orchestrator import differential
 
     start = time.monotonic()
-    deadline = start + cap
+    deadline = start + cap - WRAP_UP_SECONDS
     paths = Side_(run.run_dir / WORK_DIR, side)
     paths.work.mkdir(parents=True, exist_ok=True)
     env = child_env(run.worktree)
