@@ -39,6 +39,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -271,10 +272,10 @@ def recall(truth: list[object], ranked: list[object], k: int) -> float:
 
 @dataclass
 class Scored:
-    """One case's candidates from Map: (path, symbol, components) in Map's order."""
+    """One case's candidates from Map: (path, symbol, components, kind) in Map's order."""
 
     case: Case
-    slices: list[tuple[str, str, dict[str, float]]]
+    slices: list[tuple[Any, ...]]
     base_files: list[str]
     base_funcs: list[tuple[str, str]]
     seconds: float
@@ -282,8 +283,11 @@ class Scored:
 
 def ours_ranking(scored: Scored, weights: Weights) -> tuple[list[str], list[tuple[str, str]]]:
     order = sorted(scored.slices, key=lambda s: -weights.score(s[2]))
-    files = list(dict.fromkeys(p for p, _, _ in order))
-    funcs = list(dict.fromkeys((p, sym) for p, sym, _ in order))
+    files = list(dict.fromkeys(s[0] for s in order))
+    # like the baseline, rank only functions and methods for function recall
+    funcs = list(
+        dict.fromkeys((s[0], s[1]) for s in order if s[3:4] in ((), ("function",), ("method",)))
+    )
     return files, funcs
 
 
@@ -403,7 +407,10 @@ def main() -> int:
             rows.append(
                 Scored(
                     case,
-                    [(r.slice.path, r.slice.symbol, dict(r.components)) for r in mapped.slices],
+                    [
+                        (r.slice.path, r.slice.symbol, dict(r.components), r.slice.kind)
+                        for r in mapped.slices
+                    ],
                     baseline.rank_files(q),
                     baseline.rank_functions(q),
                     seconds[-1],
