@@ -35,7 +35,8 @@ def tree_state(root: Path) -> str | None:
     None. Costs one ``git status`` (~0.1 s for 20k files)."""
     if not (root / ".git").exists():
         return None
-    git = ["git", "-C", str(root)]
+    # --no-optional-locks: read only; status would otherwise refresh and rewrite the index
+    git = ["git", "--no-optional-locks", "-C", str(root)]
     try:
         status = subprocess.run(
             [*git, "status", "--porcelain", "--untracked-files=normal"],
