@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pytest_orchestrator.capture import read_captured
 from pytest_orchestrator.children import ChildResult, ChildSpec
 from pytest_orchestrator.model import MetricDelta, SimulationResult
-from pytest_orchestrator.targets import Target, definers, renames_from, targets_from_run
+from pytest_orchestrator.targets import Target, definers, renamed, renames_from, targets_from_run
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plan import Plan
@@ -67,6 +67,9 @@ class FunctionReport(BaseModel):
 
     target: str
     """``module.qualname`` on the base side."""
+    module: str = ""
+    qualname: str = ""
+    """``func`` or ``Class.method``: where the module name ends is not visible in ``target``."""
     candidate_name: str = ""
     """Where it was found on the candidate side, when renamed or moved."""
     samples: int = 0
@@ -204,15 +207,15 @@ class Sampler:
         for f in base.functions if base is not None else []:
             sources[f.target] = f.sources
             if f.samples and not f.skipped:
-                module, _, qualname = _split_target(f.target)
-                targets.append(Target(module, qualname))
+                module, _, qualname = f.target.rpartition(".")
+                targets.append(Target(f.module or module, f.qualname or qualname))
                 counts[f.target] = f.samples
             else:
                 reports[f.target] = FunctionReport(
                     target=f.target, skipped=f.skipped or "no samples"
                 )
         renames = renames_from(plan)
-        names = {renames.get(t.qualname, t.qualname) for t in targets}
+        names = {renamed(t.qualname, renames).split(".")[0] for t in targets}
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
@@ -242,8 +245,10 @@ class Sampler:
                         "file_id": t.file_id,
                         "module": t.module,
                         "qualname": t.qualname,
-                        "new_name": self.renames.get(t.qualname, t.qualname),
-                        "moved_to": self.moves.get(self.renames.get(t.qualname, t.qualname), []),
+                        "new_name": renamed(t.qualname, self.renames),
+                        "moved_to": self.moves.get(
+                            renamed(t.qualname, self.renames).split(".")[0], []
+                        ),
                         "samples": self.base_counts.get(t.id, MAX_SAMPLES),
                     }
                     for t in shard
@@ -334,6 +339,10 @@ class Sampler:
             for t in self.targets
         ]
         functions += [r for k, r in self.reports.items() if k not in {t.id for t in self.targets}]
+        by_id = {t.id: t for t in self.targets}
+        for f in functions:
+            if f.target in by_id:
+                f.module, f.qualname = by_id[f.target].module, by_id[f.target].qualname
         if self.side == "candidate":
             functions = [self._compare(f) for f in functions]
         total = sum(f.samples for f in functions)
@@ -424,11 +433,6 @@ def _renamer(renames: dict[str, str]) -> Callable[[str], str]:
 def _describe(outcome: dict[str, Any]) -> str:
     text = json.dumps(outcome, default=str)
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _split_target(target: str) -> tuple[str, str, str]:
-    module, _, qualname = target.rpartition(".")
-    return module, ".", qualname
 
 
 def _cores() -> int:

@@ -65,6 +65,8 @@ class Generator:
     func: Callable[..., Any]
     rng: np.random.Generator
     strategies: Strategies = dataclasses.field(default_factory=dict)
+    owner: type | None = None
+    """For a method: its class; ``self`` is drawn as an instance of it."""
 
     def __post_init__(self) -> None:
         self.pools: dict[str, list[Any]] = {}
@@ -79,8 +81,11 @@ class Generator:
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
         for p in self.params:
-            if p.default is p.empty and p.name not in self.hints and p.name in ("self", "cls"):
+            missing = p.default is p.empty and p.name not in self.hints
+            if missing and p.name in ("self", "cls") and self.owner is None:
                 raise Unsupported(f"parameter {p.name!r}: needs an instance")
+        if self.owner is not None and self.params and self.params[0].name == "self":
+            self.hints.setdefault("self", self.owner)
 
     def learn(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Remember the values of a call that did not raise: later draws reuse and perturb
@@ -207,6 +212,8 @@ def draw_value(
         return _build(hint, rng, strategies, d)
     if isinstance(hint, type) and hasattr(hint, "model_fields"):
         return _build_pydantic(hint, rng, strategies, d)
+    if isinstance(hint, type) and hint.__module__ not in ("builtins", "typing"):
+        return _build_init(hint, rng, strategies, d)
     if origin in (cabc.Callable,) or hint is cabc.Callable:
         raise Unsupported("needs a callable argument")
     raise Unsupported(f"no generator for type {getattr(hint, '__name__', hint)!r}")
@@ -341,6 +348,36 @@ def _build(cls: type, rng: np.random.Generator, strategies: Strategies, depth: i
         return cls()
     except Exception:
         raise Unsupported(f"could not build a {cls.__name__}: {last}") from None
+
+
+def _build_init(cls: type, rng: np.random.Generator, strategies: Strategies, depth: int) -> Any:
+    """An instance of a plain class, its ``__init__`` arguments drawn from their hints."""
+    init = cls.__init__  # type: ignore[misc]
+    if init is object.__init__:
+        try:
+            return cls()
+        except Exception as exc:
+            raise Unsupported(f"could not build a {cls.__name__}: {exc}") from None
+    try:
+        gen = Generator(init, rng, strategies, owner=cls)  # "self" is skipped below
+    except (Unsupported, TypeError, ValueError) as exc:
+        raise Unsupported(f"could not build a {cls.__name__}: {exc}") from None
+    params = [p for p in gen.params if p.name != "self"]
+    last: Exception | None = None
+    for _ in range(8):
+        kwargs = {}
+        for p in params:
+            if p.default is not p.empty and rng.random() < 0.5:
+                continue
+            hint = gen.hints.get(p.name, inspect.Parameter.empty)
+            if hint is inspect.Parameter.empty and p.default is p.empty:
+                raise Unsupported(f"{cls.__name__}({p.name}): no type hint to draw it from")
+            kwargs[p.name] = gen.value_for(p) if depth < 4 else None
+        try:
+            return cls(**kwargs)
+        except Exception as exc:
+            last = exc
+    raise Unsupported(f"could not build a {cls.__name__}: {last}")
 
 
 def _build_pydantic(cls: type, rng: np.random.Generator, strategies: Strategies, depth: int) -> Any:

@@ -105,6 +105,8 @@ class _Child:
     sandbox: Any = None
     loop: asyncio.AbstractEventLoop | None = None
     strategies: dict[Any, Callable[[Any], Any]] = field(default_factory=dict)
+    owner: type | None = None
+    """The class of the method being sampled (None for a plain function)."""
 
     def emit(self, record: dict[str, Any]) -> None:
         self.out.write(json.dumps(record, allow_nan=True, default=str) + "\n")
@@ -133,19 +135,22 @@ class _Child:
         self.emit(end)
 
     def locate(self, t: dict[str, Any]) -> tuple[Callable[..., Any], str]:
+        """The function (or the method, unbound) and where it was found; sets `owner`."""
         name = t["qualname"] if self.side == "base" else t["new_name"]
         modules = [t["module"], *(m for m in t.get("moved_to", []) if m != t["module"])]
         errors = []
         for module in modules:
             try:
                 obj: Any = __import__(module, fromlist=["_"])
+                holder: Any = None
                 for part in name.split("."):
-                    obj = getattr(obj, part)
+                    holder, obj = obj, getattr(obj, part)
             except Exception as exc:
                 errors.append(f"{module}: {type(exc).__name__}: {exc}")
                 continue
             if not callable(obj):
                 raise _Skip(f"{module}.{name} is not callable")
+            self.owner = holder if isinstance(holder, type) else None
             return obj, f"{module}.{name}"
         raise _Skip(f"not found on the {self.side} side ({'; '.join(errors)[:300]})")
 
@@ -168,8 +173,9 @@ class _Child:
                 stream.fixed.append((pickle.dumps(call, pickle.HIGHEST_PROTOCOL), "docstring"))
         try:
             stream.generator = inputs.Generator(
-                func, inputs.rng_for(self.seed, t["id"]), self.strategies
+                func, inputs.rng_for(self.seed, t["id"]), self.strategies, owner=self.owner
             )
+            stream.sandbox = self.sandbox
         except inputs.Unsupported as exc:
             stream.why = str(exc)
         return stream
@@ -270,6 +276,8 @@ class _Inputs:
     limit: int = DEFAULT_SAMPLES
     fixed: list[tuple[bytes, str]] = field(default_factory=list)
     generator: Any = None
+    sandbox: Any = None
+    """Drawing may run the user's constructors and validators: inside the sandbox too."""
     why: str = ""
     used: list[bytes] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
@@ -283,7 +291,12 @@ class _Inputs:
         misses = 0
         while self.generator is not None and len(self.used) < self.limit and misses < 50:
             try:
-                blob = pickle.dumps(self.generator.draw(), pickle.HIGHEST_PROTOCOL)
+                with self.sandbox.active() if self.sandbox else contextlib.nullcontext():
+                    call = self.generator.draw()
+                blob = pickle.dumps(call, pickle.HIGHEST_PROTOCOL)
+            except SideEffectBlocked as exc:
+                self.why = f"side effect while building inputs: {exc}"
+                return
             except Exception as exc:  # Unsupported for this draw, or unpicklable
                 misses += 1
                 unsupported = isinstance(exc, Unsupported)

@@ -1,8 +1,9 @@
 """What differential sampling samples: functions of the tree, and where they went.
 
-`targets_from_run` takes the functions Logic kept (methods are reported, not sampled: they
-need an instance) and adds the public functions calling them, from Logic's call graph and a
-bounded scan of the tree (`public_callers`). On the candidate side, `renames_from` reads the
+`targets_from_run` takes the functions and methods Logic kept (a method is called on an
+instance drawn like any other input, see `pytest_orchestrator.inputs`) and adds the public
+functions calling them, from Logic's call graph and a bounded scan of the tree
+(`public_callers`). On the candidate side, `renames_from` reads the
 plan's ``rename_symbol`` steps and `definers` finds the modules that now define a name, so a
 renamed or moved function is still found and compared.
 """
@@ -58,8 +59,8 @@ def module_name(path: str) -> str | None:
 
 
 def targets_from_run(run: Run) -> tuple[list[Target], dict[str, str]]:
-    """Logic's kept functions and the public functions calling them, and what is not sampled
-    (target id -> why: methods need an instance)."""
+    """Logic's kept functions and methods and the public functions calling them, and what is
+    not sampled (target id -> why)."""
     targets: list[Target] = []
     skipped: dict[str, str] = {}
     if run.logic is None:
@@ -71,8 +72,8 @@ def targets_from_run(run: Run) -> tuple[list[Target], dict[str, str]]:
         if module is None or s.kind not in ("function", "method") or not _dotted(s.symbol):
             continue
         target = Target(module, s.symbol)
-        if s.kind == "method":
-            skipped[target.id] = "method: needs an instance"
+        if s.kind == "method" and s.symbol.rpartition(".")[2].startswith("__"):
+            skipped[target.id] = "special method: sampled through its class, not alone"
             continue
         targets.append(target)
         by_symbol[s.symbol] = target
@@ -144,6 +145,11 @@ def _resolve_caller(run: Run, caller: str) -> Target | None:
             module = module_name(s.path)
             return Target(module, s.symbol) if module else None
     return None
+
+
+def renamed(qualname: str, renames: dict[str, str]) -> str:
+    """``Class.method`` with each part mapped through the plan's renames."""
+    return ".".join(renames.get(part, part) for part in qualname.split("."))
 
 
 def renames_from(plan: Plan | None) -> dict[str, str]:

@@ -380,9 +380,12 @@ def test_unsupported_parameter_is_skipped_with_the_type(
     assert fn(zoo[0], "wants_callback").skipped == "needs a callable argument"
 
 
-def test_methods_are_skipped(zoo: Zoo) -> None:
-    """A method needs an instance: reported, not sampled."""
-    assert fn(zoo[0], "Account.deposit").skipped == "method: needs an instance"
+def test_methods_are_sampled_on_drawn_instances(zoo: Zoo) -> None:
+    """A kept method is called on an instance of its class built like any other input."""
+    f = fn(zoo[0], "Account.deposit")
+    assert f.skipped == ""
+    assert f.compared > 100
+    assert f.divergent == 0
 
 
 def test_docstring_calls_come_first(tmp_path: Path, zoo: Zoo) -> None:
@@ -464,3 +467,49 @@ def test_user_strategies_from_the_conftest_build_unsupported_types(tmp_path: Pat
     assert f.skipped == ""
     assert f.samples > 100
     assert f.raised == 0
+
+
+POSITION = """\
+class Position:
+    def __init__(self, qty: int, price: float) -> None:
+        self.qty = qty
+        self.price = price
+
+    def value(self) -> float:
+        return self.qty * self.price
+
+    def scale(self, factor: float) -> None:
+        self.qty = int(self.qty * factor)
+"""
+
+
+def test_methods_follow_a_class_rename_and_catch_a_changed_mutation(tmp_path: Path) -> None:
+    """Renaming the class is no divergence; changing how a method mutates 'self' is one."""
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "__init__.py").write_text("")
+    (tree / "pkg" / "book.py").write_text(POSITION)
+    run = make_run(tmp_path, tree, [])
+    run.logic = LogicResult(
+        slices=[RankedSlice(slice=Slice(path="pkg/book.py", symbol=m, kind="method",
+                                        start_line=1, end_line=2, hash="0", tokens=1), score=1.0)
+                for m in ("Position.value", "Position.scale")],
+        budget_tokens=4000, used_tokens=1,
+    )  # fmt: skip
+    base = mc.baseline(run)
+    source = POSITION.replace("class Position", "class Holding")
+    source = source.replace("int(self.qty * factor)", "round(self.qty * factor)")
+    (tree / "pkg" / "book.py").write_text(source)
+    step = Step(id="r", pool="mutate", op="rename_symbol",
+                args={"symbol": "Position", "new_name": "Holding"})  # fmt: skip
+    mc.candidate(run, base, Plan(command="rename Position", steps=[step]))
+    report = read_report(run.run_dir / mc.DIFFERENTIAL_FILE)
+    assert report is not None
+    value = next(f for f in report.functions if f.target == "pkg.book.Position.value")
+    scale = next(f for f in report.functions if f.target == "pkg.book.Position.scale")
+    assert value.candidate_name == "pkg.book.Holding.value"
+    assert value.compared > 100
+    assert value.divergent == 0
+    assert scale.divergent > 0
+    assert scale.counterexample is not None
+    assert '"m"' in scale.counterexample.base

@@ -116,3 +116,16 @@ def test_callable_parameters_are_unsupported() -> None:
 
     with pytest.raises(Unsupported, match="callable"):
         draw_value(Callable[[int], int], rng_for(1, "c"))
+
+
+class Plain:
+    def __init__(self, qty: int, label: str = "x") -> None:
+        self.qty = qty
+        self.label = label
+
+
+def test_plain_classes_are_built_from_their_init_hints() -> None:
+    """A class that is neither a dataclass nor a model is built through its __init__."""
+    value = draw_value(Plain, rng_for(2, "plain"))
+    assert isinstance(value, Plain)
+    assert isinstance(value.qty, int)
