@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pytest_orchestrator.terms import extract, looks_like_code, split_identifier
 
 
@@ -54,3 +57,16 @@ def test_quoted_text_is_a_phrase_and_a_quoted_name_an_identifier() -> None:
 def test_a_command_of_stop_words_is_empty() -> None:
     """Nothing searchable in "please fix it" means no terms at all."""
     assert extract("please fix it").empty
+
+
+@given(st.text(max_size=300))
+def test_extraction_never_fails_and_words_are_clean(command: str) -> None:
+    """Any text extracts without error; words are lower-case, not stop words, and searchable."""
+    from pytest_orchestrator.terms import STOP_WORDS
+
+    terms = extract(command)
+    for w in terms.words:
+        assert w == w.lower()
+        assert w not in STOP_WORDS
+        assert len(w) > 1
+    assert set(terms.all()) >= set(terms.identifiers)
