@@ -563,12 +563,27 @@ class Orchestrator:
                 )
                 return
             run.finish(ExitReason.GREEN, f"gate green after {len(run.attempts)} attempt(s)")
+            self._remember(run)
         else:
             reason = ExitReason.TESTS_FAILED
             if final is not None and final.tests is not None and final.tests.green:
                 reason = ExitReason.CHECKS_FAILED
             run.finish(reason, "the gate stayed red: no commit, no PR, the branch was removed")
             write_bundle(run, final, diff=self._tree.diff() if final else "")
+
+    def _remember(self, run: Run) -> None:
+        """Map's memory: the slices a green run changed, for similar commands later."""
+        from pytest_orchestrator.memory import remember
+
+        touched = self._tree.changed_lines()
+        chosen = [
+            r.slice
+            for r in (run.map.slices if run.map else [])
+            if touched.get(r.slice.path, set())
+            & set(range(r.slice.start_line, r.slice.end_line + 1))
+        ]
+        if chosen:
+            remember(run.settings.cache_dir, run.command, chosen)
 
     def _cleanup(self) -> None:
         """Idempotent: also runs from unconfigure after an interruption."""

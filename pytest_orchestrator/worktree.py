@@ -22,6 +22,8 @@ import psutil
 
 from pytest_orchestrator.git import branch_exists, common_dir, git
 
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ")
+
 
 def slugify(command: str, limit: int = 60) -> str:
     """A branch-name slug of the command's first clause, cut at a word boundary."""
@@ -94,6 +96,22 @@ class Worktree:
         git("add", "-A", cwd=self.path)
         out = git("diff", "--cached", "--name-only", self.base_commit, cwd=self.path)
         return out.split()
+
+    def changed_lines(self) -> dict[str, set[int]]:
+        """Base-side line numbers each change touches, per file (from ``git diff -U0``)."""
+        git("add", "-A", cwd=self.path)
+        out = git("diff", "--cached", "-U0", self.base_commit, cwd=self.path)
+        lines: dict[str, set[int]] = {}
+        path = ""
+        for line in out.splitlines():
+            if line.startswith("--- "):
+                path = line[6:] if line.startswith("--- a/") else ""
+            elif line.startswith("@@") and path:
+                match = _HUNK.match(line)
+                if match:
+                    start, count = int(match[1]), int(match[2] or 1)
+                    lines.setdefault(path, set()).update(range(start, start + max(count, 1)))
+        return lines
 
     def commit(self, message: str) -> str:
         git("add", "-A", cwd=self.path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_orchestrator.memory import Memory
 from tests.conftest import git, snapshot
 
 pytestmark = pytest.mark.slow
@@ -107,6 +108,13 @@ def test_rename_goes_green_and_leaves_a_branch(
     for section in ("## Summary", "## Diff", "## plan.json", "## Monte Carlo", "## Trace"):
         assert section in pr
     assert "-def add(a, b):" in (rd / "diff.patch").read_text()
+    # Map's memory now knows which code a command like this one changed.
+    memory = Memory.open(repo / ".orchestrate" / "cache")
+    try:
+        recalled = memory.recall("Rename add to minus")
+    finally:
+        memory.close()
+    assert ("calc.py", "add") in recalled
 
 
 def test_a_failing_test_blocks_the_pr(

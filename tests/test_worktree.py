@@ -94,3 +94,20 @@ def test_a_worktree_on_an_unknown_commit_fails_cleanly(make_repo: Callable[..., 
         Worktree.create(repo, "0" * 40, "Rename add to plus", "run1")
     assert snapshot(repo) == before
     assert not (repo / ".git" / "orchestrate").exists()
+
+
+def test_changed_lines_are_the_base_lines_each_hunk_touches(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    tree = Worktree.create(repo, head, "Rename add to plus", "run1")
+    try:
+        calc = tree.path / "calc.py"
+        lines = calc.read_text().splitlines()
+        lines[5] = "def plus(a, b):"  # line 6
+        calc.write_text("\n".join(lines) + "\n")
+        (tree.path / "new.py").write_text("x = 1\n")
+        assert tree.changed_lines() == {"calc.py": {6}}
+    finally:
+        tree.remove()
