@@ -6,14 +6,15 @@ the standard library with their CPython tests) this script
 1. builds a base tree: the library module (renamed ``bench_<name>`` for stdlib modules, so
    the interpreter's own copy never shadows it) and the library's own tests;
 2. runs the Monte Carlo phase's baseline once (``mc.baseline``: tests captured, inputs drawn,
-   every public side-effect-free function sampled), exactly as ``pytest --orchestrate`` does;
+   every public side-effect-free function and method of a public class sampled), exactly as
+   ``pytest --orchestrate`` does with the slices Logic keeps;
 3. generates semantic mutants inside function bodies (operator, comparison/boundary,
    constant, boolean and branch swaps), applies each to the tree and runs ``mc.candidate``
    under the 15 s cap: a mutant is *detected* when any function diverges;
 4. runs the library's own tests against the same mutant (killed when they fail);
-5. applies equivalent refactors to every sampled function (rename through the plan, local
-   variable renames, extraction of the body into a helper) and counts those Monte Carlo
-   wrongly flags (must be 0).
+5. applies equivalent refactors to every sampled module-level function (rename through the
+   plan, local variable renames, extraction of the body into a helper) and counts those
+   Monte Carlo wrongly flags (must be 0).
 
 Usage::
 
@@ -291,7 +292,8 @@ def make_run(
     run = Run("bench", settings, tree, tree, "b", f"bench-{lib.name}", None, run_dir,
               pluggy.PluginManager("pytest").hook, Tracer(run_dir / "trace.json"), {})  # fmt: skip
     run.logic = LogicResult(
-        slices=[RankedSlice(slice=Slice(path=lib.module_path, symbol=f, kind="function",
+        slices=[RankedSlice(slice=Slice(path=lib.module_path, symbol=f,
+                                        kind="method" if "." in f else "function",
                                         start_line=1, end_line=1, hash="0", tokens=1), score=1.0)
                 for f in functions],
         budget_tokens=4000, used_tokens=1,
@@ -305,10 +307,17 @@ def public_functions(tree: Path, lib: Library) -> tuple[list[str], list[str]]:
     parsed = ast.parse(lib.source)
     index = ModuleIndex(tree)
     keep, skipped = [], []
+    names = []
     for node in parsed.body:
         if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
-            finding = analyse(index, module, node.name)
-            (skipped if finding else keep).append(node.name)
+            names.append(node.name)
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            names += [f"{node.name}.{m.name}" for m in node.body
+                      if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")
+                      and not m.decorator_list]  # fmt: skip
+    for name in names:
+        finding = analyse(index, module, name)
+        (skipped if finding else keep).append(name)
     return keep, skipped
 
 
@@ -357,7 +366,8 @@ def bench_library(name: str, limit: int, seed: int, cap: float, work: Path) -> L
                                       seconds, ", ".join(diverged(summary))))  # fmt: skip
         print(f"  {name} mutant {m.kind:<10} line {m.line:<4} mc={bool(summary.diverged)!s:<5}"
               f" tests={killed!s:<5} {seconds:5.1f}s", flush=True)  # fmt: skip
-    sampled = [f.target.rpartition(".")[2] for f in report.functions if f.samples and not f.skipped]
+    sampled = [f.qualname for f in report.functions
+               if f.samples and not f.skipped and "." not in f.qualname]  # fmt: skip
     for fn in sampled:
         for kind, source, steps in refactors(lib.source, fn):
             target.write_text(source)

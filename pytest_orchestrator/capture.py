@@ -8,7 +8,8 @@ mention a target, in a child on the base tree, with this plugin::
 
 with ``PYTEST_ORCHESTRATOR_CAPTURE`` naming a JSON spec (targets, output directory). After
 collection (the test modules have imported the code) each target function is wrapped
-wherever a module holds it (its own module, and every ``from x import f`` copy), and each
+wherever a module holds it (its own module, and every ``from x import f`` copy; a method on
+its class, so ``self`` is recorded as the first argument), and each
 call's ``(args, kwargs)`` is pickled *before* the call runs, appended to
 ``<output>/<target>.pkl`` and flushed, so a capture cut short at the cap keeps what it got.
 At most `LIMIT` distinct calls per target; unpicklable calls are skipped.
@@ -72,15 +73,22 @@ def install(spec: dict[str, Any]) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     missing = []
     for target in spec["targets"]:
+        owner_name, _, name = target["qualname"].rpartition(".")
         try:
             module = importlib.import_module(target["module"])
-            func = getattr(module, target["qualname"])
+            owner: Any = module
+            for part in owner_name.split(".") if owner_name else []:
+                owner = getattr(owner, part)
+            func = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
         except Exception:
             missing.append(target["id"])
             continue
         if getattr(func, "__orchestrator_captured__", False) or not callable(func):
-            continue
+            continue  # classmethods and staticmethods are not callables here: not captured
         wrapper = wrap(func, Recorder(out / f"{target['file_id']}.pkl"))
+        if isinstance(owner, type):
+            setattr(owner, name, wrapper)  # a method: calls record 'self' as the first argument
+            continue
         for holder in list(sys.modules.values()):
             namespace = getattr(holder, "__dict__", None)
             if not isinstance(namespace, dict):

@@ -82,6 +82,11 @@ class ChildSpec:
     args: list[str]
     cwd: Path
     env: dict[str, str]
+    progress: Path | None = None
+    """A file the child appends to as it works (an outcome stream)."""
+    stall_seconds: float = 0.0
+    """Kill the child when ``progress`` has not grown for this long (0: never). A call stuck
+    in C ignores the in-child alarm; this stops it long before the cap."""
 
 
 @dataclass
@@ -93,6 +98,8 @@ class ChildResult:
     seconds: float
     timed_out: bool = False
     """Killed at the wall-clock cap."""
+    stalled: bool = False
+    """Killed because its progress file stopped growing (see `ChildSpec.stall_seconds`)."""
     stderr: str = ""
     """The last `STDERR_TAIL` characters of its stderr."""
 
@@ -103,9 +110,16 @@ class ChildResult:
     @property
     def crashed(self) -> bool:
         """Ended by a signal we did not send at the cap (a segfault, or the memory guard)."""
-        return self.returncode is not None and self.returncode < 0 and not self.timed_out
+        return (
+            self.returncode is not None
+            and self.returncode < 0
+            and not self.timed_out
+            and not self.stalled
+        )
 
     def describe(self) -> str:
+        if self.stalled:
+            return f"stopped after {self.seconds:.1f}s without progress"
         if self.timed_out:
             return f"stopped at the cap after {self.seconds:.1f}s"
         if self.returncode is not None and self.returncode < 0:
@@ -140,6 +154,7 @@ def run_children(
     pending = list(enumerate(specs))
     running: dict[int, tuple[subprocess.Popen[bytes], float, Path]] = {}
     results: dict[int, ChildResult] = {}
+    watch: dict[int, tuple[int, float]] = {}  # index -> (progress size, when it last grew)
     with tempfile.TemporaryDirectory(prefix="orchestrate-child-") as tmp:
         try:
             while pending or running:
@@ -152,12 +167,16 @@ def run_children(
                     err_path = Path(tmp) / f"{index}.stderr"
                     running[index] = (_start(spec, err_path, guard), time.monotonic(), err_path)
                 for index, (proc, started, err_path) in list(running.items()):
-                    timed_out = False
+                    timed_out = stalled = False
                     if proc.poll() is None:
-                        if time.monotonic() < deadline:
+                        if _stalled(specs[index], watch, index):
+                            kill_group(proc)
+                            stalled = True
+                        elif time.monotonic() < deadline:
                             continue
-                        kill_group(proc)
-                        timed_out = True
+                        else:
+                            kill_group(proc)
+                            timed_out = True
                     code = proc.wait()
                     kill_group(proc)  # grandchildren left behind by a child that exited
                     if guard is not None:
@@ -167,6 +186,7 @@ def run_children(
                         code,
                         time.monotonic() - started,
                         timed_out=timed_out,
+                        stalled=stalled,
                         stderr=_tail(err_path),
                     )
                     del running[index]
@@ -179,6 +199,21 @@ def run_children(
                 if guard is not None:
                     guard.unguard(proc.pid)
     return [results[i] for i in range(len(specs))]
+
+
+def _stalled(spec: ChildSpec, watch: dict[int, tuple[int, float]], index: int) -> bool:
+    if spec.progress is None or spec.stall_seconds <= 0:
+        return False
+    now = time.monotonic()
+    try:
+        size = spec.progress.stat().st_size
+    except OSError:
+        size = -1
+    last_size, since = watch.get(index, (size, now))
+    if size != last_size or index not in watch:
+        watch[index] = (size, now)
+        return False
+    return now - since > spec.stall_seconds
 
 
 def _throttle(guard: Guard | None, deadline: float) -> None:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 MAX_SAMPLES: Final = 2000
 """Samples per function at most (fewer when the time share runs out)."""
+STALL_SECONDS: Final = 4.0
+"""A sampling child whose stream has not grown for this long is stuck (in C, where the
+per-call alarm cannot reach): it is stopped, its function blamed, and sampling resumes. It
+exceeds the child's start-up and the per-call alarm (1 s) by a wide margin."""
 MAX_ROUNDS: Final = 4
 """Rounds of sampling children: the first, and resumptions after a crash or a kill."""
 PREFIX: Final = "differential:"
@@ -168,6 +172,8 @@ class Sampler:
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
     captured_dir: Path | None = None
+    bad: dict[str, list[int]] = field(default_factory=dict)
+    """Per target, positions of inputs that stalled or crashed a base child (skipped on retry)."""
     parallel: int = 2
     rounds: int = 0
     child_seconds: float = 0.0
@@ -250,6 +256,7 @@ class Sampler:
                             renamed(t.qualname, self.renames).split(".")[0], []
                         ),
                         "samples": self.base_counts.get(t.id, MAX_SAMPLES),
+                        "skip": self.bad.get(t.id, []),
                     }
                     for t in shard
                 ],
@@ -263,7 +270,8 @@ class Sampler:
             args += ["--spec", str(spec_path), "--out", str(out), "--until", f"{until:.3f}"]
             specs.append(
                 ChildSpec(f"mc-{self.side}-sample-{self.rounds}.{number}",
-                          "pytest_orchestrator.simulation", args, self.tree, env)
+                          "pytest_orchestrator.simulation", args, self.tree, env,
+                          progress=out, stall_seconds=STALL_SECONDS)
             )  # fmt: skip
         return specs
 
@@ -320,16 +328,32 @@ class Sampler:
             for target_id, state in _read_stream(stream).items():
                 if target_id in self.reports:
                     continue
+                if self._retry(target_id, state, child):
+                    continue
                 report = state.report()
                 if not state.ended:
                     why = _blame(child)
                     report.skipped = f"{why} during sample {state.next_sample}"
-                    if self.side == "candidate" and not child.timed_out:
+                    if self.side == "candidate" and not (child.timed_out or child.stalled):
                         # the base side survived this input: dying on it is a divergence
                         report.divergent += 1
                 self.reports[target_id] = report
             if not child.ok and not child.timed_out and not child.crashed:
                 self.errors.append(f"{child.label} {child.describe()}")
+
+    def _retry(self, target_id: str, state: _StreamState, child: ChildResult) -> bool:
+        """On the base side, a target whose child stalled or crashed on one input is sampled
+        again in the next round without that input (twice at most)."""
+        if self.side != "base" or state.ended or state.at is None:
+            return False
+        memory_guard = child.returncode in (-signal.SIGTERM, -signal.SIGKILL)
+        if not (child.stalled or (child.crashed and not memory_guard)):
+            return False  # a memory hog is not retried: another try would press memory again
+        if len(self.bad.get(target_id, [])) >= 2:
+            return False
+        self.bad.setdefault(target_id, []).append(state.at)
+        self.errors.append(f"{target_id}: input {state.at} {_blame(child)}; sampling it again")
+        return True
 
     def collect(self, peak_ratio: float | None) -> DifferentialReport:
         """The side's report; on the candidate side, compared sample by sample with base."""
@@ -413,6 +437,8 @@ _GONE: Final = ("not found on the candidate side", "base inputs unreadable")
 
 
 def _blame(child: ChildResult) -> str:
+    if child.stalled:
+        return "hung (no progress; stuck in a C call?)"
     if child.timed_out:
         return "hung until the cap"
     if child.returncode in (-signal.SIGTERM, -signal.SIGKILL):
@@ -453,6 +479,8 @@ class _StreamState:
     target: str
     ended: bool = False
     next_sample: int = 0
+    at: int | None = None
+    """Position of the input being run when the stream ends (base side)."""
     end: dict[str, Any] = field(default_factory=dict)
 
     def report(self) -> FunctionReport:
@@ -475,7 +503,9 @@ def _read_stream(path: Path) -> dict[str, _StreamState]:
         if not isinstance(target, str):
             continue
         state = states.setdefault(target, _StreamState(target))
-        if "i" in record:
+        if "at" in record:
+            state.at = int(record["at"])
+        elif "i" in record:
             state.next_sample = int(record["i"]) + 1
         elif record.get("end"):
             state.ended = True

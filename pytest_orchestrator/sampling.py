@@ -42,6 +42,8 @@ SAMPLE_SECONDS: Final = 1.0
 """A single call taking longer than this is a hang: the function is skipped."""
 DETERMINISM_CHECKS: Final = 3
 """The first samples run twice on the base side; different answers mean nondeterminism."""
+MAX_HANGS: Final = 3
+"""Inputs on which a call runs over `SAMPLE_SECONDS` are dropped; this many skip the function."""
 GENERATOR_ITEMS: Final = 1000
 """Items drained from a returned generator or iterator."""
 DEFAULT_SAMPLES: Final = 2000
@@ -166,7 +168,7 @@ class _Child:
             raise _Skip("async generator: not sampled")
         from pytest_orchestrator import inputs
 
-        stream = _Inputs(limit=t["samples"])
+        stream = _Inputs(limit=t["samples"], skip=frozenset(t.get("skip", [])))
         stream.fixed += [(b, "captured") for b in read_captured(self.captured_dir, t["file_id"])]
         for call in inputs.docstring_calls(func):
             with contextlib.suppress(Exception):  # unpicklable: the candidate could not replay it
@@ -185,11 +187,20 @@ class _Child:
     ) -> dict[str, Any]:
         raised = 0
         n = 0
+        hangs = 0
         base = self.side == "base"
-        for i, blob in enumerate(stream):
+        for k, blob in enumerate(stream):
+            # the sample's index is its place among the inputs kept for the candidate
+            i = len(stream.used) - 1 if base else k
+            if base:  # where a child that dies on this input is told to skip it next time
+                self.emit({"t": tid, "at": stream.position})
             outcome = self.call(func, blob)
             if base and "timeout" in outcome:
-                skip = f"hangs: a call ran over {SAMPLE_SECONDS}s (sample {i})"
+                hangs += 1
+                stream.drop_last()  # this input hangs: never replay it on the candidate
+                if hangs < MAX_HANGS:
+                    continue
+                skip = f"hangs: {hangs} calls ran over {SAMPLE_SECONDS}s"
                 return {"n": n, "raised": raised, "skip": skip}
             if base and "blocked" in outcome:
                 return {"n": n, "raised": raised, "skip": f"side effect: {outcome['blocked']}"}
@@ -280,14 +291,22 @@ class _Inputs:
     """Drawing may run the user's constructors and validators: inside the sandbox too."""
     why: str = ""
     used: list[bytes] = field(default_factory=list)
+    skip: frozenset[int] = frozenset()
+    """Positions (among all inputs produced) that stalled or crashed an earlier child."""
+    dropped: int = 0
+    position: int = 0
+    """Position of the input last yielded."""
     sources: dict[str, int] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[bytes]:
         if self.replay is not None:
             yield from self.replay
             return
+        position = 0  # over every input produced, kept or skipped: stable across rounds
         for blob, source in self.fixed[: self.limit]:
-            yield self._use(blob, source)
+            self.position, position = position, position + 1
+            if self.position not in self.skip:
+                yield self._use(blob, source)
         misses = 0
         while self.generator is not None and len(self.used) < self.limit and misses < 50:
             try:
@@ -305,7 +324,15 @@ class _Inputs:
                 )
                 continue
             misses = 0
+            self.position, position = position, position + 1
+            if self.position in self.skip:
+                continue  # it stalled or crashed an earlier child: drawn, never run again
             yield self._use(blob, "generated")
+
+    def drop_last(self) -> None:
+        """Forget the input just yielded (it hung): it is neither compared nor replayed."""
+        self.used.pop()
+        self.dropped += 1
 
     def _use(self, blob: bytes, source: str) -> bytes:
         self.used.append(blob)

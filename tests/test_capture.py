@@ -24,6 +24,14 @@ def area(shape, size):
     if shape == "square":
         return size * size
     raise ValueError(shape)
+
+
+class Tile:
+    def __init__(self, size):
+        self.size = size
+
+    def area(self):
+        return area("square", self.size)
 """
 TESTS = """\
 from pkg.geo import area
@@ -36,6 +44,10 @@ def test_square():
 
 def test_through_module():
     assert pkg.geo.area("square", 4) == 16
+
+
+def test_tile():
+    assert pkg.geo.Tile(5).area() == 25
 """
 
 
@@ -56,7 +68,8 @@ def test_affected_test_files_are_those_naming_a_target(tmp_path: Path) -> None:
 
 
 def test_calls_are_captured_through_every_import_style(tmp_path: Path) -> None:
-    """'from m import f' copies and module attribute calls are both recorded, deduplicated."""
+    """'from m import f' copies, module attribute calls and calls from inside the module
+    (through its globals) are all recorded."""
     tree = make_tree(tmp_path / "tree")
     spec = tmp_path / "spec.json"
     out = tmp_path / "out"
@@ -79,7 +92,7 @@ def test_calls_are_captured_through_every_import_style(tmp_path: Path) -> None:
                 calls.append(pickle.loads(pickle.load(fh)))
             except EOFError:
                 break
-    assert calls == [(("square", 3), {}), (("square", 4), {})]
+    assert calls == [(("square", 3), {}), (("square", 4), {}), (("square", 5), {})]
 
 
 def test_baseline_samples_captured_inputs_first(tmp_path: Path) -> None:
@@ -100,7 +113,30 @@ def test_baseline_samples_captured_inputs_first(tmp_path: Path) -> None:
     report = read_report(run_dir / mc.DIFFERENTIAL_FILE)
     assert report is not None
     (f,) = report.functions
-    assert f.sources["captured"] == 2
-    assert any(n.startswith("captured 2 real call(s) of 1 function(s)") for n in summary.notes)
+    assert f.sources["captured"] == 3
+    assert any(n.startswith("captured 3 real call(s) of 1 function(s)") for n in summary.notes)
     again = mc.baseline(run)  # same base commit: the capture is reused, not rerun
     assert any("captured arguments reused" in n for n in again.notes)
+
+
+def test_method_calls_are_captured_with_their_instance(tmp_path: Path) -> None:
+    """A method is wrapped on its class: each call records 'self' first."""
+    tree = make_tree(tmp_path / "tree")
+    spec = tmp_path / "spec.json"
+    out = tmp_path / "out"
+    target = {"id": "pkg.geo.Tile.area", "module": "pkg.geo", "qualname": "Tile.area",
+              "file_id": "pkg.geo.Tile.area"}  # fmt: skip
+    spec.write_text(json.dumps({"out": str(out), "targets": [target]}))
+    cmd = [sys.executable, "-m", "pytest", "-p", "pytest_orchestrator.capture", "-q",
+           "-p", "no:cacheprovider", "tests"]  # fmt: skip
+    env = {**child_env(tree), ENV_VAR: str(spec)}
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    script = (
+        "import pickle, sys; from pytest_orchestrator.capture import read_captured;"
+        f"calls = [pickle.loads(b) for b in read_captured(__import__('pathlib').Path({str(out)!r}),"
+        " 'pkg.geo.Tile.area')]; print([(type(a[0]).__name__, a[0].size) for a, k in calls])"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], cwd=tree, env=child_env(tree),
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.stdout.strip() == "[('Tile', 5)]", shown.stderr
