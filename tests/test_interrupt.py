@@ -29,11 +29,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def inner_runs(marker: str) -> list[psutil.Process]:
+def worktree_of(repo: Path) -> Path:
+    """The worktree of the run going on in ``repo``, from its lease (waits for it)."""
+    leases = repo / ".git" / "orchestrate"
+    wait_for(lambda: any(leases.glob("*.json")))
+    (lease,) = leases.glob("*.json")
+    return Path(json.loads(lease.read_text())["path"])
+
+
+def inner_runs(worktree: Path) -> list[psutil.Process]:
+    """Processes working in ``worktree`` (the inner test runs), and only this run's."""
     found = []
-    for proc in psutil.process_iter(["cmdline", "cwd"]):
+    for proc in psutil.process_iter(["cwd"]):
         try:
-            if marker in (proc.info["cwd"] or ""):
+            if (proc.info["cwd"] or "").startswith(str(worktree)):
                 found.append(proc)
         except psutil.Error:
             continue
@@ -56,8 +65,8 @@ def test_interrupting_a_run_leaves_nothing_behind(
         start_new_session=True,  # like a terminal: Ctrl-C goes to the whole foreground group
     )
     try:
-        wait_for(lambda: any((repo / ".orchestrate" / "runs").glob("*/scratch/tests-baseline.log")))
-        wait_for(lambda: bool(inner_runs("orchestrate-")))
+        tree = worktree_of(repo)
+        wait_for(lambda: bool(inner_runs(tree)))
         os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -66,7 +75,7 @@ def test_interrupting_a_run_leaves_nothing_behind(
     assert proc.returncode == 2, out.decode()
     assert snapshot(repo) == before
     assert not (repo / ".git" / "orchestrate").exists()
-    wait_for(lambda: not inner_runs("orchestrate-"), timeout=10)
+    wait_for(lambda: not inner_runs(tree), timeout=10)
     record = next((repo / ".orchestrate" / "runs").glob("*/run.json")).read_text()
     assert '"outcome": "interrupted"' in record
 
@@ -85,14 +94,13 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    wait_for(lambda: bool(inner_runs("orchestrate-")))
+    stale = worktree_of(repo)
+    wait_for(lambda: bool(inner_runs(stale)))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    for child in inner_runs("orchestrate-"):
+    for child in inner_runs(stale):
         child.kill()
     assert snapshot(repo)["<worktrees>"] == 2  # the killed run's worktree is still there
-    (lease,) = (repo / ".git" / "orchestrate").glob("*.json")
-    stale = Path(json.loads(lease.read_text())["path"])
     assert stale.is_dir()
     (repo / "tests" / "test_slow.py").unlink()
     subprocess.run(["git", "commit", "-qam", "fast again"], cwd=repo, check=True)
