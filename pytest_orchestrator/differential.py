@@ -32,7 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from pytest_orchestrator.capture import read_captured
 from pytest_orchestrator.children import ChildResult, ChildSpec
 from pytest_orchestrator.model import MetricDelta, SimulationResult
-from pytest_orchestrator.targets import Target, definers, renamed, renames_from, targets_from_run
+from pytest_orchestrator.targets import (
+    Target,
+    definers,
+    renamed,
+    renames_from,
+    targets_from_run,
+    top_level,
+)
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plan import Plan
@@ -262,7 +269,7 @@ class Sampler:
                 ],
                 "inputs": str(self.work / "inputs"),
                 "captured": str(self.captured_dir or self.work / "captured"),
-                "renames": self.renames,
+                "renames": top_level(self.renames),
             }
             spec_path.write_text(json.dumps(spec), encoding="utf-8")
             self._streams.append(out)
@@ -403,7 +410,7 @@ class Sampler:
             return f
         base = _outcomes(self.work, "base", f.target)
         cand = _outcomes(self.work, "candidate", f.target)
-        rename = _renamer(self.renames)
+        rename = _renamer(top_level(self.renames))
         divergent: list[tuple[int, str]] = []
         compared = 0
         for i, record in sorted(cand.items()):

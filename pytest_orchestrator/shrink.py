@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pytest_orchestrator.children import ChildSpec, Guard, run_children
+from pytest_orchestrator.targets import top_level
 
 if TYPE_CHECKING:
     from pytest_orchestrator.differential import DifferentialReport, FunctionReport, Sampler
@@ -163,7 +164,7 @@ def _shrink_one(
 ) -> bool:
     from pytest_orchestrator.differential import Counterexample, _outcomes_in
     from pytest_orchestrator.outcomes import agree
-    from pytest_orchestrator.targets import Target
+    from pytest_orchestrator.targets import Target, renamed
 
     assert f.counterexample is not None
     target = next((t for t in sampler.targets if t.id == f.target), None)
@@ -188,7 +189,7 @@ def _shrink_one(
         specs = []
         for side, tree in (("base", base_tree), ("candidate", sampler.tree)):
             renames = sampler.renames if side == "candidate" else {}
-            name = renames.get(target.qualname, target.qualname)
+            name = renamed(target.qualname, renames)
             spec = {
                 "targets": [{
                     "id": target.id, "file_id": target.file_id, "module": target.module,
@@ -197,7 +198,7 @@ def _shrink_one(
                     "samples": len(blobs),
                 }],
                 "inputs": str(work / "inputs"), "captured": str(work / "none"),
-                "renames": renames,
+                "renames": top_level(renames),
             }  # fmt: skip
             spec_path = work / f"{side}.spec.json"
             spec_path.write_text(json.dumps(spec), encoding="utf-8")
@@ -246,7 +247,7 @@ def _base_blob(sampler: Sampler, target: object, sample: int) -> bytes | None:
 def _renamer(sampler: Sampler) -> Any:
     from pytest_orchestrator.differential import _renamer as make
 
-    return make(sampler.renames)
+    return make(top_level(sampler.renames))
 
 
 def _describe(outcome: dict[str, Any]) -> str:

@@ -148,16 +148,28 @@ def _resolve_caller(run: Run, caller: str) -> Target | None:
 
 
 def renamed(qualname: str, renames: dict[str, str]) -> str:
-    """``Class.method`` with each part mapped through the plan's renames."""
-    return ".".join(renames.get(part, part) for part in qualname.split("."))
+    """``qualname`` after the plan's renames: a rename of ``Class`` moves ``Class.method``
+    along; a rename of the function ``wrap`` leaves the method ``Wrapper.wrap`` alone."""
+    parts = qualname.split(".")
+    for k in range(1, len(parts) + 1):
+        new = renames.get(".".join(qualname.split(".")[:k]))
+        if new is not None:
+            parts[k - 1] = new
+    return ".".join(parts)
+
+
+def top_level(renames: dict[str, str]) -> dict[str, str]:
+    """The renames of module-level names: what pickles and encoded type names refer to."""
+    return {old: new for old, new in renames.items() if "." not in old}
 
 
 def renames_from(plan: Plan | None) -> dict[str, str]:
-    """Old name -> new name for every ``rename_symbol`` step (last segment of dotted names)."""
+    """``symbol`` -> new last segment for every ``rename_symbol`` step (``symbol`` may be
+    ``Class.method``)."""
     out: dict[str, str] = {}
     for step in plan.steps if plan is not None else []:
         if step.op == "rename_symbol":
-            old = str(step.args.get("symbol", "")).rpartition(".")[2]
+            old = str(step.args.get("symbol", ""))
             new = str(step.args.get("new_name", "")).rpartition(".")[2]
             if old and new:
                 out[old] = new

@@ -513,3 +513,22 @@ def test_methods_follow_a_class_rename_and_catch_a_changed_mutation(tmp_path: Pa
     assert scale.divergent > 0
     assert scale.counterexample is not None
     assert '"m"' in scale.counterexample.base
+
+
+@pytest.mark.parametrize(
+    ("qualname", "renames", "expected"),
+    [
+        ("wrap", {"wrap": "wrap2"}, "wrap2"),
+        ("Wrapper.wrap", {"wrap": "wrap2"}, "Wrapper.wrap"),
+        ("Wrapper.wrap", {"Wrapper": "Folder"}, "Folder.wrap"),
+        ("Wrapper.wrap", {"Wrapper.wrap": "fold", "Wrapper": "Folder"}, "Folder.fold"),
+    ],
+)
+def test_renames_apply_to_the_symbol_they_name(
+    qualname: str, renames: dict[str, str], expected: str
+) -> None:
+    """Renaming the function 'wrap' leaves the method 'Wrapper.wrap' alone; a class rename
+    carries its methods along."""
+    from pytest_orchestrator.targets import renamed
+
+    assert renamed(qualname, renames) == expected
