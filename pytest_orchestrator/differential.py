@@ -186,6 +186,7 @@ class Sampler:
     child_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     _streams: list[Path] = field(default_factory=list)
+    _cache: dict[str, dict[str, dict[int, dict[str, Any]]]] = field(default_factory=dict)
 
     @classmethod
     def for_run(cls, run: Run, side: Side, seed: int, plan: Plan | None, work: Path) -> Sampler:
@@ -348,6 +349,18 @@ class Sampler:
             if not child.ok and not child.timed_out and not child.crashed:
                 self.errors.append(f"{child.label} {child.describe()}")
 
+    def _side_outcomes(self, side: str) -> dict[str, dict[int, dict[str, Any]]]:
+        """Every sample record of one side, by target and index, read once."""
+        if side not in self._cache:
+            found: dict[str, dict[int, dict[str, Any]]] = {}
+            for stream in sorted(self.work.glob(f"{side}-*.jsonl")):
+                for record in _lines(stream):
+                    target = record.get("t")
+                    if isinstance(target, str) and "i" in record:
+                        found.setdefault(target, {})[int(record["i"])] = record
+            self._cache[side] = found
+        return self._cache[side]
+
     def _retry(self, target_id: str, state: _StreamState, child: ChildResult) -> bool:
         """On the base side, a target whose child stalled or crashed on one input is sampled
         again in the next round without that input (twice at most)."""
@@ -408,8 +421,8 @@ class Sampler:
             return f
         if f.skipped and not f.divergent:
             return f
-        base = _outcomes(self.work, "base", f.target)
-        cand = _outcomes(self.work, "candidate", f.target)
+        base = self._side_outcomes("base").get(f.target, {})
+        cand = self._side_outcomes("candidate").get(f.target, {})
         rename = _renamer(top_level(self.renames))
         divergent: list[tuple[int, str]] = []
         compared = 0
@@ -532,13 +545,6 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
             continue  # a line cut short by a kill
         if isinstance(record, dict):
             yield record
-
-
-def _outcomes(work: Path, side: str, target: str) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
-    for stream in sorted(work.glob(f"{side}-*.jsonl")):
-        out.update(_outcomes_in(stream, target))
-    return out
 
 
 def _outcomes_in(stream: Path, target: str) -> dict[int, dict[str, Any]]:

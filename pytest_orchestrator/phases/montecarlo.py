@@ -57,7 +57,7 @@ DIFFERENTIAL_FILE: Final = "mc_differential.json"
 SOFT_SHARE: Final = 0.6
 """Share of the cap the base side's simulations may use before ``should_stop()``: the
 candidate replays the same work and needs headroom for being slower."""
-WRAP_UP_SECONDS: Final = 0.3
+WRAP_UP_SECONDS: Final = 0.5
 """Children are killed this long before the cap, so reading their results ends within it."""
 CAPTURE_SHARE: Final = 0.3
 """Share of the cap the base side may spend running tests to capture real arguments."""
@@ -172,7 +172,7 @@ def _run_side(
     if side == "candidate" and report.functions:
         from pytest_orchestrator import shrink
 
-        shrink.improve(report, sampler, env, deadline - 0.5, run.gauge)
+        shrink.improve(report, sampler, env, deadline, run.gauge)
     report.write(run.run_dir / DIFFERENTIAL_FILE)
     notes += report.notes()
     seconds = round(time.monotonic() - start, 3)
