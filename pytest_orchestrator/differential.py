@@ -349,6 +349,12 @@ class Sampler:
             if not child.ok and not child.timed_out and not child.crashed:
                 self.errors.append(f"{child.label} {child.describe()}")
 
+    def _unfinished(self, target_id: str) -> str:
+        bad = self.bad.get(target_id)
+        if bad:
+            return f"hung or crashed on input(s) {bad}; the cap came before another try"
+        return "not reached before the cap"
+
     def _side_outcomes(self, side: str) -> dict[str, dict[int, dict[str, Any]]]:
         """Every sample record of one side, by target and index, read once."""
         if side not in self._cache:
@@ -378,8 +384,7 @@ class Sampler:
     def collect(self, peak_ratio: float | None) -> DifferentialReport:
         """The side's report; on the candidate side, compared sample by sample with base."""
         functions = [
-            self.reports.get(t.id)
-            or FunctionReport(target=t.id, skipped="not reached before the cap")
+            self.reports.get(t.id) or FunctionReport(target=t.id, skipped=self._unfinished(t.id))
             for t in self.targets
         ]
         functions += [r for k, r in self.reports.items() if k not in {t.id for t in self.targets}]
