@@ -147,7 +147,7 @@ def cap(runs: int, caps: tuple[float, ...]) -> None:
                 assert report is not None
                 stuck = next(f for f in report.functions if f.target.endswith("stuck"))
                 assert stuck.skipped.startswith("hung"), stuck.skipped
-                reasons.add(stuck.skipped.split(" during")[0].split(";")[0])
+                reasons.add(stuck.skipped.split(" during")[0].split("; the cap")[0])
         walls.sort()
         print(f"  cap {limit:>4.1f}s, {runs} runs: phase wall time min {walls[0]:.2f}s, median "
               f"{statistics.median(walls):.2f}s, max {walls[-1]:.2f}s; worst overshoot "
