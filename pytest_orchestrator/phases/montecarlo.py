@@ -181,6 +181,7 @@ def _run_side(
         return MonteCarloSummary(seed=seed, base=results, seconds=seconds, notes=notes)
     assert base is not None
     deltas = compare(base.base, results) + report.deltas()
+    notes = [n for n in base.notes if n.startswith("captured")] + notes  # where inputs came from
     return MonteCarloSummary(
         seed=seed,
         base=list(base.base),
