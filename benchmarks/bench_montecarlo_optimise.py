@@ -1,7 +1,7 @@
 """Optimise on the bundled example: tune the Kelly fraction cap against the P&L simulation.
 
 Runs what ``pytest --orchestrate "Make the Kelly fraction cap a parameter, tune it, post PR"
---orchestrate-plan benchmarks/kelly_cap_plan.json`` runs in phases 3 and 5, on a copy of
+--orchestrate-plan examples/kelly_cap_plan.json`` runs in phases 3 and 5, on a copy of
 ``examples/wheel``: the Monte Carlo baseline (seed fixed), then Optimise, which applies each
 grid point to a scratch tree, simulates it within the cap, stores the results in SQLite and
 ranks them. Prints the grid table that goes into PR.md, the order of the plans the retry
@@ -33,7 +33,7 @@ from pytest_orchestrator.run import Run  # noqa: E402
 from pytest_orchestrator.settings import Settings  # noqa: E402
 from pytest_orchestrator.tracing import Tracer  # noqa: E402
 
-PLAN = ROOT / "benchmarks" / "kelly_cap_plan.json"
+PLAN = ROOT / "examples" / "kelly_cap_plan.json"
 EXAMPLE = ROOT / "examples" / "wheel"
 
 

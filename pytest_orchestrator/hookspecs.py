@@ -11,11 +11,14 @@ child process per revision, so that base and candidate code never share an inter
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from numpy.random import Generator
+
     from pytest_orchestrator.items import StepItem
     from pytest_orchestrator.model import (
         Attempt,
@@ -84,6 +87,16 @@ def pytest_orchestrator_montecarlo(
     metric within each result's ``rtol``/``atol``. Import the code under test inside the
     function, and declare the hookimpl ``optionalhook=True`` so plain pytest runs without
     the plugin still work.
+    """
+
+
+@hookspec
+def pytest_orchestrator_strategies() -> dict[type, Callable[[Generator], Any]] | None:
+    """Contribute input generators for differential sampling: ``{type: draw(rng)}``.
+
+    For argument types no built-in generator can make (a domain object, say). Runs in the
+    Monte Carlo child of each revision, read from the target's root conftest only; declare
+    the hookimpl ``optionalhook=True``. Takes precedence over generators from type hints.
     """
 
 

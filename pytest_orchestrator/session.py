@@ -19,6 +19,7 @@ and are caught in one place, `_guard`.
 from __future__ import annotations
 
 import contextvars
+import shutil
 import signal
 import threading
 import time
@@ -55,12 +56,15 @@ from pytest_orchestrator.phases.execute import Executor
 from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings, resolve
+from pytest_orchestrator.shrink import BASE_SNAPSHOT
 from pytest_orchestrator.worktree import Worktree
 
 PHASE_PLUGINS: Final = tuple(
     f"pytest_orchestrator.phases.{name}"
     for name in ("map", "logic", "montecarlo", "plan", "optimise", "review", "publish")
 )
+CHILD_HOOKS: Final = ("pytest_orchestrator_montecarlo", "pytest_orchestrator_strategies")
+"""Hooks that run in the Monte Carlo children, one per revision, never in the controller."""
 _BAD_INPUT: Final = (RepositoryError, EditError, TestRunError)
 
 
@@ -255,7 +259,7 @@ class Orchestrator:
     def _load_target_hooks(self, run: Run) -> None:
         """Register the target's root conftest ``pytest_orchestrator_*`` hooks (not others).
 
-        The Monte Carlo hook is left out: it runs in child processes, one per revision.
+        The Monte Carlo hooks are left out: they run in child processes, one per revision.
         """
         conftest = run.worktree / "conftest.py"
         if not conftest.exists():
@@ -280,7 +284,7 @@ class Orchestrator:
         hooks = {
             name: getattr(module, name)
             for name in dir(module)
-            if name.startswith("pytest_orchestrator_") and name != "pytest_orchestrator_montecarlo"
+            if name.startswith("pytest_orchestrator_") and name not in CHILD_HOOKS
         }
         if hooks:
             self.config.pluginmanager.register(SimpleNamespace(**hooks), "target-conftest")
@@ -602,6 +606,8 @@ class Orchestrator:
                 if run.gauge is not None:
                     run.gauge.stop()
                 run.save_record()
+                # copies of source made for the run's own use are not evidence: drop them
+                shutil.rmtree(run.run_dir / "montecarlo" / BASE_SNAPSHOT, ignore_errors=True)
             finally:
                 if self.tree is not None:
                     self.tree.remove()

@@ -118,6 +118,10 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
             evidence = a.evidence().replace("\n", " ⏎ ")[:600]
             lines.append(f"|   | evidence | {evidence} | | | |")
     lines += ["", _mc_section(run).strip(), ""]
+    from pytest_orchestrator.phases.optimise import pr_section as optimise_section
+
+    if optimised := optimise_section(run).strip():
+        lines += [optimised, ""]
     if run.ledger.calls:
         from pytest_orchestrator.llm import calls_table
 
