@@ -55,7 +55,7 @@ from pytest_orchestrator.model import (
 from pytest_orchestrator.phases.execute import Executor
 from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
 from pytest_orchestrator.run import Run
-from pytest_orchestrator.settings import Settings, resolve
+from pytest_orchestrator.settings import resolve
 from pytest_orchestrator.shrink import BASE_SNAPSHOT
 from pytest_orchestrator.worktree import Worktree
 
@@ -75,7 +75,6 @@ class Orchestrator:
         self.config = config
         self.run: Run | None = None
         self.stop: StopRun | None = None
-        self.settings: Settings | None = None
         self.preloaded: Plan | None = None
         self.baseline: Future[TestRunResult] | None = None
         self.items: list[StepItem] = []
@@ -161,7 +160,6 @@ class Orchestrator:
             raise StopRun(
                 ExitReason.BAD_INPUT, '--orchestrate needs a command, e.g. "Rename a to b"'
             )
-        self.settings = settings
         base_branch = settings.base or git.current_branch(root)
         base_commit = (
             git.git("rev-parse", "--verify", f"{settings.base}^{{commit}}", cwd=root).strip()
@@ -174,10 +172,9 @@ class Orchestrator:
             self._write(
                 f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True
             )
-        if settings.run_root.resolve().is_relative_to(root.resolve()):
-            git.exclude(
-                root, "/" + settings.run_root.resolve().relative_to(root.resolve()).parts[0] + "/"
-            )
+        for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
+            if ours.resolve().is_relative_to(root.resolve()):
+                git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")
         dirty = git.dirty_paths(root)
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
@@ -236,25 +233,19 @@ class Orchestrator:
         return ops
 
     def _open_components(self, run: Run) -> None:
-        """The memory gauge and the slice cache; both optional, never needed for correctness."""
-        try:
-            from pytest_orchestrator.pressure import PressureGauge
+        """The memory gauge (sampling from now on) and the slice cache (never needed for
+        correctness: an unusable directory falls back to memory with a warning)."""
+        from pytest_orchestrator.pressure import PressureGauge
+        from pytest_orchestrator.slice_cache import SliceCache
 
-            run.gauge = PressureGauge(
-                interval=run.settings.sample_interval,
-                threshold=run.settings.mem_threshold,
-                shared_path=run.run_dir / "scratch" / "pressure.bin",
-            )
-            (run.run_dir / "scratch").mkdir(exist_ok=True)
-            run.gauge.start()
-        except ImportError:  # pragma: no cover - the gauge ships with the package
-            run.gauge = None
-        try:
-            from pytest_orchestrator.slice_cache import SliceCache
-
-            run.cache = SliceCache.open(run.settings.cache_dir)
-        except ImportError:  # pragma: no cover
-            run.cache = None
+        (run.run_dir / "scratch").mkdir(exist_ok=True)
+        run.gauge = PressureGauge(
+            interval=run.settings.sample_interval,
+            threshold=run.settings.mem_threshold,
+            shared_path=run.run_dir / "scratch" / "pressure.bin",
+        )
+        run.gauge.start()
+        run.cache = SliceCache.open(run.settings.cache_dir)
 
     def _load_target_hooks(self, run: Run) -> None:
         """Register the target's root conftest ``pytest_orchestrator_*`` hooks (not others).
@@ -320,13 +311,12 @@ class Orchestrator:
         with self._guard():
             if self.stop is None and self.run is not None:
                 self._phases_before_execute(self.run)
-        items: list[pytest.Item] = []
         if self.stop is None and self.run is not None and not self.run.settings.dry_run:
             plan_file = self._plan_file(session, self.run.plans[0], 1)
             report = plan_file.ihook.pytest_make_collect_report(collector=plan_file)
             session.ihook.pytest_collectreport(report=report)
-            items = [i for i in report.result if isinstance(i, StepItem)]
-            self.items = [i for i in items if isinstance(i, StepItem)]
+            self.items = [i for i in report.result if isinstance(i, StepItem)]
+        items: list[pytest.Item] = list(self.items)
         self.config.hook.pytest_collection_modifyitems(
             session=session, config=self.config, items=items
         )
