@@ -49,6 +49,25 @@ def inner_runs(worktree: Path) -> list[psutil.Process]:
     return found
 
 
+def start_slow_run(repo: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start an orchestration in its own session (like a terminal's foreground group) and
+    return once its baseline test run is going; also returns the run's worktree."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--orchestrate", "Rename add to plus"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        tree = worktree_of(repo)
+        wait_for(lambda: bool(inner_runs(tree)))
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc, tree
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupting_a_run_leaves_nothing_behind(
     make_repo: Callable[..., Path], sig: signal.Signals
@@ -57,16 +76,9 @@ def test_interrupting_a_run_leaves_nothing_behind(
     lease or test process left."""
     repo = make_repo({"tests/test_slow.py": SLOW_TEST})
     before = snapshot(repo)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--orchestrate", "Rename add to plus"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # like a terminal: Ctrl-C goes to the whole foreground group
-    )
+    proc, tree = start_slow_run(repo)
     try:
-        tree = worktree_of(repo)
-        wait_for(lambda: bool(inner_runs(tree)))
+        # Ctrl-C goes to the whole foreground group; SIGTERM to the orchestrator alone
         os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -87,17 +99,9 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
     worktree and branch before starting."""
     repo = make_repo({"tests/test_slow.py": SLOW_TEST})
     before = snapshot(repo)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--orchestrate", "Rename add to plus"],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    stale = worktree_of(repo)
-    wait_for(lambda: bool(inner_runs(stale)))
+    proc, stale = start_slow_run(repo)
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     for child in inner_runs(stale):
         child.kill()
     assert snapshot(repo)["<worktrees>"] == 2  # the killed run's worktree is still there
