@@ -111,21 +111,25 @@ def test_segfault_is_reported_and_sampling_continues(tmp_path: Path) -> None:
 
 
 def test_memory_hog_is_stopped_before_the_threshold(tmp_path: Path) -> None:
-    """The pressure gauge stops the child before mem_ratio crosses 0.70."""
+    """A hog never takes mem_ratio across 0.70: its child is stopped first, and the other
+    function is still sampled."""
     run = run_for(tmp_path, ["hog", "fine"])
     probe = PressureGauge(interval=0.05)
     probe.start()
     used = probe.latest.rss_bytes if probe.latest else 200_000_000
     probe.stop()
-    # The hog grows by ~3 GB/s; a sampler every 50 ms on a loaded 2-core machine needs a few
-    # hundred MB between the soft mark and the line to act in time, so it gets ~1.3 GB.
+    # The hog grows by up to ~3 GB/s; a sampler every 50 ms on a loaded 2-core machine needs
+    # a few hundred MB between the soft mark and the line to act in time, so it gets ~1.3 GB.
+    # On a starved machine the allocation itself slows down and the per-call alarm (1 s) may
+    # drop the hog first; either way the line must hold. (benchmarks/bench_montecarlo.py
+    # measures the gauge alone stopping it.)
     available = used + 2_000_000_000
     with PressureGauge(interval=0.05, threshold=0.70, available_bytes=available) as gauge:
         run.gauge = gauge
         mc.baseline(run)
         peak = gauge.peak
     report = report_of(run)
-    assert fn(report, "hog").skipped.startswith("stopped by the memory guard")
+    assert fn(report, "hog").skipped.startswith(("stopped by the memory guard", "hangs:"))
     assert fn(report, "fine").samples > 100
     assert 0.3 < peak < 0.70
 
