@@ -87,7 +87,12 @@ def test_children_wait_below_the_soft_mark_before_starting(tmp_path: Path) -> No
 
 def test_rss_watch_stops_a_group_before_its_limit(tmp_path: Path) -> None:
     """Without a gauge, the stand-in watch kills a child growing past its budget."""
-    hog = "blocks = []\nwhile True:\n    blocks.append(b'x' * 20_000_000)\n"
+    # ~250 MB/s: the 45 MB between the watch's mark (85 %) and the limit take ~180 ms, room
+    # for a 20 ms sampler even on a loaded machine (a faster hog is the benchmark's job).
+    hog = (
+        "import time\nblocks = []\nwhile True:\n"
+        "    blocks.append(b'x' * 5_000_000)\n    time.sleep(0.02)\n"
+    )
     watch = RssWatch(limit_bytes=300_000_000, interval=0.02)
     try:
         (result,) = run_children([spec(tmp_path, hog)], time.monotonic() + 30, guard=watch)

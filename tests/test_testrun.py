@@ -117,8 +117,8 @@ def test_a_suite_that_would_exhaust_memory_is_stopped_by_the_gauge(tmp_path: Pat
         "import time\n\n"
         "def test_hog():\n"
         "    blocks = []\n"
-        "    for _ in range(400):\n"
-        "        blocks.append(bytearray(25 * 2**20))\n"
+        "    for _ in range(1000):\n"
+        "        blocks.append(bytearray(10 * 2**20))\n"
         "        time.sleep(0.02)\n"
     )
     wt = tree(tmp_path / "wt", tests=hog)
