@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from pytest_orchestrator.fake_anthropic import FakeAnthropic
 
 CALC = '''\
 """Tiny arithmetic used by the acceptance tests."""
@@ -94,3 +96,12 @@ def make_repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Cal
         return repo
 
     return make
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
+    """The fake Anthropic API, reached the production way: ANTHROPIC_BASE_URL and the key."""
+    with FakeAnthropic() as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        yield server

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,14 +56,6 @@ def repo(tmp_path: Path) -> Path:
     git(root, "add", "pkg", ".gitignore", "deploy", ".env")  # even a committed .env stays home
     git(root, "commit", "-qm", "base")
     return root
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-        yield server
 
 
 def whole_file(path: str, symbol: str, lines: int) -> RankedSlice:
