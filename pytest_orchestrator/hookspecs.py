@@ -19,7 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from numpy.random import Generator
 
-    from pytest_orchestrator.items import StepItem
+    from pytest_orchestrator.items import PlanItem
     from pytest_orchestrator.model import (
         Attempt,
         Check,
@@ -144,7 +144,7 @@ def pytest_orchestrator_ops() -> list[OpSpec] | None:
 
 @hookspec(firstresult=True)
 def pytest_orchestrator_execute(
-    run: Run, plan: Plan, number: int, items: list[StepItem]
+    run: Run, plan: Plan, number: int, items: list[PlanItem]
 ) -> Attempt | None:
     """Run one attempt: reset the worktree, run the plan's steps (mutate serialised, in DAG
     order; scan may run in parallel), including the target's tests.
@@ -177,8 +177,9 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check] | None
 
 
 @hookspec(firstresult=True)
-def pytest_orchestrator_publish(run: Run, attempt: Attempt) -> PublishResult | None:
-    """Commit the green attempt and post it to the forge. Called only when the gate is green.
+def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> PublishResult | None:
+    """Post the green attempt's commit to the forge. Called only when the gate is green,
+    after the session committed the attempt (``commit``) and marked its branch as kept.
 
     Stops at the first non-None result. Runs in the controller (``pytest_sessionfinish``).
     """

@@ -1,9 +1,12 @@
 """The plugin loaded into every inner test session (``-p pytest_orchestrator.inner``).
 
-It writes the results as JSON for the orchestrator to read back structurally, and checks
-that the code under test was imported from the worktree, not from the user's checkout
-(an editable install or an inherited PYTHONPATH can silently do that). Under xdist, workers
-send their findings to the controller through ``workeroutput`` (builtins only).
+It writes the results as JSON for the orchestrator to read back structurally: every test's
+outcome (deselected ones included, so the gate can tell a test that was dropped from one
+that was never there), the config file in effect, and the modules imported from outside
+the worktree and the Python installation. The orchestrator checks those against the user's
+checkout (an editable install or an inherited PYTHONPATH can silently test it instead); the
+checkout's path is never given to the tests. Under xdist, workers send their findings to
+the controller through ``workeroutput`` (builtins only).
 """
 
 from __future__ import annotations
@@ -17,31 +20,33 @@ from typing import Any, Final
 import pytest
 
 REPORT_ENV: Final = "PYTEST_ORCHESTRATOR_REPORT"
-FORBIDDEN_ENV: Final = "PYTEST_ORCHESTRATOR_FORBIDDEN_ROOT"
 WORKTREE_ENV: Final = "PYTEST_ORCHESTRATOR_WORKTREE"
 MESSAGE_LIMIT: Final = 1500
+FOREIGN_LIMIT: Final = 500
 
 _results: dict[str, dict[str, Any]] = {}
 _collection_errors: list[dict[str, Any]] = []
-_offenders: set[str] = set()
+_foreign: set[str] = set()
+_deselected: set[str] = set()
 
 
-def _wrong_checkout_modules() -> list[str]:
-    """Modules whose file lies in the user's checkout instead of the worktree."""
-    forbidden = os.environ.get(FORBIDDEN_ENV)
+def _foreign_modules() -> list[str]:
+    """Files of imported modules outside the worktree and the Python installation."""
     worktree = os.environ.get(WORKTREE_ENV)
-    if not forbidden or not worktree:
+    if not worktree:
         return []
-    bad_root, good_root = Path(forbidden).resolve(), Path(worktree).resolve()
+    trusted = {Path(worktree).resolve()} | {
+        Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    }
     found = []
-    for name, module in list(sys.modules.items()):
+    for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if not file:
             continue
         path = Path(file).resolve()
-        if path.is_relative_to(bad_root) and not path.is_relative_to(good_root):
-            found.append(f"{name} ({path})")
-    return sorted(found)
+        if not any(path.is_relative_to(root) for root in trusted):
+            found.append(str(path))
+    return sorted(found)[:FOREIGN_LIMIT]
 
 
 def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -82,30 +87,48 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
         )
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _deselected.update(item.nodeid for item in items)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    _offenders.update(_wrong_checkout_modules())
+    _foreign.update(_foreign_modules())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _offenders.update(_wrong_checkout_modules())
-    workeroutput = getattr(session.config, "workeroutput", None)
+    _foreign.update(_foreign_modules())
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["orchestrate_offenders"] = sorted(_offenders)
+        workeroutput["orchestrate_foreign"] = sorted(_foreign)
+        workeroutput["orchestrate_deselected"] = sorted(_deselected)
         return
     path = os.environ.get(REPORT_ENV)
     if not path:
         return
+    tests = list(_results.values())
+    tests += [
+        {"nodeid": nodeid, "outcome": "deselected"}
+        for nodeid in sorted(_deselected - _results.keys())
+    ]
+    inipath = config.inipath
     data = {
         "exitstatus": int(exitstatus),
-        "tests": list(_results.values()),
+        "tests": tests,
         "collection_errors": _collection_errors,
-        "offenders": sorted(_offenders),
+        "foreign_modules": sorted(_foreign),
+        "inifile": _relative(inipath, config.rootpath) if inipath else None,
     }
     Path(path).write_text(json.dumps(data), encoding="utf-8")
 
 
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist controller: gather each worker's wrong-checkout findings."""
+    """xdist controller: gather each worker's findings."""
     output = getattr(node, "workeroutput", None) or {}
-    _offenders.update(output.get("orchestrate_offenders", []))
+    _foreign.update(output.get("orchestrate_foreign", []))
+    _deselected.update(output.get("orchestrate_deselected", []))

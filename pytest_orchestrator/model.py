@@ -167,7 +167,7 @@ class TestOutcome(Frozen):
     __test__ = False
 
     nodeid: str
-    outcome: Literal["passed", "failed", "skipped", "error", "xfailed", "xpassed"]
+    outcome: Literal["passed", "failed", "skipped", "error", "xfailed", "xpassed", "deselected"]
     duration: float = 0.0
     message: str = Field(default="", description="assertion message / trimmed traceback")
 
@@ -183,6 +183,25 @@ class TestRunResult(Frozen):
     seconds: float
     workers: int = 0
     command: list[str] = Field(default_factory=list)
+    inifile: str | None = Field(
+        default=None, description="the pytest config file in effect, relative to the rootdir"
+    )
+
+    def counts(self) -> TestCounts:
+        """How many tests ended each way (collected counts deselected ones too)."""
+        by = {k: 0 for k in ("passed", "failed", "skipped", "error", "xfailed", "xpassed")}
+        deselected = 0
+        for t in self.tests:
+            if t.outcome == "deselected":
+                deselected += 1
+            else:
+                by[t.outcome] += 1
+        return TestCounts(
+            collected=len(self.tests),
+            deselected=deselected,
+            errors=by["error"] + len(self.collection_errors),
+            **{k: v for k, v in by.items() if k != "error"},
+        )
 
     @property
     def failed(self) -> list[TestOutcome]:
@@ -196,6 +215,57 @@ class TestRunResult(Frozen):
     @property
     def green(self) -> bool:
         return self.exitstatus in (0, 5) and not self.failed and bool(self.tests)
+
+
+class TestCounts(Frozen):
+    """One test run at a glance: what the gate compares between the base and an attempt."""
+
+    __test__ = False
+
+    collected: int = 0
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    xpassed: int = 0
+    deselected: int = 0
+    errors: int = 0
+
+    def line(self) -> str:
+        shown = [f"{v} {k}" for k, v in self.model_dump().items() if v and k != "collected"]
+        return f"{self.collected} collected" + (f" ({', '.join(shown)})" if shown else "")
+
+
+class Finding(Frozen):
+    """One way a change weakened the gate, found in the diff or in the gate run."""
+
+    path: str
+    line: int = 0
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+class GateResult(Frozen):
+    """The orchestrator's own test run of an attempt, and what it found against the base.
+
+    The gate run is the target's whole suite under the base commit's test configuration;
+    ``missing`` names every test that passed at the base and does not pass now (not
+    collected, skipped, xfailed, deselected), ``findings`` every weakening found in the diff.
+    """
+
+    baseline: TestCounts
+    gate: TestCounts
+    missing: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    config: str = Field("", description="how the base's test configuration was applied")
+    tests_changed: list[str] = Field(
+        default_factory=list, description="test files the change edits (allowed edits only)"
+    )
+    allowed_because: str = Field("", description="why test edits were allowed, if they were")
 
 
 class StepResult(Frozen):
@@ -227,6 +297,8 @@ class Attempt(Frozen):
     plan_digest: str
     steps: list[StepResult] = Field(default_factory=list)
     tests: TestRunResult | None = None
+    """The gate run's result (the orchestrator's own run of the whole suite)."""
+    gate: GateResult | None = None
     checks: list[Check] = Field(default_factory=list)
     diff_stat: str = ""
     seconds: float = 0.0
@@ -242,6 +314,8 @@ class Attempt(Frozen):
             for t in self.tests.failed:
                 lines.append(f"{t.outcome.upper()} {t.nodeid}: {t.message}".rstrip())
         lines += [f"check {c.name} failed: {c.detail}" for c in self.checks if not c.ok]
+        if self.gate is not None:
+            lines += [f"gate: {f}" for f in self.gate.findings]
         return "\n".join(lines)
 
 

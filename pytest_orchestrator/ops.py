@@ -25,10 +25,11 @@ from pytest_orchestrator.plan import (
     ReplaceBlockArgs,
     RunTestsArgs,
     SearchArgs,
+    repo_relative,
 )
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.model import MonteCarloSummary, TestRunResult
+    from pytest_orchestrator.model import MonteCarloSummary
     from pytest_orchestrator.plan import Plan, Step
     from pytest_orchestrator.run import Run
 
@@ -38,7 +39,6 @@ class AttemptState:
     """What the steps of one attempt produce for Review."""
 
     number: int
-    tests: TestRunResult | None = None
     montecarlo: MonteCarloSummary | None = None
 
 
@@ -64,10 +64,24 @@ class OpOutcome:
 
 
 def inside(root: Path, rel: str) -> Path:
-    """``root / rel`` resolved, refusing anything that resolves outside ``root``."""
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise EditError(f"{rel!r} resolves outside the repository ({target}): refused")
+    """``root / rel``, refused when it is or passes through a symbolic link, lies in
+    ``.git``, or resolves outside ``root`` (checked on the disk, after plan validation)."""
+    try:
+        normal = repo_relative(rel)
+    except ValueError as exc:
+        raise EditError(f"{exc}: refused") from None
+    current = root
+    for part in normal.split("/"):
+        current = current / part
+        if current.is_symlink():
+            raise EditError(
+                f"{rel!r} is or passes through a symbolic link ({current.relative_to(root)}): "
+                "edits never follow links, so nothing outside the worktree can be written"
+            )
+    target = current.resolve()
+    home = root.resolve()
+    if not target.is_relative_to(home) or target.is_relative_to(home / ".git"):
+        raise EditError(f"{rel!r} resolves outside the worktree ({target}): refused")
     return target
 
 
@@ -111,8 +125,8 @@ def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
         result = run(
             ctx.root,
             user_repo=ctx.run.repo,
-            scratch=ctx.run.run_dir / "scratch",
-            label=f"attempt{ctx.attempt.number}",
+            scratch=ctx.run.scratch,
+            label=f"attempt{ctx.attempt.number}-{ctx.step.id}",
             workers=workers,
             paths=args.paths,
             timeout=settings.test_timeout,
@@ -121,7 +135,6 @@ def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
         )
         span.set_attribute("tests.passed", result.passed)
         span.set_attribute("tests.failed", len(result.failed))
-    ctx.attempt.tests = result
     worker = f"xdist x{result.workers}" if result.workers else "subprocess"
     summary = f"{result.passed} passed, {len(result.failed)} failed in {result.seconds:.1f}s"
     if not result.tests and not result.failed:
@@ -172,7 +185,11 @@ def _changed(root: Path, base: str) -> list[str]:
 
 
 def rename_symbol(ctx: StepContext, args: RenameSymbolArgs) -> OpOutcome:
-    changed = refactor.rename(ctx.root, args.symbol, args.new_name, args.path)
+    changed = refactor.rename(
+        ctx.root, args.symbol, args.new_name, args.path, check=lambda rel: inside(ctx.root, rel)
+    )
+    for rel in changed:  # and verified after: what rope reports it wrote is still inside
+        inside(ctx.root, rel)
     return OpOutcome(
         True,
         f"renamed {args.symbol} -> {args.new_name} in {len(changed)} files",
@@ -228,14 +245,38 @@ def apply_patch(ctx: StepContext, args: ApplyPatchArgs) -> OpOutcome:
     )
     if check.returncode != 0:
         raise EditError(f"the patch does not apply: {check.stderr.strip()}")
-    git("apply", "--whitespace=nowarn", "-", cwd=ctx.root, stdin=patch)
     files = subprocess.run(
-        ["git", "apply", "--numstat", "-"],
+        ["git", "apply", "--numstat", "-z", "-"],
         cwd=ctx.root,
         input=patch,
         capture_output=True,
         text=True,
         check=False,
     ).stdout
-    changed = [line.split("\t")[-1] for line in files.splitlines() if line.strip()]
+    changed = _numstat_paths(files)
+    for rel in changed:
+        inside(ctx.root, rel)
+    git("apply", "--whitespace=nowarn", "-", cwd=ctx.root, stdin=patch)
+    for rel in changed:
+        inside(ctx.root, rel)
     return OpOutcome(True, f"patched {len(changed)} files", changed_files=changed)
+
+
+def _numstat_paths(out: str) -> list[str]:
+    """Paths of ``git apply --numstat -z`` (a rename lists its old and new path)."""
+    paths: list[str] = []
+    fields = out.split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        if not entry.strip():
+            i += 1
+            continue
+        path = entry.split("\t")[-1]
+        if path:
+            paths.append(path)
+            i += 1
+        else:  # a rename: "added\tdeleted\t" then the old and the new path
+            paths += [p for p in fields[i + 1 : i + 3] if p]
+            i += 3
+    return paths

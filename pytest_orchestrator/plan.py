@@ -25,6 +25,10 @@ JsonScalar = str | int | float | bool
 
 SCHEMA_FILE: Final = Path(__file__).with_name("plan.schema.json")
 _STEP_ID: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+MAX_STEPS: Final = 200
+"""Most steps one plan may have: far above any real change, far below a runaway planner."""
+MAX_PLAN_BYTES: Final = 2_000_000
+"""Largest plan.json accepted (its edits are bounded one by one by ``max_edit_bytes``)."""
 
 
 class Budgets(BaseModel):
@@ -113,7 +117,8 @@ class Plan(BaseModel):
 
 
 def repo_relative(value: str) -> str:
-    """A path inside the repository: relative, POSIX, no ``..`` escape, not under ``.git``."""
+    """A path inside the repository, normalised: relative, POSIX, no ``..`` escape, and no
+    component that is ``.git`` (in any case, anywhere: ``calc/../.git`` is ``.git``)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a path must be a non-empty string")
     if "\\" in value or "\x00" in value:
@@ -121,14 +126,19 @@ def repo_relative(value: str) -> str:
     path = PurePosixPath(value)
     if path.is_absolute() or re.match(r"^[A-Za-z]:", value):
         raise ValueError(f"path {value!r} is absolute; plans may only name paths inside the repo")
-    depth = 0
+    parts: list[str] = []
     for part in path.parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            raise ValueError(f"path {value!r} leaves the repository")
-    if path.parts and path.parts[0] == ".git":
-        raise ValueError(f"path {value!r} is inside .git")
-    return path.as_posix()
+        if part == "..":
+            if not parts:
+                raise ValueError(f"path {value!r} leaves the repository")
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    if not parts:
+        raise ValueError(f"path {value!r} names the repository itself, not a file in it")
+    if any(p.casefold().rstrip(". ") == ".git" for p in [*path.parts, *parts]):
+        raise ValueError(f"path {value!r} is inside .git: git's own files are never edited")
+    return "/".join(parts)
 
 
 class OpArgs(BaseModel):
@@ -182,19 +192,36 @@ class ApplyPatchArgs(OpArgs):
                 target = line[4:].split("\t")[0].strip()
                 if target != "/dev/null":
                     repo_relative(re.sub(r"^[ab]/", "", target))
+            elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
+                repo_relative(line.split(" ", 2)[2].strip())
+            elif line.startswith("diff --git "):
+                for target in line[len("diff --git ") :].split(" "):
+                    repo_relative(re.sub(r"^[ab]/", "", target))
+            elif re.match(r"^(?:new file |new |old |deleted file )?mode 1[26]0000", line):
+                raise ValueError("patches may not create symbolic links or submodules")
         return value
 
 
 class RunTestsArgs(OpArgs):
     paths: list[str] = Field(default_factory=list)
-    """Test paths; empty = the whole suite as the repository configures it."""
-    workers: int | Literal["auto"] | None = None
+    """Repository paths or node ids (``tests/test_x.py::test_y``); never options. Empty =
+    the whole suite as the repository configures it. The gate runs regardless."""
+    workers: int | Literal["auto"] | None = Field(None, ge=0, le=64)
     """xdist workers for this run (None = the run's setting)."""
 
     @field_validator("paths")
     @classmethod
     def _paths(cls, value: list[str]) -> list[str]:
-        return [repo_relative(p) for p in value]
+        checked = []
+        for entry in value:
+            if entry.lstrip().startswith("-"):
+                raise ValueError(
+                    f"{entry!r} is an option, not a path: run_tests takes repository paths "
+                    "or node ids only (the orchestrator decides how tests run)"
+                )
+            path, sep, rest = entry.partition("::")
+            checked.append(repo_relative(path) + sep + rest)
+        return checked
 
 
 class MonteCarloArgs(OpArgs):
@@ -277,6 +304,15 @@ def validate_plan(plan: Plan, ops: Mapping[str, OpSpec] | None = None) -> dict[s
     seen: set[str] = set()
     if not plan.steps:
         problems.append(("<plan>", "has no steps"))
+    if len(plan.steps) > MAX_STEPS:
+        raise PlanValidationError(
+            [("<plan>", f"has {len(plan.steps)} steps; at most {MAX_STEPS} are accepted")]
+        )
+    size = len(plan.model_dump_json())
+    if size > MAX_PLAN_BYTES:
+        raise PlanValidationError(
+            [("<plan>", f"is {size} bytes; at most {MAX_PLAN_BYTES} are accepted")]
+        )
     for step in plan.steps:
         if not _STEP_ID.match(step.id):
             problems.append((step.id, "id must match [A-Za-z][A-Za-z0-9_.-]{0,63}"))
@@ -336,9 +372,15 @@ def _fill_grid_defaults(args: dict[str, Any], grid: Mapping[str, list[JsonScalar
 def load_plan(path: Path, ops: Mapping[str, OpSpec] | None = None) -> Plan:
     """Read and validate a plan.json; every failure is a `PlanError` that says what to fix."""
     try:
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanError(f"{path} is larger than {MAX_PLAN_BYTES} bytes: not a plan to run")
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PlanError(f"cannot read plan {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"{path} is not UTF-8 text (byte {exc.start}): plan.json must be UTF-8 JSON"
+        ) from None
     try:
         plan = Plan.model_validate_json(raw)
     except ValidationError as exc:

@@ -67,6 +67,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="merge into the base branch when the gate is green",
     )
     group.addoption(
+        "--orchestrate-allow-test-changes",
+        action="store_true",
+        help="let --orchestrate-merge merge a result whose tests the command asked to change",
+    )
+    group.addoption(
         "--orchestrate-attempts",
         metavar="N",
         type=int,
@@ -115,6 +120,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "orchestrate_merge", "merge into the base branch when green", type="bool", default=False
     )
     parser.addini("orchestrate_dry_run", "always stop after Plan", type="bool", default=False)
+    parser.addini(
+        "orchestrate_allow_test_changes",
+        "let orchestrate_merge merge a result whose tests the command asked to change",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -124,8 +135,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def _requested(config: pytest.Config) -> bool:
+    """A run was asked for, even with an empty command (which the session then refuses)."""
     opt = config.option
-    return bool(getattr(opt, "orchestrate", None) or getattr(opt, "orchestrate_plan", None))
+    return getattr(opt, "orchestrate", None) is not None or bool(
+        getattr(opt, "orchestrate_plan", None)
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -138,7 +152,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
     by the session, into a filtered plugin.
     """
     ns = early_config.known_args_namespace
-    if getattr(ns, "orchestrate", None) or getattr(ns, "orchestrate_plan", None):
+    if getattr(ns, "orchestrate", None) is not None or getattr(ns, "orchestrate_plan", None):
         ns.noconftest = True
 
 

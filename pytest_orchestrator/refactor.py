@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,8 +189,19 @@ def locate(root: Path, symbol: str, new_name: str, path: str | None = None) -> D
     return definition
 
 
-def rename(root: Path, symbol: str, new_name: str, path: str | None = None) -> list[str]:
-    """Rename ``symbol`` to ``new_name`` everywhere under ``root``; return the changed files."""
+def rename(
+    root: Path,
+    symbol: str,
+    new_name: str,
+    path: str | None = None,
+    *,
+    check: Callable[[str], object] = lambda rel: None,
+) -> list[str]:
+    """Rename ``symbol`` to ``new_name`` everywhere under ``root``; return the changed files.
+
+    ``check`` is called with every file rope is about to write, before anything is written;
+    it raises to refuse the whole rename (the ops refuse symlinks and paths outside).
+    """
     definition = locate(root, symbol, new_name, path)
     old = symbol.split(".")[-1]
     candidates = sorted(set(files_mentioning(root, old)) | {definition.path})
@@ -197,10 +209,16 @@ def rename(root: Path, symbol: str, new_name: str, path: str | None = None) -> l
         # rope's own deprecations are not the user's concern (and fail runs under -W error)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        return _rope_rename(root, definition, new_name, candidates)
+        return _rope_rename(root, definition, new_name, candidates, check)
 
 
-def _rope_rename(root: Path, definition: Definition, new_name: str, files: list[str]) -> list[str]:
+def _rope_rename(
+    root: Path,
+    definition: Definition,
+    new_name: str,
+    files: list[str],
+    check: Callable[[str], object],
+) -> list[str]:
     from rope.base.fscommands import FileSystemCommands
     from rope.base.project import Project
     from rope.refactor.rename import Rename
@@ -213,7 +231,11 @@ def _rope_rename(root: Path, definition: Definition, new_name: str, files: list[
         resources = [project.get_resource(p) for p in files]
         changes = renamer.get_changes(new_name, resources=resources, docs=True)
         changed = sorted(c.resource.path for c in changes.changes)
+        for rel in [definition.path, *changed]:
+            check(rel)
         project.do(changes)
+    except OrchestratorError:
+        raise
     except Exception as exc:  # rope raises its own RefactoringError and friends
         raise EditError(f"rope could not rename {definition.qualname!r}: {exc}") from exc
     finally:

@@ -24,6 +24,7 @@ from pytest_orchestrator.model import (
     MonteCarloSummary,
     Phase,
     PublishResult,
+    TestRunResult,
 )
 from pytest_orchestrator.tokens import TokenLedger
 
@@ -126,6 +127,8 @@ class Run:
     map: MapResult | None = None
     logic: LogicResult | None = None
     montecarlo: MonteCarloSummary | None = None
+    baseline: TestRunResult | None = None
+    """The whole suite at the base commit: what every gate run is held to."""
     plans: list[Plan] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     published: PublishResult | None = None
@@ -137,6 +140,12 @@ class Run:
     @property
     def command(self) -> str:
         return self.settings.command
+
+    @property
+    def scratch(self) -> Path:
+        """Working files of inner runs and children: beside the worktree, outside the
+        checkout, so nothing the target's code can read names the user's checkout."""
+        return self.worktree.parent / "scratch"
 
     def write(self, name: str, data: Any) -> Path:
         """Write one run-directory file atomically (JSON for non-str data)."""

@@ -19,6 +19,7 @@ and are caught in one place, `_guard`.
 from __future__ import annotations
 
 import contextvars
+import re
 import shutil
 import signal
 import threading
@@ -34,7 +35,7 @@ from typing import Any, Final
 import pytest
 from _pytest.pathlib import bestrelpath
 
-from pytest_orchestrator import git
+from pytest_orchestrator import checkout, git
 from pytest_orchestrator.errors import (
     EditError,
     OrchestratorError,
@@ -45,7 +46,7 @@ from pytest_orchestrator.errors import (
     StopRun,
     TestRunError,
 )
-from pytest_orchestrator.items import PlanFile, StepItem
+from pytest_orchestrator.items import PlanFile, PlanItem
 from pytest_orchestrator.model import (
     Attempt,
     ExitReason,
@@ -77,13 +78,14 @@ class Orchestrator:
         self.stop: StopRun | None = None
         self.preloaded: Plan | None = None
         self.baseline: Future[TestRunResult] | None = None
-        self.items: list[StepItem] = []
+        self.items: list[PlanItem] = []
         self.final: Attempt | None = None
         self.executor: Executor | None = None
         self._old_sigterm: Any = None
         self._cleaned = False
         self._more_after = False
         self.tree: Worktree | None = None
+        self._checkout: checkout.Snapshot | None = None
 
     @property
     def _tree(self) -> Worktree:
@@ -160,6 +162,14 @@ class Orchestrator:
             raise StopRun(
                 ExitReason.BAD_INPUT, '--orchestrate needs a command, e.g. "Rename a to b"'
             )
+        if re.search(r"\bmerg(?:e|ed|ing)\b", settings.command, re.IGNORECASE) and not (
+            settings.merge
+        ):
+            self._write(
+                "orchestrate: the command mentions merging; words never merge. Pass "
+                "--orchestrate-merge (or set orchestrate_merge = true) to merge a green result",
+                yellow=True,
+            )
         base_branch = settings.base or git.current_branch(root)
         base_commit = (
             git.git("rev-parse", "--verify", f"{settings.base}^{{commit}}", cwd=root).strip()
@@ -183,9 +193,17 @@ class Orchestrator:
                 f"it starts from {base_commit[:10]}",
                 yellow=True,
             )
+        self._checkout = checkout.snapshot(root)
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = settings.run_root / run_id
-        run_dir.mkdir(parents=True)
+        try:
+            run_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise StopRun(
+                ExitReason.BAD_INPUT,
+                f"cannot create the run directory {run_dir}: {exc.strerror}. Point "
+                "--orchestrate-run-dir (or orchestrate_run_dir) at a writable directory",
+            ) from None
         self._install_sigterm()
         from pytest_orchestrator.tracing import Tracer
 
@@ -238,11 +256,11 @@ class Orchestrator:
         from pytest_orchestrator.pressure import PressureGauge
         from pytest_orchestrator.slice_cache import SliceCache
 
-        (run.run_dir / "scratch").mkdir(exist_ok=True)
+        run.scratch.mkdir(exist_ok=True)
         run.gauge = PressureGauge(
             interval=run.settings.sample_interval,
             threshold=run.settings.mem_threshold,
-            shared_path=run.run_dir / "scratch" / "pressure.bin",
+            shared_path=run.scratch / "pressure.bin",
         )
         run.gauge.start()
         run.cache = SliceCache.open(run.settings.cache_dir)
@@ -287,7 +305,7 @@ class Orchestrator:
             return run_tests(
                 run.worktree,
                 user_repo=run.repo,
-                scratch=run.run_dir / "scratch",
+                scratch=run.scratch,
                 label="baseline",
                 workers=run.settings.workers,
                 timeout=run.settings.test_timeout,
@@ -315,7 +333,7 @@ class Orchestrator:
             plan_file = self._plan_file(session, self.run.plans[0], 1)
             report = plan_file.ihook.pytest_make_collect_report(collector=plan_file)
             session.ihook.pytest_collectreport(report=report)
-            self.items = [i for i in report.result if isinstance(i, StepItem)]
+            self.items = [i for i in report.result if isinstance(i, PlanItem)]
         items: list[pytest.Item] = list(self.items)
         self.config.hook.pytest_collection_modifyitems(
             session=session, config=self.config, items=items
@@ -401,7 +419,9 @@ class Orchestrator:
         if self.baseline is None:
             return  # a dry run or --collect-only changes nothing, so needs no baseline
         result = self.baseline.result()
+        run.baseline = result
         run.write("tests-baseline.json", result.model_dump(mode="json"))
+        self._check_checkout(run, "while Map, Monte Carlo and the baseline test run ran")
         if not result.tests and not result.collection_errors:
             raise StopRun(
                 ExitReason.BASELINE_RED,
@@ -418,6 +438,19 @@ class Orchestrator:
             )
         passed, seconds = result.passed, result.seconds
         self._progress(f"{'baseline':<10} {passed} tests pass at the base commit ({seconds:.2f}s)")
+
+    def _check_checkout(self, run: Run, when: str) -> None:
+        """End the run red if anything wrote to the user's checkout since the run began."""
+        if self._checkout is None:
+            return
+        changed = checkout.differences(self._checkout, checkout.snapshot(run.repo))
+        if changed:
+            listed = "\n  ".join(changed[:20])
+            raise StopRun(
+                ExitReason.CHECKS_FAILED,
+                f"your checkout changed {when}; the target's code (a test, a conftest, a "
+                f"simulation) writes outside its worktree, so nothing was kept:\n  {listed}",
+            )
 
     def _print_dry_run(self, run: Run) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -476,6 +509,7 @@ class Orchestrator:
             run.attempts.append(attempt)
             (run.run_dir / "plans").mkdir(exist_ok=True)
             run.write(f"plans/attempt-{number}.json", plan.dumps())
+            self._check_checkout(run, f"during attempt {number}")
             if attempt.green:
                 self.final = attempt
                 return
@@ -502,7 +536,7 @@ class Orchestrator:
                     note.summary = f"replan after attempt {number}: {len(plan.steps)} steps"
             pf = self._plan_file(session, plan, number + 1)
             report = pf.ihook.pytest_make_collect_report(collector=pf)
-            items = [i for i in report.result if isinstance(i, StepItem)]
+            items = [i for i in report.result if isinstance(i, PlanItem)]
             session.testscollected += len(items)
         self.final = run.attempts[-1] if run.attempts else None
 
@@ -510,7 +544,7 @@ class Orchestrator:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        if isinstance(item, StepItem) and report.failed and getattr(self, "_more_after", False):
+        if isinstance(item, PlanItem) and report.failed and getattr(self, "_more_after", False):
             report.outcome = "rerun"  # type: ignore[assignment]
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
@@ -541,11 +575,17 @@ class Orchestrator:
 
         final = self.final
         if final is not None and final.green:
-            self._tree.keep_branch()
+            from pytest_orchestrator.phases.publish import commit_message
+
+            # The order is the guarantee: a branch is kept only once it holds the tested
+            # commit, and the lease names that commit (an interruption before this line
+            # leaves nothing; after it, exactly the result).
+            commit = self._tree.commit(commit_message(run, final))
+            self._tree.keep_branch(commit)
             try:
                 with run.phase(Phase.PUBLISH) as note:
                     run.published = self.config.hook.pytest_orchestrator_publish(
-                        run=run, attempt=final
+                        run=run, attempt=final, commit=commit
                     )
                     assert run.published is not None
                     note.summary = f"{run.published.forge}: {run.published.url}"

@@ -31,7 +31,10 @@ class Settings(BaseModel):
     dry_run: bool = False
     """Stop after Plan and print the plan."""
     merge: bool = False
-    """Merge into the base branch when the gate is green."""
+    """Merge into the base branch when the gate is green (only this flag or its ini key
+    merges: the command's words never do)."""
+    allow_test_changes: bool = False
+    """Let ``merge`` merge a result whose tests were changed at the command's request."""
     attempts: int = Field(3, ge=1, le=10)
     """Most attempts (the first plus retries)."""
     run_root: Path
@@ -54,10 +57,6 @@ class Settings(BaseModel):
     """``owner/name`` on GitHub; read from the ``origin`` remote when unset."""
     llm_env: dict[str, str] = Field(default_factory=dict)
     """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
-
-    @property
-    def merge_requested(self) -> bool:
-        return self.merge or " merge" in f" {self.command.lower()}"
 
 
 def _ini(config: pytest.Config, name: str, default: str) -> str:
@@ -88,6 +87,9 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         base=opt.orchestrate_base or (_ini(config, "orchestrate_base", "") or None),
         dry_run=bool(opt.orchestrate_dry_run or config.getini("orchestrate_dry_run")),
         merge=bool(opt.orchestrate_merge or config.getini("orchestrate_merge")),
+        allow_test_changes=bool(
+            opt.orchestrate_allow_test_changes or config.getini("orchestrate_allow_test_changes")
+        ),
         attempts=int(opt.orchestrate_attempts or _ini(config, "orchestrate_attempts", "3")),
         run_root=run_root if run_root.is_absolute() else root / run_root,
         workers=workers,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pytest_orchestrator.errors import TestRunError
-from pytest_orchestrator.inner import FORBIDDEN_ENV, REPORT_ENV, WORKTREE_ENV
+from pytest_orchestrator.inner import REPORT_ENV, WORKTREE_ENV
 from pytest_orchestrator.model import TestOutcome, TestRunResult
 
 if TYPE_CHECKING:
@@ -50,7 +50,12 @@ SCRUBBED: Final = (
 )
 
 
-def inner_environment(worktree: Path, user_repo: Path, pycache: Path) -> dict[str, str]:
+def inner_environment(worktree: Path, pycache: Path) -> dict[str, str]:
+    """The inner run's environment: ours without what could redirect the run or its imports.
+
+    The user's checkout is not named in it (the run's scratch files live beside the
+    worktree, outside the checkout), so a test cannot find the checkout through it.
+    """
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     paths = [str(worktree)] + ([str(worktree / "src")] if (worktree / "src").is_dir() else [])
     env.update(
@@ -58,7 +63,7 @@ def inner_environment(worktree: Path, user_repo: Path, pycache: Path) -> dict[st
         PYTHONPYCACHEPREFIX=str(pycache),
         PYTHONHASHSEED="0",
         PYTHONUNBUFFERED="1",
-        **{FORBIDDEN_ENV: str(user_repo), WORKTREE_ENV: str(worktree)},
+        **{WORKTREE_ENV: str(worktree)},
     )
     return env
 
@@ -114,14 +119,18 @@ def run_tests(
     label: str,
     workers: int | str = 0,
     paths: list[str] | None = None,
+    config_args: list[str] | None = None,
     timeout: float = 600.0,
     extra_env: dict[str, str] | None = None,
     gauge: PressureGauge | None = None,
 ) -> TestRunResult:
     """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache.
 
-    With a ``gauge``, the run's process group is guarded: a suite that would push memory
-    past the threshold is stopped before it takes the machine down.
+    ``config_args`` are the orchestrator's own options (the gate's ``-c BASE_INI``);
+    ``paths`` are repository paths or node ids only, and go after ``--`` so that none of
+    them can be read as an option. With a ``gauge``, the run's process group is guarded:
+    a suite that would push memory past the threshold is stopped before it takes the
+    machine down.
     """
     scratch.mkdir(parents=True, exist_ok=True)
     report = scratch / f"tests-{label}.json"
@@ -141,8 +150,10 @@ def run_tests(
     ]
     if workers not in (0, "0"):
         cmd += ["-n", str(workers)]
-    cmd += list(paths or [])
-    env = inner_environment(worktree, user_repo, scratch / f"pycache-{label}")
+    cmd += list(config_args or [])
+    if paths:
+        cmd += ["--", *paths]
+    env = inner_environment(worktree, scratch / f"pycache-{label}")
     env[REPORT_ENV] = str(report)
     env.update(extra_env or {})
     start = time.perf_counter()
@@ -192,8 +203,9 @@ def run_tests(
             f"any result; its output ends with:\n{tail}"
         )
     data = json.loads(report.read_text(encoding="utf-8"))
-    if data["offenders"]:
-        listed = "\n  ".join(data["offenders"][:10])
+    offenders = _in_checkout(data["foreign_modules"], user_repo, worktree)
+    if offenders:
+        listed = "\n  ".join(offenders[:10])
         raise TestRunError(
             "the test run imported code from your checkout instead of the worktree, so its "
             "result says nothing about the change. An editable install or PYTHONPATH "
@@ -218,4 +230,11 @@ def run_tests(
         if workers in (0, "0")
         else (os.cpu_count() or 1 if workers == "auto" else int(workers)),
         command=cmd[1:],
+        inifile=data.get("inifile"),
     )
+
+
+def _in_checkout(files: list[str], user_repo: Path, worktree: Path) -> list[str]:
+    """Files of imported modules that lie in the user's checkout rather than the worktree."""
+    bad, good = user_repo.resolve(), worktree.resolve()
+    return [f for f in files if Path(f).is_relative_to(bad) and not Path(f).is_relative_to(good)]

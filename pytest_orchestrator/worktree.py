@@ -118,10 +118,11 @@ class Worktree:
         git("commit", "--quiet", "--no-verify", "-F", "-", cwd=self.path, stdin=message)
         return git("rev-parse", "HEAD", cwd=self.path).strip()
 
-    def keep_branch(self) -> None:
-        """Mark the branch as the run's result: `remove` will leave it in place."""
+    def keep_branch(self, commit: str) -> None:
+        """Mark the branch, now at ``commit``, as the run's result: `remove` leaves it."""
         record = json.loads(self.lease.read_text(encoding="utf-8"))
         record["keep"] = True
+        record["commit"] = commit
         self.lease.write_text(json.dumps(record), encoding="utf-8")
 
     def remove(self) -> None:

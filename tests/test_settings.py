@@ -19,9 +19,13 @@ def test_options_beat_ini_keys(pytester: pytest.Pytester) -> None:
     assert settings.run_root == pytester.path / ".orchestrate" / "runs"
 
 
-def test_merge_can_be_asked_for_in_the_command(pytester: pytest.Pytester) -> None:
-    config = pytester.parseconfig("--orchestrate", "Rename a to b, post PR and merge")
-    assert resolve(config, pytester.path).merge_requested
+def test_the_commands_words_never_merge(pytester: pytest.Pytester) -> None:
+    """"merge" in a command (or a symbol like merge_sorted) is not a request to merge."""
+    for command in ("Rename a to b, post PR and merge", "Rename merge_sorted to merge_all"):
+        config = pytester.parseconfig("--orchestrate", command)
+        assert not resolve(config, pytester.path).merge
+    config = pytester.parseconfig("--orchestrate", "Rename a to b", "--orchestrate-merge")
+    assert resolve(config, pytester.path).merge
 
 
 def test_model_ini_keys_reach_the_planner_and_the_environment_wins(

@@ -95,7 +95,7 @@ def test_code_imported_from_the_checkout_is_detected(tmp_path: Path, workers: in
     (wt / "calc.py").unlink()
     with pytest.raises(TestRunError, match="imported code from your checkout") as info:
         run_tests(wt, user_repo=user, scratch=tmp_path / "s", label="a", workers=workers)
-    assert f"calc ({user / 'calc.py'})" in str(info.value)
+    assert str(user / "calc.py") in str(info.value)
 
 
 def test_a_hanging_suite_is_stopped_with_all_its_processes(tmp_path: Path) -> None:

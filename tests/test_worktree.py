@@ -57,7 +57,7 @@ def test_a_kept_branch_survives_removal(make_repo: Callable[..., Path]) -> None:
     tree = Worktree.create(repo, head, "Rename add to plus", "run1")
     (tree.path / "calc.py").write_text("changed\n")
     commit = tree.commit("change")
-    tree.keep_branch()
+    tree.keep_branch(commit)
     tree.remove()
     assert git(repo, "rev-parse", "orchestrate/rename-add-to-plus").strip() == commit
     assert git(repo, "worktree", "list").count("\n") == 1

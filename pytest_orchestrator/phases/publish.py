@@ -23,23 +23,44 @@ DIFF_LIMIT: Final = 60_000
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_orchestrator_publish(run: Run, attempt: Attempt) -> PublishResult:
+def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> PublishResult:
     from pytest_orchestrator.git import git
 
-    git("add", "-A", cwd=run.worktree)
-    diff = git("diff", "--cached", "--binary", run.base_commit, cwd=run.worktree)
-    plan = _plan_of(run, attempt)
-    title = _title(run)
-    body = (
-        f"{title}\n\n{plan.summary if plan else ''}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
-    )
-    git("commit", "--quiet", "--no-verify", "-F", "-", cwd=run.worktree, stdin=body)
-    commit = git("rev-parse", "HEAD", cwd=run.worktree).strip()
+    diff = git("diff", "--binary", run.base_commit, commit, cwd=run.worktree)
     pr = write_bundle(run, attempt, diff=diff, commit=commit)
     forge = choose_forge(run.repo, run.settings.forge, run.settings.github_repo)
-    return forge.publish(
-        run.repo, run.branch, commit, run.base_branch, pr, run.settings.merge_requested
-    )
+    merge, why_not = merge_decision(run, attempt)
+    result = forge.publish(run.repo, run.branch, commit, run.base_branch, pr, merge)
+    if why_not:
+        result = result.model_copy(update={"notes": [*result.notes, why_not]})
+    return result
+
+
+def commit_message(run: Run, attempt: Attempt) -> str:
+    """The tested commit's message: the command's first clause, the plan's summary."""
+    plan = _plan_of(run, attempt)
+    summary = plan.summary if plan else ""
+    return f"{_title(run)}\n\n{summary}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
+
+
+def merge_decision(run: Run, attempt: Attempt) -> tuple[bool, str]:
+    """Merge only when asked by flag or ini key; a *tests changed* result needs a second
+    flag. Returns the decision and, when a request was declined, why."""
+    if not run.settings.merge:
+        return False, ""
+    if attempt.gate and tests_changed(attempt) and not run.settings.allow_test_changes:
+        files = ", ".join(attempt.gate.tests_changed)
+        return False, (
+            f"merge skipped: the change edits tests ({files}); review them, then merge "
+            "yourself or rerun with --orchestrate-allow-test-changes"
+        )
+    return True, ""
+
+
+def tests_changed(attempt: Attempt | None) -> bool:
+    """The result is marked *tests changed*: test edits the command asked for in words."""
+    gate = attempt.gate if attempt is not None else None
+    return bool(gate and gate.allowed_because and gate.tests_changed)
 
 
 def _plan_of(run: Run, attempt: Attempt | None) -> Plan | None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import pytest
 
 from pytest_orchestrator import refactor
-from pytest_orchestrator.model import Attempt, Check
+from pytest_orchestrator.model import Attempt, Check, GateResult
 from pytest_orchestrator.run import Run
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
     plan = next((p for p in run.plans if p.digest() == attempt.plan_digest), None)
-    checks = [_steps(attempt, len(plan.steps) if plan else 0), _tests(attempt), _diff(attempt)]
+    checks = [_steps(attempt, len(plan.steps) if plan else 0), _tests(attempt)]
+    if attempt.gate is not None:
+        checks += [_parity(attempt.gate), _integrity(attempt.gate)]
+    checks.append(_diff(attempt))
     if plan is not None:
         for step in plan.steps:
             if step.op == "rename_symbol" and attempt.steps:
@@ -40,12 +43,42 @@ def _tests(attempt: Attempt) -> Check:
         return Check(
             name="tests",
             ok=False,
-            detail="the plan ran no tests; tests passing is the merge condition",
+            detail="the gate run did not run (a step failed); tests passing is the merge condition",
         )
     if not tests.green:
         names = ", ".join(t.nodeid for t in tests.failed[:5]) or "none collected"
         return Check(name="tests", ok=False, detail=f"{len(tests.failed)} failing: {names}")
     return Check(name="tests", ok=True, detail=f"{tests.passed} passed")
+
+
+def _parity(gate: GateResult) -> Check:
+    """Every test that passed at the base is collected and passes."""
+    if gate.missing:
+        shown = "; ".join(gate.missing[:10]) + (" …" if len(gate.missing) > 10 else "")
+        return Check(
+            name="parity",
+            ok=False,
+            detail=f"{len(gate.missing)} test(s) that passed at the base do not pass: {shown}",
+        )
+    return Check(
+        name="parity",
+        ok=True,
+        detail=f"all {gate.baseline.passed} base-passing tests pass ({gate.gate.line()})",
+    )
+
+
+def _integrity(gate: GateResult) -> Check:
+    """Nothing in the diff weakens the tests or their configuration."""
+    if gate.findings:
+        shown = "; ".join(str(f) for f in gate.findings[:5])
+        more = f" (and {len(gate.findings) - 5} more)" if len(gate.findings) > 5 else ""
+        return Check(
+            name="integrity",
+            ok=False,
+            detail=f"the change weakens the gate: {shown}{more}",
+        )
+    what = f"; tests changed: {', '.join(gate.tests_changed)}" if gate.tests_changed else ""
+    return Check(name="integrity", ok=True, detail=f"no weakening found{what}")
 
 
 def _diff(attempt: Attempt) -> Check:

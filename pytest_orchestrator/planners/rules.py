@@ -68,13 +68,6 @@ class RulesPlanner:
                 why="every changed file still compiles",
             ),
             Step(
-                id="tests",
-                pool="scan",
-                op="run_tests",
-                needs=["rename"],
-                why="the whole suite, in a fresh process in the worktree",
-            ),
-            Step(
                 id="montecarlo",
                 pool="scan",
                 op="montecarlo",

@@ -1,0 +1,77 @@
+"""The user's checkout, checked rather than promised: a snapshot before, a comparison after.
+
+The target's code runs in the worktree, but nothing stops a test from writing into the
+user's checkout by absolute path, or a child from running ``git`` there. So the run takes a
+snapshot of the checkout when it starts — HEAD, every ref but the run's own branches, the
+index's content, ``git status``, and size and modification time of every tracked file — and
+compares after each stage that ran the target's code. Any difference ends the run red with
+the paths named. Reading it takes no lock and writes nothing (``GIT_OPTIONAL_LOCKS=0``: a
+plain ``git status`` would refresh, and so rewrite, the index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+OWN_REFS: Final = "refs/heads/orchestrate/"
+"""The run's own branches: they come and go by design."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    head: str
+    refs: dict[str, str]
+    index: str
+    status: frozenset[str]
+    files: dict[str, tuple[int, int]]
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, env=env, check=False
+    )
+    return proc.stdout
+
+
+def snapshot(repo: Path) -> Snapshot:
+    head = _git(repo, "rev-parse", "HEAD").strip() + " " + _git(repo, "symbolic-ref", "-q", "HEAD")
+    refs = {}
+    for line in _git(repo, "for-each-ref", "--format=%(objectname) %(refname)").splitlines():
+        sha, _, name = line.partition(" ")
+        if not name.startswith(OWN_REFS):
+            refs[name] = sha
+    index = hashlib.sha1(_git(repo, "ls-files", "--stage", "-z").encode()).hexdigest()
+    status = frozenset(_git(repo, "status", "--porcelain", "-z").split("\0")) - {""}
+    files = {}
+    for rel in _git(repo, "ls-files", "-z").split("\0"):
+        if rel:
+            try:
+                st = (repo / rel).lstat()
+            except OSError:
+                continue
+            files[rel] = (st.st_size, st.st_mtime_ns)
+    return Snapshot(head.strip(), refs, index, status, files)
+
+
+def differences(before: Snapshot, after: Snapshot) -> list[str]:
+    """What changed in the checkout, one line per thing, paths named."""
+    found = []
+    if before.head != after.head:
+        found.append(f"HEAD moved: {before.head} -> {after.head}")
+    for name in sorted(set(before.refs) | set(after.refs)):
+        if before.refs.get(name) != after.refs.get(name):
+            found.append(f"ref {name}: {before.refs.get(name)} -> {after.refs.get(name)}")
+    if before.index != after.index:
+        found.append("the index (staged changes) was rewritten")
+    for entry in sorted(before.status ^ after.status):
+        found.append(f"git status: {entry!r} {'appeared' if entry in after.status else 'gone'}")
+    for rel in sorted(set(before.files) | set(after.files)):
+        if before.files.get(rel) != after.files.get(rel):
+            found.append(f"file {rel} was written or removed")
+    return found
