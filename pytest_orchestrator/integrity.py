@@ -132,7 +132,7 @@ class _Function:
     skip_calls: int = 0
     cases: int = 0
     early_return: int = 0
-    asserts: list[ast.expr] = field(default_factory=list)
+    asserts: list[ast.Assert | ast.Call] = field(default_factory=list)
 
 
 @dataclass
@@ -165,7 +165,7 @@ def _python(change: FileChange, renames: dict[str, str]) -> list[Finding]:
     for name, (line, source) in new.names.items():
         old = before.names.get(name)
         if old is None or _normal(old[1], renames) != _normal(source, renames):
-            kind = "new pytest hook" if name.startswith("pytest_") and old is None else None
+            kind = "new pytest hook" if name.endswith("()") and old is None else None
             what = "changed" if old is not None else "added"
             out.append(
                 Finding(
@@ -250,7 +250,7 @@ def _parse(text: str) -> _Module | None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             functions[node.name] = _function(node, node.name.startswith("test"))
             if node.name.startswith("pytest_"):
-                names[node.name] = (node.lineno, ast.unparse(node))
+                names[f"{node.name}()"] = (node.lineno, ast.unparse(node))
         elif isinstance(node, ast.ClassDef):
             skip_markers += sum(_skip_names(d) for d in node.decorator_list)
             for name, fn in _class_functions(node, node.name):
@@ -290,7 +290,7 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, is_test: bool) -> _F
     for child in ast.walk(node):
         if isinstance(child, ast.Assert):
             fn.checks += 1
-            fn.asserts.append(child.test)
+            fn.asserts.append(child)
         elif isinstance(child, ast.Call):
             called = _called_name(child)
             if called.startswith("assert") or called in CHECK_CALLS:
@@ -339,23 +339,27 @@ def _parametrize_cases(decorator: ast.expr) -> int:
     return 0
 
 
-def _strength(node: ast.expr) -> int:
-    """How much an assertion rules out: 3 exact, 2 a bound, 1 a truth test, 0 nothing."""
-    if isinstance(node, ast.Call):  # assertEqual and friends: as strong as their name says
-        name = _called_name(node)
+def _strength(check: ast.Assert | ast.Call) -> int:
+    """How much a check rules out: 3 exact, 2 a bound, 1 a truth test, 0 nothing."""
+    if isinstance(check, ast.Call):  # assertEqual and friends: as strong as their name says
+        name = _called_name(check)
         weak = ("True", "False", "IsNotNone", "NotEqual", "Greater", "Less", "Not")
         return 1 if any(w in name for w in weak) else 3
+    return _expr_strength(check.test)
+
+
+def _expr_strength(node: ast.expr) -> int:
     if isinstance(node, ast.Constant):
         return 0 if node.value else 3
     if isinstance(node, ast.Compare):
         return min(_STRENGTH.get(type(op), 1) for op in node.ops)
     if isinstance(node, ast.BoolOp):
-        parts = [_strength(v) for v in node.values]
+        parts = [_expr_strength(v) for v in node.values]
         return max(parts) if isinstance(node.op, ast.And) else min(parts)
     return 1
 
 
-def _tolerance(node: ast.expr) -> float:
+def _tolerance(node: ast.AST) -> float:
     """The largest constant ``rel``/``abs`` tolerance given to ``approx``/``isclose`` here."""
     widest = 0.0
     for child in ast.walk(node):

@@ -307,12 +307,17 @@ class Attempt(Frozen):
     def green(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
+    def failing_tests(self) -> list[TestOutcome]:
+        """The gate run's failures, else those of the plan's own test runs."""
+        if self.tests is not None:
+            return self.tests.failed
+        return [TestOutcome.model_validate(t) for s in self.steps for t in s.data.get("failed", [])]
+
     def evidence(self) -> str:
         """What went wrong, for the planner's replan and the terminal."""
         lines = [f"{s.step_id}: {s.summary}" for s in self.steps if not s.ok]
-        if self.tests is not None:
-            for t in self.tests.failed:
-                lines.append(f"{t.outcome.upper()} {t.nodeid}: {t.message}".rstrip())
+        for t in self.failing_tests():
+            lines.append(f"{t.outcome.upper()} {t.nodeid}: {t.message}".rstrip())
         lines += [f"check {c.name} failed: {c.detail}" for c in self.checks if not c.ok]
         if self.gate is not None:
             lines += [f"gate: {f}" for f in self.gate.findings]

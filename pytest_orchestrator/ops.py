@@ -138,8 +138,9 @@ def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
     worker = f"xdist x{result.workers}" if result.workers else "subprocess"
     summary = f"{result.passed} passed, {len(result.failed)} failed in {result.seconds:.1f}s"
     if not result.tests and not result.failed:
-        return OpOutcome(False, "no tests ran: there is no gate to pass", worker=worker)
-    return OpOutcome(result.green, summary, worker=worker)
+        return OpOutcome(False, "no tests ran", worker=worker)
+    failed = [t.model_dump(mode="json") for t in result.failed[:20]]
+    return OpOutcome(result.green, summary, worker=worker, data={"failed": failed})
 
 
 def montecarlo(ctx: StepContext, args: MonteCarloArgs) -> OpOutcome:

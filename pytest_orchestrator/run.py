@@ -72,6 +72,7 @@ class RunRecord:
             "worktree": str(run.worktree),
             "planner": run.settings.planner,
             "phases": [vars(p) for p in self.phases],
+            "baseline": run.baseline.counts().model_dump() if run.baseline else None,
             "attempts": [
                 {
                     "number": a.number,
@@ -79,8 +80,10 @@ class RunRecord:
                     "green": a.green,
                     "seconds": round(a.seconds, 3),
                     "tests_passed": a.tests.passed if a.tests else 0,
-                    "tests_failed": [t.nodeid for t in a.tests.failed] if a.tests else [],
+                    "tests_failed": [t.nodeid for t in a.failing_tests()],
                     "failed_checks": [c.name for c in a.checks if not c.ok],
+                    "checks": [c.model_dump(mode="json") for c in a.checks],
+                    "gate": a.gate.model_dump(mode="json") if a.gate else None,
                     "steps": [s.model_dump(mode="json") for s in a.steps],
                 }
                 for a in run.attempts

@@ -20,7 +20,7 @@ def test_options_beat_ini_keys(pytester: pytest.Pytester) -> None:
 
 
 def test_the_commands_words_never_merge(pytester: pytest.Pytester) -> None:
-    """"merge" in a command (or a symbol like merge_sorted) is not a request to merge."""
+    """ "merge" in a command (or a symbol like merge_sorted) is not a request to merge."""
     for command in ("Rename a to b, post PR and merge", "Rename merge_sorted to merge_all"):
         config = pytester.parseconfig("--orchestrate", command)
         assert not resolve(config, pytester.path).merge

@@ -240,6 +240,7 @@ class Executor:
             worker=outcome.worker,
             seconds=round(time.perf_counter() - started, 3),
             changed_files=outcome.changed_files,
+            data={"failed": outcome.data["failed"]} if outcome.data.get("failed") else {},
         )
         with self._lock:
             self._results[step.id] = result

@@ -112,7 +112,15 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     )
     if attempt is not None and attempt.tests is not None:
         t = attempt.tests
-        lines.append(f"- Tests: {t.passed} passed, {len(t.failed)} failed ({t.seconds:.1f}s)")
+        lines.append(
+            f"- Gate run: {t.passed} passed, {len(t.failed)} failed ({t.seconds:.1f}s), "
+            "the whole suite under the base's test configuration"
+        )
+    if tests_changed(attempt) and attempt is not None and attempt.gate is not None:
+        lines.append(
+            f"- **Tests changed** at the command's request ({attempt.gate.allowed_because!r}): "
+            f"{', '.join(attempt.gate.tests_changed)} — review the test changes first"
+        )
     if run.montecarlo is not None:
         lines.append(f"- Monte Carlo: {run.montecarlo.verdict}")
     calls = len(run.ledger.calls)
@@ -138,7 +146,8 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
         if not a.green and a.evidence():
             evidence = a.evidence().replace("\n", " ⏎ ")[:600]
             lines.append(f"|   | evidence | {evidence} | | | |")
-    lines += ["", _mc_section(run).strip(), ""]
+    lines += ["", _gate_section(run, attempt).strip(), ""]
+    lines += [_mc_section(run).strip(), ""]
     from pytest_orchestrator.phases.optimise import pr_section as optimise_section
 
     if optimised := optimise_section(run).strip():
@@ -147,6 +156,9 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
         from pytest_orchestrator.llm import calls_table
 
         lines += ["## Model calls", "", calls_table(run.ledger.calls), ""]
+    if tests_changed(attempt) and attempt is not None and attempt.gate is not None:
+        lines += ["## Test changes", "", "```diff"]
+        lines += [_files_of(diff, attempt.gate.tests_changed).rstrip(), "```", ""]
     lines += ["## Diff", ""]
     if attempt is not None and attempt.diff_stat:
         lines += ["```", attempt.diff_stat, "```", ""]
@@ -157,6 +169,45 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     lines += ["## plan.json", "", "```json", plan.dumps().rstrip() if plan else "{}", "```", ""]
     lines += ["## Trace", "", run.tracer.link(), ""]
     return "\n".join(lines)
+
+
+def _gate_section(run: Run, attempt: Attempt | None) -> str:
+    """Baseline against the gate run, then everything the gate found."""
+    gate = attempt.gate if attempt is not None else None
+    if attempt is None or gate is None:
+        return "## Gate\n\nNo gate run: a step of the last attempt did not succeed."
+    head = (
+        "| run | collected | passed | failed | skipped | xfailed | xpassed | deselected | errors |"
+    )
+    lines = ["## Gate", "", head, "|---|---|---|---|---|---|---|---|---|"]
+    for name, c in (("baseline", gate.baseline), (f"gate, attempt {attempt.number}", gate.gate)):
+        lines.append(
+            f"| {name} | {c.collected} | {c.passed} | {c.failed} | {c.skipped} | {c.xfailed} "
+            f"| {c.xpassed} | {c.deselected} | {c.errors} |"
+        )
+    lines += ["", f"Configuration: {gate.config}.", ""]
+    if gate.missing:
+        lines += ["Tests that passed at the base and do not pass now:", ""]
+        lines += [f"- `{m}`" for m in gate.missing] + [""]
+    if gate.findings:
+        lines += ["Integrity findings (the change weakens the gate):", ""]
+        lines += [f"- {f}" for f in gate.findings] + [""]
+    if not gate.missing and not gate.findings:
+        lines.append("Every test that passed at the base passes; nothing in the diff weakens them.")
+    return "\n".join(lines)
+
+
+def _files_of(diff: str, paths: list[str]) -> str:
+    """The sections of a git diff that touch ``paths``."""
+    wanted = set(paths)
+    keep, out = False, []
+    for line in diff.splitlines(keepends=True):
+        if line.startswith("diff --git "):
+            a, _, b = line[len("diff --git ") :].strip().partition(" ")
+            keep = a.removeprefix("a/") in wanted or b.removeprefix("b/") in wanted
+        if keep:
+            out.append(line)
+    return "".join(out)
 
 
 def _mc_section(run: Run) -> str:
@@ -185,9 +236,11 @@ def terminal_lines(run: Run) -> list[str]:
                 lines.append(f"  attempt {a.number} FAILED {f.nodeid}")
         else:
             lines.append(
-                f"attempt {a.number}: tests not run; "
+                f"attempt {a.number}: no gate run; "
                 f"failed checks: {', '.join(c.name for c in a.checks if not c.ok)}"
             )
+            for f in a.failing_tests()[:10]:
+                lines.append(f"  attempt {a.number} FAILED {f.nodeid}")
     if run.montecarlo is not None:
         lines.append(f"monte carlo: {run.montecarlo.verdict}")
     lines.append(
