@@ -91,6 +91,9 @@ class LlmConfig(BaseModel):
     """Extra ``.mcp.json``-format files (``ORCHESTRATE_MCP_CONFIG``, ``os.pathsep``-separated)."""
     mcp_servers: tuple[str, ...] | None = None
     """Only these server names (``ORCHESTRATE_MCP_SERVERS``, comma-separated); None = all."""
+    mcp_project: bool = False
+    """Start the repository's own MCP servers (``ORCHESTRATE_MCP_PROJECT``, ini
+    ``orchestrate_mcp_project``, ``--orchestrate-mcp-project``); off: they run its commands."""
 
     @classmethod
     def from_env(
@@ -135,10 +138,23 @@ class LlmConfig(BaseModel):
             values["mcp_config"] = tuple(
                 p for p in env["ORCHESTRATE_MCP_CONFIG"].split(os.pathsep) if p
             )
+        if env.get("ORCHESTRATE_MCP_PROJECT", "").strip():
+            values["mcp_project"] = _flag("ORCHESTRATE_MCP_PROJECT", env["ORCHESTRATE_MCP_PROJECT"])
         if env.get("ORCHESTRATE_MCP_SERVERS") is not None:
             names = [n.strip() for n in env["ORCHESTRATE_MCP_SERVERS"].split(",")]
             values["mcp_servers"] = tuple(n for n in names if n)
         return cls(**values)
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise OrchestratorError(f"{name}={raw!r} is not a yes/no value: use true or false")
+    return value in _TRUE
 
 
 def calls_table(calls: Sequence[Mapping[str, Any]]) -> str:
