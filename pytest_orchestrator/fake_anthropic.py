@@ -23,6 +23,9 @@ JSON-able dict:
     wait before answering (to trigger a client timeout)
 ``{"disconnect": true}``
     close the connection without answering (a connection error)
+``{"body": "<html>...", "content_type": "text/html", "status": 200}``
+    exactly these bytes, as a misbehaving proxy would answer: truncated JSON, an HTML page,
+    JSON that is not a Message (``content_type`` defaults to ``application/json``)
 
 When the script runs out the server answers 400 ``invalid_request_error`` "script
 exhausted", which the SDK does not retry, so a test fails loudly instead of hanging.
@@ -258,6 +261,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status = int(reply.get("status", 200))
         headers = {str(k): str(v) for k, v in (reply.get("headers") or {}).items()}
+        if "body" in reply:
+            content_type = str(reply.get("content_type", "application/json"))
+            self._send_raw(status, str(reply["body"]).encode(), {"content-type": content_type})
+            return
         if status >= 400:
             error = {"type": _ERROR_TYPES.get(status, "api_error"), "message": "scripted error"}
             error.update(reply.get("error") or {})
@@ -268,13 +275,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(payload).encode()
+        self._send_raw(status, json.dumps(payload).encode(), headers)
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        headers = {"content-type": "application/json", **(headers or {})}
         try:
             self.send_response(status)
-            self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.send_header("request-id", f"req_fake_{status}")
-            for name, value in (headers or {}).items():
+            for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)

@@ -10,6 +10,9 @@
 
 Faults: 429, 5xx, 529 overloaded, timeouts and connection errors are retried here with
 exponential backoff and full jitter (``retry-after`` is honoured), never past the wall clock;
+so is a *garbled* 200 — truncated JSON, an HTML page, JSON that is not a Message — which
+comes from a proxy or gateway in between and may well be gone on the next try; when the
+retries are spent it fails as a `ModelCallError` that names ``ANTHROPIC_BASE_URL``;
 the SDK's own retry loop is switched off (``max_retries=0``) because it cannot see our
 budgets and would hide the retries from the record. Authentication, permission and
 invalid-request errors are not retried: they raise `ModelCallError` with what to do.
@@ -88,6 +91,9 @@ class LlmConfig(BaseModel):
     """Extra ``.mcp.json``-format files (``ORCHESTRATE_MCP_CONFIG``, ``os.pathsep``-separated)."""
     mcp_servers: tuple[str, ...] | None = None
     """Only these server names (``ORCHESTRATE_MCP_SERVERS``, comma-separated); None = all."""
+    mcp_project: bool = False
+    """Start the repository's own MCP servers (``ORCHESTRATE_MCP_PROJECT``, ini
+    ``orchestrate_mcp_project``, ``--orchestrate-mcp-project``); off: they run its commands."""
 
     @classmethod
     def from_env(
@@ -132,10 +138,23 @@ class LlmConfig(BaseModel):
             values["mcp_config"] = tuple(
                 p for p in env["ORCHESTRATE_MCP_CONFIG"].split(os.pathsep) if p
             )
+        if env.get("ORCHESTRATE_MCP_PROJECT", "").strip():
+            values["mcp_project"] = _flag("ORCHESTRATE_MCP_PROJECT", env["ORCHESTRATE_MCP_PROJECT"])
         if env.get("ORCHESTRATE_MCP_SERVERS") is not None:
             names = [n.strip() for n in env["ORCHESTRATE_MCP_SERVERS"].split(",")]
             values["mcp_servers"] = tuple(n for n in names if n)
         return cls(**values)
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise OrchestratorError(f"{name}={raw!r} is not a yes/no value: use true or false")
+    return value in _TRUE
 
 
 def calls_table(calls: Sequence[Mapping[str, Any]]) -> str:
@@ -240,7 +259,7 @@ class ModelClient:
         if thinking is not None:
             kwargs["thinking"] = thinking
 
-        last_error = ""
+        last_error = last_hint = ""
         for retry in range(self.config.max_retries + 1):
             remaining = self.deadline - self.clock()
             if remaining <= 0:
@@ -254,7 +273,7 @@ class ModelClient:
                 message = self._send(step, kwargs, estimated, timeout)
             except _Retryable as exc:
                 latency = self.clock() - started
-                last_error = exc.reason
+                last_error, last_hint = exc.reason, exc.hint
                 self._record(step, attempt, 0, 0, latency, f"error:{exc.reason}", retry)
                 if retry == self.config.max_retries:
                     break
@@ -283,7 +302,8 @@ class ModelClient:
             return message
         raise ModelCallError(
             f"step {step!r}: the Anthropic API kept failing ({last_error}) after "
-            f"{self.config.max_retries + 1} tries; try again later or raise ORCHESTRATE_LLM_RETRIES"
+            f"{self.config.max_retries + 1} tries; "
+            + (last_hint or "try again later or raise ORCHESTRATE_LLM_RETRIES")
         )
 
     # -------------------------------------------------------------------- internals
@@ -334,15 +354,20 @@ class ModelClient:
             )
         with span_cm as span:
             try:
-                message: Message = self.client.messages.create(**kwargs, timeout=timeout)
+                reply: object = self.client.messages.create(**kwargs, timeout=timeout)
             except anthropic.APIStatusError as exc:
                 raise _classify(exc, self.config.model) from exc
+            except json.JSONDecodeError as exc:  # a 200 whose body is not JSON at all
+                raise _garbled(f"the body is not JSON ({exc.msg})") from exc
+            except anthropic.APIResponseValidationError as exc:  # a strict client's check
+                raise _garbled(f"the body is not a Message ({exc.message})") from exc
             except anthropic.APITimeoutError as exc:
                 raise _Retryable(f"timeout after {timeout:.1f}s") from exc
             except anthropic.APIConnectionError as exc:
                 raise _Retryable(f"connection error: {exc}") from exc
-            except anthropic.AnthropicError as exc:  # credentials, response validation, ...
+            except anthropic.AnthropicError as exc:  # credentials, ...
                 raise ModelCallError(f"the Anthropic SDK failed: {exc}") from exc
+            message = _message(reply)
             if span is not None:
                 span.set_attribute("llm.token_count.prompt", message.usage.input_tokens)
                 span.set_attribute("llm.token_count.completion", message.usage.output_tokens)
@@ -377,10 +402,48 @@ class ModelClient:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, hint: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.hint = hint
+        """What to do when every retry failed like this (default: try again later)."""
+
+
+def _garbled(why: str) -> _Retryable:
+    return _Retryable(
+        f"garbled reply: {why}",
+        hint="a 200 reply that is not a Message usually comes from a proxy or gateway in "
+        "between: check that ANTHROPIC_BASE_URL points at the Messages API, or try again later",
+    )
+
+
+def _message(reply: object) -> Message:
+    """``reply`` when it is a usable Message; else the retryable marker for a garbled 200.
+
+    The SDK does not validate a 200 (it builds the model leniently): an HTML page comes back
+    as a string, ``{"type": "error"}`` or a body without ``content`` as a Message with holes.
+    """
+    from anthropic.types import Message
+
+    if not isinstance(reply, Message):
+        text = reply if isinstance(reply, str) else json.dumps(reply, default=str)
+        snippet = " ".join(text.split())[:80]
+        raise _garbled(f"the body is not a Message: {snippet!r}")
+    kind = getattr(reply, "type", None)
+    if kind != "message":
+        error = getattr(reply, "error", None)
+        detail = f" ({error})" if error else ""
+        raise _garbled(f"its type is {kind!r}, not 'message'{detail}")
+    content = getattr(reply, "content", None)
+    if not isinstance(content, list):
+        raise _garbled("it has no 'content' list")
+    if not all(isinstance(getattr(block, "type", None), str) for block in content):
+        raise _garbled("a content block has no 'type'")
+    usage = getattr(reply, "usage", None)
+    if not all(isinstance(getattr(usage, n, None), int) for n in ("input_tokens", "output_tokens")):
+        raise _garbled("it has no token 'usage'")
+    return reply
 
 
 _FATAL_HINTS: Final = {

@@ -10,6 +10,12 @@ from the repository's ``.mcp.json`` plus any extra files (``ORCHESTRATE_MCP_CONF
 ``${VAR}`` and ``${VAR:-default}`` are expanded from the environment. Only stdio servers are
 started (entries with a ``url`` are reported and skipped).
 
+Starting a server runs a command, so a repository's own configuration — its ``.mcp.json``,
+or any configuration file inside the repository — is *project-scoped* and, as in Claude Code,
+starts only when the user opts in (`PROJECT_OPT_IN`); `hold_project_servers` keeps such
+servers back and says how to opt in. A configuration file the user names outside the
+repository is theirs and needs no opt-in.
+
 `McpHub` starts every server over stdio with the official ``mcp`` SDK, on one event loop in a
 background thread (the planner is synchronous), lists their tools, and calls them with a
 timeout. A server that fails to start — a missing command, a crash, no answer to
@@ -24,10 +30,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -41,12 +48,24 @@ if TYPE_CHECKING:
 
     from pytest_orchestrator.tracing import Tracer
 
-__all__ = ["McpHub", "McpServerConfig", "McpTool", "load_mcp_servers"]
+__all__ = [
+    "PROJECT_OPT_IN",
+    "McpHub",
+    "McpServerConfig",
+    "McpTool",
+    "hold_project_servers",
+    "load_mcp_servers",
+]
 
 STARTUP_TIMEOUT_S: Final = 20.0
 CALL_TIMEOUT_S: Final = 30.0
 _VAR: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME_OK: Final = re.compile(r"[^A-Za-z0-9_-]")
+PROJECT_OPT_IN: Final = (
+    "pass --orchestrate-mcp-project, set orchestrate_mcp_project = true in your ini file, "
+    "or set ORCHESTRATE_MCP_PROJECT=1"
+)
+"""How a user opts in to the repository's own MCP servers."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,8 @@ class McpServerConfig:
     cwd: str | None = None
     problem: str = ""
     """Why this entry cannot be started (reported, then skipped)."""
+    project: bool = False
+    """From a configuration file inside the repository: it starts only on the user's opt-in."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +107,12 @@ def load_mcp_servers(
     """The servers of ``root/.mcp.json`` and ``extra_files`` (later files win), by name."""
     env = os.environ if environ is None else environ
     servers: dict[str, McpServerConfig] = {}
+    projects = _project_roots(root)
     for file in [root / ".mcp.json", *(Path(f) for f in extra_files)]:
         path = file if file.is_absolute() else root / file
         if not path.is_file():
             continue
+        project = _inside(path, projects)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             entries = data.get("mcpServers", {}) if isinstance(data, dict) else None
@@ -97,13 +120,60 @@ def load_mcp_servers(
                 raise ValueError("it has no 'mcpServers' object")
         except (OSError, ValueError) as exc:
             servers[f"<{path.name}>"] = McpServerConfig(
-                name=str(path), problem=f"cannot read {path}: {exc}"
+                name=str(path), problem=f"cannot read {path}: {exc}", project=project
             )
             continue
         for name, raw in entries.items():
-            servers[name] = _server(str(name), raw, env, root)
+            servers[name] = replace(_server(str(name), raw, env, root), project=project)
     chosen = [s for n, s in servers.items() if only is None or n in only]
     return chosen
+
+
+def hold_project_servers(
+    servers: Sequence[McpServerConfig], opted_in: bool
+) -> tuple[list[McpServerConfig], list[str]]:
+    """The servers that may start, and a line for the run's report about those held back.
+
+    Without the opt-in, project-scoped servers (`McpServerConfig.project`) are held back: a
+    cloned repository must not run commands of its choosing on the user's machine unasked.
+    """
+    if opted_in:
+        return list(servers), []
+    held = [s.name for s in servers if s.project]
+    if not held:
+        return list(servers), []
+    line = (
+        f"MCP servers of the repository's own configuration were not started ({', '.join(held)})"
+        f": project-scoped servers run commands from the repository, so they need your opt-in "
+        f"— {PROJECT_OPT_IN}"
+    )
+    return [s for s in servers if not s.project], [line]
+
+
+def _project_roots(root: Path) -> list[Path]:
+    """The repository ``root`` belongs to: itself, and the main checkout of its worktree."""
+    roots = [root.resolve()]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return roots
+    if done.returncode == 0 and done.stdout.strip():
+        common = Path(done.stdout.strip())
+        if common.name == ".git":
+            roots.append(common.parent.resolve())
+    return roots
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    real = path.resolve()
+    return any(real.is_relative_to(r) for r in roots)
 
 
 def _server(name: str, raw: Any, environ: Mapping[str, str], root: Path) -> McpServerConfig:

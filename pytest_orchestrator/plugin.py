@@ -26,6 +26,7 @@ LLM_INI: Final = {
     "orchestrate_mcp_config": "ORCHESTRATE_MCP_CONFIG",
     "orchestrate_mcp_servers": "ORCHESTRATE_MCP_SERVERS",
     "orchestrate_mcp_max_tool_calls": "ORCHESTRATE_MCP_MAX_TOOL_CALLS",
+    "orchestrate_mcp_project": "ORCHESTRATE_MCP_PROJECT",
 }
 
 
@@ -92,6 +93,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--orchestrate-seed", metavar="N", type=int, default=None, help="Monte Carlo seed"
+    )
+    group.addoption(
+        "--orchestrate-mcp-project",
+        action="store_true",
+        help="start the MCP servers of the repository's own .mcp.json (they run its commands)",
     )
     group.addoption(
         "--orchestrate-schema",

@@ -8,8 +8,10 @@ is trimmed to fit what is left of the step's input budget:
 * the pruned slices, best-ranked first: whole bodies while they fit, then signatures only;
 * the repository outline and the test layout.
 
-Nothing from a file that `redact.SecretFiles` refuses is ever read, and every string is
-scrubbed again by `llm.ModelClient` before it is sent. Functions here are pure: they take
+Nothing from a file that `redact.SecretFiles` refuses is ever read. Slices and the evidence
+of a failed attempt are redacted here, before they are trimmed — a cut through the middle of
+a secret would leave a prefix no rule recognises — and every string is scrubbed again by
+`llm.ModelClient` before it is sent. Functions here are pure: they take
 texts and a budget and return texts, so the fitting rules are unit-testable.
 """
 
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from pytest_orchestrator.redact import redact, redact_source
 from pytest_orchestrator.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ __all__ = [
     "locate_symbol",
     "nearest_match",
     "op_catalogue",
+    "redact_diff",
     "render_plan_prompt",
     "render_slices",
     "trim_text",
@@ -219,7 +224,7 @@ def slice_views(context: PlanContext, secrets: SecretFiles, base: BaseTree) -> l
         text = base.read(s.path)
         if text is None:
             continue
-        body = "\n".join(text.splitlines()[s.start_line - 1 : s.end_line])
+        body = redact_source(s.path, "\n".join(text.splitlines()[s.start_line - 1 : s.end_line]))
         views.append(SliceView(s.path, s.symbol, s.start_line, s.end_line, body, ranked.score))
     return views
 
@@ -243,16 +248,33 @@ def evidence_text(failure: Failure, montecarlo: MonteCarloSummary | None, max_to
         f"[{steps}]",
     ]
     evidence_budget = int(max_tokens * 0.55)
-    parts.append("Failures:\n" + trim_text(_trim_tracebacks(failure.evidence), evidence_budget))
+    evidence = _trim_tracebacks(redact(failure.evidence))
+    parts.append("Failures:\n" + trim_text(evidence, evidence_budget))
     mc = montecarlo_text(montecarlo)
     if mc:
         parts.append(trim_text(mc, int(max_tokens * 0.15)))
     used = sum(estimate_tokens(p) for p in parts)
     if failure.diff.strip():
         parts.append(
-            "Its diff:\n```diff\n" + trim_text(failure.diff, max_tokens - used - 12) + "\n```"
+            "Its diff:\n```diff\n"
+            + trim_text(redact_diff(failure.diff), max_tokens - used - 12)
+            + "\n```"
         )
     return trim_text("\n\n".join(parts), max_tokens)
+
+
+_DIFF_FILE: Final = re.compile(r"^diff --git a/\S+ b/(?P<path>\S+)$", re.MULTILINE)
+
+
+def redact_diff(diff: str) -> str:
+    """A git diff redacted file by file, so a settings module's part is held to its rules."""
+    starts = [(m.start(), m.group("path")) for m in _DIFF_FILE.finditer(diff)]
+    if not starts:
+        return redact(diff)
+    parts = [redact(diff[: starts[0][0]])]
+    for (start, path), (end, _next) in zip(starts, [*starts[1:], (len(diff), "")], strict=True):
+        parts.append(redact_source(path, diff[start:end]))
+    return "".join(parts)
 
 
 def _trim_tracebacks(evidence: str, keep: int = 12) -> str:

@@ -105,5 +105,6 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         github_repo=_ini(config, "orchestrate_github_repo", "") or None,
         llm_env={
             env: _ini(config, key, "") for key, env in LLM_INI.items() if _ini(config, key, "")
-        },
+        }
+        | ({"ORCHESTRATE_MCP_PROJECT": "true"} if opt.orchestrate_mcp_project else {}),
     )

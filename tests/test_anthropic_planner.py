@@ -445,6 +445,54 @@ def test_retries_are_bounded(repo: Path, fake: FakeAnthropic, sleeps: Sleeps) ->
     assert len(fake.requests) == 3
 
 
+GARBLED = {
+    "truncated JSON": {"body": '{"id": "msg_01", "type": "message", "content": [{"ty'},
+    "HTML page": {"body": "<html><body>502 Bad Gateway</body></html>", "content_type": "text/html"},
+    "HTML as JSON": {"body": "<!doctype html><title>Sign in</title>"},
+    "error object": {
+        "body": json.dumps({"type": "error", "error": {"type": "api_error", "message": "x"}})
+    },
+    "no content": {"body": json.dumps({"id": "msg_01", "type": "message", "role": "assistant"})},
+    "untyped block": {
+        "body": json.dumps(
+            {
+                "id": "msg_01",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"text": "hi"}],
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            }
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("reply", GARBLED.values(), ids=list(GARBLED))
+def test_a_garbled_reply_is_retried(
+    repo: Path, fake: FakeAnthropic, sleeps: Sleeps, reply: dict[str, str]
+) -> None:
+    """A 200 that is not a Message (a proxy's doing) is retried like a 5xx, then succeeds."""
+    fake.push(reply, plan_reply(RENAME_PLAN))
+    ctx = context(repo)
+    (plan,) = planner(sleeps).plan(ctx)
+    assert plan.steps[0].op == "rename_symbol"
+    assert len(sleeps) == 1
+    assert ctx.ledger.calls[0]["stop_reason"].startswith("error:garbled reply")
+
+
+@pytest.mark.parametrize("reply", GARBLED.values(), ids=list(GARBLED))
+def test_garbled_replies_fail_clearly_when_the_retries_are_spent(
+    repo: Path, fake: FakeAnthropic, sleeps: Sleeps, reply: dict[str, str]
+) -> None:
+    """No traceback: an OrchestratorError (exit 4) that says what was wrong and what to check."""
+    fake.push(reply, reply)
+    with pytest.raises(ModelCallError, match="garbled reply") as caught:
+        planner(sleeps, max_retries=1).plan(context(repo))
+    assert isinstance(caught.value, OrchestratorError)
+    assert "check that ANTHROPIC_BASE_URL points at the Messages API" in str(caught.value)
+    assert len(fake.requests) == 2
+
+
 # ---------------------------------------------------------------------------- edit steps
 
 EXTRACT_PLAN = [

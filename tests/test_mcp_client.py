@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.mcp_client import McpHub, McpServerConfig, load_mcp_servers
+from pytest_orchestrator.mcp_client import (
+    McpHub,
+    McpServerConfig,
+    hold_project_servers,
+    load_mcp_servers,
+)
 
 NPM_PREFIX = Path.home() / ".cache" / "pytest-orchestrator-npm"
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem"
@@ -156,6 +161,51 @@ def test_an_unreadable_mcp_json_is_reported_not_fatal(tmp_path: Path) -> None:
     (tmp_path / ".mcp.json").write_text("{not json")
     (entry,) = load_mcp_servers(tmp_path)
     assert "cannot read" in entry.problem
+
+
+def test_servers_of_the_repository_are_marked_project_scoped(tmp_path: Path) -> None:
+    """.mcp.json and files inside the repository are project-scoped; a file outside is not."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / ".mcp.json").write_text(json.dumps({"mcpServers": {"a": {"command": "x"}}}))
+    (repo / "more.json").write_text(json.dumps({"mcpServers": {"b": {"command": "y"}}}))
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"mcpServers": {"c": {"command": "z"}}}))
+    servers = load_mcp_servers(repo, ["more.json", mine])
+    assert [(s.name, s.project) for s in servers] == [("a", True), ("b", True), ("c", False)]
+
+
+def test_a_worktrees_main_checkout_counts_as_the_repository(tmp_path: Path) -> None:
+    """A run plans in a worktree: a file of the user's checkout is still the repository's."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / "mcp.json").write_text(json.dumps({"mcpServers": {"a": {"command": "x"}}}))
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        cwd=repo,
+        check=True,
+    )
+    tree = tmp_path / "tree"
+    subprocess.run(["git", "worktree", "add", "-q", str(tree)], cwd=repo, check=True)
+    (server,) = load_mcp_servers(tree, [repo / "mcp.json"])
+    assert server.project
+
+
+def test_project_servers_are_held_back_without_the_opt_in() -> None:
+    """Held back with one line that names them and the three ways to opt in."""
+    ours = McpServerConfig("ours", command="x", project=True)
+    mine = McpServerConfig("mine", command="y")
+    started, report = hold_project_servers([ours, mine], opted_in=False)
+    assert started == [mine]
+    (line,) = report
+    assert "(ours)" in line
+    for way in ("--orchestrate-mcp-project", "orchestrate_mcp_project", "ORCHESTRATE_MCP_PROJECT"):
+        assert way in line
+    assert hold_project_servers([ours, mine], opted_in=True) == ([ours, mine], [])
+    assert hold_project_servers([mine], opted_in=False) == ([mine], [])
 
 
 # ---------------------------------------------------------------------------- real servers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.llm import LlmConfig
 from pytest_orchestrator.settings import resolve
 
@@ -48,3 +49,22 @@ def test_output_tokens_are_capped_at_4096(
     monkeypatch.setenv("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "32000")
     settings = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
     assert settings.budgets.max_output_tokens == 4096
+
+
+def test_the_repositorys_mcp_servers_need_a_flag_ini_key_or_variable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off by default; --orchestrate-mcp-project, orchestrate_mcp_project or the variable."""
+    monkeypatch.delenv("ORCHESTRATE_MCP_PROJECT", raising=False)
+    plain = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
+    assert not LlmConfig.from_env(plain).mcp_project
+    flag = pytester.parseconfig("--orchestrate", "x", "--orchestrate-mcp-project")
+    assert LlmConfig.from_env(resolve(flag, pytester.path)).mcp_project
+    pytester.makeini("[pytest]\norchestrate_mcp_project = true\n")
+    ini = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
+    assert LlmConfig.from_env(ini).mcp_project
+    monkeypatch.setenv("ORCHESTRATE_MCP_PROJECT", "no")
+    assert not LlmConfig.from_env(ini).mcp_project  # the environment wins, as for every key
+    monkeypatch.setenv("ORCHESTRATE_MCP_PROJECT", "maybe")
+    with pytest.raises(OrchestratorError, match="use true or false"):
+        LlmConfig.from_env(ini)

@@ -94,7 +94,8 @@ class AnthropicPlanner:
         self._clock = clock
         self._model: ModelClient | None = None
         self.mcp_report: list[str] = []
-        """Servers that failed to start, tools dropped for the budget: for the run's record."""
+        """Servers started, held back (no opt-in) or failed, tools dropped for the budget: for
+        the run's record and the terminal summary; each line once."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicPlanner:
@@ -176,17 +177,29 @@ class AnthropicPlanner:
         validate_plan(concrete, context.ops)
         return concrete
 
+    def _report(self, lines: list[str]) -> None:
+        self.mcp_report.extend(line for line in lines if line not in self.mcp_report)
+
     def _open_mcp(self, context: PlanContext) -> McpHub | None:
-        """Start the MCP servers of the repository (reported in a span and `mcp_report`)."""
+        """Start the MCP servers (reported in a span and `mcp_report`); the repository's own
+        only with the user's opt-in (`mcp_client.hold_project_servers`)."""
         if self.config.mcp_max_tool_calls == 0:
             return None
-        from pytest_orchestrator.mcp_client import McpHub, load_mcp_servers
+        from pytest_orchestrator.mcp_client import McpHub, hold_project_servers, load_mcp_servers
 
         root = context.worktree
         servers = load_mcp_servers(root, self.config.mcp_config, self.config.mcp_servers)
+        servers, held = hold_project_servers(servers, self.config.mcp_project)
+        self._report(held)
         hub = McpHub.start(servers, root=root) if servers else None
         if hub is not None:
-            self.mcp_report.extend(hub.report)
+            if hub.servers:
+                project = {s.name for s in servers if s.project}
+                names = [
+                    f"{n} (the repository's, opted in)" if n in project else n for n in hub.servers
+                ]
+                self._report([f"MCP servers started: {', '.join(names)}"])
+            self._report(hub.report)
             if context.tracer is not None:
                 attributes: dict[str, Any] = {
                     "mcp.servers": hub.servers,
