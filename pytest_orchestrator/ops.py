@@ -131,6 +131,7 @@ def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
             paths=args.paths,
             timeout=settings.test_timeout,
             extra_env=extra,
+            env_allow=settings.env_allow,
             gauge=ctx.run.gauge,
         )
         span.set_attribute("tests.passed", result.passed)

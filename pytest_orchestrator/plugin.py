@@ -127,6 +127,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("orchestrate_dry_run", "always stop after Plan", type="bool", default=False)
     parser.addini(
+        "orchestrate_env_allow",
+        "credential variables the target's tests may see (names or globs; others are scrubbed)",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
         "orchestrate_allow_test_changes",
         "let orchestrate_merge merge a result whose tests the command asked to change",
         type="bool",

@@ -210,6 +210,8 @@ class Orchestrator:
         tracer = Tracer(run_dir / "trace.json")
         tree = worktree.Worktree.create(root, base_commit, settings.command, run_id)
         self.tree = tree
+        for path in worktree.init_submodules(root, tree.path, base_commit):
+            self._write(f"orchestrate: submodule {path} cloned from your checkout")
         self.run = run = Run(
             run_id=run_id,
             settings=settings,
@@ -308,6 +310,7 @@ class Orchestrator:
                 scratch=run.scratch,
                 label="baseline",
                 workers=run.settings.workers,
+                env_allow=run.settings.env_allow,
                 timeout=run.settings.test_timeout,
                 gauge=run.gauge,
             )

@@ -33,6 +33,8 @@ class Settings(BaseModel):
     merge: bool = False
     """Merge into the base branch when the gate is green (only this flag or its ini key
     merges: the command's words never do)."""
+    env_allow: list[str] = Field(default_factory=list)
+    """Credential variables the target's tests may see (names or globs); others are scrubbed."""
     allow_test_changes: bool = False
     """Let ``merge`` merge a result whose tests were changed at the command's request."""
     attempts: int = Field(3, ge=1, le=10)
@@ -87,6 +89,7 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         base=opt.orchestrate_base or (_ini(config, "orchestrate_base", "") or None),
         dry_run=bool(opt.orchestrate_dry_run or config.getini("orchestrate_dry_run")),
         merge=bool(opt.orchestrate_merge or config.getini("orchestrate_merge")),
+        env_allow=list(config.getini("orchestrate_env_allow")),
         allow_test_changes=bool(
             opt.orchestrate_allow_test_changes or config.getini("orchestrate_allow_test_changes")
         ),

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -50,13 +51,17 @@ SCRUBBED: Final = (
 )
 
 
-def inner_environment(worktree: Path, pycache: Path) -> dict[str, str]:
-    """The inner run's environment: ours without what could redirect the run or its imports.
+def inner_environment(worktree: Path, pycache: Path, allow: Sequence[str] = ()) -> dict[str, str]:
+    """The inner run's environment: ours without what could redirect the run or its imports,
+    and without credentials (API keys, tokens, passwords: `redact.scrub_environment`) unless
+    the ``orchestrate_env_allow`` ini key names them — the tests of a change need no keys.
 
     The user's checkout is not named in it (the run's scratch files live beside the
     worktree, outside the checkout), so a test cannot find the checkout through it.
     """
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    from pytest_orchestrator.redact import scrub_environment
+
+    env = {k: v for k, v in scrub_environment(os.environ, allow).items() if k not in SCRUBBED}
     paths = [str(worktree)] + ([str(worktree / "src")] if (worktree / "src").is_dir() else [])
     env.update(
         PYTHONPATH=os.pathsep.join(paths),
@@ -122,6 +127,7 @@ def run_tests(
     config_args: list[str] | None = None,
     timeout: float = 600.0,
     extra_env: dict[str, str] | None = None,
+    env_allow: Sequence[str] = (),
     gauge: PressureGauge | None = None,
 ) -> TestRunResult:
     """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache.
@@ -153,7 +159,7 @@ def run_tests(
     cmd += list(config_args or [])
     if paths:
         cmd += ["--", *paths]
-    env = inner_environment(worktree, scratch / f"pycache-{label}")
+    env = inner_environment(worktree, scratch / f"pycache-{label}", env_allow)
     env[REPORT_ENV] = str(report)
     env.update(extra_env or {})
     start = time.perf_counter()

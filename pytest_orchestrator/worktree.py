@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.git import branch_exists, common_dir, git
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ")
@@ -176,3 +177,40 @@ def _alive(pid: int, created: float) -> bool:
 def _drop_if_empty(directory: Path) -> None:
     with contextlib.suppress(OSError):
         directory.rmdir()
+
+
+def init_submodules(repo: Path, tree: Path, base_commit: str) -> list[str]:
+    """Give the worktree the base's submodules, cloned from the user's checked-out copies.
+
+    A fresh worktree has empty submodule directories, and fetching them would need the
+    network; the user's checkout has them. Each is cloned locally (``--shared``: no copy of
+    the objects) and detached at the commit the base records. A submodule the checkout has
+    not initialised is refused by name, with the command that fixes it.
+    """
+    listing = git("ls-tree", "-r", "-z", base_commit, cwd=repo)
+    links = [
+        (entry.split("\t", 1)[1], entry.split()[2])
+        for entry in listing.split("\0")
+        if entry.startswith("160000 ")
+    ]
+    missing = [path for path, _ in links if not (repo / path / ".git").exists()]
+    if missing:
+        raise RepositoryError(
+            f"the repository has submodules that are not checked out here ({', '.join(missing)})"
+            ": run `git submodule update --init --recursive` first, so the run can use them "
+            "without the network"
+        )
+    for path, sha in links:
+        target = tree / path
+        shutil.rmtree(target, ignore_errors=True)
+        git(
+            "clone", "--quiet", "--shared", "--no-checkout", str(repo / path), str(target), cwd=repo
+        )
+        try:
+            git("checkout", "--quiet", "--detach", sha, cwd=target)
+        except RepositoryError:
+            raise RepositoryError(
+                f"submodule {path} in your checkout lacks commit {sha[:10]} that the base "
+                f"records: run `git submodule update --init --recursive` first"
+            ) from None
+    return [path for path, _ in links]

@@ -144,6 +144,7 @@ class Executor:
                 config_args=args,
                 timeout=run.settings.test_timeout,
                 extra_env=extra,
+                env_allow=run.settings.env_allow,
                 gauge=run.gauge,
             )
         config = f"base {baseline.inifile or 'pytest defaults (no config file)'} via -c"
