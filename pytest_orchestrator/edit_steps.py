@@ -40,6 +40,7 @@ from pytest_orchestrator.prompting import (
     nearest_match,
     trim_text,
 )
+from pytest_orchestrator.redact import redact_source
 from pytest_orchestrator.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -280,6 +281,7 @@ def check_replace_blocks(plan: Plan, base: BaseTree) -> list[tuple[str, str]]:
             texts[path] = text.replace(search, step.args["replace"], 1)
         elif count == 0:
             line, ratio, near = nearest_match(text, search)
+            near = redact_source(path, near)  # it goes back to the model
             problems.append(
                 (
                     step.id,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_orchestrator.prompting import locate_symbol, nearest_match
+from pytest_orchestrator.redact import redact_source
 
 __all__ = [
     "EditProblems",
@@ -79,6 +80,7 @@ def apply_edits(path: str, text: str, edits: Sequence[dict[str, Any]]) -> str:
                 current = current.replace(search, replace, 1)
             elif count == 0:
                 line, ratio, near = nearest_match(current, search)
+                near = redact_source(path, near)  # it goes back to the model
                 problems.append(
                     f"edit {number}: search text not found in {path}; nearest match at line "
                     f"{line} ({ratio:.0%} similar):\n{near.rstrip()}"
