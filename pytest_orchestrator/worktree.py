@@ -293,6 +293,8 @@ def _stop_groups(record: dict[str, Any], grace: float) -> None:
 
 
 def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> None:
+    """Remove the record's worktree and its branch unless that is a result; a name never
+    claimed is also left alone while a running owner (``live_branches``) names it."""
     path = Path(record.get("path") or "")
     if record.get("path"):
         if path.exists():
@@ -300,7 +302,8 @@ def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> N
         shutil.rmtree(path.parent, ignore_errors=True)
     git("worktree", "prune", cwd=repo, check=False)
     branch = str(record.get("branch") or "")
-    if branch and branch not in live_branches and not _is_result(repo, record):
+    claimed = record.get("claimed", True)
+    if branch and (claimed or branch not in live_branches) and not _is_result(repo, record):
         git("branch", "-D", "--quiet", branch, cwd=repo, check=False)
 
 
