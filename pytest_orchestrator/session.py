@@ -651,6 +651,13 @@ class Orchestrator:
         self._cleanup()
         if self._signalled and self._session is not None:
             self._session.exitstatus = pytest.ExitCode.INTERRUPTED
+        if self._signalled:
+            # The process is ending because of a signal. A user still pressing Ctrl-C must not
+            # turn its last milliseconds into a traceback or a death by signal (Python resets
+            # its own handlers at exit, but leaves SIG_IGN alone), so ignore further ones.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            return
         for signum, old in ((signal.SIGINT, self._old_sigint), (signal.SIGTERM, self._old_sigterm)):
             if old is not None:
                 signal.signal(signum, old)

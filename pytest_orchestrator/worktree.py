@@ -233,8 +233,8 @@ class Worktree:
             if tip is not None and tip != self.base_commit:
                 record.update(keep=True, commit=tip)
         _stop_groups(record, grace=1.0)
-        _remove(self.repo, record, live_branches=_live_branches(self.repo, but=self.lease))
-        _unlink_lease(self.lease)
+        if _remove(self.repo, record, live_branches=_live_branches(self.repo, but=self.lease)):
+            _unlink_lease(self.lease)
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -292,9 +292,13 @@ def _stop_groups(record: dict[str, Any], grace: float) -> None:
         stop_group(group, grace=grace)
 
 
-def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> None:
+def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> bool:
     """Remove the record's worktree and its branch unless that is a result; a name never
-    claimed is also left alone while a running owner (``live_branches``) names it."""
+    claimed is also left alone while a running owner (``live_branches``) names it.
+
+    True when all of it is gone: otherwise the caller keeps the lease, so that the next
+    run tries again rather than nobody ever.
+    """
     path = Path(record.get("path") or "")
     if record.get("path"):
         if path.exists():
@@ -305,6 +309,9 @@ def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> N
     claimed = record.get("claimed", True)
     if branch and (claimed or branch not in live_branches) and not _is_result(repo, record):
         git("branch", "-D", "--quiet", branch, cwd=repo, check=False)
+        if _tip(repo, branch) is not None:
+            return False
+    return not (record.get("path") and path.exists())
 
 
 def _is_result(repo: Path, record: dict[str, Any]) -> bool:
@@ -337,7 +344,8 @@ def clean_stale(repo: Path) -> list[str]:
         if _owner_alive(record):
             continue
         _stop_groups(record, grace=STALE_GRACE)
-        _remove(repo, record, live_branches=live)
+        if not _remove(repo, record, live_branches=live):
+            continue  # the lease stays for another try
         _unlink_lease(lease)
         if record.get("branch"):
             removed.append(str(record["branch"]))
