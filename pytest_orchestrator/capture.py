@@ -99,6 +99,13 @@ def install(spec: dict[str, Any]) -> list[str]:
     return missing
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """End this capture run's process group if the orchestrator dies (no-op outside a run)."""
+    from pytest_orchestrator.containment import start_watchdog
+
+    start_watchdog()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     path = os.environ.get(ENV_VAR)

@@ -4,7 +4,9 @@ Monte Carlo and Optimise run the target's code only in children started here: a 
 environment (no inherited ``PYTHONPATH``, one BLAS thread, a private ``PYTHONPYCACHEPREFIX``),
 cwd = the tree, their own process group, stdin closed, stdout discarded and stderr kept in a
 file (a child that prints megabytes cannot block on a pipe). At the cap the whole process
-group is killed, since the target's code may start processes of its own.
+group is killed, since the target's code may start processes of its own. Each group is
+registered with the run's lease, and each child gets the orchestrator's identity for its
+watchdog (`pytest_orchestrator.containment`): a ``kill -9`` of the orchestrator ends them too.
 
 Memory: the run's `PressureGauge` (``run.gauge``) stops a guarded child's process group
 before the threshold is crossed. Without a gauge (unit tests, benchmarks) `RssWatch` does
@@ -13,7 +15,6 @@ the same job for the children started here; both satisfy `Guard`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Final, Protocol
 
 import pytest_orchestrator
+from pytest_orchestrator import containment
+from pytest_orchestrator.proctree import Group, stop_group
 
 # Variables a child keeps from our environment; everything else is dropped so neither an
 # editable install nor the user's PYTHONPATH can make the child import the wrong tree.
@@ -69,6 +72,7 @@ def child_env(tree: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
         env[var] = "1"  # the scan pool owns the cores; a BLAS pool per child would oversubscribe
     if PRESSURE_ENV in os.environ:
         env[PRESSURE_ENV] = os.environ[PRESSURE_ENV]
+    env.update(containment.owner_env())
     env.update(extra or {})
     return env
 
@@ -134,10 +138,18 @@ class ChildResult:
         return "ok"
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill a child and everything it started (it leads its own process group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+@dataclass
+class _Running:
+    proc: subprocess.Popen[bytes]
+    group: Group
+    started: float
+    err_path: Path
+
+    def stop(self) -> None:
+        """Kill the child and everything it started at once: a child past its cap or stalled
+        gets no grace. Also clears out grandchildren of a child that exited."""
+        stop_group(self.group, grace=0, leader=self.proc)
+        containment.release(self.group)
 
 
 def run_children(
@@ -152,7 +164,7 @@ def run_children(
     a child never started because the deadline passed first is reported as timed out.
     """
     pending = list(enumerate(specs))
-    running: dict[int, tuple[subprocess.Popen[bytes], float, Path]] = {}
+    running: dict[int, _Running] = {}
     results: dict[int, ChildResult] = {}
     watch: dict[int, tuple[int, float]] = {}  # index -> (progress size, when it last grew)
     with tempfile.TemporaryDirectory(prefix="orchestrate-child-") as tmp:
@@ -165,39 +177,39 @@ def run_children(
                         continue
                     _throttle(guard, deadline)
                     err_path = Path(tmp) / f"{index}.stderr"
-                    running[index] = (_start(spec, err_path, guard), time.monotonic(), err_path)
-                for index, (proc, started, err_path) in list(running.items()):
+                    proc, group = _start(spec, err_path, guard)
+                    running[index] = _Running(proc, group, time.monotonic(), err_path)
+                for index, child in list(running.items()):
                     timed_out = stalled = False
-                    if proc.poll() is None:
+                    if child.proc.poll() is None:
                         if _stalled(specs[index], watch, index):
-                            kill_group(proc)
+                            child.stop()
                             stalled = True
                         elif time.monotonic() < deadline:
                             continue
                         else:
-                            kill_group(proc)
+                            child.stop()
                             timed_out = True
-                    code = proc.wait()
-                    kill_group(proc)  # grandchildren left behind by a child that exited
+                    code = child.proc.wait()
+                    child.stop()  # grandchildren left behind by a child that exited
                     if guard is not None:
-                        guard.unguard(proc.pid)
+                        guard.unguard(child.proc.pid)
                     results[index] = ChildResult(
                         specs[index].label,
                         code,
-                        time.monotonic() - started,
+                        time.monotonic() - child.started,
                         timed_out=timed_out,
                         stalled=stalled,
-                        stderr=_tail(err_path),
+                        stderr=_tail(child.err_path),
                     )
                     del running[index]
                 if running:
                     time.sleep(0.02)
         finally:
-            for proc, _, _ in running.values():
-                kill_group(proc)
-                proc.wait()
+            for child in running.values():
+                child.stop()
                 if guard is not None:
-                    guard.unguard(proc.pid)
+                    guard.unguard(child.proc.pid)
     return [results[i] for i in range(len(specs))]
 
 
@@ -223,7 +235,9 @@ def _throttle(guard: Guard | None, deadline: float) -> None:
         wait(max(0.0, min(2.0, deadline - time.monotonic())))
 
 
-def _start(spec: ChildSpec, err_path: Path, guard: Guard | None) -> subprocess.Popen[bytes]:
+def _start(
+    spec: ChildSpec, err_path: Path, guard: Guard | None
+) -> tuple[subprocess.Popen[bytes], Group]:
     with err_path.open("wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", spec.module, *spec.args],
@@ -234,9 +248,10 @@ def _start(spec: ChildSpec, err_path: Path, guard: Guard | None) -> subprocess.P
             stderr=err,
             start_new_session=True,
         )
+    group = containment.register(proc)
     if guard is not None:
         guard.guard(proc.pid, label=spec.label)
-    return proc
+    return proc, group
 
 
 def _tail(path: Path) -> str:

@@ -25,6 +25,9 @@ def git(*args: str, cwd: Path, check: bool = True, stdin: str | None = None) -> 
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     for key, value in _IDENTITY.items():
         env.setdefault(key, value)
+    # Its own process group: Ctrl-C in the terminal reaches the whole foreground group, and
+    # a git killed half-way through (during cleanup, say) leaves a branch or a lock file in
+    # the user's repository. Interrupting us still stops it: `run` kills it on the way out.
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
@@ -33,6 +36,7 @@ def git(*args: str, cwd: Path, check: bool = True, stdin: str | None = None) -> 
         text=True,
         env=env,
         check=False,
+        process_group=0,
     )
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()

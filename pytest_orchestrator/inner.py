@@ -58,6 +58,13 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     return text
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """End this session's process group if the orchestrator dies (no-op outside a run)."""
+    from pytest_orchestrator.containment import start_watchdog
+
+    start_watchdog()
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry = _results.setdefault(report.nodeid, {"nodeid": report.nodeid, "duration": 0.0})
     entry["duration"] = round(entry["duration"] + report.duration, 6)

@@ -12,20 +12,38 @@ Finding descendants means reading every process's parent (~1 ms per 100 processe
 gauge rescans once a second (every sample above the soft mark) and in between samples the
 processes it knows. Processes that vanish or deny access are skipped.
 
-The names are private: only :mod:`pytest_orchestrator.pressure` (and its tests and benchmark)
-use them. psutil is imported when a tree is first built, never at import.
+Those names are private: only :mod:`pytest_orchestrator.pressure` (and its tests and
+benchmark) use them. psutil is imported when a tree is first built, never at import.
+
+The public part is the one way to stop a process group (`stop_group`). Every child that runs
+the target's code leads its own group, so a group is what a run stops: on a timeout, at a
+cap, on Ctrl-C, and in the next run after a ``kill -9``. The last case signals a group this
+process did not start, so a group is named by its leader's pid *and start time* (`Group`): a
+pid the system reused for something else is never signalled. Zombies count as gone: they
+hold no resources, and an init that does not reap would otherwise keep a group "alive"
+forever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, NamedTuple, final
 
-__all__: list[str] = []
+__all__ = [
+    "Group",
+    "group_alive",
+    "process_start",
+    "same_start",
+    "signal_group",
+    "stop_group",
+]
 
 _PSS_CPU_SHARE: Final = 0.01
 
@@ -163,3 +181,133 @@ class _Tree:
             proc.pss = None
             return
         proc.pss, proc.rss, proc.rss_at_pss = int(info.pss), int(info.rss), int(info.rss)
+
+
+# ---------------------------------------------------------------------------- process groups
+
+
+class Group(NamedTuple):
+    """A process group, named by its leader: ``pgid`` is the leader's pid, ``started`` its
+    start time as `process_start` reports it (so a reused pid is told apart)."""
+
+    pgid: int
+    started: float
+
+
+_START_TOLERANCE: Final = 0.005
+"""Two reads of one process's start time agree to the clock tick (1/100 s on Linux): a
+smaller difference is the same process."""
+
+
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    """``(state, pgid, start)`` of ``pid``, zombies included; None when there is no such pid."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                data = f.read()
+            fields = data[data.rindex(b")") + 2 :].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            return fields[0].decode(), int(fields[2]), int(fields[19]) / ticks
+        except (OSError, ValueError, IndexError):
+            return None
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        state = "Z" if proc.status() == psutil.STATUS_ZOMBIE else "R"
+        return state, os.getpgid(pid), float(proc.create_time())
+    except (psutil.Error, OSError):
+        return None
+
+
+def process_start(pid: int, *, zombie: bool = False) -> float | None:
+    """When ``pid`` started (seconds, comparable only with this function's other answers);
+    None when it is gone, or a zombie unless ``zombie`` is true."""
+    stat = _stat(pid)
+    return None if stat is None or (stat[0] == "Z" and not zombie) else stat[2]
+
+
+def same_start(a: float, b: float) -> bool:
+    return abs(a - b) < _START_TOLERANCE
+
+
+def _pids() -> list[int]:
+    if sys.platform.startswith("linux"):
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    import psutil
+
+    return list(psutil.pids())
+
+
+def _members(group: Group) -> list[int]:
+    """The live (non-zombie) processes of ``group``, or none when the group is not ours.
+
+    The kernel never hands out a pid that is still some group's id, so: if the leader's pid
+    is taken by a process with another start time, our group is gone; if the pid is free,
+    whoever is left in the group started after the leader (anything older is not ours).
+    """
+    if group.pgid <= 1 or group.pgid == os.getpgrp():
+        return []
+    leader = _stat(group.pgid)
+    if leader is not None and not same_start(leader[2], group.started):
+        return []
+    members = []
+    for pid in _pids():
+        stat = _stat(pid)
+        if stat is None or stat[1] != group.pgid or stat[0] == "Z":
+            continue
+        if leader is None and stat[2] < group.started - _START_TOLERANCE:
+            return []
+        members.append(pid)
+    return members
+
+
+def group_alive(group: Group) -> bool:
+    """Some process of ``group`` still runs."""
+    return bool(_members(group))
+
+
+def signal_group(group: Group, sig: int) -> bool:
+    """Send ``sig`` to the whole group if it is still ours and alive; True if sent."""
+    if not _members(group):
+        return False
+    try:
+        os.killpg(group.pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def stop_group(
+    group: Group,
+    *,
+    grace: float = 3.0,
+    leader: subprocess.Popen[bytes] | None = None,
+    timeout: float = 10.0,
+) -> bool:
+    """Stop every process of ``group``: SIGTERM, up to ``grace`` seconds to exit (0: none),
+    then SIGKILL; return once none is left (True) or after ``timeout`` (False).
+
+    The final SIGKILL always goes out, because a group's members (xdist workers, a test's
+    own subprocesses) can outlive the leader. ``leader``, when this process started it, is
+    reaped too. Safe to call for a group that is long gone.
+    """
+    if grace > 0 and signal_group(group, signal.SIGTERM):
+        _wait(group, leader, grace)
+    signal_group(group, signal.SIGKILL)
+    if leader is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            leader.wait(timeout=timeout)
+    return _wait(group, leader, timeout)
+
+
+def _wait(group: Group, leader: subprocess.Popen[bytes] | None, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if leader is not None:
+            leader.poll()  # reap it as soon as it exits
+        if not group_alive(group):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -82,6 +82,11 @@ class Orchestrator:
         self.final: Attempt | None = None
         self.executor: Executor | None = None
         self._old_sigterm: Any = None
+        self._old_sigint: Any = None
+        self._signalled = False  # SIGINT or SIGTERM arrived: the exit status is 2
+        self._interrupted = False  # ... and was raised as KeyboardInterrupt once
+        self._deferring = False  # signals are noted, not raised (the run is finishing)
+        self._session: pytest.Session | None = None
         self._cleaned = False
         self._more_after = False
         self.tree: Worktree | None = None
@@ -316,13 +321,25 @@ class Orchestrator:
             )
 
     def _install_sigterm(self) -> None:
-        """SIGTERM skips ``finally``: turn it into KeyboardInterrupt so cleanup runs."""
+        """SIGINT and SIGTERM stop the run: SIGTERM would skip ``finally`` and Ctrl-C reaches
+        only our own process group, so both become one KeyboardInterrupt, after every process
+        group the run started has been sent SIGTERM. A signal while the run is already
+        stopping, or during cleanup, is only noted (the exit status becomes 2): raising there
+        would cut the cleanup short and end in a traceback."""
         if threading.current_thread() is not threading.main_thread():
             return
 
         def interrupt(signum: int, frame: FrameType | None) -> None:
+            from pytest_orchestrator import containment
+
+            self._signalled = True
+            containment.signal_all(signal.SIGTERM)
+            if self._interrupted or self._deferring:
+                return
+            self._interrupted = True
             raise KeyboardInterrupt(f"signal {signum}")
 
+        self._old_sigint = signal.signal(signal.SIGINT, interrupt)
         self._old_sigterm = signal.signal(signal.SIGTERM, interrupt)
 
     # ------------------------------------------------------------------ collection: phases 1-5
@@ -560,16 +577,37 @@ class Orchestrator:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         run = self.run
+        self._session = session
+        self._deferring = True  # from here on a signal is noted, except while publishing
         if run is not None:
-            if exitstatus == pytest.ExitCode.INTERRUPTED:
+            if exitstatus == pytest.ExitCode.INTERRUPTED or self._interrupted:
                 run.finish(ExitReason.INTERRUPTED, "the run was interrupted: nothing was kept")
             elif exitstatus == pytest.ExitCode.INTERNAL_ERROR and self.stop is None:
                 run.finish(ExitReason.ERROR, "pytest reported an internal error: nothing was kept")
             elif self.stop is None:
-                with self._guard():
-                    self._conclude(run)
+                self._deferring = False
+                try:
+                    with self._guard():
+                        self._conclude(run)
+                except KeyboardInterrupt:  # Ctrl-C while publishing
+                    self._deferring = True
+                    kept = self.tree.kept_commit() if self.tree is not None else None
+                    run.finish(
+                        ExitReason.INTERRUPTED,
+                        "the run was interrupted while publishing: "
+                        + (
+                            f"the tested commit {kept[:12]} stays on branch {run.branch}; "
+                            "check whether it was published"
+                            if kept
+                            else "nothing was kept"
+                        ),
+                    )
+                finally:
+                    self._deferring = True
             self._cleanup()
             session.exitstatus = run.record.exit_status or 0
+            if self._signalled:
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
         elif self.stop is not None:
             session.exitstatus = self.stop.reason.exit_status
 
@@ -623,16 +661,20 @@ class Orchestrator:
             remember(run.settings.cache_dir, run.command, chosen)
 
     def _cleanup(self) -> None:
-        """Idempotent: also runs from unconfigure after an interruption."""
+        """Idempotent: also runs from unconfigure after an interruption. Signals arriving
+        meanwhile are noted, not raised: a cleanup cut short would leave the worktree."""
         if self._cleaned:
             return
         self._cleaned = True
-        from pytest_orchestrator.testrun import kill_all
+        self._deferring = True
+        from pytest_orchestrator import containment
 
-        kill_all()
+        containment.stop_all(grace=1.0)
         if self.baseline is not None:
             self.baseline.cancel()
         run = self.run
+        if run is None and self.tree is not None:  # interrupted between the two in _start
+            self.tree.remove()
         if run is not None:
             try:
                 self._root_span.__exit__(None, None, None)
@@ -647,11 +689,21 @@ class Orchestrator:
                 if run.cache is not None:
                     run.cache.close()
                 run.tracer.shutdown()
-        if self._old_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._old_sigterm)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._cleanup()
+        if self._signalled and self._session is not None:
+            self._session.exitstatus = pytest.ExitCode.INTERRUPTED
+        if self._signalled:
+            # The process is ending because of a signal. A user still pressing Ctrl-C must not
+            # turn its last milliseconds into a traceback or a death by signal (Python resets
+            # its own handlers at exit, but leaves SIG_IGN alone), so ignore further ones.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            return
+        for signum, old in ((signal.SIGINT, self._old_sigint), (signal.SIGTERM, self._old_sigterm)):
+            if old is not None:
+                signal.signal(signum, old)
 
     # ------------------------------------------------------------------ terminal summary
 

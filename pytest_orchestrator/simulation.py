@@ -353,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replay", type=Path, help="the base side's record (candidate only)")
     parser.add_argument("--spec", type=Path, help="sample mode: the functions and inputs")
     args = parser.parse_args(argv)
+    from pytest_orchestrator.containment import start_watchdog
+
+    start_watchdog()  # this child ends when the orchestrator does, even after a kill -9
     tree = Path.cwd()
     if str(tree) not in sys.path[:1]:
         sys.path.insert(0, str(tree))

@@ -9,29 +9,29 @@ Every trap we measured is handled here (DESIGN.md §4):
 * its own ``PYTHONPYCACHEPREFIX`` per attempt, so a same-second, same-size edit can never
   run a stale ``.pyc``;
 * ``--continue-on-collection-errors`` so ``-n 0`` and ``-n N`` agree;
-* its own session (process group), killed as a group on timeout or interruption, so xdist
-  workers are never orphaned;
+* its own session (process group), registered with the run's lease and stopped as a group
+  on timeout or interruption, so xdist workers are never orphaned; a watchdog in the inner
+  session ends the group if the orchestrator dies (`pytest_orchestrator.containment`);
 * results read back as JSON written by `pytest_orchestrator.inner`, which also proves the
   code under test came from the worktree.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from pytest_orchestrator import containment
 from pytest_orchestrator.errors import TestRunError
 from pytest_orchestrator.inner import REPORT_ENV, WORKTREE_ENV
 from pytest_orchestrator.model import TestOutcome, TestRunResult
+from pytest_orchestrator.proctree import stop_group
 
 if TYPE_CHECKING:
     from pytest_orchestrator.pressure import PressureGauge
@@ -71,49 +71,6 @@ def inner_environment(worktree: Path, pycache: Path, allow: Sequence[str] = ()) 
         **{WORKTREE_ENV: str(worktree)},
     )
     return env
-
-
-_ACTIVE: set[subprocess.Popen[bytes]] = set()
-_ACTIVE_LOCK = threading.Lock()
-
-
-def kill_all() -> None:
-    """Stop every test run still going (on interruption: the baseline runs in a thread)."""
-    with _ACTIVE_LOCK:
-        procs = list(_ACTIVE)
-    for proc in procs:
-        kill_group(proc, grace=1.0)
-
-
-def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
-    """Stop a process started with ``start_new_session=True`` and everything in its group.
-
-    Children (xdist workers, a test's own subprocesses) can outlive the leader by a few
-    milliseconds or for good, so the group always gets a final SIGKILL.
-    """
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    _signal_group(proc.pid, signal.SIGKILL)
-    proc.wait()
-    _wait_gone(proc.pid)
-
-
-def _wait_gone(pgid: int, timeout: float = 10.0) -> None:
-    """Return once no member of the group is left (a killed process can take a moment)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.02)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def run_tests(
@@ -161,6 +118,7 @@ def run_tests(
         cmd += ["--", *paths]
     env = inner_environment(worktree, scratch / f"pycache-{label}", env_allow)
     env[REPORT_ENV] = str(report)
+    env.update(containment.owner_env())
     env.update(extra_env or {})
     start = time.perf_counter()
     with log.open("wb") as out:
@@ -173,14 +131,13 @@ def run_tests(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        with _ACTIVE_LOCK:
-            _ACTIVE.add(proc)
+        group = containment.register(proc)
         if gauge is not None:
             gauge.guard(proc.pid, label=f"tests ({label})")
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            kill_group(proc)
+            stop_group(group, leader=proc)
             raise TestRunError(
                 f"the test run ({label}) took longer than {timeout:.0f}s and was stopped; "
                 "raise orchestrate_test_timeout if your suite needs longer"
@@ -188,9 +145,8 @@ def run_tests(
         finally:
             if gauge is not None:
                 gauge.unguard(proc.pid)
-            kill_group(proc)
-            with _ACTIVE_LOCK:
-                _ACTIVE.discard(proc)
+            stop_group(group, leader=proc)
+            containment.release(group)
     seconds = time.perf_counter() - start
     if not report.exists():
         stopped = [

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pytest_orchestrator.errors import RepositoryError
+from pytest_orchestrator.proctree import process_start
 from pytest_orchestrator.worktree import Worktree, clean_stale, slugify
 from tests.conftest import git, snapshot
 
@@ -58,6 +63,8 @@ def test_a_kept_branch_survives_removal(make_repo: Callable[..., Path]) -> None:
     (tree.path / "calc.py").write_text("changed\n")
     commit = tree.commit("change")
     tree.keep_branch(commit)
+    assert json.loads(tree.lease.read_text())["commit"] == commit
+    assert tree.kept_commit() == commit
     tree.remove()
     assert git(repo, "rev-parse", "orchestrate/rename-add-to-plus").strip() == commit
     assert git(repo, "worktree", "list").count("\n") == 1
@@ -111,3 +118,186 @@ def test_changed_lines_are_the_base_lines_each_hunk_touches(
         assert tree.changed_lines() == {"calc.py": {6}}
     finally:
         tree.remove()
+
+
+def test_keeping_needs_the_commit_the_branch_points_at(make_repo: Callable[..., Path]) -> None:
+    """Marking the base commit (no commit made yet) as the result is refused."""
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    tree = Worktree.create(repo, head, "Rename add to plus", "run1")
+    try:
+        with pytest.raises(RepositoryError, match="Commit first"):
+            tree.keep_branch("1" * 40)
+        assert tree.kept_commit() is None
+    finally:
+        tree.remove()
+    assert "orchestrate/" not in git(repo, "branch", "--list")
+
+
+ABANDON = """\
+import os, sys
+from pathlib import Path
+from pytest_orchestrator.worktree import Worktree
+repo, head, keep = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+tree = Worktree.create(repo, head, "Rename add to plus", "dead")
+(tree.path / "calc.py").write_text("changed\\n")
+if keep != "none":
+    commit = tree.commit("change")
+    tree.keep_branch(commit)
+    if keep == "moved":
+        (tree.path / "calc.py").write_text("changed again\\n")
+        tree.commit("after the keep")
+print(tree.path, flush=True)
+os._exit(0)  # like kill -9: no cleanup at all
+"""
+
+
+def abandon(repo: Path, keep: str) -> Path:
+    """A run that dies without cleaning up, after keeping (or not) a commit; its worktree."""
+    head = git(repo, "rev-parse", "HEAD").strip()
+    out = subprocess.run(
+        [sys.executable, "-c", ABANDON, str(repo), head, keep],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return Path(out.strip())
+
+
+@pytest.mark.parametrize(("keep", "kept"), [("none", False), ("kept", True), ("moved", False)])
+def test_a_dead_runs_branch_stays_only_at_its_recorded_commit(
+    make_repo: Callable[..., Path], keep: str, kept: bool
+) -> None:
+    """clean_stale keeps a branch only when it points at the commit the lease records."""
+    repo = make_repo()
+    path = abandon(repo, keep)
+    lease = json.loads(next((repo / ".git" / "orchestrate").glob("*.json")).read_text())
+    assert path.is_dir()
+    assert clean_stale(repo) == ["orchestrate/rename-add-to-plus"]
+    assert not path.exists()
+    assert not (repo / ".git" / "orchestrate").exists()
+    assert git(repo, "worktree", "list").count("\n") == 1
+    branches = git(repo, "branch", "--list").split()
+    assert ("orchestrate/rename-add-to-plus" in branches) == kept
+    if kept:
+        tip = git(repo, "rev-parse", "orchestrate/rename-add-to-plus").strip()
+        assert tip == lease["commit"]
+
+
+def test_a_keep_flag_without_a_commit_is_not_a_result(make_repo: Callable[..., Path]) -> None:
+    """A lease from before commits were recorded (keep set, no commit) keeps nothing."""
+    repo = make_repo()
+    abandon(repo, "none")
+    (lease,) = (repo / ".git" / "orchestrate").glob("*.json")
+    record = json.loads(lease.read_text())
+    record.pop("commit")
+    lease.write_text(json.dumps({**record, "keep": True}))
+    clean_stale(repo)
+    assert "orchestrate/" not in git(repo, "branch", "--list")
+
+
+HOLDER = """\
+import os, subprocess, sys, time
+from pathlib import Path
+from pytest_orchestrator import containment
+from pytest_orchestrator.worktree import Worktree
+repo, head = Path(sys.argv[1]), sys.argv[2]
+tree = Worktree.create(repo, head, "Rename add to plus", "dead")
+# no watchdog in a plain sleep: only the lease can stop it
+sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
+containment.register(sleeper)
+print(sleeper.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def test_clean_stale_stops_the_process_groups_of_a_dead_run(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo()
+    before = snapshot(repo)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(repo), head], stdout=subprocess.PIPE
+    )
+    assert owner.stdout is not None
+    sleeper = int(owner.stdout.readline())
+    try:
+        owner.kill()
+        owner.wait()
+        assert process_start(sleeper) is not None  # it outlived its owner
+        assert clean_stale(repo) == ["orchestrate/rename-add-to-plus"]
+        assert process_start(sleeper) is None
+        assert snapshot(repo) == before
+        assert not (repo / ".git" / "orchestrate").exists()
+    finally:
+        if process_start(sleeper) is not None:
+            subprocess.run(["kill", "-9", str(sleeper)], check=False)
+
+
+def test_when_every_name_is_taken_the_error_says_what_to_do(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo()
+    for name in ("orchestrate/rename-add-to-plus", "orchestrate/rename-add-to-plus-2"):
+        git(repo, "branch", name)
+    before = snapshot(repo)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    with pytest.raises(RepositoryError, match="Delete old orchestrate/"):
+        Worktree.create(repo, head, "Rename add to plus", "run1", attempts=2)
+    assert snapshot(repo) == before
+    assert not (repo / ".git" / "orchestrate").exists()
+
+
+def test_a_name_taken_after_the_check_is_left_to_its_owner(
+    make_repo: Callable[..., Path],
+) -> None:
+    """The race itself: another run created the branch between our check and our add."""
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    tree = Worktree.create(repo, head, "Rename add to plus", "run1")
+    try:
+        git(repo, "branch", "orchestrate/theirs")
+        assert tree._add("orchestrate/theirs") is False
+        assert "orchestrate/theirs" in git(repo, "branch", "--list")
+    finally:
+        tree.remove()
+    assert "orchestrate/theirs" in git(repo, "branch", "--list")
+
+
+RACER = """\
+import sys, time
+from pathlib import Path
+from pytest_orchestrator.worktree import Worktree
+repo, head, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+while not go.exists():
+    time.sleep(0.001)
+tree = Worktree.create(repo, head, "Rename add to plus", sys.argv[4])
+print(tree.branch)
+tree.remove()
+"""
+
+
+def test_concurrent_runs_each_get_their_own_branch(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Runs released at the same moment race for one name: each ends with a branch of its
+    own, none with a git error."""
+    repo = make_repo()
+    before = snapshot(repo)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(repo), head, str(go), f"run{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    go.touch()
+    results = [r.communicate(timeout=120) for r in racers]
+    assert [r.returncode for r in racers] == [0] * 4, results
+    assert len({out.strip() for out, _ in results}) == 4
+    assert snapshot(repo) == before
