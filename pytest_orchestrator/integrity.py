@@ -287,7 +287,8 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, is_test: bool) -> _F
     for decorator in node.decorator_list:
         fn.skip_markers += _skip_names(decorator)
         fn.cases += _parametrize_cases(decorator)
-    for child in ast.walk(node):
+    body_nodes = (child for statement in node.body for child in ast.walk(statement))
+    for child in body_nodes:
         if isinstance(child, ast.Assert):
             fn.checks += 1
             fn.asserts.append(child)

@@ -105,6 +105,12 @@ def test_a_rename_and_a_stronger_test_are_not_weakening() -> None:
     assert kinds(stronger + "\ndef test_more():\n    assert fee(1) == 1\n") == []
 
 
+def test_a_marker_is_one_finding_not_two() -> None:
+    """``@pytest.mark.skip(...)`` is a marker; only calls in the body are skip calls."""
+    new = BASE.replace("def test_two", "@pytest.mark.skip(reason='flaky')\ndef test_two")
+    assert kinds(new) == ["skip marker added"]
+
+
 def test_findings_name_the_line() -> None:
     new = BASE.replace("assert fee(1000) == 20", "assert fee(1000) >= 20")
     (found,) = findings([FileChange("tests/test_fee.py", BASE, new)], is_test=is_test_path)
