@@ -69,6 +69,8 @@ class Worktree:
     base_commit: str
     lease: Path
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _gitdir: str = field(default="", repr=False)
+    """The worktree's ``.git`` pointer as git wrote it: a plan must never redirect it."""
 
     @classmethod
     def create(
@@ -110,6 +112,7 @@ class Worktree:
                 tree.branch = record["branch"] = name
                 tree._write(record)
                 if tree._add(name):
+                    tree._gitdir = (tree.path / ".git").read_text(encoding="utf-8")
                     tree._update(claimed=True)
                     containment.attach(tree)
                     return tree
@@ -136,29 +139,51 @@ class Worktree:
             raise
         return True
 
+    def verify(self) -> None:
+        """Refuse to go on unless the worktree's git dir is still its own.
+
+        ``<worktree>/.git`` is a file naming the worktree's private git dir; rewritten to
+        point at the user's ``.git``, a commit or reset in the worktree would land on the
+        user's branch and index. Plan validation keeps ``.git`` out of every path; this is
+        the check behind it, made before every diff, commit and reset.
+        """
+        pointer = self.path / ".git"
+        if (
+            pointer.is_symlink()
+            or not pointer.is_file()
+            or pointer.read_text(encoding="utf-8", errors="replace") != self._gitdir
+        ):
+            raise RepositoryError(
+                f"the worktree's git pointer {pointer} was changed during the run; nothing "
+                "more is done in it (no diff, commit or reset), and nothing is kept"
+            )
+
+    def _git(self, *args: str, stdin: str | None = None) -> str:
+        self.verify()
+        return git(*args, cwd=self.path, stdin=stdin)
+
     def reset(self) -> None:
         """Back to the base commit, nothing untracked: every attempt starts clean."""
-        git("reset", "--quiet", "--hard", self.base_commit, cwd=self.path)
-        git("clean", "-fdxq", cwd=self.path)
+        self._git("reset", "--quiet", "--hard", self.base_commit)
+        self._git("clean", "-fdxq")
 
     def diff(self) -> str:
         """The full change against the base commit, new files included."""
-        git("add", "-A", cwd=self.path)
-        return git("diff", "--cached", "--binary", self.base_commit, cwd=self.path)
+        self._git("add", "-A")
+        return self._git("diff", "--cached", "--binary", self.base_commit)
 
     def diff_stat(self) -> str:
-        git("add", "-A", cwd=self.path)
-        return git("diff", "--cached", "--stat", self.base_commit, cwd=self.path).rstrip()
+        self._git("add", "-A")
+        return self._git("diff", "--cached", "--stat", self.base_commit).rstrip()
 
     def changed_files(self) -> list[str]:
-        git("add", "-A", cwd=self.path)
-        out = git("diff", "--cached", "--name-only", self.base_commit, cwd=self.path)
-        return out.split()
+        self._git("add", "-A")
+        return self._git("diff", "--cached", "--name-only", self.base_commit).split()
 
     def changed_lines(self) -> dict[str, set[int]]:
         """Base-side line numbers each change touches, per file (from ``git diff -U0``)."""
-        git("add", "-A", cwd=self.path)
-        out = git("diff", "--cached", "-U0", self.base_commit, cwd=self.path)
+        self._git("add", "-A")
+        out = self._git("diff", "--cached", "-U0", self.base_commit)
         lines: dict[str, set[int]] = {}
         path = ""
         for line in out.splitlines():
@@ -172,9 +197,9 @@ class Worktree:
         return lines
 
     def commit(self, message: str) -> str:
-        git("add", "-A", cwd=self.path)
-        git("commit", "--quiet", "--no-verify", "-F", "-", cwd=self.path, stdin=message)
-        return git("rev-parse", "HEAD", cwd=self.path).strip()
+        self._git("add", "-A")
+        self._git("commit", "--quiet", "--no-verify", "-F", "-", stdin=message)
+        return self._git("rev-parse", "HEAD").strip()
 
     def keep_branch(self, commit: str) -> None:
         """Make ``commit`` — already on the branch — the run's result: `remove` and a later

@@ -153,7 +153,7 @@ def test_refused_with_xdist_too(
     assert_refused(result, repo, before)
 
 
-@pytest.mark.parametrize("kind", ["skip marker", "addopts -k in a new pytest.ini"])
+@pytest.mark.parametrize("kind", sorted(set(WEAKENINGS) - {"run_tests scoped elsewhere"}))
 def test_weakening_alone_is_refused_and_named(
     kind: str, pytester: pytest.Pytester, make_repo: Callable[..., Path]
 ) -> None:

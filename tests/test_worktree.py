@@ -301,3 +301,20 @@ def test_concurrent_runs_each_get_their_own_branch(
     assert [r.returncode for r in racers] == [0] * 4, results
     assert len({out.strip() for out, _ in results}) == 4
     assert snapshot(repo) == before
+
+
+def test_a_redirected_git_pointer_stops_every_git_operation(
+    make_repo: Callable[..., Path],
+) -> None:
+    """<worktree>/.git rewritten to the user's .git: no diff, commit or reset runs there."""
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    tree = Worktree.create(repo, head, "Rename add to plus", "run1")
+    try:
+        (tree.path / ".git").write_text(f"gitdir: {repo / '.git'}\n")
+        for operation in (tree.reset, tree.diff, lambda: tree.commit("x")):
+            with pytest.raises(RepositoryError, match="git pointer"):
+                operation()
+        assert git(repo, "rev-parse", "HEAD").strip() == head
+    finally:
+        tree.remove()

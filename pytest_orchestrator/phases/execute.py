@@ -125,6 +125,7 @@ class Executor:
         baseline = run.baseline
         if baseline is None:
             raise OrchestratorError("internal: the gate needs the baseline test run")
+        self.tree.verify()
         changed = gate.changes(root, run.base_commit)
         held = gate.test_files(baseline)
         names = gate.renames(plan)
