@@ -152,18 +152,13 @@ def findings(
     files = []
     for change in changed:
         name = PurePosixPath(change.path).name
-        relevant = (
-            change.path in is_test
-            or is_test_path(change.path)
-            or name in integrity.CONFIG_FILES
-            or change.status == "A"
-        )
-        if not relevant:
-            continue
-        old = None if change.status == "A" else base_text(tree, base_commit, change.path)
-        new_path = tree / change.path
-        new = None if change.status == "D" else new_path.read_text("utf-8", errors="replace")
-        files.append(integrity.FileChange(change.path, old, new))
+        if change.path in is_test or is_test_path(change.path) or name in integrity.CONFIG_FILES:
+            old = None if change.status == "A" else base_text(tree, base_commit, change.path)
+            new_path = tree / change.path
+            new = None if change.status == "D" else new_path.read_text("utf-8", errors="replace")
+            files.append(integrity.FileChange(change.path, old, new))
+        elif change.status == "A":  # only its name matters (sitecustomize, .pth, shadowing)
+            files.append(integrity.FileChange(change.path, None, ""))
     found = integrity.findings(
         files, is_test=lambda p: p in is_test or is_test_path(p), renames=names
     )
