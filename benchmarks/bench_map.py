@@ -45,11 +45,11 @@ COMMANDS = [
 def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     """One Map + Logic run, measured in this process."""
     t_import = time.perf_counter()
-    from pytest_orchestrator.memory import Memory
-    from pytest_orchestrator.phases.logic import prune
-    from pytest_orchestrator.phases.map import map_repository
-    from pytest_orchestrator.search_cache import SearchCache
-    from pytest_orchestrator.slice_cache import SliceCache
+    from pytest_orchestrator.phases.logic.phase import prune
+    from pytest_orchestrator.phases.map.memory import Memory
+    from pytest_orchestrator.phases.map.phase import map_repository
+    from pytest_orchestrator.phases.map.search_cache import SearchCache
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
     imports = time.perf_counter() - t_import
     self0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -29,12 +29,12 @@ import pluggy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_orchestrator import differential  # noqa: E402
-from pytest_orchestrator.differential import read_report  # noqa: E402
+from pytest_orchestrator.guard.pressure import PressureGauge  # noqa: E402
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice  # noqa: E402
-from pytest_orchestrator.phases import montecarlo as mc  # noqa: E402
+from pytest_orchestrator.phases.montecarlo import differential  # noqa: E402
+from pytest_orchestrator.phases.montecarlo import phase as mc  # noqa: E402
+from pytest_orchestrator.phases.montecarlo.differential import read_report  # noqa: E402
 from pytest_orchestrator.plan import Budgets  # noqa: E402
-from pytest_orchestrator.pressure import PressureGauge  # noqa: E402
 from pytest_orchestrator.run import Run  # noqa: E402
 from pytest_orchestrator.settings import Settings  # noqa: E402
 from pytest_orchestrator.tracing import Tracer  # noqa: E402

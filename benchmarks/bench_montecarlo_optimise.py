@@ -26,8 +26,8 @@ import pluggy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_orchestrator.phases import montecarlo as mc  # noqa: E402
-from pytest_orchestrator.phases import optimise  # noqa: E402
+from pytest_orchestrator.phases.montecarlo import phase as mc  # noqa: E402
+from pytest_orchestrator.phases.optimise import phase as optimise  # noqa: E402
 from pytest_orchestrator.plan import OPS, Budgets, load_plan  # noqa: E402
 from pytest_orchestrator.run import Run  # noqa: E402
 from pytest_orchestrator.settings import Settings  # noqa: E402

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import psutil
 
-from pytest_orchestrator.pressure import PressureGauge, _Tree
+from pytest_orchestrator.guard.pressure import PressureGauge, _Tree
 
 GIB = 1 << 30
 

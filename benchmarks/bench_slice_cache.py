@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_orchestrator.slice_cache import DIM, SliceCache, SliceMeta, embed
+from pytest_orchestrator.phases.map.slice_cache import DIM, SliceCache, SliceMeta, embed
 
 HERE = Path(__file__).resolve().parent
 META = SliceMeta("pkg/mod.py", "function_name", "function", 10, 30, 200, 900, 180)
@@ -36,7 +36,7 @@ META = SliceMeta("pkg/mod.py", "function_name", "function", 10, 30, 200, 900, 18
 RSS_PROBE = """
 import sys
 import numpy as np
-from pytest_orchestrator.slice_cache import DIM, SliceCache
+from pytest_orchestrator.phases.map.slice_cache import DIM, SliceCache
 
 def peak_mib():  # VmHWM: this process's peak RSS (ru_maxrss would include the parent's)
     with open("/proc/self/status") as f:
@@ -60,7 +60,7 @@ def random_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def bench_embed() -> None:
-    texts = [p.read_text() for p in sorted((HERE.parent / "pytest_orchestrator").glob("*.py"))]
+    texts = [p.read_text() for p in sorted((HERE.parent / "pytest_orchestrator").rglob("*.py"))]
     slices = [chunk for text in texts for chunk in text.split("\n\n\n") if chunk.strip()]
     start = time.perf_counter()
     for chunk in slices:

@@ -46,11 +46,11 @@ sys.path.insert(0, str(HERE))
 
 from build_corpus import mirror_of  # noqa: E402
 
-from pytest_orchestrator.phases.map import map_repository  # noqa: E402
-from pytest_orchestrator.rank import DEFAULT_WEIGHTS, Weights, bm25, idf  # noqa: E402
-from pytest_orchestrator.slice_cache import SliceCache  # noqa: E402
-from pytest_orchestrator.slicing import slice_source  # noqa: E402
-from pytest_orchestrator.terms import STOP_WORDS, split_identifier  # noqa: E402
+from pytest_orchestrator.phases.map.phase import map_repository  # noqa: E402
+from pytest_orchestrator.phases.map.rank import DEFAULT_WEIGHTS, Weights, bm25, idf  # noqa: E402
+from pytest_orchestrator.phases.map.slice_cache import SliceCache  # noqa: E402
+from pytest_orchestrator.phases.map.slicing import slice_source  # noqa: E402
+from pytest_orchestrator.phases.map.terms import STOP_WORDS, split_identifier  # noqa: E402
 
 PROJECTS = [
     "sympy/sympy",

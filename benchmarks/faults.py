@@ -10,11 +10,11 @@ orchestrator alone) at a random moment within the length of an unsignalled run. 
 
 * **byte-identical**: every file of the checkout, the index, HEAD, the refs (other than
   ``orchestrate/*``) and ``git status`` are what they were before the run;
-* **leftovers**, after `pytest_orchestrator.worktree.clean_stale` (what the next run does
+* **leftovers**, after `pytest_orchestrator.repo.worktree.clean_stale` (what the next run does
   first) and a few seconds for watchdogs to act: a lease, an extra worktree, an
   ``orchestrate/*`` branch that is not a published commit on top of the base, or a process
   carrying this orchestrator's identity in its environment (see
-  `pytest_orchestrator.containment`).
+  `pytest_orchestrator.guard.containment`).
 
 Seeded: the same ``--seed`` sends the same signals at the same offsets.
 """
@@ -36,8 +36,8 @@ from pathlib import Path
 
 import psutil
 
-from pytest_orchestrator.containment import OWNER_ENV
-from pytest_orchestrator.worktree import clean_stale
+from pytest_orchestrator.guard.containment import OWNER_ENV
+from pytest_orchestrator.repo.worktree import clean_stale
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}

@@ -49,15 +49,15 @@ import pluggy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_orchestrator.children import child_env  # noqa: E402
-from pytest_orchestrator.differential import read_report  # noqa: E402
+from pytest_orchestrator.guard.children import child_env  # noqa: E402
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice  # noqa: E402
-from pytest_orchestrator.phases import montecarlo as mc  # noqa: E402
+from pytest_orchestrator.phases.montecarlo import phase as mc  # noqa: E402
+from pytest_orchestrator.phases.montecarlo.differential import read_report  # noqa: E402
+from pytest_orchestrator.phases.montecarlo.sideeffects import ModuleIndex, analyse  # noqa: E402
+from pytest_orchestrator.phases.montecarlo.targets import module_name  # noqa: E402
 from pytest_orchestrator.plan import Budgets, Plan, Step  # noqa: E402
 from pytest_orchestrator.run import Run  # noqa: E402
 from pytest_orchestrator.settings import Settings  # noqa: E402
-from pytest_orchestrator.sideeffects import ModuleIndex, analyse  # noqa: E402
-from pytest_orchestrator.targets import module_name  # noqa: E402
 from pytest_orchestrator.tracing import Tracer  # noqa: E402
 
 CORPUS = ROOT / "benchmarks" / ".corpus"

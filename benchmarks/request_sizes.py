@@ -23,13 +23,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_orchestrator.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
-from pytest_orchestrator.llm import LlmConfig, request_tokens
-from pytest_orchestrator.phases.logic import prune
-from pytest_orchestrator.phases.map import map_repository
+from pytest_orchestrator.phases.logic.phase import prune
+from pytest_orchestrator.phases.map.phase import map_repository
+from pytest_orchestrator.phases.plan.llm import LlmConfig, request_tokens
+from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
+from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.plan import OPS, Budgets, Plan, Step
-from pytest_orchestrator.planners import Failure, PlanContext
-from pytest_orchestrator.planners.anthropic import AnthropicPlanner
+from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
 from pytest_orchestrator.tokens import TokenLedger
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"

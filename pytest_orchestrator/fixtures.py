@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.pressure import PressureGauge, PressureView
-    from pytest_orchestrator.slice_cache import SliceCache
+    from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
 __all__ = ["PRESSURE_KEY", "SLICE_CACHE_KEY", "orchestrator_pressure", "orchestrator_slice_cache"]
 
@@ -91,7 +91,7 @@ def orchestrator_pressure(
     if running is not None:
         yield running
         return
-    from pytest_orchestrator.pressure import PressureGauge, PressureView
+    from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
 
     view = PressureView.from_env()
     if view is not None:
@@ -109,7 +109,7 @@ def orchestrator_slice_cache(pytestconfig: pytest.Config) -> Iterator[SliceCache
     if opened is not None:
         yield opened
         return
-    from pytest_orchestrator.slice_cache import SliceCache
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
     with SliceCache.open(_cache_dir(pytestconfig)) as cache:
         yield cache

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
         PublishResult,
         SimulationResult,
     )
+    from pytest_orchestrator.phases.montecarlo.child.simulation import MonteCarloContext
+    from pytest_orchestrator.phases.plan.planners import PlanContext
     from pytest_orchestrator.plan import OpSpec, Plan
-    from pytest_orchestrator.planners import PlanContext
     from pytest_orchestrator.run import Run
-    from pytest_orchestrator.simulation import MonteCarloContext
 
 hookspec = pluggy.HookspecMarker("pytest")
 

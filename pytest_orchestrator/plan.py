@@ -252,7 +252,7 @@ class OpSpec:
 
 
 def _builtin_ops() -> dict[str, OpSpec]:
-    ops = "pytest_orchestrator.ops"
+    ops = "pytest_orchestrator.phases.execute.ops"
     specs = [
         OpSpec("search", "scan", SearchArgs, f"{ops}:search", "ripgrep the worktree"),
         OpSpec("read_slice", "scan", ReadSliceArgs, f"{ops}:read_slice", "read one slice"),

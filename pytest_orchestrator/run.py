@@ -31,11 +31,11 @@ from pytest_orchestrator.tokens import TokenLedger
 if TYPE_CHECKING:
     import pluggy
 
+    from pytest_orchestrator.guard.pressure import PressureGauge
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache
+    from pytest_orchestrator.phases.plan.planners import Planner
     from pytest_orchestrator.plan import OpSpec, Plan
-    from pytest_orchestrator.planners import Planner
-    from pytest_orchestrator.pressure import PressureGauge
     from pytest_orchestrator.settings import Settings
-    from pytest_orchestrator.slice_cache import SliceCache
     from pytest_orchestrator.tracing import Tracer
 
 

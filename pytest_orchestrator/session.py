@@ -35,7 +35,6 @@ from typing import Any, Final
 import pytest
 from _pytest.pathlib import bestrelpath
 
-from pytest_orchestrator import checkout, git
 from pytest_orchestrator.errors import (
     EditError,
     OrchestratorError,
@@ -53,15 +52,16 @@ from pytest_orchestrator.model import (
     Phase,
     TestRunResult,
 )
-from pytest_orchestrator.phases.execute import Executor
+from pytest_orchestrator.phases.execute.phase import Executor
+from pytest_orchestrator.phases.montecarlo.shrink import BASE_SNAPSHOT
 from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
+from pytest_orchestrator.repo import checkout, git
+from pytest_orchestrator.repo.worktree import Worktree
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import resolve
-from pytest_orchestrator.shrink import BASE_SNAPSHOT
-from pytest_orchestrator.worktree import Worktree
 
 PHASE_PLUGINS: Final = tuple(
-    f"pytest_orchestrator.phases.{name}"
+    f"pytest_orchestrator.phases.{name}.phase"
     for name in ("map", "logic", "montecarlo", "plan", "optimise", "review", "publish")
 )
 CHILD_HOOKS: Final = ("pytest_orchestrator_montecarlo", "pytest_orchestrator_strategies")
@@ -140,7 +140,7 @@ class Orchestrator:
                 self.run.finish(stop.reason, stop.message)
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        from pytest_orchestrator.planners import choose
+        from pytest_orchestrator.phases.plan.planners import choose
 
         opt = config.option
         planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner") or "auto")
@@ -181,7 +181,7 @@ class Orchestrator:
             if settings.base
             else git.head_commit(root)
         )
-        from pytest_orchestrator import worktree
+        from pytest_orchestrator.repo import worktree
 
         for branch in worktree.clean_stale(root):
             self._write(
@@ -260,8 +260,8 @@ class Orchestrator:
     def _open_components(self, run: Run) -> None:
         """The memory gauge (sampling from now on) and the slice cache (never needed for
         correctness: an unusable directory falls back to memory with a warning)."""
-        from pytest_orchestrator.pressure import PressureGauge
-        from pytest_orchestrator.slice_cache import SliceCache
+        from pytest_orchestrator.guard.pressure import PressureGauge
+        from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
         run.scratch.mkdir(exist_ok=True)
         run.gauge = PressureGauge(
@@ -306,7 +306,7 @@ class Orchestrator:
             self.config.pluginmanager.register(SimpleNamespace(**hooks), "target-conftest")
 
     def _run_baseline(self, run: Run) -> TestRunResult:
-        from pytest_orchestrator.testrun import run_tests
+        from pytest_orchestrator.phases.execute.testrun import run_tests
 
         with run.tracer.span("tests.baseline", kind="TOOL"):
             return run_tests(
@@ -330,7 +330,7 @@ class Orchestrator:
             return
 
         def interrupt(signum: int, frame: FrameType | None) -> None:
-            from pytest_orchestrator import containment
+            from pytest_orchestrator.guard import containment
 
             self._signalled = True
             containment.signal_all(signal.SIGTERM)
@@ -392,14 +392,14 @@ class Orchestrator:
             )
             run.write("slices.json", run.logic.model_dump(mode="json"))
         with run.phase(Phase.MONTECARLO) as note:
-            from pytest_orchestrator.phases import montecarlo
+            from pytest_orchestrator.phases.montecarlo import phase as montecarlo
 
             run.montecarlo = montecarlo.baseline(run)
             run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
             note.summary = montecarlo.summary_line(run.montecarlo)
         self._await_baseline(run)
         with run.phase(Phase.PLAN) as note:
-            from pytest_orchestrator.phases.plan import context_for, load
+            from pytest_orchestrator.phases.plan.phase import context_for, load
 
             run.planner = load(run)
             if self.preloaded is not None:
@@ -479,7 +479,7 @@ class Orchestrator:
         reporter.write_sep("-", "ranked slices")
         if run.logic is not None:
             try:
-                from pytest_orchestrator.phases.logic import format_ranking
+                from pytest_orchestrator.phases.logic.phase import format_ranking
 
                 for line in format_ranking(run.logic):
                     reporter.write_line(line)
@@ -539,8 +539,8 @@ class Orchestrator:
                 plan = queue.pop(0)
             else:
                 with run.phase(Phase.PLAN) as note:
-                    from pytest_orchestrator.phases.plan import context_for
-                    from pytest_orchestrator.planners import Failure
+                    from pytest_orchestrator.phases.plan.phase import context_for
+                    from pytest_orchestrator.phases.plan.planners import Failure
 
                     failure = Failure(number, attempt.evidence(), self._tree.diff(), plan)
                     self._tree.reset()  # planners read the base, not the failed attempt
@@ -612,11 +612,11 @@ class Orchestrator:
             session.exitstatus = self.stop.reason.exit_status
 
     def _conclude(self, run: Run) -> None:
-        from pytest_orchestrator.phases.publish import write_bundle
+        from pytest_orchestrator.phases.publish.phase import write_bundle
 
         final = self.final
         if final is not None and final.green:
-            from pytest_orchestrator.phases.publish import commit_message
+            from pytest_orchestrator.phases.publish.phase import commit_message
 
             # The order is the guarantee: a branch is kept only once it holds the tested
             # commit, and the lease names that commit (an interruption before this line
@@ -648,7 +648,7 @@ class Orchestrator:
 
     def _remember(self, run: Run) -> None:
         """Map's memory: the slices a green run changed, for similar commands later."""
-        from pytest_orchestrator.memory import remember
+        from pytest_orchestrator.phases.map.memory import remember
 
         touched = self._tree.changed_lines()
         chosen = [
@@ -667,7 +667,7 @@ class Orchestrator:
             return
         self._cleaned = True
         self._deferring = True
-        from pytest_orchestrator import containment
+        from pytest_orchestrator.guard import containment
 
         containment.stop_all(grace=1.0)
         if self.baseline is not None:
@@ -708,7 +708,7 @@ class Orchestrator:
     # ------------------------------------------------------------------ terminal summary
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from pytest_orchestrator.phases.publish import terminal_lines
+        from pytest_orchestrator.phases.publish.phase import terminal_lines
 
         tr = terminalreporter
         if self.run is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.fake_anthropic import FakeAnthropic
+from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic
 
 CALC = '''\
 """Tiny arithmetic used by the acceptance tests."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.memory import Memory
+from pytest_orchestrator.phases.map.memory import Memory
 from tests.conftest import git, snapshot
 
 pytestmark = pytest.mark.slow

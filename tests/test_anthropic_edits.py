@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_orchestrator.edits import (
+from pytest_orchestrator.phases.plan.edits import (
     EditProblems,
     apply_edits,
     creation_patch,
     file_change,
     modification_patch,
 )
-from pytest_orchestrator.prompting import (
+from pytest_orchestrator.phases.plan.prompting import (
     BaseTree,
     SliceView,
     locate_symbol,

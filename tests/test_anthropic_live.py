@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.llm import LlmConfig
+from pytest_orchestrator.phases.plan.llm import LlmConfig
+from pytest_orchestrator.phases.plan.planners import PlanContext
+from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.plan import OPS, Budgets, validate_plan
-from pytest_orchestrator.planners import PlanContext
-from pytest_orchestrator.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.tokens import TokenLedger
 
 pytestmark = pytest.mark.live

@@ -15,8 +15,6 @@ from pytest_orchestrator.errors import (
     OrchestratorError,
     PlanValidationError,
 )
-from pytest_orchestrator.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
-from pytest_orchestrator.llm import LlmConfig, ModelCallError, request_tokens
 from pytest_orchestrator.model import (
     MetricDelta,
     MonteCarloSummary,
@@ -24,9 +22,11 @@ from pytest_orchestrator.model import (
     SimulationResult,
     Slice,
 )
+from pytest_orchestrator.phases.plan.llm import LlmConfig, ModelCallError, request_tokens
+from pytest_orchestrator.phases.plan.planners import Failure, PlanContext, Planner
+from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner, plan_tool_schema
 from pytest_orchestrator.plan import OPS, Budgets, Plan, Step
-from pytest_orchestrator.planners import Failure, PlanContext, Planner
-from pytest_orchestrator.planners.anthropic import AnthropicPlanner, plan_tool_schema
+from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
 from pytest_orchestrator.tokens import TokenLedger
 
 SIZING = '''\
@@ -275,7 +275,7 @@ def test_every_request_fits_the_input_budget(
 
 def test_a_request_over_the_budget_is_never_sent(fake: FakeAnthropic) -> None:
     """The client refuses a request above the per-step budget before any network call."""
-    from pytest_orchestrator.llm import ModelClient
+    from pytest_orchestrator.phases.plan.llm import ModelClient
 
     client = ModelClient(LlmConfig(input_tokens_per_step=300), TokenLedger())
     with pytest.raises(BudgetExceeded, match="over the per-step budget of 300"):
@@ -752,7 +752,7 @@ def test_edits_of_different_files_may_run_in_parallel(
 
 def test_the_calls_table_lists_every_call_for_the_pr() -> None:
     """calls_table renders each call's step, tokens, latency and stop reason, with totals."""
-    from pytest_orchestrator.llm import calls_table
+    from pytest_orchestrator.phases.plan.llm import calls_table
 
     table = calls_table(
         [

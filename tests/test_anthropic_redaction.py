@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
-from pytest_orchestrator.llm import LlmConfig
 from pytest_orchestrator.model import RankedSlice, Slice
+from pytest_orchestrator.phases.plan.llm import LlmConfig
+from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
+from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.plan import OPS, Budgets, Plan, Step
-from pytest_orchestrator.planners import Failure, PlanContext
-from pytest_orchestrator.planners.anthropic import AnthropicPlanner
+from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
 from pytest_orchestrator.tokens import TokenLedger
 
 GITHUB_TOKEN = "ghp_" + "PLANTEDgithubTOKEN0123456789abcdef"

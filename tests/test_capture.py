@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pluggy
 
-from pytest_orchestrator.capture import ENV_VAR, affected_test_files
-from pytest_orchestrator.children import child_env
-from pytest_orchestrator.differential import read_report
+from pytest_orchestrator.guard.children import child_env
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
-from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.phases.montecarlo import phase as mc
+from pytest_orchestrator.phases.montecarlo.child.capture import ENV_VAR, affected_test_files
+from pytest_orchestrator.phases.montecarlo.differential import read_report
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
 from pytest_orchestrator.tracing import Tracer
@@ -80,7 +80,8 @@ def test_calls_are_captured_through_every_import_style(tmp_path: Path) -> None:
         "file_id": "pkg.geo.area",
     }
     spec.write_text(json.dumps({"out": str(out), "targets": [target]}))
-    cmd = [sys.executable, "-m", "pytest", "-p", "pytest_orchestrator.capture", "-q",
+    cmd = [sys.executable, "-m", "pytest",
+           "-p", "pytest_orchestrator.phases.montecarlo.child.capture", "-q",
            "-p", "no:cacheprovider", "tests"]  # fmt: skip
     env = {**child_env(tree), ENV_VAR: str(spec)}
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
@@ -127,13 +128,15 @@ def test_method_calls_are_captured_with_their_instance(tmp_path: Path) -> None:
     target = {"id": "pkg.geo.Tile.area", "module": "pkg.geo", "qualname": "Tile.area",
               "file_id": "pkg.geo.Tile.area"}  # fmt: skip
     spec.write_text(json.dumps({"out": str(out), "targets": [target]}))
-    cmd = [sys.executable, "-m", "pytest", "-p", "pytest_orchestrator.capture", "-q",
+    cmd = [sys.executable, "-m", "pytest",
+           "-p", "pytest_orchestrator.phases.montecarlo.child.capture", "-q",
            "-p", "no:cacheprovider", "tests"]  # fmt: skip
     env = {**child_env(tree), ENV_VAR: str(spec)}
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     script = (
-        "import pickle, sys; from pytest_orchestrator.capture import read_captured;"
+        "import pickle, sys; "
+        "from pytest_orchestrator.phases.montecarlo.child.capture import read_captured;"
         f"calls = [pickle.loads(b) for b in read_captured(__import__('pathlib').Path({str(out)!r}),"
         " 'pkg.geo.Tile.area')]; print([(type(a[0]).__name__, a[0].size) for a, k in calls])"
     )

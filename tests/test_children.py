@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pytest_orchestrator.children import ChildSpec, RssWatch, child_env, run_children
+from pytest_orchestrator.guard.children import ChildSpec, RssWatch, child_env, run_children
 
 SLEEPER = """\
 import subprocess, sys, time

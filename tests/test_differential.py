@@ -11,9 +11,13 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from pytest_orchestrator.differential import DifferentialReport, FunctionReport, read_report
 from pytest_orchestrator.model import LogicResult, MonteCarloSummary, RankedSlice, Slice
-from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.phases.montecarlo import phase as mc
+from pytest_orchestrator.phases.montecarlo.differential import (
+    DifferentialReport,
+    FunctionReport,
+    read_report,
+)
 from pytest_orchestrator.plan import Budgets, Plan, Step
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
@@ -403,7 +407,7 @@ def test_report_states_throughput(zoo: Zoo) -> None:
 
 def test_public_callers_of_kept_functions_are_found(tmp_path: Path) -> None:
     """A public function one call above a kept one is sampled too; private ones are not."""
-    from pytest_orchestrator.targets import Target, public_callers
+    from pytest_orchestrator.phases.montecarlo.targets import Target, public_callers
 
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "api.py").write_text(
@@ -529,6 +533,6 @@ def test_renames_apply_to_the_symbol_they_name(
 ) -> None:
     """Renaming the function 'wrap' leaves the method 'Wrapper.wrap' alone; a class rename
     carries its methods along."""
-    from pytest_orchestrator.targets import renamed
+    from pytest_orchestrator.phases.montecarlo.targets import renamed
 
     assert renamed(qualname, renames) == expected

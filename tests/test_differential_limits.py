@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pluggy
 
-from pytest_orchestrator.differential import DifferentialReport, FunctionReport, read_report
+from pytest_orchestrator.guard.pressure import PressureGauge
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
-from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.phases.montecarlo import phase as mc
+from pytest_orchestrator.phases.montecarlo.differential import (
+    DifferentialReport,
+    FunctionReport,
+    read_report,
+)
 from pytest_orchestrator.plan import Budgets, Plan, Step
-from pytest_orchestrator.pressure import PressureGauge
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
 from pytest_orchestrator.tracing import Tracer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.pressure import ENV_VAR, PressureGauge
+from pytest_orchestrator.guard.pressure import ENV_VAR, PressureGauge
 
 ROOT = Path(__file__).resolve().parent.parent
 

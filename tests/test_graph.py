@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_orchestrator.graph import (
+from pytest_orchestrator.phases.map.graph import (
     ImportGraph,
     ModuleIndex,
     Node,

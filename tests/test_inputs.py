@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from pytest_orchestrator.inputs import (
+from pytest_orchestrator.phases.montecarlo.inputs import (
     Generator,
     Unsupported,
     docstring_calls,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_orchestrator.integrity import FileChange, findings
-from pytest_orchestrator.integrity import tests_requested as asks_for_test_changes
-from pytest_orchestrator.rank import is_test_path
+from pytest_orchestrator.phases.execute.integrity import FileChange, findings
+from pytest_orchestrator.phases.execute.integrity import tests_requested as asks_for_test_changes
+from pytest_orchestrator.phases.map.rank import is_test_path
 
 BASE = """\
 import pytest

@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pytest_orchestrator.proctree import Group, group_alive
-from pytest_orchestrator.worktree import clean_stale
+from pytest_orchestrator.guard.proctree import Group, group_alive
+from pytest_orchestrator.repo.worktree import clean_stale
 from tests.conftest import snapshot
 
 pytestmark = pytest.mark.slow
@@ -94,7 +94,10 @@ def start_slow_run(repo: Path) -> tuple[subprocess.Popen[bytes], Path]:
 
 def simulating(tree: Path) -> bool:
     """A Monte Carlo child of the run in ``tree`` is running."""
-    return any("pytest_orchestrator.simulation" in " ".join(p.cmdline()) for p in inner_runs(tree))
+    return any(
+        "pytest_orchestrator.phases.montecarlo.child.simulation" in " ".join(p.cmdline())
+        for p in inner_runs(tree)
+    )
 
 
 def interrupt(proc: subprocess.Popen[bytes], sig: signal.Signals) -> str:

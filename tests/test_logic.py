@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pytest_orchestrator.model import LogicResult
-from pytest_orchestrator.phases.logic import format_ranking, prune
-from pytest_orchestrator.phases.map import map_repository
+from pytest_orchestrator.phases.logic.phase import format_ranking, prune
+from pytest_orchestrator.phases.map.phase import map_repository
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size, test at scale, post PR"
@@ -94,8 +94,9 @@ def test_logic_result_serialises_for_slices_json(wheel: Path) -> None:
 def test_map_and_logic_run_alone_from_the_command_line(
     wheel: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """`python -m pytest_orchestrator.phases.logic` prints the ranking and can save slices.json."""
-    from pytest_orchestrator.phases.logic import main
+    """`python -m pytest_orchestrator.phases.logic.phase` prints the ranking and can save
+    slices.json."""
+    from pytest_orchestrator.phases.logic.phase import main
 
     out = tmp_path / "slices.json"
     assert main([RENAME, "--root", str(wheel), "--limit", "3", "--json", str(out)]) == 0
@@ -123,7 +124,7 @@ def test_the_hook_fits_the_runs_per_step_budget(wheel: Path) -> None:
     from types import SimpleNamespace
     from typing import cast
 
-    from pytest_orchestrator.phases.logic import PROMPT_RESERVE, pytest_orchestrator_logic
+    from pytest_orchestrator.phases.logic.phase import PROMPT_RESERVE, pytest_orchestrator_logic
     from pytest_orchestrator.run import Run
 
     run = SimpleNamespace(

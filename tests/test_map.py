@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.phases.map import map_repository, nearest_matches
+from pytest_orchestrator.phases.map.phase import map_repository, nearest_matches
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
 
@@ -147,7 +147,7 @@ def test_the_hook_says_when_nothing_matches_and_suggests_names(wheel: Path) -> N
     from types import SimpleNamespace
     from typing import cast
 
-    from pytest_orchestrator.phases.map import pytest_orchestrator_map
+    from pytest_orchestrator.phases.map.phase import pytest_orchestrator_map
     from pytest_orchestrator.run import Run
 
     lines: list[str] = []

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.phases.map import map_repository
-from pytest_orchestrator.slice_cache import SliceCache
+from pytest_orchestrator.phases.map.phase import map_repository
+from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size"

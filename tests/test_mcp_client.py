@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.mcp_client import (
+from pytest_orchestrator.mcp.client import (
     McpHub,
     McpServerConfig,
     hold_project_servers,

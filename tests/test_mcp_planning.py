@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.fake_anthropic import FakeAnthropic, plan_reply
-from pytest_orchestrator.llm import LlmConfig, request_tokens
+from pytest_orchestrator.phases.plan.llm import LlmConfig, request_tokens
+from pytest_orchestrator.phases.plan.planners import PlanContext
+from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.plan import OPS, Budgets
-from pytest_orchestrator.planners import PlanContext
-from pytest_orchestrator.planners.anthropic import AnthropicPlanner
+from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, plan_reply
 from pytest_orchestrator.tokens import TokenLedger
 from pytest_orchestrator.tracing import Tracer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.mcp_client import McpHub, McpServerConfig
+from pytest_orchestrator.mcp.client import McpHub, McpServerConfig
 
 pytestmark = pytest.mark.slow
 

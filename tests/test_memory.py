@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_orchestrator.memory import FILENAME, Memory, remember
 from pytest_orchestrator.model import Slice
+from pytest_orchestrator.phases.map.memory import FILENAME, Memory, remember
 
 
 def slice_(path: str, symbol: str) -> Slice:
@@ -46,7 +46,7 @@ def test_a_corrupt_memory_file_is_rebuilt(tmp_path: Path) -> None:
 
 def test_map_ranks_remembered_slices_up(tmp_path: Path) -> None:
     """A slice chosen before for the same command gains the memory component in Map."""
-    from pytest_orchestrator.phases.map import map_repository
+    from pytest_orchestrator.phases.map.phase import map_repository
 
     repo = tmp_path / "repo"
     repo.mkdir()

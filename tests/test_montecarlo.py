@@ -17,7 +17,7 @@ from pytest_orchestrator.model import (
     Slice,
     StepResult,
 )
-from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.phases.montecarlo import phase as mc
 from pytest_orchestrator.plan import Budgets, Plan, Step
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings

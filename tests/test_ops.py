@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator import ops
 from pytest_orchestrator.errors import EditError
+from pytest_orchestrator.phases.execute import ops
 from pytest_orchestrator.plan import ApplyPatchArgs, ReadSliceArgs, ReplaceBlockArgs
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from pytest_orchestrator import tuning
-from pytest_orchestrator.phases import optimise
+from pytest_orchestrator.phases.optimise import phase as optimise
+from pytest_orchestrator.phases.optimise import tuning
 from pytest_orchestrator.plan import OPS, Budgets, Plan, Step, validate_plan
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_orchestrator.outcomes import agree, encode
+from pytest_orchestrator.phases.montecarlo.outcomes import agree, encode
 
 
 @dataclasses.dataclass

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
-from pytest_orchestrator.llm import request_tokens
+from pytest_orchestrator.phases.plan.llm import request_tokens
+from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
 
 pytestmark = pytest.mark.slow
 
@@ -177,7 +177,8 @@ def test_claude_extracts_the_volatility_scaling_after_one_replan(wheel: Path) ->
 
 
 def test_the_fake_server_runs_as_a_subprocess(tmp_path: Path) -> None:
-    """python -m pytest_orchestrator.fake_anthropic serves a script file and logs requests."""
+    """python -m pytest_orchestrator.testing.fake_anthropic serves a script file and logs
+    requests."""
     import anthropic
 
     script = tmp_path / "replies.json"
@@ -187,7 +188,7 @@ def test_the_fake_server_runs_as_a_subprocess(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "pytest_orchestrator.fake_anthropic",
+            "pytest_orchestrator.testing.fake_anthropic",
             "--script",
             str(script),
             "--port-file",

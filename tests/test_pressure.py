@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_orchestrator.pressure import (
+from pytest_orchestrator.guard.pressure import (
     ENV_VAR,
     PressureEvent,
     PressureGauge,
@@ -273,7 +273,7 @@ def test_a_child_process_reads_the_shared_record() -> None:
             [
                 sys.executable,
                 "-c",
-                "from pytest_orchestrator.pressure import read_shared\n"
+                "from pytest_orchestrator.guard.pressure import read_shared\n"
                 "s = read_shared()\n"
                 "print(s.available_bytes, s.ratio > 0, s.rss_bytes > 0)",
             ],

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator import containment
-from pytest_orchestrator.proctree import Group, group_alive, process_start, stop_group
-from pytest_orchestrator.worktree import Worktree
+from pytest_orchestrator.guard import containment
+from pytest_orchestrator.guard.proctree import Group, group_alive, process_start, stop_group
+from pytest_orchestrator.repo.worktree import Worktree
 from tests.conftest import git
 
 # The leader starts a grandchild in its own group, prints the grandchild's pid, then waits
@@ -98,7 +98,7 @@ def test_a_pid_with_another_start_time_is_never_signalled(
 
 WATCHED = """\
 import subprocess, sys, time
-from pytest_orchestrator.containment import start_watchdog
+from pytest_orchestrator.guard.containment import start_watchdog
 assert start_watchdog(interval=0.1) is not None
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
 print(child.pid, flush=True)
@@ -109,7 +109,7 @@ time.sleep(300)
 # reports both pids; then it waits to be killed.
 OWNER = f"""\
 import os, subprocess, sys, time
-from pytest_orchestrator.containment import owner_env
+from pytest_orchestrator.guard.containment import owner_env
 env = {{**os.environ, **owner_env()}}
 child = subprocess.Popen(
     [sys.executable, "-c", {WATCHED!r}], env=env, stdout=subprocess.PIPE,

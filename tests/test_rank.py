@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_orchestrator.rank import DEFAULT_WEIGHTS, Weights, bm25_corpus, idf, normalise
+from pytest_orchestrator.phases.map.rank import (
+    DEFAULT_WEIGHTS,
+    Weights,
+    bm25_corpus,
+    idf,
+    normalise,
+)
 
 
 def test_bm25_prefers_rarer_terms_and_shorter_documents() -> None:
@@ -43,7 +49,7 @@ def test_normalise_scales_to_the_best() -> None:
 
 def test_test_files_are_recognised_by_their_paths() -> None:
     """tests/ directories, test_*.py, *_test.py and conftest.py are test files."""
-    from pytest_orchestrator.rank import is_test_path
+    from pytest_orchestrator.phases.map.rank import is_test_path
 
     assert all(map(is_test_path, ["tests/a.py", "pkg/test_x.py", "x_test.py", "conftest.py"]))
     assert not any(map(is_test_path, ["pkg/testing_utils.py", "attest.py", "src/contest.py"]))
@@ -51,8 +57,8 @@ def test_test_files_are_recognised_by_their_paths() -> None:
 
 def test_bm25_over_texts_counts_sub_words_of_identifiers() -> None:
     """QueuePool(pool_timeout) scores like the words "pool pool timeout"; spool/offset do not."""
-    from pytest_orchestrator.rank import bm25_texts
-    from pytest_orchestrator.terms import split_identifier
+    from pytest_orchestrator.phases.map.rank import bm25_texts
+    from pytest_orchestrator.phases.map.terms import split_identifier
 
     texts = ["QueuePool(pool_timeout=3)", "spool = offset", "pool pool timeout"]
     idfs = {"pool": 1.0, "timeout": 2.0}

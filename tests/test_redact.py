@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_orchestrator.redact import (
+from pytest_orchestrator.phases.plan.redact import (
     SecretFiles,
     find_secrets,
     is_secret_env_name,
@@ -175,7 +175,7 @@ def test_without_git_the_root_gitignore_still_counts(tmp_path: Path) -> None:
 
 def test_secret_names_are_recognised_anywhere() -> None:
     """is_secret_name looks at every component of a path, absolute or not."""
-    from pytest_orchestrator.redact import is_secret_name
+    from pytest_orchestrator.phases.plan.redact import is_secret_name
 
     assert is_secret_name("/home/me/.ssh/id_rsa")
     assert is_secret_name("/home/me/.aws/credentials")

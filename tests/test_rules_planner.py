@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pytest_orchestrator.errors import EditError, PlannerRefused
+from pytest_orchestrator.phases.execute.refactor import rename
+from pytest_orchestrator.phases.plan.planners import PlanContext
+from pytest_orchestrator.phases.plan.planners.rules import RENAME, RulesPlanner
 from pytest_orchestrator.plan import OPS, Budgets, validate_plan
-from pytest_orchestrator.planners import PlanContext
-from pytest_orchestrator.planners.rules import RENAME, RulesPlanner
-from pytest_orchestrator.refactor import rename
 from pytest_orchestrator.tokens import TokenLedger
 
 

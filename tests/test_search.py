@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from pytest_orchestrator import search
+from pytest_orchestrator.phases.map import search
 
 
 def make(root: Path, files: dict[str, str]) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.phases.map import map_repository
-from pytest_orchestrator.search_cache import FILENAME, SearchCache, tree_state
+from pytest_orchestrator.phases.map.phase import map_repository
+from pytest_orchestrator.phases.map.search_cache import FILENAME, SearchCache, tree_state
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size"

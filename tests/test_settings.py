@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_orchestrator.errors import OrchestratorError
-from pytest_orchestrator.llm import LlmConfig
+from pytest_orchestrator.phases.plan.llm import LlmConfig
 from pytest_orchestrator.settings import resolve
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pluggy
 
-from pytest_orchestrator.differential import read_report
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
-from pytest_orchestrator.phases import montecarlo as mc
+from pytest_orchestrator.phases.montecarlo import phase as mc
+from pytest_orchestrator.phases.montecarlo.differential import read_report
+from pytest_orchestrator.phases.montecarlo.shrink import load_builtin_call, simpler, variants
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
-from pytest_orchestrator.shrink import load_builtin_call, simpler, variants
 from pytest_orchestrator.tracing import Tracer
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.sideeffects import ModuleIndex, Sandbox, SideEffectBlocked, analyse
+from pytest_orchestrator.phases.montecarlo.sideeffects import (
+    ModuleIndex,
+    Sandbox,
+    SideEffectBlocked,
+    analyse,
+)
 
 
 def index_of(tmp_path: Path, **modules: str) -> ModuleIndex:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_orchestrator.children import child_env
+from pytest_orchestrator.guard.children import child_env
 from pytest_orchestrator.model import SimulationResult
-from pytest_orchestrator.simulation import (
+from pytest_orchestrator.phases.montecarlo.child.simulation import (
     MonteCarloContext,
     is_close,
     load_hook_plugins,
@@ -125,8 +125,8 @@ def test_child_runs_the_edited_source_not_a_stale_pyc(tmp_path: Path) -> None:
         "    return [{'name': 'v', 'samples': 1, 'metrics': {'value': float(VALUE)}}]\n"
     )
     out = tmp_path / "out.json"
-    cmd = [sys.executable, "-m", "pytest_orchestrator.simulation", "simulate", "--side", "base",
-           "--seed", "3", "--out", str(out)]  # fmt: skip
+    cmd = [sys.executable, "-m", "pytest_orchestrator.phases.montecarlo.child.simulation",
+           "simulate", "--side", "base", "--seed", "3", "--out", str(out)]  # fmt: skip
     subprocess.run(cmd, cwd=tmp_path, env=child_env(tmp_path), check=True, timeout=60)
     record = json.loads(out.read_text())
     assert record["results"][0]["metrics"] == {"value": 2.0}

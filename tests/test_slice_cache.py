@@ -17,7 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from pytest_orchestrator.slice_cache import (
+from pytest_orchestrator.phases.map.slice_cache import (
     DIM,
     FILENAME,
     SCHEMA_VERSION,
@@ -67,7 +67,7 @@ def test_embedding_is_the_same_in_another_process() -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from pytest_orchestrator.slice_cache import embed; "
+            "import sys; from pytest_orchestrator.phases.map.slice_cache import embed; "
             "print(embed(sys.argv[1]).tobytes().hex())",
             text,
         ],
@@ -320,7 +320,7 @@ def test_a_closed_cache_says_so() -> None:
 WRITER = """
 import sys
 import numpy as np
-from pytest_orchestrator.slice_cache import DIM, SliceCache, SliceMeta
+from pytest_orchestrator.phases.map.slice_cache import DIM, SliceCache, SliceMeta
 
 directory, worker, workers, n = sys.argv[1], *map(int, sys.argv[2:])
 with SliceCache.open(directory, lru_size=16) as cache:

@@ -8,7 +8,7 @@ import textwrap
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_orchestrator.slicing import blob_sha1, slice_source
+from pytest_orchestrator.phases.map.slicing import blob_sha1, slice_source
 
 SOURCE = textwrap.dedent(
     '''\

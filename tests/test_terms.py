@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_orchestrator.terms import extract, looks_like_code, split_identifier
+from pytest_orchestrator.phases.map.terms import extract, looks_like_code, split_identifier
 
 
 def test_split_identifier_handles_snake_camel_and_acronyms() -> None:
@@ -62,7 +62,7 @@ def test_a_command_of_stop_words_is_empty() -> None:
 @given(st.text(max_size=300))
 def test_extraction_never_fails_and_words_are_clean(command: str) -> None:
     """Any text extracts without error; words are lower-case, not stop words, and searchable."""
-    from pytest_orchestrator.terms import STOP_WORDS
+    from pytest_orchestrator.phases.map.terms import STOP_WORDS
 
     terms = extract(command)
     for w in terms.words:

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from pytest_orchestrator.errors import TestRunError
-from pytest_orchestrator.testrun import run_tests
+from pytest_orchestrator.phases.execute.testrun import run_tests
 
 
 def tree(root: Path, value: int = 1, tests: str | None = None) -> Path:
@@ -111,7 +111,7 @@ def test_a_hanging_suite_is_stopped_with_all_its_processes(tmp_path: Path) -> No
 
 def test_a_suite_that_would_exhaust_memory_is_stopped_by_the_gauge(tmp_path: Path) -> None:
     """A test that allocates without bound is stopped before the gauge's threshold."""
-    from pytest_orchestrator.pressure import PressureGauge
+    from pytest_orchestrator.guard.pressure import PressureGauge
 
     hog = (
         "import time\n\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pytest_orchestrator.errors import RepositoryError
-from pytest_orchestrator.proctree import process_start
-from pytest_orchestrator.worktree import Worktree, clean_stale, slugify
+from pytest_orchestrator.guard.proctree import process_start
+from pytest_orchestrator.repo.worktree import Worktree, clean_stale, slugify
 from tests.conftest import git, snapshot
 
 
@@ -137,7 +137,7 @@ def test_keeping_needs_the_commit_the_branch_points_at(make_repo: Callable[..., 
 ABANDON = """\
 import os, sys
 from pathlib import Path
-from pytest_orchestrator.worktree import Worktree
+from pytest_orchestrator.repo.worktree import Worktree
 repo, head, keep = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 tree = Worktree.create(repo, head, "Rename add to plus", "dead")
 (tree.path / "calc.py").write_text("changed\\n")
@@ -199,8 +199,8 @@ def test_a_keep_flag_without_a_commit_is_not_a_result(make_repo: Callable[..., P
 HOLDER = """\
 import os, subprocess, sys, time
 from pathlib import Path
-from pytest_orchestrator import containment
-from pytest_orchestrator.worktree import Worktree
+from pytest_orchestrator.guard import containment
+from pytest_orchestrator.repo.worktree import Worktree
 repo, head = Path(sys.argv[1]), sys.argv[2]
 tree = Worktree.create(repo, head, "Rename add to plus", "dead")
 # no watchdog in a plain sleep: only the lease can stop it
@@ -268,7 +268,7 @@ def test_a_name_taken_after_the_check_is_left_to_its_owner(
 RACER = """\
 import sys, time
 from pathlib import Path
-from pytest_orchestrator.worktree import Worktree
+from pytest_orchestrator.repo.worktree import Worktree
 repo, head, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 while not go.exists():
     time.sleep(0.001)

@@ -71,8 +71,8 @@ def _tool(fn: Callable[..., Any]) -> Callable[..., Any]:
 def map_slices(command: str, root: str = ".", budget_tokens: int = 4000) -> dict[str, Any]:
     """Map and Logic for ``command`` under ``root``: the slices a planner would see, and why."""
     try:
-        from pytest_orchestrator.phases.logic import prune
-        from pytest_orchestrator.phases.map import map_repository
+        from pytest_orchestrator.phases.logic.phase import prune
+        from pytest_orchestrator.phases.map.phase import map_repository
     except ImportError as exc:  # pragma: no cover - the phases ship with the package
         raise RuntimeError(f"Map/Logic are not available in this installation: {exc}") from None
     base = _root(root)

@@ -1,1 +1,1 @@
-"""The default implementation of each phase, one module per phase."""
+"""The default implementation of each phase, one package per phase."""

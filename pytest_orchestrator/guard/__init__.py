@@ -1,0 +1,1 @@
+"""Guards: memory pressure, process trees and groups, child processes, containment."""

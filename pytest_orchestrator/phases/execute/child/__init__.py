@@ -1,0 +1,1 @@
+"""Execute code loaded into the inner test runs' interpreters (``-p``)."""

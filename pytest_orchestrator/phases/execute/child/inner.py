@@ -1,0 +1,142 @@
+"""The plugin loaded into every inner test session
+(``-p pytest_orchestrator.phases.execute.child.inner``).
+
+It writes the results as JSON for the orchestrator to read back structurally: every test's
+outcome (deselected ones included, so the gate can tell a test that was dropped from one
+that was never there), the config file in effect, and the modules imported from outside
+the worktree and the Python installation. The orchestrator checks those against the user's
+checkout (an editable install or an inherited PYTHONPATH can silently test it instead); the
+checkout's path is never given to the tests. Under xdist, workers send their findings to
+the controller through ``workeroutput`` (builtins only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+REPORT_ENV: Final = "PYTEST_ORCHESTRATOR_REPORT"
+WORKTREE_ENV: Final = "PYTEST_ORCHESTRATOR_WORKTREE"
+MESSAGE_LIMIT: Final = 1500
+FOREIGN_LIMIT: Final = 500
+
+_results: dict[str, dict[str, Any]] = {}
+_collection_errors: list[dict[str, Any]] = []
+_foreign: set[str] = set()
+_deselected: set[str] = set()
+
+
+def _foreign_modules() -> list[str]:
+    """Files of imported modules outside the worktree and the Python installation."""
+    worktree = os.environ.get(WORKTREE_ENV)
+    if not worktree:
+        return []
+    trusted = {Path(worktree).resolve()} | {
+        Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    }
+    found = []
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        path = Path(file).resolve()
+        if not any(path.is_relative_to(root) for root in trusted):
+            found.append(str(path))
+    return sorted(found)[:FOREIGN_LIMIT]
+
+
+def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    if report.passed:
+        return ""
+    text = getattr(report, "longreprtext", "") or str(report.longrepr or "")
+    if len(text) > MESSAGE_LIMIT:
+        text = "…" + text[-MESSAGE_LIMIT:]
+    return text
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """End this session's process group if the orchestrator dies (no-op outside a run)."""
+    from pytest_orchestrator.guard.containment import start_watchdog
+
+    start_watchdog()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    entry = _results.setdefault(report.nodeid, {"nodeid": report.nodeid, "duration": 0.0})
+    entry["duration"] = round(entry["duration"] + report.duration, 6)
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if xfail:
+            entry["outcome"] = "xfailed" if report.skipped else "xpassed"
+        else:
+            entry["outcome"] = report.outcome
+        entry["message"] = _message(report)
+    elif report.failed:
+        entry["outcome"] = "error"
+        entry["message"] = f"error in {report.when}: " + _message(report)
+    elif report.skipped and "outcome" not in entry:
+        entry["outcome"] = "xfailed" if xfail else "skipped"
+        entry["message"] = _message(report)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        _collection_errors.append(
+            {
+                "nodeid": report.nodeid or "<collection>",
+                "outcome": "error",
+                "message": "collection error: " + _message(report),
+            }
+        )
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _deselected.update(item.nodeid for item in items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _foreign.update(_foreign_modules())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _foreign.update(_foreign_modules())
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["orchestrate_foreign"] = sorted(_foreign)
+        workeroutput["orchestrate_deselected"] = sorted(_deselected)
+        return
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    tests = list(_results.values())
+    tests += [
+        {"nodeid": nodeid, "outcome": "deselected"}
+        for nodeid in sorted(_deselected - _results.keys())
+    ]
+    inipath = config.inipath
+    data = {
+        "exitstatus": int(exitstatus),
+        "tests": tests,
+        "collection_errors": _collection_errors,
+        "foreign_modules": sorted(_foreign),
+        "inifile": _relative(inipath, config.rootpath) if inipath else None,
+    }
+    Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: gather each worker's findings."""
+    output = getattr(node, "workeroutput", None) or {}
+    _foreign.update(output.get("orchestrate_foreign", []))
+    _deselected.update(output.get("orchestrate_deselected", []))

@@ -1,0 +1,240 @@
+"""The gate: the orchestrator's own run of the whole suite, judged against the base.
+
+A plan proposes; the gate decides. After an attempt's steps, the orchestrator runs the
+target's suite itself — plan ``run_tests`` steps are earlier, narrower feedback and never
+stand in for it — and the attempt is green only if:
+
+* **the base's test configuration** is the one in effect. The gate run is started with
+  ``-c`` naming a copy of the base commit's pytest config file (an empty ``pytest.ini``
+  when the base had none), ``--rootdir`` the worktree and ``--confcutdir`` where the base
+  had it. ``-c`` rather than restoring files in the tree: no ini file the change adds or
+  edits anywhere (``pytest.ini`` beats ``pyproject.toml``; ``tox.ini``, ``setup.cfg``)
+  can be picked up, and the change's own files stay as they are for the commit.
+  Test files, conftests included, that the change edits without being allowed to (below)
+  are put back to their base text for the run, so the base's tests judge the new code;
+* **baseline parity** holds: every test that passed at the base is collected and passes,
+  its id mapped through the plan's renames (``test_x[old_name]`` -> ``test_x[new_name]``);
+  not collected, skipped, xfailed or deselected is red, each id named;
+* **nothing weakens it in the diff** (`pytest_orchestrator.phases.execute.integrity`).
+
+Test files may change only as the mechanical result of a refactor op (rope rewriting
+imports and calls) or when the command asks for test changes in words ("add tests for …").
+Those words mark the result *tests changed*: PR.md shows the test diff first and
+``--orchestrate-merge`` leaves it unmerged unless ``--orchestrate-allow-test-changes``.
+Weakening findings stay red either way: words may ask for tests, not for fewer of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+from pytest_orchestrator.model import (
+    Finding,
+    GateResult,
+    StepResult,
+    TestRunResult,
+)
+from pytest_orchestrator.phases.execute import integrity
+from pytest_orchestrator.phases.map.rank import is_test_path
+from pytest_orchestrator.plan import Plan
+from pytest_orchestrator.repo.git import git
+
+REFACTOR_OPS: Final = frozenset({"rename_symbol"})
+"""Ops whose edits to test files are mechanical (rope rewrites references, nothing else)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed file: ``status`` is git's A (added), D (deleted) or M (modified)."""
+
+    status: str
+    path: str
+
+
+def changes(tree: Path, base_commit: str) -> list[Change]:
+    """Every file the attempt changed against the base (renames as delete + add)."""
+    git("add", "-A", cwd=tree)
+    out = git("diff", "--cached", "--name-status", "--no-renames", "-z", base_commit, cwd=tree)
+    fields = out.split("\0")
+    return [
+        Change(status[:1], path)
+        for status, path in zip(fields[::2], fields[1::2], strict=False)
+        if path
+    ]
+
+
+def base_text(tree: Path, base_commit: str, path: str) -> str:
+    return git("show", f"{base_commit}:{path}", cwd=tree)
+
+
+def renames(plan: Plan) -> dict[str, str]:
+    """Old name -> new name for every rename step of the plan (the last dotted part)."""
+    return {
+        str(step.args["symbol"]).split(".")[-1]: str(step.args["new_name"])
+        for step in plan.steps
+        if step.op == "rename_symbol" and "symbol" in step.args and "new_name" in step.args
+    }
+
+
+def map_id(nodeid: str, names: Mapping[str, str]) -> str:
+    """A base test id as the renames make it (whole identifiers only)."""
+    for old, new in names.items():
+        nodeid = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(old)}(?![A-Za-z0-9_])", new, nodeid)
+    return nodeid
+
+
+def test_files(baseline: TestRunResult) -> set[str]:
+    """Files that held tests at the base (what pytest collected, whatever its patterns)."""
+    return {t.nodeid.split("::", 1)[0] for t in baseline.tests}
+
+
+@dataclass(frozen=True)
+class TestEdits:
+    """How the attempt touched the tests, and which of those edits are allowed."""
+
+    __test__ = False
+
+    mechanical: list[str]
+    """Test files changed only by refactor ops."""
+    free: dict[str, list[str]]
+    """Test files changed otherwise -> the ops (or "no step") that changed them."""
+    allowed_because: str
+    """The command's words that allow test changes, or ""."""
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted({*self.mechanical, *self.free})
+
+    @property
+    def restore(self) -> list[str]:
+        """Test files to put back to the base for the gate run."""
+        return [] if self.allowed_because else sorted(self.free)
+
+
+def classify(
+    changed: Iterable[Change],
+    steps: Iterable[StepResult],
+    *,
+    is_test: set[str],
+    command: str,
+) -> TestEdits:
+    """Sort the changed test files into mechanical and free edits (attributed to steps)."""
+    by_file: dict[str, set[str]] = {}
+    for step in steps:
+        for path in step.changed_files:
+            by_file.setdefault(path, set()).add(step.op)
+    mechanical, free = [], {}
+    for change in changed:
+        if not (change.path in is_test or is_test_path(change.path)):
+            continue
+        ops = by_file.get(change.path, set())
+        if ops and ops <= REFACTOR_OPS:
+            mechanical.append(change.path)
+        else:
+            free[change.path] = sorted(ops) or ["no step"]
+    return TestEdits(sorted(mechanical), free, integrity.tests_requested(command))
+
+
+def findings(
+    tree: Path,
+    base_commit: str,
+    changed: list[Change],
+    edits: TestEdits,
+    *,
+    is_test: set[str],
+    names: Mapping[str, str],
+) -> list[Finding]:
+    """Every way the diff weakens the gate, plus free test edits when none are allowed."""
+    files = []
+    for change in changed:
+        name = PurePosixPath(change.path).name
+        if change.path in is_test or is_test_path(change.path) or name in integrity.CONFIG_FILES:
+            old = None if change.status == "A" else base_text(tree, base_commit, change.path)
+            new_path = tree / change.path
+            new = None if change.status == "D" else new_path.read_text("utf-8", errors="replace")
+            files.append(integrity.FileChange(change.path, old, new))
+        elif change.status == "A":  # only its name matters (sitecustomize, .pth, shadowing)
+            files.append(integrity.FileChange(change.path, None, ""))
+    found = integrity.findings(
+        files, is_test=lambda p: p in is_test or is_test_path(p), renames=names
+    )
+    if not edits.allowed_because:
+        for path, ops in sorted(edits.free.items()):
+            found.append(
+                Finding(
+                    path=path,
+                    kind="test edited",
+                    detail=f"changed by {', '.join(ops)}: test files change only through a "
+                    "refactor op, or when the command asks for test changes in words",
+                )
+            )
+    return found
+
+
+def config_args(tree: Path, scratch: Path, base_commit: str, inifile: str | None) -> list[str]:
+    """Options that make a pytest run in ``tree`` use the base commit's configuration."""
+    where = scratch / "gate-config"
+    where.mkdir(parents=True, exist_ok=True)
+    if inifile is None:
+        ini, confcut = where / "pytest.ini", tree
+        ini.write_text("", encoding="utf-8")  # an empty pytest.ini: pytest's defaults
+    elif PurePosixPath(inifile).is_absolute():
+        ini, confcut = Path(inifile), Path(inifile).parent  # outside the repository
+    else:
+        ini = where / PurePosixPath(inifile).name
+        ini.write_text(base_text(tree, base_commit, inifile), encoding="utf-8")
+        confcut = tree / PurePosixPath(inifile).parent
+    return ["-c", str(ini), f"--rootdir={tree}", f"--confcutdir={confcut}"]
+
+
+def parity(baseline: TestRunResult, gate: TestRunResult, names: Mapping[str, str]) -> list[str]:
+    """Base-passing tests that do not pass in the gate run (failures are the tests check's)."""
+    outcomes = {t.nodeid: t.outcome for t in gate.tests}
+    missing = []
+    for test in baseline.tests:
+        if test.outcome != "passed":
+            continue
+        mapped = map_id(test.nodeid, names)
+        outcome = outcomes.get(test.nodeid) or outcomes.get(mapped)
+        shown = test.nodeid if mapped == test.nodeid else f"{test.nodeid} (as {mapped})"
+        if outcome is None:
+            missing.append(f"{shown}: not collected")
+        elif outcome not in ("passed", "failed", "error"):
+            missing.append(f"{shown}: now {outcome}")
+    return missing
+
+
+def judge(
+    baseline: TestRunResult,
+    gate: TestRunResult,
+    *,
+    names: Mapping[str, str],
+    diff_findings: list[Finding],
+    edits: TestEdits,
+    config: str,
+) -> GateResult:
+    """The gate's verdict data for one attempt (Review turns it into checks)."""
+    found = list(diff_findings)
+    base_n = sum(t.outcome != "deselected" for t in baseline.tests)
+    gate_n = sum(t.outcome != "deselected" for t in gate.tests)
+    if gate_n < base_n:
+        found.append(
+            Finding(
+                path="<suite>",
+                kind="fewer tests collected",
+                detail=f"{base_n} at the base, {gate_n} in the gate run",
+            )
+        )
+    return GateResult(
+        baseline=baseline.counts(),
+        gate=gate.counts(),
+        missing=parity(baseline, gate, names),
+        findings=found,
+        config=config,
+        tests_changed=edits.changed,
+        allowed_because=edits.allowed_because,
+    )

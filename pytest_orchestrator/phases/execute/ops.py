@@ -1,0 +1,284 @@
+"""The built-in ops: what each kind of plan step does.
+
+An op takes a `StepContext` and its validated args, and returns an `OpOutcome`. Mutate ops
+write only inside the worktree (every path is resolved and checked again here, after
+validation, so a symlink cannot lead an edit out); scan ops only read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_orchestrator.errors import EditError
+from pytest_orchestrator.phases.execute import refactor
+from pytest_orchestrator.phases.plan.edits import occurrences
+from pytest_orchestrator.plan import (
+    ApplyPatchArgs,
+    LintArgs,
+    MonteCarloArgs,
+    ReadSliceArgs,
+    RenameSymbolArgs,
+    ReplaceBlockArgs,
+    RunTestsArgs,
+    SearchArgs,
+    repo_relative,
+)
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.model import MonteCarloSummary
+    from pytest_orchestrator.plan import Plan, Step
+    from pytest_orchestrator.run import Run
+
+
+@dataclass
+class AttemptState:
+    """What the steps of one attempt produce for Review."""
+
+    number: int
+    montecarlo: MonteCarloSummary | None = None
+
+
+@dataclass(frozen=True)
+class StepContext:
+    run: Run
+    plan: Plan
+    step: Step
+    attempt: AttemptState
+
+    @property
+    def root(self) -> Path:
+        return self.run.worktree
+
+
+@dataclass
+class OpOutcome:
+    ok: bool
+    summary: str
+    changed_files: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    worker: str = "controller"
+
+
+def inside(root: Path, rel: str) -> Path:
+    """``root / rel``, refused when it is or passes through a symbolic link, lies in
+    ``.git``, or resolves outside ``root`` (checked on the disk, after plan validation)."""
+    try:
+        normal = repo_relative(rel)
+    except ValueError as exc:
+        raise EditError(f"{exc}: refused") from None
+    current = root
+    for part in normal.split("/"):
+        current = current / part
+        if current.is_symlink():
+            raise EditError(
+                f"{rel!r} is or passes through a symbolic link ({current.relative_to(root)}): "
+                "edits never follow links, so nothing outside the worktree can be written"
+            )
+    target = current.resolve()
+    home = root.resolve()
+    if not target.is_relative_to(home) or target.is_relative_to(home / ".git"):
+        raise EditError(f"{rel!r} resolves outside the worktree ({target}): refused")
+    return target
+
+
+# ---------------------------------------------------------------------------- scan ops
+
+
+def search(ctx: StepContext, args: SearchArgs) -> OpOutcome:
+    cmd = [refactor.rg_binary(), "--count-matches", "--", args.pattern, "."]
+    if args.glob:
+        cmd[1:1] = ["--glob", args.glob]
+    proc = subprocess.run(cmd, cwd=ctx.root, capture_output=True, text=True, check=False)
+    if proc.returncode not in (0, 1):
+        return OpOutcome(False, f"ripgrep failed: {proc.stderr.strip()}")
+    counts = {}
+    for line in proc.stdout.splitlines():
+        path, _, n = line.rpartition(":")
+        counts[path.removeprefix("./")] = int(n)
+    total = sum(counts.values())
+    return OpOutcome(True, f"{total} matches in {len(counts)} files", data={"matches": counts})
+
+
+def read_slice(ctx: StepContext, args: ReadSliceArgs) -> OpOutcome:
+    path = inside(ctx.root, args.path)
+    found = refactor.find_definitions(ctx.root, args.symbol, args.path)
+    if not found:
+        return OpOutcome(False, f"{args.symbol} not found in {args.path}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(lines[found[0].line - 1 : found[0].end_line])
+    return OpOutcome(True, f"read {args.path}::{args.symbol}", data={"text": text})
+
+
+def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
+    from pytest_orchestrator.phases.execute.testrun import run_tests as run
+
+    settings = ctx.run.settings
+    workers = args.workers if args.workers is not None else settings.workers
+    extra = {}
+    if ctx.run.gauge is not None:
+        extra[ctx.run.gauge.ENV_VAR] = str(ctx.run.gauge.shared_path)
+    with ctx.run.tracer.span("tests.run", kind="TOOL", attempt=ctx.attempt.number) as span:
+        result = run(
+            ctx.root,
+            user_repo=ctx.run.repo,
+            scratch=ctx.run.scratch,
+            label=f"attempt{ctx.attempt.number}-{ctx.step.id}",
+            workers=workers,
+            paths=args.paths,
+            timeout=settings.test_timeout,
+            extra_env=extra,
+            env_allow=settings.env_allow,
+            gauge=ctx.run.gauge,
+        )
+        span.set_attribute("tests.passed", result.passed)
+        span.set_attribute("tests.failed", len(result.failed))
+    worker = f"xdist x{result.workers}" if result.workers else "subprocess"
+    summary = f"{result.passed} passed, {len(result.failed)} failed in {result.seconds:.1f}s"
+    if not result.tests and not result.failed:
+        return OpOutcome(False, "no tests ran", worker=worker)
+    failed = [t.model_dump(mode="json") for t in result.failed[:20]]
+    return OpOutcome(result.green, summary, worker=worker, data={"failed": failed})
+
+
+def montecarlo(ctx: StepContext, args: MonteCarloArgs) -> OpOutcome:
+    from pytest_orchestrator.phases.montecarlo import phase as mc
+
+    base = ctx.run.montecarlo
+    if base is None:
+        return OpOutcome(True, "no Monte Carlo baseline: skipped")
+    summary = mc.candidate(ctx.run, base, ctx.plan)
+    ctx.attempt.montecarlo = summary
+    ctx.run.montecarlo = summary  # keeps the base results; Review and PR.md read it here
+    diverged = bool(summary.diverged)
+    ok = not (diverged and ctx.plan.behaviour_preserving)
+    return OpOutcome(ok, mc.summary_line(summary), worker="mc children")
+
+
+def lint(ctx: StepContext, args: LintArgs) -> OpOutcome:
+    paths = args.paths or [
+        p for p in _changed(ctx.run.worktree, ctx.run.base_commit) if p.endswith(".py")
+    ]
+    errors = []
+    for rel in paths:
+        target = inside(ctx.root, rel)
+        if not target.exists():
+            continue
+        try:
+            compile(target.read_bytes(), rel, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            errors.append(f"{rel}:{exc.lineno}: {exc.msg}")
+    if errors:
+        return OpOutcome(False, "syntax errors: " + "; ".join(errors), data={"errors": errors})
+    return OpOutcome(True, f"{len(paths)} changed Python files compile")
+
+
+def _changed(root: Path, base: str) -> list[str]:
+    from pytest_orchestrator.repo.git import git
+
+    git("add", "-A", cwd=root)
+    return git("diff", "--cached", "--name-only", base, cwd=root).split()
+
+
+# ---------------------------------------------------------------------------- mutate ops
+
+
+def rename_symbol(ctx: StepContext, args: RenameSymbolArgs) -> OpOutcome:
+    changed = refactor.rename(
+        ctx.root, args.symbol, args.new_name, args.path, check=lambda rel: inside(ctx.root, rel)
+    )
+    for rel in changed:  # and verified after: what rope reports it wrote is still inside
+        inside(ctx.root, rel)
+    return OpOutcome(
+        True,
+        f"renamed {args.symbol} -> {args.new_name} in {len(changed)} files",
+        changed_files=changed,
+    )
+
+
+def replace_block(ctx: StepContext, args: ReplaceBlockArgs) -> OpOutcome:
+    path = inside(ctx.root, args.path)
+    if not path.is_file():
+        raise EditError(f"{args.path} does not exist in the repository")
+    text = path.read_text(encoding="utf-8")
+    count = occurrences(text, args.search)  # overlaps count: str.count would miss them
+    if count != 1:
+        raise EditError(
+            f"the search text occurs {'more than once' if count > 1 else '0 times'} in "
+            f"{args.path} (it must occur exactly once)"
+            + ("" if count else _nearest(text, args.search))
+        )
+    tmp = path.with_name(f".{path.name}.orchestrate-tmp")
+    tmp.write_text(text.replace(args.search, args.replace, 1), encoding="utf-8")
+    tmp.replace(path)
+    return OpOutcome(True, f"edited {args.path}", changed_files=[args.path])
+
+
+def _nearest(text: str, search: str) -> str:
+    """The closest block of the file to ``search``, for the error message and the replan."""
+    lines = text.splitlines()
+    want = search.splitlines() or [search]
+    size = len(want)
+    best, best_at = 0.0, 0
+    for i in range(max(1, len(lines) - size + 1)):
+        ratio = difflib.SequenceMatcher(None, "\n".join(lines[i : i + size]), search).ratio()
+        if ratio > best:
+            best, best_at = ratio, i
+    if best < 0.3:
+        return ""
+    near = "\n".join(lines[best_at : best_at + size])
+    return f"; nearest match (line {best_at + 1}, {best:.0%} similar):\n{near}"
+
+
+def apply_patch(ctx: StepContext, args: ApplyPatchArgs) -> OpOutcome:
+    from pytest_orchestrator.repo.git import git
+
+    patch = args.patch if args.patch.endswith("\n") else args.patch + "\n"
+    check = subprocess.run(
+        ["git", "apply", "--check", "--whitespace=nowarn", "-"],
+        cwd=ctx.root,
+        input=patch,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check.returncode != 0:
+        raise EditError(f"the patch does not apply: {check.stderr.strip()}")
+    files = subprocess.run(
+        ["git", "apply", "--numstat", "-z", "-"],
+        cwd=ctx.root,
+        input=patch,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    changed = _numstat_paths(files)
+    for rel in changed:
+        inside(ctx.root, rel)
+    git("apply", "--whitespace=nowarn", "-", cwd=ctx.root, stdin=patch)
+    for rel in changed:
+        inside(ctx.root, rel)
+    return OpOutcome(True, f"patched {len(changed)} files", changed_files=changed)
+
+
+def _numstat_paths(out: str) -> list[str]:
+    """Paths of ``git apply --numstat -z`` (a rename lists its old and new path)."""
+    paths: list[str] = []
+    fields = out.split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        if not entry.strip():
+            i += 1
+            continue
+        path = entry.split("\t")[-1]
+        if path:
+            paths.append(path)
+            i += 1
+        else:  # a rename: "added\tdeleted\t" then the old and the new path
+            paths += [p for p in fields[i + 1 : i + 3] if p]
+            i += 3
+    return paths

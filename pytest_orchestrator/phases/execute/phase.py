@@ -1,0 +1,268 @@
+"""Phase 6, Execute: one attempt, in the worktree, step item by step item.
+
+The two pools, and why this mechanism (DESIGN.md §2): the xdist controller never collects
+and freezes its items at collection, and an xdist worker runs an item only once the next
+one has arrived, so plan steps cannot be xdist items without deadlocking on their ``needs``.
+Instead:
+
+* the **mutate** pool is this process, one step at a time, in DAG order, and only after
+  every in-flight scan step has finished (a writer never races a reader);
+* the **scan** pool is a small thread pool: a scan step starts as soon as its needs are met,
+  so the target's tests and the Monte Carlo comparison run side by side. Their heavy work
+  happens in subprocesses: the test run uses xdist workers (``-n``) inside the worktree,
+  Monte Carlo its own children.
+
+Each step is still a pytest item, run through ``pytest_runtest_protocol``, and records the
+pool and worker that ran it.
+
+After the steps comes the **gate run**, the orchestrator's own
+(`pytest_orchestrator.phases.execute.gate`): the whole suite under the base's test
+configuration, whatever the plan's own ``run_tests`` steps did. It is skipped only when a step
+failed, since that attempt is red already.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import final
+
+import pytest
+
+from pytest_orchestrator.errors import OrchestratorError
+from pytest_orchestrator.items import GateItem, PlanItem, StepFailed, StepItem
+from pytest_orchestrator.model import Attempt, GateResult, StepResult, TestRunResult
+from pytest_orchestrator.phases.execute import gate
+from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
+from pytest_orchestrator.plan import Plan, Step
+from pytest_orchestrator.repo.worktree import Worktree
+from pytest_orchestrator.run import Run
+
+SCAN_THREADS = 2
+"""Scan steps at once; their heavy work is in subprocesses, so threads are enough."""
+
+
+@final
+class Executor:
+    """Runs attempts; registered as a plugin for the run, and the items' step runner."""
+
+    def __init__(self, run: Run, tree: Worktree) -> None:
+        self.run = run
+        self.tree = tree
+        self._state = AttemptState(0)
+        self._results: dict[str, StepResult] = {}
+        self._inflight: dict[str, Future[OpOutcome]] = {}
+        self._lock = threading.Lock()
+        self._scan: ThreadPoolExecutor | None = None
+        self._verdict: tuple[TestRunResult, GateResult] | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_orchestrator_execute(
+        self, run: Run, plan: Plan, number: int, items: list[PlanItem]
+    ) -> Attempt:
+        start = time.perf_counter()
+        self.tree.reset()
+        self._state = AttemptState(number)
+        self._results, self._inflight = {}, {}
+        self._verdict = None
+        self._scan = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="scan")
+        try:
+            with run.tracer.span(f"attempt.{number}", plan=plan.digest()):
+                for i, item in enumerate(items):
+                    nextitem = items[i + 1] if i + 1 < len(items) else None
+                    item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                    if item.session.shouldstop:
+                        break
+        finally:
+            self._scan.shutdown(wait=True, cancel_futures=True)
+        steps = self._steps(plan)
+        tests, verdict = self._verdict or (None, None)
+        return Attempt(
+            number=number,
+            plan_digest=plan.digest(),
+            steps=steps,
+            tests=tests,
+            gate=verdict,
+            diff_stat=self.tree.diff_stat(),
+            seconds=round(time.perf_counter() - start, 3),
+        )
+
+    def _steps(self, plan: Plan) -> list[StepResult]:
+        return [self._results[s.id] for s in plan.order() if s.id in self._results]
+
+    def run_gate(self, item: GateItem) -> None:
+        """The gate item: run the gate unless a step already made the attempt red."""
+        plan, number = item.plan, item.number
+        steps = self._steps(plan)
+        if len(steps) < len(plan.steps) or not all(s.ok for s in steps):
+            pytest.skip("a step did not succeed: the attempt is red without a gate run")
+        with self.run.tracer.span(f"gate.{number}", kind="TOOL") as span:
+            tests, verdict = self._verdict = self._gate(plan, number, steps)
+            span.set_attribute("tests.passed", tests.passed)
+            span.set_attribute("gate.findings", len(verdict.findings))
+        item.user_properties.append(
+            ("worker", f"xdist x{tests.workers}" if tests.workers else "subprocess")
+        )
+        problems = [f"FAILED {t.nodeid}" for t in tests.failed[:10]]
+        problems += [f"base-passing test {m}" for m in verdict.missing[:10]]
+        problems += [str(f) for f in verdict.findings[:10]]
+        if problems:
+            raise StepFailed("gate red:\n  " + "\n  ".join(problems))
+
+    def _gate(
+        self, plan: Plan, number: int, steps: list[StepResult]
+    ) -> tuple[TestRunResult, GateResult]:
+        """The orchestrator's own run of the whole suite, judged against the base."""
+        from pytest_orchestrator.phases.execute.testrun import run_tests
+
+        run, root = self.run, self.tree.path
+        baseline = run.baseline
+        if baseline is None:
+            raise OrchestratorError("internal: the gate needs the baseline test run")
+        self.tree.verify()
+        changed = gate.changes(root, run.base_commit)
+        held = gate.test_files(baseline)
+        names = gate.renames(plan)
+        edits = gate.classify(changed, steps, is_test=held, command=run.command)
+        found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
+        args = gate.config_args(root, run.scratch, run.base_commit, baseline.inifile)
+        extra = {}
+        if run.gauge is not None:
+            extra[run.gauge.ENV_VAR] = str(run.gauge.shared_path)
+        with self._base_tests(edits.restore):
+            result = run_tests(
+                root,
+                user_repo=run.repo,
+                scratch=run.scratch,
+                label=f"gate{number}",
+                workers=run.settings.workers,
+                config_args=args,
+                timeout=run.settings.test_timeout,
+                extra_env=extra,
+                env_allow=run.settings.env_allow,
+                gauge=run.gauge,
+            )
+        config = f"base {baseline.inifile or 'pytest defaults (no config file)'} via -c"
+        if edits.restore:
+            config += f"; {len(edits.restore)} edited test file(s) run as at the base"
+        return result, gate.judge(
+            baseline, result, names=names, diff_findings=found, edits=edits, config=config
+        )
+
+    @contextlib.contextmanager
+    def _base_tests(self, paths: list[str]) -> Iterator[None]:
+        """Put ``paths`` back to their base content for the gate run, then as they were."""
+        root = self.tree.path
+        saved: dict[str, bytes | None] = {}
+        try:
+            for rel in paths:
+                target = inside(root, rel)
+                saved[rel] = target.read_bytes() if target.is_file() else None
+                base = _blob(root, self.run.base_commit, rel)
+                target.unlink(missing_ok=True)
+                if base is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(base)
+            yield
+        finally:
+            for rel, data in saved.items():
+                target = root / rel
+                target.unlink(missing_ok=True)
+                if data is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+
+    def run_step(self, item: StepItem) -> None:
+        """Run one step item's op in its pool; a failed op fails the item."""
+        step = item.step
+        for need in step.needs:
+            done = self._results.get(need)
+            if done is None or not done.ok:
+                pytest.skip(f"needs {need!r}, which did not succeed")
+        if step.pool == "mutate":
+            for future in list(self._inflight.values()):
+                future.exception()  # wait for readers; their failures are their items' to report
+            outcome = self._timed(item.plan, step, "mutate pool (controller, serial)")
+        else:
+            self._submit_ready(item.plan)
+            started: Future[OpOutcome] | None = None
+            with self._lock:
+                if step.id in self._inflight:
+                    started = self._inflight.pop(step.id)
+            outcome = (started or self._submit(item.plan, step)).result()
+        item.user_properties.append(("worker", outcome.worker))
+        if not outcome.ok:
+            raise StepFailed(f"{step.op} failed: {outcome.summary}")
+
+    def _submit_ready(self, plan: Plan) -> None:
+        """Start every scan step whose needs have all succeeded."""
+        for step in plan.order():
+            with self._lock:
+                started = step.id in self._inflight or step.id in self._results
+            if step.pool != "scan" or started:
+                continue
+            needs = [self._results.get(n) for n in step.needs]
+            if all(r is not None and r.ok for r in needs):
+                future = self._submit(plan, step)
+                with self._lock:
+                    self._inflight[step.id] = future
+
+    def _submit(self, plan: Plan, step: Step) -> Future[OpOutcome]:
+        assert self._scan is not None
+        gauge = self.run.gauge
+
+        def work() -> OpOutcome:
+            if gauge is not None:
+                gauge.wait_below_soft(timeout=30.0)  # new scan work waits above the soft mark
+            return self._timed(plan, step, "scan pool (thread)")
+
+        # spans opened in the pool must be children of the attempt's span: carry the context
+        return self._scan.submit(contextvars.copy_context().run, work)
+
+    def _timed(self, plan: Plan, step: Step, pool_worker: str) -> OpOutcome:
+        started = time.perf_counter()
+        try:
+            outcome = self._run_op(plan, step)
+        except OrchestratorError as exc:
+            outcome = OpOutcome(False, str(exc))
+        if outcome.worker == "controller":
+            outcome.worker = pool_worker
+        result = StepResult(
+            step_id=step.id,
+            op=step.op,
+            pool="mutate" if step.pool == "mutate" else "scan",
+            ok=outcome.ok,
+            summary=outcome.summary,
+            worker=outcome.worker,
+            seconds=round(time.perf_counter() - started, 3),
+            changed_files=outcome.changed_files,
+            data={"failed": outcome.data["failed"]} if outcome.data.get("failed") else {},
+        )
+        with self._lock:
+            self._results[step.id] = result
+        return outcome
+
+    def _run_op(self, plan: Plan, step: Step) -> OpOutcome:
+        spec = self.run.ops[step.op]
+        module, _, attr = spec.impl.partition(":")
+        impl = getattr(importlib.import_module(module), attr)
+        args = spec.args.model_validate(step.args)
+        ctx = StepContext(self.run, plan, step, self._state)
+        with self.run.tracer.span(f"step.{step.id}", kind="TOOL", op=step.op, pool=step.pool):
+            outcome: OpOutcome = impl(ctx, args)
+        return outcome
+
+
+def _blob(root: Path, commit: str, rel: str) -> bytes | None:
+    """A file's bytes at ``commit``, or None when it did not exist there."""
+    proc = subprocess.run(
+        ["git", "show", f"{commit}:{rel}"], cwd=root, capture_output=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None

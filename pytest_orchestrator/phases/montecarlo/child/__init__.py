@@ -1,0 +1,1 @@
+"""Monte Carlo code that runs in child interpreters, not in the orchestrator."""

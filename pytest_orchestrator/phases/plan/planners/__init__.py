@@ -1,0 +1,101 @@
+"""Planners turn a command and the pruned slices into plans.
+
+A planner is anything with ``name``, ``plan(context)`` and ``replan(context, failure)``;
+built in are ``rules`` (offline, deterministic), ``anthropic`` (the official SDK) and
+``scripted`` (replays given answers, for tests). ``auto`` picks anthropic when
+``ANTHROPIC_API_KEY`` is set and rules otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+
+from pytest_orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.model import MonteCarloSummary, RankedSlice
+    from pytest_orchestrator.plan import Budgets, OpSpec, Plan
+    from pytest_orchestrator.settings import Settings
+    from pytest_orchestrator.tokens import TokenLedger
+    from pytest_orchestrator.tracing import Tracer
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Evidence of a failed attempt, for ``replan``."""
+
+    attempt: int
+    evidence: str
+    """Failed steps, failing tests with their messages, failed checks."""
+    diff: str
+    """The attempt's diff against the base commit."""
+    plan: Plan
+
+
+@dataclass
+class PlanContext:
+    """Everything a planner may look at. Read-only: planners never write files."""
+
+    command: str
+    worktree: Path
+    """The tree at the base commit; read slices from here."""
+    slices: list[RankedSlice]
+    """Logic's kept slices, best first."""
+    outline: list[str]
+    """Tracked files of the repository (trimmed for large repositories)."""
+    tests: list[str]
+    """Test files of the repository."""
+    budgets: Budgets
+    ops: dict[str, OpSpec]
+    ledger: TokenLedger
+    tracer: Tracer | None = None
+    montecarlo: MonteCarloSummary | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+    def slice_text(self, ranked: RankedSlice) -> str:
+        s = ranked.slice
+        try:
+            lines = (self.worktree / s.path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        return "\n".join(lines[s.start_line - 1 : s.end_line])
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Writes plans. Both methods return candidate plans, best first; [] means none."""
+
+    name: str
+
+    def plan(self, context: PlanContext) -> list[Plan]: ...
+
+    def replan(self, context: PlanContext, failure: Failure) -> list[Plan]: ...
+
+
+PLANNERS: Final[dict[str, str]] = {
+    "rules": "pytest_orchestrator.phases.plan.planners.rules:RulesPlanner",
+    "anthropic": "pytest_orchestrator.phases.plan.planners.anthropic:AnthropicPlanner",
+    "scripted": "pytest_orchestrator.phases.plan.planners.scripted:ScriptedPlanner",
+}
+
+
+def choose(name: str) -> str:
+    """Resolve ``auto``: anthropic with a key, rules without."""
+    if name == "auto":
+        return "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "rules"
+    return name
+
+
+def load_planner(settings: Settings) -> Planner:
+    name = choose(settings.planner)
+    if name not in PLANNERS:
+        known = ", ".join(sorted(PLANNERS))
+        raise OrchestratorError(f"unknown planner {name!r}: use one of {known}, or auto")
+    module, _, attr = PLANNERS[name].partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    planner: Planner = factory.from_settings(settings)
+    return planner

@@ -1,0 +1,102 @@
+"""Phase 7, Review: the default post-change checks. The gate is green only if all pass.
+
+Other implementations of ``pytest_orchestrator_review`` (the Monte Carlo check, a target's
+conftest) add checks of their own; one failed check anywhere blocks the PR.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_orchestrator.model import Attempt, Check, GateResult
+from pytest_orchestrator.phases.execute import refactor
+from pytest_orchestrator.run import Run
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
+    plan = next((p for p in run.plans if p.digest() == attempt.plan_digest), None)
+    checks = [_steps(attempt, len(plan.steps) if plan else 0), _tests(attempt)]
+    if attempt.gate is not None:
+        checks += [_parity(attempt.gate), _integrity(attempt.gate)]
+    checks.append(_diff(attempt))
+    if plan is not None:
+        for step in plan.steps:
+            if step.op == "rename_symbol" and attempt.steps:
+                checks.append(_renamed(run, step.args["symbol"], step.args["new_name"]))
+    return checks
+
+
+def _steps(attempt: Attempt, planned: int) -> Check:
+    failed = [s.step_id for s in attempt.steps if not s.ok]
+    missing = planned - len(attempt.steps)
+    if failed or missing:
+        detail = f"failed: {', '.join(failed)}" if failed else ""
+        detail += f"{'; ' if detail else ''}{missing} step(s) did not run" if missing else ""
+        return Check(name="steps", ok=False, detail=detail)
+    return Check(name="steps", ok=True, detail=f"{len(attempt.steps)} steps succeeded")
+
+
+def _tests(attempt: Attempt) -> Check:
+    tests = attempt.tests
+    if tests is None:
+        return Check(
+            name="tests",
+            ok=False,
+            detail="the gate run did not run (a step failed); tests passing is the merge condition",
+        )
+    if not tests.green:
+        names = ", ".join(t.nodeid for t in tests.failed[:5]) or "none collected"
+        return Check(name="tests", ok=False, detail=f"{len(tests.failed)} failing: {names}")
+    return Check(name="tests", ok=True, detail=f"{tests.passed} passed")
+
+
+def _parity(gate: GateResult) -> Check:
+    """Every test that passed at the base is collected and passes."""
+    if gate.missing:
+        shown = "; ".join(gate.missing[:10]) + (" …" if len(gate.missing) > 10 else "")
+        return Check(
+            name="parity",
+            ok=False,
+            detail=f"{len(gate.missing)} test(s) that passed at the base do not pass: {shown}",
+        )
+    return Check(
+        name="parity",
+        ok=True,
+        detail=f"all {gate.baseline.passed} base-passing tests pass ({gate.gate.line()})",
+    )
+
+
+def _integrity(gate: GateResult) -> Check:
+    """Nothing in the diff weakens the tests or their configuration."""
+    if gate.findings:
+        shown = "; ".join(str(f) for f in gate.findings[:5])
+        more = f" (and {len(gate.findings) - 5} more)" if len(gate.findings) > 5 else ""
+        return Check(
+            name="integrity",
+            ok=False,
+            detail=f"the change weakens the gate: {shown}{more}",
+        )
+    what = f"; tests changed: {', '.join(gate.tests_changed)}" if gate.tests_changed else ""
+    return Check(name="integrity", ok=True, detail=f"no weakening found{what}")
+
+
+def _diff(attempt: Attempt) -> Check:
+    if not attempt.diff_stat:
+        return Check(name="diff", ok=False, detail="the attempt changed nothing")
+    return Check(name="diff", ok=True, detail=attempt.diff_stat.splitlines()[-1].strip())
+
+
+def _renamed(run: Run, symbol: str, new_name: str) -> Check:
+    """After a rename the new name is defined and the old one is not."""
+    *outer, _old = symbol.split(".")
+    new_symbol = ".".join([*outer, new_name])
+    has_new = refactor.find_definitions(run.worktree, new_symbol)
+    has_old = refactor.find_definitions(run.worktree, symbol)
+    ok = bool(has_new) and not has_old
+    detail = (
+        f"{symbol} -> {new_symbol}"
+        if ok
+        else (f"{symbol} is still defined" if has_old else f"{new_symbol} is not defined")
+    )
+    return Check(name="rename", ok=ok, detail=detail)

@@ -1,0 +1,1 @@
+"""The repository: git commands, the run's worktree, the user's checkout."""

@@ -1,0 +1,467 @@
+"""The isolated worktree a run edits, and the guarantee that nothing of it outlives the run.
+
+The user's checkout is never edited: every run works in a `git worktree` on a branch
+``orchestrate/<slug>`` in a temporary directory. A small lease file under
+``.git/orchestrate/`` names the owning process and what the run holds: its worktree and
+branch, the process groups of its test runs and Monte Carlo children (registered through
+`pytest_orchestrator.guard.containment`), and — once a green commit exists — that commit. A later
+run stops and removes what an owner that died without cleaning up (``kill -9``, power loss)
+left behind (`clean_stale`).
+
+Only a tested commit is a result: a branch survives only when the lease records a commit
+(`Worktree.keep_branch`) *and* the branch still points at it. A keep flag without a commit,
+or a branch that has moved since, is deleted like any other leftover. The lease is replaced
+atomically, so a kill in mid-write never leaves half a record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import psutil
+
+from pytest_orchestrator.errors import RepositoryError
+from pytest_orchestrator.guard import containment
+from pytest_orchestrator.guard.proctree import Group, stop_group
+from pytest_orchestrator.repo.git import branch_exists, common_dir, git
+
+BRANCH_ATTEMPTS: Final = 20
+"""Names tried (``<slug>``, ``<slug>-2``, …) when concurrent runs take them first."""
+STALE_GRACE: Final = 2.0
+"""Seconds a dead run's process groups get between SIGTERM and SIGKILL."""
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ")
+
+
+def slugify(command: str, limit: int = 60) -> str:
+    """A branch-name slug of the command's first clause, cut at a word boundary."""
+    words = re.findall(r"[A-Za-z0-9]+", re.split(r"[,;:\n]", command, maxsplit=1)[0].lower())
+    slug = ""
+    for word in words:
+        if len(slug) + len(word) + 1 > limit:
+            slug = slug or word[:limit]
+            break
+        slug = f"{slug}-{word}" if slug else word
+    return slug or "change"
+
+
+def _leases(repo: Path) -> Path:
+    return common_dir(repo) / "orchestrate"
+
+
+@dataclass(eq=False)
+class Worktree:
+    """A worktree of ``base_commit`` on ``branch``, with its lease."""
+
+    repo: Path
+    path: Path
+    branch: str
+    base_commit: str
+    lease: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _gitdir: str = field(default="", repr=False)
+    """The worktree's ``.git`` pointer as git wrote it: a plan must never redirect it."""
+
+    @classmethod
+    def create(
+        cls,
+        repo: Path,
+        base_commit: str,
+        command: str,
+        run_id: str,
+        *,
+        attempts: int = BRANCH_ATTEMPTS,
+    ) -> Worktree:
+        """Create the worktree on the first free ``orchestrate/<slug>[-n]`` branch.
+
+        Another run may take a name between our check and ``git worktree add``; then the
+        next name is tried, ``attempts`` names in all. The lease names the branch before git
+        creates it (a kill in between must not leave an unrecorded branch) but marks it
+        *claimed* only once it is ours: an unclaimed name is never deleted unless it still
+        points at the base commit and no live run names it.
+        """
+        leases = _leases(repo)
+        leases.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"orchestrate-{run_id}-")) / "tree"
+        tree = cls(repo, path, "", base_commit, leases / f"{run_id}.json")
+        record: dict[str, Any] = {
+            "pid": os.getpid(),
+            "created": psutil.Process().create_time(),
+            "branch": "",
+            "base": base_commit,
+            "path": str(path),
+            "claimed": False,
+            "keep": False,
+            "commit": None,
+            "groups": [],
+        }
+        try:
+            for name in _branch_names(slugify(command), attempts):
+                if branch_exists(repo, name):
+                    continue
+                tree.branch = record["branch"] = name
+                tree._write(record)
+                if tree._add(name):
+                    tree._gitdir = (tree.path / ".git").read_text(encoding="utf-8")
+                    tree._update(claimed=True)
+                    containment.attach(tree)
+                    return tree
+            raise RepositoryError(
+                f"no free branch name for this run: orchestrate/{slugify(command)} and its "
+                f"{attempts - 1} numbered variants are taken, some by runs that started at the "
+                "same moment. Delete old orchestrate/* branches (git branch --list "
+                "'orchestrate/*') or try again."
+            )
+        except BaseException:
+            tree.remove()
+            raise
+
+    def _add(self, branch: str) -> bool:
+        """``git worktree add -b``; False when another run created ``branch`` meanwhile."""
+        try:
+            git(
+                "worktree", "add", "--quiet", "-b", branch, str(self.path), self.base_commit,
+                cwd=self.repo,
+            )  # fmt: skip
+        except RepositoryError as exc:
+            if "already exists" in str(exc) and branch_exists(self.repo, branch):
+                return False
+            raise
+        return True
+
+    def verify(self) -> None:
+        """Refuse to go on unless the worktree's git dir is still its own.
+
+        ``<worktree>/.git`` is a file naming the worktree's private git dir; rewritten to
+        point at the user's ``.git``, a commit or reset in the worktree would land on the
+        user's branch and index. Plan validation keeps ``.git`` out of every path; this is
+        the check behind it, made before every diff, commit and reset.
+        """
+        pointer = self.path / ".git"
+        if (
+            pointer.is_symlink()
+            or not pointer.is_file()
+            or pointer.read_text(encoding="utf-8", errors="replace") != self._gitdir
+        ):
+            raise RepositoryError(
+                f"the worktree's git pointer {pointer} was changed during the run; nothing "
+                "more is done in it (no diff, commit or reset), and nothing is kept"
+            )
+
+    def _git(self, *args: str, stdin: str | None = None) -> str:
+        self.verify()
+        return git(*args, cwd=self.path, stdin=stdin)
+
+    def reset(self) -> None:
+        """Back to the base commit, nothing untracked: every attempt starts clean."""
+        self._git("reset", "--quiet", "--hard", self.base_commit)
+        self._git("clean", "-fdxq")
+
+    def diff(self) -> str:
+        """The full change against the base commit, new files included."""
+        self._git("add", "-A")
+        return self._git("diff", "--cached", "--binary", self.base_commit)
+
+    def diff_stat(self) -> str:
+        self._git("add", "-A")
+        return self._git("diff", "--cached", "--stat", self.base_commit).rstrip()
+
+    def changed_files(self) -> list[str]:
+        self._git("add", "-A")
+        return self._git("diff", "--cached", "--name-only", self.base_commit).split()
+
+    def changed_lines(self) -> dict[str, set[int]]:
+        """Base-side line numbers each change touches, per file (from ``git diff -U0``)."""
+        self._git("add", "-A")
+        out = self._git("diff", "--cached", "-U0", self.base_commit)
+        lines: dict[str, set[int]] = {}
+        path = ""
+        for line in out.splitlines():
+            if line.startswith("--- "):
+                path = line[6:] if line.startswith("--- a/") else ""
+            elif line.startswith("@@") and path:
+                match = _HUNK.match(line)
+                if match:
+                    start, count = int(match[1]), int(match[2] or 1)
+                    lines.setdefault(path, set()).update(range(start, start + max(count, 1)))
+        return lines
+
+    def commit(self, message: str) -> str:
+        self._git("add", "-A")
+        self._git("commit", "--quiet", "--no-verify", "-F", "-", stdin=message)
+        return self._git("rev-parse", "HEAD").strip()
+
+    def keep_branch(self, commit: str) -> None:
+        """Make ``commit`` — already on the branch — the run's result: `remove` and a later
+        `clean_stale` keep the branch as long as it points at that commit. Commit first:
+        a keep recorded before its commit exists would keep a branch that holds nothing."""
+        tip = _tip(self.repo, self.branch)
+        if tip != commit:
+            raise RepositoryError(
+                f"cannot keep branch {self.branch} at {commit[:12]}: it points at "
+                f"{(tip or 'nothing')[:12]}. Commit first, then keep the commit that was made."
+            )
+        self._update(keep=True, commit=commit)
+
+    def kept_commit(self) -> str | None:
+        """The recorded result commit, if the branch still points at it."""
+        record = self._read()
+        commit = record.get("commit") if record else None
+        if record and record.get("keep") and commit and _tip(self.repo, self.branch) == commit:
+            return str(commit)
+        return None
+
+    def add_group(self, group: Group) -> None:
+        """Record a process group of this run in the lease (`containment` calls this)."""
+        with self._lock:
+            record = self._read()
+            if record is not None and list(group) not in record["groups"]:
+                record["groups"].append(list(group))
+                self._write(record)
+
+    def drop_group(self, group: Group) -> None:
+        with self._lock:
+            record = self._read()
+            if record is not None and list(group) in record["groups"]:
+                record["groups"].remove(list(group))
+                self._write(record)
+
+    def remove(self) -> None:
+        """Stop the run's recorded process groups, then remove the worktree, its temp dir,
+        the branch unless it holds the kept commit, and the lease. Idempotent."""
+        containment.detach(self)
+        with self._lock:
+            record = self._read()
+        if record is None:  # removed before, or never leased: no branch of ours to judge
+            record = {"path": str(self.path), "branch": ""}
+        _stop_groups(record, grace=1.0)
+        if _remove(self.repo, record, live_branches=_live_branches(self.repo, but=self.lease)):
+            _unlink_lease(self.lease)
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.lease.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        """Replace the lease atomically: a kill mid-write leaves the old or the new record."""
+        tmp = _tmp_of(self.lease)
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        tmp.replace(self.lease)
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            record = self._read()
+            if record is None:
+                raise RepositoryError(
+                    f"the run's lease {self.lease} is gone: another process removed this run's "
+                    "leftovers. Run again."
+                )
+            record.update(changes)
+            self._write(record)
+
+
+def _branch_names(slug: str, attempts: int) -> list[str]:
+    return [f"orchestrate/{slug}"] + [f"orchestrate/{slug}-{n}" for n in range(2, attempts + 1)]
+
+
+def _tmp_of(lease: Path) -> Path:
+    return lease.with_name(f".{lease.name}.tmp")
+
+
+def _unlink_lease(lease: Path) -> None:
+    lease.unlink(missing_ok=True)
+    _tmp_of(lease).unlink(missing_ok=True)
+    _drop_if_empty(lease.parent)
+
+
+def _tip(repo: Path, branch: str) -> str | None:
+    if not branch:
+        return None
+    out = git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo, check=False)
+    return out.strip() or None
+
+
+def _stop_groups(record: dict[str, Any], grace: float) -> None:
+    """Stop the process groups a lease records (a reused pid is left alone, see `Group`)."""
+    groups = []
+    for entry in record.get("groups") or []:
+        with contextlib.suppress(TypeError, ValueError):
+            groups.append(Group(int(entry[0]), float(entry[1])))
+    for group in groups:
+        stop_group(group, grace=grace)
+
+
+def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> bool:
+    """Remove the record's worktree and its branch unless that is a result; a name never
+    claimed is also left alone while a running owner (``live_branches``) names it.
+
+    True when all of it is gone: otherwise the caller keeps the lease, so that the next
+    run tries again rather than nobody ever.
+    """
+    path = Path(record.get("path") or "")
+    if record.get("path"):
+        if path.exists():
+            git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
+        shutil.rmtree(path.parent, ignore_errors=True)
+    git("worktree", "prune", cwd=repo, check=False)
+    branch = str(record.get("branch") or "")
+    claimed = record.get("claimed", True)
+    if branch and (claimed or branch not in live_branches) and not _is_result(repo, record):
+        git("branch", "-D", "--quiet", branch, cwd=repo, check=False)
+        if _tip(repo, branch) is not None:
+            return False
+    return not (record.get("path") and path.exists())
+
+
+def _is_result(repo: Path, record: dict[str, Any]) -> bool:
+    """Whether the lease's branch must stay: it holds the recorded green commit, or it was
+    never ours (an unclaimed name another run created; ours would still be at the base)."""
+    tip = _tip(repo, str(record.get("branch") or ""))
+    if tip is None:
+        return True  # nothing to delete
+    if record.get("keep") and record.get("commit") and tip == record["commit"]:
+        return True
+    return not record.get("claimed", True) and tip != record.get("base")
+
+
+def clean_stale(repo: Path) -> list[str]:
+    """Stop and remove what runs whose process is gone left behind; return their branches.
+
+    For each such lease: its recorded process groups are stopped (SIGTERM, then SIGKILL),
+    its worktree removed, and its branch deleted unless it holds the recorded green commit.
+    """
+    leases = _leases(repo)
+    removed: list[str] = []
+    if not leases.is_dir():
+        return removed
+    records = _records(leases)
+    live = {str(r.get("branch")) for _, r in records if r is not None and _owner_alive(r)}
+    for lease, record in records:
+        if record is None:
+            _unlink_lease(lease)
+            continue
+        if _owner_alive(record):
+            continue
+        _stop_groups(record, grace=STALE_GRACE)
+        if not _remove(repo, record, live_branches=live):
+            continue  # the lease stays for another try
+        _unlink_lease(lease)
+        if record.get("branch"):
+            removed.append(str(record["branch"]))
+    _drop_if_empty(leases)
+    return removed
+
+
+def _records(leases: Path) -> list[tuple[Path, dict[str, Any] | None]]:
+    """Every lease with its record (None: unreadable). A temp file without its lease is a
+    kill during the first write: it stands for the lease."""
+    found: list[tuple[Path, dict[str, Any] | None]] = []
+    names = {p.name for p in leases.glob("*.json")}
+    candidates = sorted(leases.glob("*.json")) + [
+        leases / t.name[1 : -len(".tmp")]
+        for t in sorted(leases.glob(".*.json.tmp"))
+        if t.name[1 : -len(".tmp")] not in names
+    ]
+    for lease in candidates:
+        source = lease if lease.exists() else _tmp_of(lease)
+        try:
+            record = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = None
+        if source != lease and not isinstance(record, dict) and _young(source):
+            continue  # a run writing its first lease right now
+        found.append((lease, record if isinstance(record, dict) else None))
+    return found
+
+
+def _young(path: Path, seconds: float = 60.0) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return False
+
+
+def _live_branches(repo: Path, but: Path) -> set[str]:
+    """Branches that leases of running owners (other than ``but``) name."""
+    leases = _leases(repo)
+    if not leases.is_dir():
+        return set()
+    return {
+        str(r.get("branch"))
+        for lease, r in _records(leases)
+        if lease != but and r is not None and _owner_alive(r)
+    }
+
+
+def _owner_alive(record: dict[str, Any]) -> bool:
+    try:
+        return _alive(int(record.get("pid", -1)), float(record.get("created", 0.0)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _alive(pid: int, created: float) -> bool:
+    """The lease's owner still runs (a reused pid with another start time, or a zombie that
+    no one has reaped, does not count)."""
+    try:
+        proc = psutil.Process(pid)
+        return bool(
+            abs(proc.create_time() - created) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def _drop_if_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
+def init_submodules(repo: Path, tree: Path, base_commit: str) -> list[str]:
+    """Give the worktree the base's submodules, cloned from the user's checked-out copies.
+
+    A fresh worktree has empty submodule directories, and fetching them would need the
+    network; the user's checkout has them. Each is cloned locally (``--shared``: no copy of
+    the objects) and detached at the commit the base records. A submodule the checkout has
+    not initialised is refused by name, with the command that fixes it.
+    """
+    listing = git("ls-tree", "-r", "-z", base_commit, cwd=repo)
+    links = [
+        (entry.split("\t", 1)[1], entry.split()[2])
+        for entry in listing.split("\0")
+        if entry.startswith("160000 ")
+    ]
+    missing = [path for path, _ in links if not (repo / path / ".git").exists()]
+    if missing:
+        raise RepositoryError(
+            f"the repository has submodules that are not checked out here ({', '.join(missing)})"
+            ": run `git submodule update --init --recursive` first, so the run can use them "
+            "without the network"
+        )
+    for path, sha in links:
+        target = tree / path
+        shutil.rmtree(target, ignore_errors=True)
+        git(
+            "clone", "--quiet", "--shared", "--no-checkout", str(repo / path), str(target), cwd=repo
+        )
+        try:
+            git("checkout", "--quiet", "--detach", sha, cwd=target)
+        except RepositoryError:
+            raise RepositoryError(
+                f"submodule {path} in your checkout lacks commit {sha[:10]} that the base "
+                f"records: run `git submodule update --init --recursive` first"
+            ) from None
+    return [path for path, _ in links]
