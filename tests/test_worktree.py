@@ -273,7 +273,10 @@ repo, head, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 while not go.exists():
     time.sleep(0.001)
 tree = Worktree.create(repo, head, "Rename add to plus", sys.argv[4])
-print(tree.branch)
+print(tree.branch, flush=True)
+(go.parent / f"made-{sys.argv[4]}").touch()
+while len(list(go.parent.glob("made-*"))) < 4:  # hold the branch until every racer has one
+    time.sleep(0.01)
 tree.remove()
 """
 

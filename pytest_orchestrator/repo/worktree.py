@@ -256,10 +256,21 @@ class Worktree:
         return record if isinstance(record, dict) else None
 
     def _write(self, record: dict[str, Any]) -> None:
-        """Replace the lease atomically: a kill mid-write leaves the old or the new record."""
+        """Replace the lease atomically: a kill mid-write leaves the old or the new record.
+
+        Another run that removes its own lease also removes the leases directory when it
+        looks empty, possibly between our ``mkdir`` and our write: make it again and retry.
+        """
         tmp = _tmp_of(self.lease)
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        tmp.replace(self.lease)
+        for _ in range(20):
+            try:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(record), encoding="utf-8")
+                tmp.replace(self.lease)
+                return
+            except FileNotFoundError:
+                continue
+        raise RepositoryError(f"cannot write the run's lease {self.lease}: its directory vanishes")
 
     def _update(self, **changes: Any) -> None:
         with self._lock:
