@@ -124,6 +124,7 @@ def test_rss_watch_stops_a_group_at_the_first_sample_over_its_mark() -> None:
     assert watch.peak_bytes == 255_000_000
 
 
+@pytest.mark.slow
 def test_rss_watch_stops_a_growing_group(tmp_path: Path) -> None:
     """End to end, without a gauge: the stand-in watch kills a child growing without bound.
     (Whether it stays under the limit depends on the machine's speed: the test above checks

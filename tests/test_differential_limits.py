@@ -95,6 +95,7 @@ def fn(report: DifferentialReport, name: str) -> FunctionReport:
     return found
 
 
+@pytest.mark.slow
 def test_function_stuck_in_c_is_stopped_at_the_cap(tmp_path: Path) -> None:
     """No signal handler runs inside a long C call: its child's process group is killed at the cap,
     the phase ends on time, and the other shard's function is still reported."""
@@ -107,6 +108,7 @@ def test_function_stuck_in_c_is_stopped_at_the_cap(tmp_path: Path) -> None:
     assert any("skipped pkg.hostile.stuck_in_c: hung until the cap" in n for n in summary.notes)
 
 
+@pytest.mark.slow
 def test_segfault_is_reported_and_sampling_continues(tmp_path: Path) -> None:
     """A function that crashes the interpreter is retried without the input, then blamed;
     the next rounds sample the rest."""
@@ -138,6 +140,7 @@ def test_how_a_child_ended_decides_what_its_function_is_blamed_for(
     assert _blame(child).startswith(blame)
 
 
+@pytest.mark.slow
 def test_memory_hog_is_stopped_and_reported(tmp_path: Path) -> None:
     """End to end: a hog's child is stopped (by the gauge, or first by the per-call alarm on
     a starved machine), the report says so, and the other function is still sampled. How far
@@ -173,6 +176,7 @@ def test_candidate_that_cannot_be_imported_diverges(tmp_path: Path) -> None:
     assert "broken at import" in f.counterexample.candidate
 
 
+@pytest.mark.slow
 def test_input_that_stalls_a_child_is_dropped_and_sampling_goes_on(tmp_path: Path) -> None:
     """One input stuck in C stops its child; the function is sampled again without it."""
     run = run_for(tmp_path, ["once_stuck"])

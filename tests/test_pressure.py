@@ -461,6 +461,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace() -> None:
         assert proc.wait(timeout=30) == -signal.SIGKILL
 
 
+@pytest.mark.slow
 def test_a_runaway_montecarlo_child_is_stopped_by_the_running_gauge() -> None:
     """End to end: a guarded child growing 100 MiB/s is stopped, with its group, by the real
     gauge, and the run record says so. How close to the line it gets depends on the machine
