@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pluggy
+import pytest
 
 from pytest_orchestrator.guard.children import child_env
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
@@ -67,6 +68,7 @@ def test_affected_test_files_are_those_naming_a_target(tmp_path: Path) -> None:
     assert affected_test_files(tree, {"area"}) == ["tests/test_geo.py"]
 
 
+@pytest.mark.slow
 def test_calls_are_captured_through_every_import_style(tmp_path: Path) -> None:
     """'from m import f' copies, module attribute calls and calls from inside the module
     (through its globals) are all recorded."""
@@ -96,6 +98,7 @@ def test_calls_are_captured_through_every_import_style(tmp_path: Path) -> None:
     assert calls == [(("square", 3), {}), (("square", 4), {}), (("square", 5), {})]
 
 
+@pytest.mark.slow
 def test_baseline_samples_captured_inputs_first(tmp_path: Path) -> None:
     """An unannotated function is still sampled, from the calls its tests make."""
     tree = make_tree(tmp_path / "tree")
@@ -120,6 +123,7 @@ def test_baseline_samples_captured_inputs_first(tmp_path: Path) -> None:
     assert any("captured arguments reused" in n for n in again.notes)
 
 
+@pytest.mark.slow
 def test_method_calls_are_captured_with_their_instance(tmp_path: Path) -> None:
     """A method is wrapped on its class: each call records 'self' first."""
     tree = make_tree(tmp_path / "tree")

@@ -45,6 +45,7 @@ def run(
     return project.runpytest_subprocess("-p", "pytest_orchestrator.fixtures", *args)
 
 
+@pytest.mark.slow
 def test_a_session_gets_a_running_gauge_and_a_cache_that_persists(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,6 +57,7 @@ def test_a_session_gets_a_running_gauge_and_a_cache_that_persists(
     run(project, cached=True).assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_xdist_workers_get_a_read_only_view_of_the_parents_gauge(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,6 +68,7 @@ def test_xdist_workers_get_a_read_only_view_of_the_parents_gauge(
         run(project, "-n", "2", gauge="PressureView").assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_a_bad_threshold_fails_the_gauge_with_the_fix_in_the_message(
     project: pytest.Pytester,
 ) -> None:

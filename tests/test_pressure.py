@@ -89,7 +89,8 @@ def child(code: str, *args: object, **popen: object) -> Iterator[subprocess.Pope
         assert proc.stdout.readline().strip() == "ready"
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a test may have stopped it already
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
 
 
@@ -349,8 +350,122 @@ def test_the_timeline_is_bounded_ordered_and_keeps_the_peak(ratios: list[float])
 # --- enforcing ------------------------------------------------------------------------------
 
 
-def test_a_runaway_montecarlo_child_is_stopped_before_the_ratio_is_crossed() -> None:
-    """A guarded child growing 100 MiB/s is stopped, with its group, below the threshold."""
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeTree:
+    """The gauge's process tree with injected samples: ``memory`` maps real pids (so the
+    gauge's signals are real) to the bytes the next sample reports for them."""
+
+    def __init__(self, memory: dict[int, int]) -> None:
+        self.memory = memory
+        self.procs: dict[int, _Proc] = {}
+
+    def measure(self, now: float, *, extra_roots: object, rescan: bool) -> None:
+        for pid in self.procs.keys() - self.memory.keys():
+            del self.procs[pid]
+        for pid, size in self.memory.items():
+            self.procs.setdefault(pid, _Proc(psutil.Process(pid))).rss = size
+
+    def subtree(self, pid: int) -> list[int]:
+        return [pid] if pid in self.procs else []
+
+
+SLEEPER = "import sys\nprint('ready', flush=True)\nsys.stdin.read()\n"
+IGNORES_SIGTERM = (
+    "import signal, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\nsys.stdin.read()\n"
+)
+ROOT_BYTES = 105 * MiB
+
+
+def scripted_gauge(
+    hog_pid: int, *, threshold: float = 0.5, margin: float = 0.05, interval: float = 0.1
+) -> tuple[PressureGauge, FakeTree, FakeClock]:
+    """A gauge over 1000 MiB whose tree is this process (105 MiB) and a guarded hog (0 MiB)."""
+    tree, clock = FakeTree({os.getpid(): ROOT_BYTES, hog_pid: 0}), FakeClock()
+    gauge = PressureGauge(interval=interval, threshold=threshold, margin=margin,
+                          available_bytes=1000 * MiB, export_env=False, tree=tree,
+                          clock=clock, kill_grace=1.0)  # fmt: skip
+    gauge.guard(hog_pid, label="montecarlo shard 3")
+    return gauge, tree, clock
+
+
+def grow_until_stopped(
+    gauge: PressureGauge, tree: FakeTree, clock: FakeClock, hog_pid: int, step: int, dt: float
+) -> list[Sample]:
+    """Samples every ``dt`` seconds while the hog grows ``step`` bytes a sample, up to the
+    sample at which the gauge stops it (at most 100 samples)."""
+    samples = [gauge.sample()]
+    while not any(e.kind == "stopped_child" for e in gauge.events) and len(samples) < 100:
+        clock.now += dt
+        tree.memory[hog_pid] += step
+        samples.append(gauge.sample())
+    return samples
+
+
+def test_a_steadily_growing_child_is_stopped_at_the_margin_below_the_threshold() -> None:
+    """Given samples of a child growing 30 MiB per 50 ms: soft at ratio 0.405, then it is
+    stopped at the first sample within the margin (0.465 >= 0.50 - 0.05), before the line."""
+    with child(SLEEPER) as proc:
+        gauge, tree, clock = scripted_gauge(proc.pid)
+        samples = grow_until_stopped(gauge, tree, clock, proc.pid, 30 * MiB, 0.05)
+        assert [round(s.ratio, 3) for s in samples[-4:]] == [0.375, 0.405, 0.435, 0.465]
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+        del tree.memory[proc.pid]
+        clock.now += 0.05
+        gauge.sample()
+    assert gauge.peak == pytest.approx(0.465)
+    assert gauge.peak < gauge.threshold
+    assert [e.kind for e in gauge.events] == ["soft", "threshold", "stopped_child", "recovered"]
+    stopped = gauge.events[2]
+    assert stopped.ratio == pytest.approx(0.465)
+    assert "montecarlo shard 3" in stopped.detail
+    assert "ratio 0.465 >= threshold - margin 0.45" in stopped.detail
+    record = json.loads(json.dumps(gauge.record()))
+    assert [e["kind"] for e in record["events"]] == ["soft", "threshold", "stopped_child",
+                                                     "recovered"]  # fmt: skip
+
+
+def test_a_fast_child_is_stopped_on_its_predicted_ratio_while_still_below_soft() -> None:
+    """Given a child growing 150 MiB per 50 ms (3 GiB/s), the second sample (ratio 0.255)
+    predicts 0.555 at the next one, over the line: it is stopped then, below even soft."""
+    with child(SLEEPER) as proc:
+        gauge, tree, clock = scripted_gauge(proc.pid)
+        samples = grow_until_stopped(gauge, tree, clock, proc.pid, 150 * MiB, 0.05)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert [round(s.ratio, 3) for s in samples] == [0.105, 0.255]
+    assert [e.kind for e in gauge.events] == ["threshold", "stopped_child"]
+    assert "predicted ratio 0.555 at the next sample >= threshold 0.50" in gauge.events[1].detail
+    assert gauge.peak < gauge.soft
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace() -> None:
+    """SIGTERM first; SIGKILL at the first sample after ``kill_grace`` seconds (fake clock)."""
+    with child(IGNORES_SIGTERM) as proc:
+        gauge, tree, clock = scripted_gauge(proc.pid)
+        grow_until_stopped(gauge, tree, clock, proc.pid, 30 * MiB, 0.05)
+        for _ in range(3):  # within the grace: still alive, whatever the wall clock does
+            clock.now += 0.25
+            gauge.sample()
+        assert proc.poll() is None
+        clock.now += 0.3
+        gauge.sample()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_a_runaway_montecarlo_child_is_stopped_by_the_running_gauge() -> None:
+    """End to end: a guarded child growing 100 MiB/s is stopped, with its group, by the real
+    gauge, and the run record says so. How close to the line it gets depends on the machine
+    (benchmarks/bench_pressure.py measures it); the decision is tested above."""
     threshold, headroom = 0.5, 160 * MiB
     available = int((tree_bytes(rescan_interval=0.0) + headroom) / threshold)
     gauge = PressureGauge(
@@ -358,7 +473,7 @@ def test_a_runaway_montecarlo_child_is_stopped_before_the_ratio_is_crossed() -> 
     )
     with gauge:
         proc = subprocess.Popen(
-            [sys.executable, "-c", RUNAWAY, "600"],
+            [sys.executable, "-c", RUNAWAY, "2000"],
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
@@ -371,23 +486,21 @@ def test_a_runaway_montecarlo_child_is_stopped_before_the_ratio_is_crossed() -> 
                 recovered.set()
 
         gauge.on_event(on_event)
-        out, _ = proc.communicate(timeout=120)
-        assert recovered.wait(timeout=30)
-    sleeper_pid, *progress = map(int, out.split())
+        out, _ = proc.communicate(timeout=300)
+        assert recovered.wait(timeout=60)
+    sleeper_pid, *_ = map(int, out.split())
     with contextlib.suppress(psutil.NoSuchProcess):
-        psutil.Process(sleeper_pid).wait(timeout=30)  # raises TimeoutExpired if still alive
+        psutil.Process(sleeper_pid).wait(timeout=60)  # raises TimeoutExpired if still alive
     assert not psutil.pid_exists(sleeper_pid)  # the group went down with the child
 
     assert proc.returncode in (-signal.SIGTERM, -signal.SIGKILL)
-    assert progress[-1] * MiB < headroom
-    assert gauge.peak < threshold
     kinds = [e.kind for e in gauge.events]
-    assert kinds[:3] == ["soft", "threshold", "stopped_child"]
+    assert {"threshold", "stopped_child"} <= set(kinds)
     assert kinds[-1] == "recovered"
     stopped = next(e for e in gauge.events if e.kind == "stopped_child")
     assert "montecarlo shard 3" in stopped.detail
-    assert stopped.ratio < threshold
-    assert json.loads(json.dumps(gauge.record()))["events"][2]["kind"] == "stopped_child"
+    recorded = json.loads(json.dumps(gauge.record()))["events"]
+    assert "stopped_child" in [e["kind"] for e in recorded]
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,7 @@ def test_no_planted_secret_reaches_any_request_body(
     assert plan.steps[0].op == "replace_block"
 
 
+@pytest.mark.slow
 def test_a_garbled_reply_ends_the_run_with_exit_4_and_no_traceback(tmp_path: Path) -> None:
     """An HTML page instead of a Message, every time: exit status 4, and what to check."""
     repo = tmp_path / "calc"

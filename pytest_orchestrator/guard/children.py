@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -279,6 +279,8 @@ class RssWatch:
     interval: float = 0.05
     margin: float = 0.85
     """Kill at ``margin * limit_bytes``, before the limit itself."""
+    measure: Callable[[int], int] = field(default=lambda pid: _group_rss(pid), repr=False)
+    """Resident bytes of the group led by a pid (a seam: tests inject samples)."""
     peak_bytes: int = 0
     stopped: list[str] = field(default_factory=list)
     _pids: dict[int, str] = field(default_factory=dict)
@@ -304,18 +306,22 @@ class RssWatch:
 
     def _loop(self) -> None:
         while not self._halt.wait(self.interval):
-            with self._lock:
-                pids = dict(self._pids)
-            for pid, label in pids.items():
-                rss = _group_rss(pid)
-                self.peak_bytes = max(self.peak_bytes, rss)
-                if rss >= self.margin * self.limit_bytes:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        continue
-                    self.stopped.append(label)
-                    self.unguard(pid)
+            self.poll()
+
+    def poll(self) -> None:
+        """Measure every guarded group once; kill the ones at or over the mark."""
+        with self._lock:
+            pids = dict(self._pids)
+        for pid, label in pids.items():
+            rss = self.measure(pid)
+            self.peak_bytes = max(self.peak_bytes, rss)
+            if rss >= self.margin * self.limit_bytes:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    continue
+                self.stopped.append(label)
+                self.unguard(pid)
 
 
 def _group_rss(pid: int) -> int:

@@ -61,6 +61,7 @@ from pytest_orchestrator.guard.pressure_record import (
 # them from here.
 from pytest_orchestrator.guard.pressure_record import _Timeline as _Timeline
 from pytest_orchestrator.guard.proctree import _Proc as _Proc
+from pytest_orchestrator.guard.proctree import _ProcessTree as _ProcessTree
 from pytest_orchestrator.guard.proctree import _Tree as _Tree
 
 __all__ = [
@@ -145,6 +146,11 @@ class PressureGauge:
     Unguarded processes are never signalled: a test step that may blow the budget should be
     guarded by whoever starts it. The thread starts with :meth:`start` (or ``with``), takes a
     first sample synchronously, and :meth:`stop` joins it; both are idempotent.
+
+    Seams for deterministic tests: ``tree`` is what is measured (by default the real process
+    tree of ``root_pid``; a fake with the same ``measure``/``procs``/``subtree`` injects
+    samples) and ``clock`` is the monotonic clock the growth rate, the kill grace and the
+    predictions use (default :func:`time.monotonic`).
     """
 
     ENV_VAR: Final = ENV_VAR
@@ -162,6 +168,8 @@ class PressureGauge:
         kill_grace: float = 1.0,
         rescan_interval: float = 1.0,
         export_env: bool = True,
+        tree: _ProcessTree | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         soft = max(threshold - 0.10, threshold / 2) if soft is None else soft
         if not 0 < threshold <= 1:
@@ -190,7 +198,8 @@ class PressureGauge:
         self._sampling = threading.Lock()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
-        self._tree: _Tree | None = None
+        self._tree: _ProcessTree | None = tree
+        self._clock = clock
         self._subscribers: list[Callable[[Sample], None]] = []
         self._event_subscribers: list[Callable[[PressureEvent], None]] = []
         self._latest: Sample | None = None
@@ -371,7 +380,7 @@ class PressureGauge:
             if self._tree is None:
                 self._tree = _Tree(self.root_pid, rescan_interval=self._rescan_interval)
             tree = self._tree
-            now = time.monotonic()
+            now = self._clock()
             with self._lock:
                 roots = list(self._guards)
             tree.measure(now, extra_roots=roots, rescan=self._pressed)
@@ -421,7 +430,7 @@ class PressureGauge:
         self,
         sample: Sample,
         now: float,
-        tree: _Tree,
+        tree: _ProcessTree,
         memory: dict[int, int],
         trend: float,
         rates: dict[int, float],
@@ -465,7 +474,7 @@ class PressureGauge:
         sample: Sample,
         predicted: float,
         horizon: float,
-        tree: _Tree,
+        tree: _ProcessTree,
         memory: dict[int, int],
         rates: dict[int, float],
         note: Callable[[EventKind, str], None],
@@ -486,7 +495,7 @@ class PressureGauge:
                 break
             self._signal(pid, members, signal.SIGTERM)
             self._stopping[pid] = _Stopping(
-                tree.procs[pid].handle, label, members, time.monotonic() + self.kill_grace
+                tree.procs[pid].handle, label, members, self._clock() + self.kill_grace
             )
             note(
                 "stopped_child",

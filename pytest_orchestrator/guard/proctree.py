@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Final, NamedTuple, final
+from typing import Any, Final, NamedTuple, Protocol, final
 
 __all__ = [
     "Group",
@@ -87,6 +87,16 @@ class _Proc:
         if self.pss is None:
             return self.rss
         return max(0, self.pss + self.rss - self.rss_at_pss)
+
+
+class _ProcessTree(Protocol):
+    """What the gauge needs of a process tree (`_Tree` is the real one; tests inject samples)."""
+
+    procs: dict[int, _Proc]
+
+    def measure(self, now: float, *, extra_roots: Collection[int], rescan: bool) -> None: ...
+
+    def subtree(self, pid: int) -> list[int]: ...
 
 
 @final
