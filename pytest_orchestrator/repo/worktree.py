@@ -33,6 +33,7 @@ import psutil
 from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.guard import containment
 from pytest_orchestrator.guard.proctree import Group, stop_group
+from pytest_orchestrator.repo.files import atomic_write
 from pytest_orchestrator.repo.git import branch_exists, common_dir, git
 
 BRANCH_ATTEMPTS: Final = 20
@@ -257,9 +258,7 @@ class Worktree:
 
     def _write(self, record: dict[str, Any]) -> None:
         """Replace the lease atomically: a kill mid-write leaves the old or the new record."""
-        tmp = _tmp_of(self.lease)
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        tmp.replace(self.lease)
+        atomic_write(self.lease, json.dumps(record), tmp=_tmp_of(self.lease))
 
     def _update(self, **changes: Any) -> None:
         with self._lock:

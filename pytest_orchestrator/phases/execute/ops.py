@@ -27,6 +27,7 @@ from pytest_orchestrator.plan import (
     SearchArgs,
     repo_relative,
 )
+from pytest_orchestrator.repo.files import atomic_write
 
 if TYPE_CHECKING:
     from pytest_orchestrator.model import MonteCarloSummary
@@ -211,9 +212,7 @@ def replace_block(ctx: StepContext, args: ReplaceBlockArgs) -> OpOutcome:
             f"{args.path} (it must occur exactly once)"
             + ("" if count else _nearest(text, args.search))
         )
-    tmp = path.with_name(f".{path.name}.orchestrate-tmp")
-    tmp.write_text(text.replace(args.search, args.replace, 1), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, text.replace(args.search, args.replace, 1))
     return OpOutcome(True, f"edited {args.path}", changed_files=[args.path])
 
 
