@@ -74,18 +74,6 @@ class Weights:
 DEFAULT_WEIGHTS: Final = Weights()
 
 
-def is_test_path(path: str) -> bool:
-    """True for files of a test suite: ``tests/``, ``test_*.py``, ``*_test.py``, conftest."""
-    name = path.rsplit("/", 1)[-1]
-    wrapped = f"/{path}"
-    return (
-        name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-        or any(d in wrapped for d in ("/tests/", "/test/", "/testing/"))
-    )
-
-
 def idf(n_docs: int, df: int) -> float:
     """BM25's (always positive) inverse document frequency."""
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
