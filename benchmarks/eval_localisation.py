@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from build_corpus import mirror_of  # noqa: E402
 
 from pytest_orchestrator.phases.map.phase import map_repository  # noqa: E402
-from pytest_orchestrator.phases.map.rank import DEFAULT_WEIGHTS, Weights, bm25, idf  # noqa: E402
+from pytest_orchestrator.phases.map.rank import DEFAULT_WEIGHTS, Weights, bm25_scores  # noqa: E402
 from pytest_orchestrator.phases.map.slice_cache import SliceCache  # noqa: E402
 from pytest_orchestrator.phases.map.slicing import slice_source  # noqa: E402
 from pytest_orchestrator.phases.map.terms import STOP_WORDS, split_identifier  # noqa: E402
@@ -245,12 +245,8 @@ class Baseline:
 
     @staticmethod
     def _rank(tfs: list[Counter[str]], lens: list[int], query: list[str], k: int) -> list[int]:
-        terms = set(query)
-        n = len(tfs)
-        idfs = {t: idf(n, sum(1 for tf in tfs if t in tf)) for t in terms}
-        avg = sum(lens) / max(n, 1)
-        scores = [bm25(tf, ln, avg, idfs) for tf, ln in zip(tfs, lens, strict=True)]
-        return sorted(range(n), key=lambda i: -scores[i])[:k]
+        scores = bm25_scores(tfs, lens, query=query)
+        return sorted(range(len(tfs)), key=lambda i: -scores[i])[:k]
 
     def rank_files(self, query: list[str], k: int = 10) -> list[str]:
         return [self.files[i] for i in self._rank(self.file_tf, self.file_len, query, k)]

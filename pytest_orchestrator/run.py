@@ -8,7 +8,6 @@ evidence.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from pytest_orchestrator.model import (
     PublishResult,
     TestRunResult,
 )
+from pytest_orchestrator.repo.files import atomic_write
 from pytest_orchestrator.tokens import TokenLedger
 
 if TYPE_CHECKING:
@@ -154,10 +154,7 @@ class Run:
         """Write one run-directory file atomically (JSON for non-str data)."""
         path = self.run_dir / name
         text = data if isinstance(data, str) else json.dumps(data, indent=2, default=str) + "\n"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return atomic_write(path, text)
 
     def save_record(self) -> None:
         self.write("run.json", self.record.to_json(self))

@@ -30,9 +30,8 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass
 class TokenLedger:
-    """Every model call of a run, and the run-wide caps checked before each call."""
+    """Every model call of a run, and the run's token cap checked before each call."""
 
-    max_total_tokens: int | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -44,15 +43,17 @@ class TokenLedger:
     def output_tokens(self) -> int:
         return sum(int(c.get("output_tokens", 0)) for c in self.calls)
 
-    def check(self, estimated_input: int, max_output: int) -> None:
-        """Raise `BudgetExceeded` if a call of this size could cross the run's total cap."""
-        if self.max_total_tokens is None:
+    def check(self, estimated_input: int, max_output: int, cap: int | None) -> None:
+        """Raise `BudgetExceeded` if a call of this size could cross the run's token cap
+        (``cap`` tokens in and out over the whole run; None: no cap)."""
+        if cap is None:
             return
         spent = self.input_tokens + self.output_tokens
-        if spent + estimated_input + max_output > self.max_total_tokens:
+        if spent + estimated_input + max_output > cap:
             raise BudgetExceeded(
-                f"the run's token cap ({self.max_total_tokens}) would be crossed: "
-                f"{spent} spent, this call may use {estimated_input + max_output}"
+                f"the run's token cap ({cap}) would be crossed: {spent} spent, this call may use "
+                f"{estimated_input + max_output}; raise ORCHESTRATE_MAX_RUN_TOKENS or narrow the "
+                "command"
             )
 
     def record(self, **call: Any) -> None:

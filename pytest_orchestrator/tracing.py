@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, Status, StatusCode
 
+from pytest_orchestrator.repo.files import atomic_write
+
 # OpenInference span kinds (openinference-semantic-conventions), spelled out to avoid a dependency.
 SPAN_KIND: Final = "openinference.span.kind"
 CHAIN: Final = "CHAIN"
@@ -48,9 +50,7 @@ class JsonFileExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
             self._spans.extend(_to_dict(s) for s in spans)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"spans": self._spans}, indent=1), encoding="utf-8")
-            tmp.replace(self.path)
+            atomic_write(self.path, json.dumps({"spans": self._spans}, indent=1))
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

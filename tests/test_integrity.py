@@ -6,7 +6,7 @@ import pytest
 
 from pytest_orchestrator.phases.execute.integrity import FileChange, findings
 from pytest_orchestrator.phases.execute.integrity import tests_requested as asks_for_test_changes
-from pytest_orchestrator.phases.map.rank import is_test_path
+from pytest_orchestrator.repo.files import is_test_path
 
 BASE = """\
 import pytest

@@ -49,7 +49,7 @@ def test_normalise_scales_to_the_best() -> None:
 
 def test_test_files_are_recognised_by_their_paths() -> None:
     """tests/ directories, test_*.py, *_test.py and conftest.py are test files."""
-    from pytest_orchestrator.phases.map.rank import is_test_path
+    from pytest_orchestrator.repo.files import is_test_path
 
     assert all(map(is_test_path, ["tests/a.py", "pkg/test_x.py", "x_test.py", "conftest.py"]))
     assert not any(map(is_test_path, ["pkg/testing_utils.py", "attest.py", "src/contest.py"]))

@@ -33,6 +33,7 @@ import psutil
 from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.guard import containment
 from pytest_orchestrator.guard.proctree import Group, stop_group
+from pytest_orchestrator.repo.files import atomic_write
 from pytest_orchestrator.repo.git import branch_exists, common_dir, git
 
 BRANCH_ATTEMPTS: Final = 20
@@ -261,12 +262,10 @@ class Worktree:
         Another run that removes its own lease also removes the leases directory when it
         looks empty, possibly between our ``mkdir`` and our write: make it again and retry.
         """
-        tmp = _tmp_of(self.lease)
         for _ in range(20):
             try:
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps(record), encoding="utf-8")
-                tmp.replace(self.lease)
+                self.lease.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(self.lease, json.dumps(record), tmp=_tmp_of(self.lease))
                 return
             except FileNotFoundError:
                 continue

@@ -51,6 +51,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from pytest_orchestrator.repo.files import atomic_write
+
 __all__ = ["FakeAnthropic", "RecordedRequest", "Reply", "edit_reply", "plan_reply"]
 
 Reply = dict[str, Any]
@@ -302,9 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     fake = FakeAnthropic(script, log_file=args.log).start(args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    tmp = args.port_file.with_suffix(".tmp")
-    tmp.write_text(str(fake.port), encoding="utf-8")
-    tmp.replace(args.port_file)  # atomic: a reader never sees a half-written port
+    atomic_write(args.port_file, str(fake.port))  # a reader never sees a half-written port
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -39,8 +39,8 @@ from pytest_orchestrator.model import (
     TestRunResult,
 )
 from pytest_orchestrator.phases.execute import integrity
-from pytest_orchestrator.phases.map.rank import is_test_path
 from pytest_orchestrator.plan import Plan
+from pytest_orchestrator.repo.files import is_test_path
 from pytest_orchestrator.repo.git import git
 
 REFACTOR_OPS: Final = frozenset({"rename_symbol"})

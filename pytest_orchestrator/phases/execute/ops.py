@@ -7,7 +7,6 @@ validation, so a symlink cannot lead an edit out); scan ops only read.
 
 from __future__ import annotations
 
-import difflib
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_orchestrator.errors import EditError
 from pytest_orchestrator.phases.execute import refactor
 from pytest_orchestrator.phases.plan.edits import occurrences
+from pytest_orchestrator.phases.plan.prompting import nearest_match
 from pytest_orchestrator.plan import (
     ApplyPatchArgs,
     LintArgs,
@@ -27,6 +27,7 @@ from pytest_orchestrator.plan import (
     SearchArgs,
     repo_relative,
 )
+from pytest_orchestrator.repo.files import atomic_write
 
 if TYPE_CHECKING:
     from pytest_orchestrator.model import MonteCarloSummary
@@ -211,26 +212,17 @@ def replace_block(ctx: StepContext, args: ReplaceBlockArgs) -> OpOutcome:
             f"{args.path} (it must occur exactly once)"
             + ("" if count else _nearest(text, args.search))
         )
-    tmp = path.with_name(f".{path.name}.orchestrate-tmp")
-    tmp.write_text(text.replace(args.search, args.replace, 1), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, text.replace(args.search, args.replace, 1))
     return OpOutcome(True, f"edited {args.path}", changed_files=[args.path])
 
 
 def _nearest(text: str, search: str) -> str:
-    """The closest block of the file to ``search``, for the error message and the replan."""
-    lines = text.splitlines()
-    want = search.splitlines() or [search]
-    size = len(want)
-    best, best_at = 0.0, 0
-    for i in range(max(1, len(lines) - size + 1)):
-        ratio = difflib.SequenceMatcher(None, "\n".join(lines[i : i + size]), search).ratio()
-        if ratio > best:
-            best, best_at = ratio, i
-    if best < 0.3:
+    """The closest block of the file to ``search`` (`nearest_match`), for the error message
+    and the replan; nothing below 30% similar."""
+    line, ratio, near = nearest_match(text, search)
+    if ratio < 0.3:
         return ""
-    near = "\n".join(lines[best_at : best_at + size])
-    return f"; nearest match (line {best_at + 1}, {best:.0%} similar):\n{near}"
+    return f"; nearest match (line {line}, {ratio:.0%} similar):\n{near.rstrip()}"
 
 
 def apply_patch(ctx: StepContext, args: ApplyPatchArgs) -> OpOutcome:

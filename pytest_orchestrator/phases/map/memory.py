@@ -18,18 +18,17 @@ from typing import Final
 
 from pytest_orchestrator.model import Slice
 from pytest_orchestrator.phases.map.terms import extract
+from pytest_orchestrator.store import open_store, transaction
 
 FILENAME: Final = "memory.sqlite"
 SCHEMA_VERSION: Final = 1
 #: Only the most recent runs are consulted.
 MAX_RUNS: Final = 1000
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, created REAL, command TEXT, words TEXT);
-CREATE TABLE IF NOT EXISTS chosen (
-    run INTEGER REFERENCES runs(id), path TEXT, symbol TEXT, hash TEXT
-);
-CREATE INDEX IF NOT EXISTS chosen_run ON chosen(run);
-"""
+_SCHEMA: Final = (
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY, created REAL, command TEXT, words TEXT)",
+    "CREATE TABLE chosen (run INTEGER REFERENCES runs(id), path TEXT, symbol TEXT, hash TEXT)",
+    "CREATE INDEX chosen_run ON chosen(run)",
+)
 
 
 def command_words(command: str) -> frozenset[str]:
@@ -55,32 +54,8 @@ class Memory:
         return cls(directory / FILENAME)
 
     def _open(self) -> sqlite3.Connection:
-        target = str(self.path) if self.path is not None else ":memory:"
-        try:
-            return self._connect(target)
-        except sqlite3.DatabaseError:
-            if self.path is None:
-                raise
-            # a corrupt or foreign file: it is only a memory, start again
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            return self._connect(target)
-
-    @staticmethod
-    def _connect(target: str) -> sqlite3.Connection:
-        db = sqlite3.connect(target, timeout=10.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout = 10000")
-            db.execute("PRAGMA journal_mode = WAL")
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version != SCHEMA_VERSION:
-                db.executescript("DROP TABLE IF EXISTS chosen; DROP TABLE IF EXISTS runs;")
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
+        # a corrupt or foreign file: it is only a memory, start again
+        return open_store(self.path, SCHEMA_VERSION, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -125,13 +100,8 @@ class Memory:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db, immediate=True):
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 def remember(directory: Path, command: str, chosen: list[Slice]) -> None:

@@ -56,12 +56,12 @@ from pytest_orchestrator.phases.map.rank import (
     Weights,
     bm25_texts,
     idf,
-    is_test_path,
     normalise,
 )
 from pytest_orchestrator.phases.map.search_cache import SearchCache, search_key, tree_state
 from pytest_orchestrator.phases.map.slicing import SlicedFile, decode
 from pytest_orchestrator.phases.map.terms import Terms, extract
+from pytest_orchestrator.repo.files import is_test_path
 
 if TYPE_CHECKING:
     from pytest_orchestrator.phases.map.slice_cache import SliceCache, SliceMeta

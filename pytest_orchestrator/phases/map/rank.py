@@ -74,18 +74,6 @@ class Weights:
 DEFAULT_WEIGHTS: Final = Weights()
 
 
-def is_test_path(path: str) -> bool:
-    """True for files of a test suite: ``tests/``, ``test_*.py``, ``*_test.py``, conftest."""
-    name = path.rsplit("/", 1)[-1]
-    wrapped = f"/{path}"
-    return (
-        name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-        or any(d in wrapped for d in ("/tests/", "/test/", "/testing/"))
-    )
-
-
 def idf(n_docs: int, df: int) -> float:
     """BM25's (always positive) inverse document frequency."""
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
@@ -119,17 +107,26 @@ def bm25_corpus(
     IDF comes from ``idfs`` when given (e.g. from the whole repository's document
     frequencies, as Map does for slices), else from ``docs`` themselves.
     """
-    if not docs:
-        return []
     terms = set(query)
     tfs = [Counter(t for t in doc if t in terms) for doc in docs]
+    return bm25_scores(tfs, [len(doc) for doc in docs], idfs, query)
+
+
+def bm25_scores(
+    tfs: Sequence[Mapping[str, int]],
+    lengths: Sequence[float],
+    idfs: Mapping[str, float] | None = None,
+    query: Sequence[str] = (),
+) -> list[float]:
+    """BM25 of every document, given as its term frequencies and its length, against the
+    average length. IDF comes from ``idfs`` when given, else from the documents themselves
+    (for the ``query`` terms)."""
+    if not tfs:
+        return []
     if idfs is None:
-        df: Counter[str] = Counter()
-        for tf in tfs:
-            df.update(tf.keys())
-        idfs = {t: idf(len(docs), df[t]) for t in terms}
-    avg = sum(len(d) for d in docs) / len(docs)
-    return [bm25(tf, len(doc), avg, idfs) for tf, doc in zip(tfs, docs, strict=True)]
+        idfs = {t: idf(len(tfs), sum(1 for tf in tfs if tf.get(t, 0))) for t in set(query)}
+    avg = sum(lengths) / len(lengths)
+    return [bm25(tf, n, avg, idfs) for tf, n in zip(tfs, lengths, strict=True)]
 
 
 _RUN: Final = re.compile(r"[A-Za-z0-9_]+")
@@ -160,9 +157,7 @@ def bm25_texts(
             for w in relevant[run]:
                 tf[w] += runs[run]
         tfs.append(tf)
-    lengths = [sum(runs.values()) for runs in counts]
-    avg = sum(lengths) / len(lengths)
-    return [bm25(tf, n, avg, idfs) for tf, n in zip(tfs, lengths, strict=True)]
+    return bm25_scores(tfs, [sum(runs.values()) for runs in counts], idfs)
 
 
 def normalise(values: Mapping[str, float]) -> dict[str, float]:

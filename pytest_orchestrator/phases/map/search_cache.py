@@ -24,6 +24,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Final
 
+from pytest_orchestrator.store import open_store, transaction
+
 FILENAME: Final = "search.sqlite"
 SCHEMA_VERSION: Final = 1
 #: Entries kept; the least recently written go first.
@@ -81,30 +83,17 @@ class SearchCache:
         return cls(directory / FILENAME)
 
     def _open(self) -> sqlite3.Connection | None:
-        target = str(self.path) if self.path is not None else ":memory:"
-        for attempt in (1, 2):
-            try:
-                # Map looks up its searches from worker threads: one connection, one lock
-                db = sqlite3.connect(
-                    target, timeout=5.0, isolation_level=None, check_same_thread=False
-                )
-                db.execute("PRAGMA busy_timeout = 5000")
-                db.execute("PRAGMA journal_mode = WAL")
-                (version,) = db.execute("PRAGMA user_version").fetchone()
-                if version != SCHEMA_VERSION:
-                    db.execute("DROP TABLE IF EXISTS searches")
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS searches"
-                    " (key TEXT PRIMARY KEY, written REAL, payload BLOB)"
-                )
-                return db
-            except sqlite3.DatabaseError:
-                if self.path is None or attempt == 2:
-                    return None
-                for suffix in ("", "-wal", "-shm"):  # corrupt: it is only a cache
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        return None
+        try:
+            # Map looks up its searches from worker threads: one connection, one lock
+            return open_store(
+                self.path,
+                SCHEMA_VERSION,
+                ["CREATE TABLE searches (key TEXT PRIMARY KEY, written REAL, payload BLOB)"],
+                timeout=5.0,
+                check_same_thread=False,
+            )
+        except sqlite3.DatabaseError:  # corrupt twice: it is only a cache
+            return None
 
     def get(self, key: str) -> Any:
         """The stored value, or None."""
@@ -129,8 +118,7 @@ class SearchCache:
 
     def _write(self, key: str, blob: bytes) -> None:
         assert self._db is not None
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with contextlib.suppress(sqlite3.Error), transaction(self._db, immediate=True):
             self._db.execute(
                 "INSERT OR REPLACE INTO searches VALUES (?, ?, ?)", (key, time.time(), blob)
             )
@@ -139,10 +127,6 @@ class SearchCache:
                 " (SELECT key FROM searches ORDER BY written DESC LIMIT ?)",
                 (MAX_ENTRIES,),
             )
-            self._db.execute("COMMIT")
-        except sqlite3.Error:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         with self._lock:

@@ -55,10 +55,8 @@ from pytest_orchestrator.phases.map.slice_store import (
     BUSY_TIMEOUT_S,
     CACHE_KIB,
     SCHEMA_VERSION,
-    _is_corrupt,
-    _transaction,
-    _while_locked,
 )
+from pytest_orchestrator.store import connect, is_corrupt, remove_files, transaction
 
 __all__ = [
     "DIM",
@@ -344,7 +342,7 @@ class SliceCache:
                     try:
                         return self._connect(self.path)
                     except sqlite3.DatabaseError as exc:
-                        if not _is_corrupt(exc):
+                        if not is_corrupt(exc):
                             raise
                         corrupt = exc
                 return self._rebuilt_file(corrupt)
@@ -359,18 +357,13 @@ class SliceCache:
         return self._connect(None)
 
     def _connect(self, path: Path | None) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            ":memory:" if path is None else path,
-            timeout=BUSY_TIMEOUT_S,
-            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
-            check_same_thread=False,  # one connection per cache, guarded by its lock
-        )
+        # one connection per cache, guarded by its lock
+        conn = connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         try:
             if path is not None:
-                _while_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            with _transaction(conn, immediate=True):
+            with transaction(conn, immediate=True):
                 self._ensure_schema(conn)
         except BaseException:
             conn.close()
@@ -408,8 +401,7 @@ class SliceCache:
             SliceCacheWarning,
             stacklevel=2,
         )
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        remove_files(self.path)
         self.stats["rebuilds"] += 1
         return self._connect(self.path)
 
@@ -420,7 +412,7 @@ class SliceCache:
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.ProgrammingError):
                 raise
-            if not _is_corrupt(exc):
+            if not is_corrupt(exc):
                 self.stats["errors"] += 1
                 if not self._warned:
                     self._warned = True
@@ -449,7 +441,7 @@ class SliceCache:
         """One write transaction: pending last-used times first (eviction reads them), then
         ``body``."""
         conn = self._db
-        with _transaction(conn, immediate=True):
+        with transaction(conn, immediate=True):
             touched, self._touched = self._touched, {}
             files, self._touched_files = self._touched_files, {}
             conn.executemany(
@@ -535,7 +527,7 @@ class SliceCache:
     def _sync_matrix(self) -> _Matrix:
         """Bring the ranking matrix up to date with the database (one consistent snapshot)."""
         conn = self._db
-        with _transaction(conn):
+        with transaction(conn):
             state = self._state()
             epoch, seq = state["epoch"], state["seq"]
             if self._matrix is not None and (epoch, seq) == self._synced:

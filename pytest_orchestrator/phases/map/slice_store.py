@@ -9,17 +9,14 @@ Tables, in ``<cache dir>/slices.sqlite3`` with ``PRAGMA user_version`` = `SCHEMA
     cache_state(name, value)                          -- dim, count, seq, epoch
 
 Concurrency: WAL, a busy timeout (`BUSY_TIMEOUT_S`), and every write is one
-``BEGIN IMMEDIATE`` transaction (`_transaction`), so several processes (xdist workers) read
-and write at once without errors or lost writes. `_is_corrupt` tells a damaged file (rebuilt)
-from a passing error (a miss); see `pytest_orchestrator.phases.map.slice_cache` for the policy.
+``BEGIN IMMEDIATE`` transaction (`pytest_orchestrator.store.transaction`), so several
+processes (xdist workers) read and write at once without errors or lost writes.
+`pytest_orchestrator.store.is_corrupt` tells a damaged file (rebuilt) from a passing error
+(a miss); see `pytest_orchestrator.phases.map.slice_cache` for the policy.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from typing import Final
 
 __all__ = ["BUSY_TIMEOUT_S", "CACHE_KIB", "SCHEMA_VERSION"]
@@ -30,7 +27,6 @@ BUSY_TIMEOUT_S: Final = 30.0
 CACHE_KIB: Final = 32 * 1024
 """SQLite page cache per connection, allocated as used. Measured: filling 300k vectors under
 random SHA-1 keys takes ~15 % less CPU than with SQLite's 2 MiB default."""
-_CORRUPT: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _TABLES: Final = ("slice_cache", "slice_meta", "file_slices", "cache_state")
 _SCHEMA: Final = (
     "CREATE TABLE slice_cache(hash TEXT PRIMARY KEY, vector BLOB)",
@@ -43,40 +39,3 @@ _SCHEMA: Final = (
     " slices TEXT NOT NULL, last_used INTEGER NOT NULL)",
     "CREATE TABLE cache_state(name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield
-    except BaseException:
-        with suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _while_locked(operation: Callable[[], object]) -> None:
-    """Retry ``operation`` while the database is locked, up to the busy timeout.
-
-    Switching to WAL needs a moment alone with the file and fails at once, without waiting
-    for the busy handler, while another process is opening it (seen with 4 processes
-    opening a new cache together)."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            operation()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in _CORRUPT
-    text = str(exc)
-    return "malformed" in text or "not a database" in text

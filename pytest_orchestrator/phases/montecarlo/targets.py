@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from pytest_orchestrator.repo.files import is_test_path
+
 if TYPE_CHECKING:
     from pytest_orchestrator.plan import Plan
     from pytest_orchestrator.run import Run
@@ -49,9 +51,7 @@ def module_name(path: str) -> str | None:
         parts = parts[1:]
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
-    if not parts or any(p in ("tests", "test", "testing") for p in parts[:1]):
-        return None
-    if parts[-1].startswith(("test_", "conftest")) or parts[-1].endswith("_test"):
+    if not parts or is_test_path(path):
         return None
     if not all(p.isidentifier() for p in parts):
         return None

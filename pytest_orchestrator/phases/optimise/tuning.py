@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pytest_orchestrator.guard.children import ChildSpec, child_env, run_children
+from pytest_orchestrator.store import open_store, transaction
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plan import JsonScalar, Plan
@@ -137,28 +138,17 @@ class ResultStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        try:
-            self.db = self._open()
-        except sqlite3.DatabaseError:
-            path.unlink(missing_ok=True)
-            self.db = self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.execute("PRAGMA journal_mode = WAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            db.execute("DROP TABLE IF EXISTS grid_result")
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS grid_result (
+        self.db = open_store(
+            path,
+            SCHEMA_VERSION,
+            [
+                """CREATE TABLE grid_result (
                    base_commit TEXT, plan TEXT, seed INTEGER, scale REAL,
                    run_id TEXT, params TEXT, metrics TEXT, ok INTEGER, detail TEXT,
                    seconds REAL, created REAL,
                    PRIMARY KEY (base_commit, plan, seed, scale))"""
+            ],
         )
-        return db
 
     def get(self, base: str, plan: str, seed: int, scale: float) -> dict[str, Any] | None:
         row = self.db.execute(
@@ -183,13 +173,8 @@ class ResultStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db, immediate=True):
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def rows_for_run(self, run_id: str) -> list[dict[str, Any]]:
         cur = self.db.execute(

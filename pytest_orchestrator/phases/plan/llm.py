@@ -241,8 +241,7 @@ class ModelClient:
         if thinking is not None and tool_choice and tool_choice.get("type") in ("any", "tool"):
             # The API refuses forced tool use with extended thinking; ask instead of forcing.
             tool_choice = {"type": "auto"}
-        self.ledger.check(estimated, max_tokens)
-        self._check_run_cap(estimated, max_tokens)
+        self.ledger.check(estimated, max_tokens, self.config.max_run_tokens)
         if self.deadline is None:
             self.deadline = self.clock() + self.config.wall_clock_s
 
@@ -317,17 +316,6 @@ class ModelClient:
         if budget < MIN_THINKING_TOKENS:
             return None
         return {"type": "enabled", "budget_tokens": budget}
-
-    def _check_run_cap(self, estimated: int, max_tokens: int) -> None:
-        cap = self.config.max_run_tokens
-        if cap is None:
-            return
-        spent = self.ledger.input_tokens + self.ledger.output_tokens
-        if spent + estimated + max_tokens > cap:
-            raise BudgetExceeded(
-                f"the run's token cap ({cap}) would be crossed: {spent} spent, this call may use "
-                f"{estimated + max_tokens}; raise ORCHESTRATE_MAX_RUN_TOKENS or narrow the command"
-            )
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None and retry_after >= 0:

@@ -30,6 +30,8 @@ from typing import Any, Final
 
 import pytest
 
+from pytest_orchestrator.repo.files import is_test_module_name
+
 ENV_VAR: Final = "PYTEST_ORCHESTRATOR_CAPTURE"
 LIMIT: Final = 500
 
@@ -122,7 +124,7 @@ def affected_test_files(tree: Path, names: set[str], limit: int = 20) -> list[st
         rel = path.relative_to(tree)
         if any(part.startswith(".") or part in ("node_modules", "venv") for part in rel.parts):
             continue
-        if not (path.name.startswith("test_") or path.name.endswith("_test.py")):
+        if not is_test_module_name(path.name):
             continue
         try:
             text = path.read_text(encoding="utf-8", errors="replace")

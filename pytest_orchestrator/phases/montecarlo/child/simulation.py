@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pluggy
 
+from pytest_orchestrator.repo.files import atomic_write
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -327,9 +329,7 @@ def _short_tb(limit: int = 3000) -> str:
 
 def write_json(path: Path, data: Any) -> None:
     """Write builtins JSON atomically (the parent may read after a kill)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, allow_nan=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, allow_nan=True))
 
 
 def is_close(a: float, b: float, rtol: float, atol: float) -> bool:
