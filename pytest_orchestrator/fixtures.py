@@ -14,8 +14,7 @@ and sqlite3 are imported inside the fixtures, when a test asks for one.
     rootdir), closed after the session. xdist workers each open their own connection to the
     same file.
 
-Both reuse an instance a plugin put on ``config.stash`` under `PRESSURE_KEY` /
-`SLICE_CACHE_KEY` (and leave closing it to that plugin). Settings come from the ini keys
+Settings come from the ini keys
 ``orchestrate_cache_dir``, ``orchestrate_mem_threshold`` and ``orchestrate_sample_interval``.
 """
 
@@ -31,12 +30,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
     from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
-__all__ = ["PRESSURE_KEY", "SLICE_CACHE_KEY", "orchestrator_pressure", "orchestrator_slice_cache"]
-
-PRESSURE_KEY: Final = pytest.StashKey["PressureGauge"]()
-"""A gauge a plugin already runs; the fixture hands it out instead of starting its own."""
-SLICE_CACHE_KEY: Final = pytest.StashKey["SliceCache"]()
-"""A slice cache a plugin already opened; the fixture hands it out instead."""
+__all__ = ["orchestrator_pressure", "orchestrator_slice_cache"]
 
 _DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
 _DEFAULT_THRESHOLD: Final = 0.70
@@ -87,10 +81,6 @@ def orchestrator_pressure(
     pytestconfig: pytest.Config,
 ) -> Iterator[PressureGauge | PressureView]:
     """The run's memory gauge (or, under a parent's gauge, a read-only view of it)."""
-    running = pytestconfig.stash.get(PRESSURE_KEY, None)
-    if running is not None:
-        yield running
-        return
     from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
 
     view = PressureView.from_env()
@@ -105,10 +95,6 @@ def orchestrator_pressure(
 @pytest.fixture(scope="session")
 def orchestrator_slice_cache(pytestconfig: pytest.Config) -> Iterator[SliceCache]:
     """The slice cache in ``orchestrate_cache_dir``, memory-only if that cannot be used."""
-    opened = pytestconfig.stash.get(SLICE_CACHE_KEY, None)
-    if opened is not None:
-        yield opened
-        return
     from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
     with SliceCache.open(_cache_dir(pytestconfig)) as cache:

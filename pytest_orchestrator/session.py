@@ -508,7 +508,7 @@ class Orchestrator:
         items = self.items
         for number in range(1, run.settings.attempts + 1):
             self._more_after = number < run.settings.attempts and (
-                bool(queue) or getattr(run.planner, "can_replan", True)
+                bool(queue) or run.planner is None or run.planner.can_replan
             )
             with run.phase(Phase.EXECUTE) as note:
                 attempt = self.config.hook.pytest_orchestrator_execute(
