@@ -22,19 +22,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import pytest
+
+from pytest_orchestrator.plugin import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_MEM_THRESHOLD,
+    DEFAULT_SAMPLE_INTERVAL,
+)
 
 if TYPE_CHECKING:
     from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
     from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
 __all__ = ["orchestrator_pressure", "orchestrator_slice_cache"]
-
-_DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
-_DEFAULT_THRESHOLD: Final = 0.70
-_DEFAULT_INTERVAL: Final = 0.25
 
 
 def _ini(config: pytest.Config, name: str) -> str:
@@ -58,22 +60,24 @@ def _ini_float(config: pytest.Config, name: str, default: float) -> float:
 
 def _pressure_settings(config: pytest.Config) -> tuple[float, float]:
     """``(threshold, interval)`` from ``orchestrate_mem_threshold`` / ``_sample_interval``."""
-    threshold = _ini_float(config, "orchestrate_mem_threshold", _DEFAULT_THRESHOLD)
-    interval = _ini_float(config, "orchestrate_sample_interval", _DEFAULT_INTERVAL)
+    threshold = _ini_float(config, "orchestrate_mem_threshold", DEFAULT_MEM_THRESHOLD)
+    interval = _ini_float(config, "orchestrate_sample_interval", DEFAULT_SAMPLE_INTERVAL)
     if not 0 < threshold <= 1:
         raise pytest.UsageError(
-            f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. 0.70"
+            f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. "
+            f"{DEFAULT_MEM_THRESHOLD:.2f}"
         )
     if interval <= 0:
         raise pytest.UsageError(
-            f"ini orchestrate_sample_interval = {interval} must be positive seconds, e.g. 0.25"
+            f"ini orchestrate_sample_interval = {interval} must be positive seconds, e.g. "
+            f"{DEFAULT_SAMPLE_INTERVAL}"
         )
     return threshold, interval
 
 
 def _cache_dir(config: pytest.Config) -> Path:
     """``orchestrate_cache_dir``, relative to the rootdir unless absolute."""
-    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or _DEFAULT_CACHE_DIR)
+    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or DEFAULT_CACHE_DIR)
 
 
 @pytest.fixture(scope="session")
