@@ -14,8 +14,7 @@ and sqlite3 are imported inside the fixtures, when a test asks for one.
     rootdir), closed after the session. xdist workers each open their own connection to the
     same file.
 
-Both reuse an instance a plugin put on ``config.stash`` under `PRESSURE_KEY` /
-`SLICE_CACHE_KEY` (and leave closing it to that plugin). Settings come from the ini keys
+Settings come from the ini keys
 ``orchestrate_cache_dir``, ``orchestrate_mem_threshold`` and ``orchestrate_sample_interval``.
 """
 
@@ -23,24 +22,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import pytest
+
+from pytest_orchestrator.plugin import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_MEM_THRESHOLD,
+    DEFAULT_SAMPLE_INTERVAL,
+)
 
 if TYPE_CHECKING:
     from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
     from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
-__all__ = ["PRESSURE_KEY", "SLICE_CACHE_KEY", "orchestrator_pressure", "orchestrator_slice_cache"]
-
-PRESSURE_KEY: Final = pytest.StashKey["PressureGauge"]()
-"""A gauge a plugin already runs; the fixture hands it out instead of starting its own."""
-SLICE_CACHE_KEY: Final = pytest.StashKey["SliceCache"]()
-"""A slice cache a plugin already opened; the fixture hands it out instead."""
-
-_DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
-_DEFAULT_THRESHOLD: Final = 0.70
-_DEFAULT_INTERVAL: Final = 0.25
+__all__ = ["orchestrator_pressure", "orchestrator_slice_cache"]
 
 
 def _ini(config: pytest.Config, name: str) -> str:
@@ -64,22 +60,24 @@ def _ini_float(config: pytest.Config, name: str, default: float) -> float:
 
 def _pressure_settings(config: pytest.Config) -> tuple[float, float]:
     """``(threshold, interval)`` from ``orchestrate_mem_threshold`` / ``_sample_interval``."""
-    threshold = _ini_float(config, "orchestrate_mem_threshold", _DEFAULT_THRESHOLD)
-    interval = _ini_float(config, "orchestrate_sample_interval", _DEFAULT_INTERVAL)
+    threshold = _ini_float(config, "orchestrate_mem_threshold", DEFAULT_MEM_THRESHOLD)
+    interval = _ini_float(config, "orchestrate_sample_interval", DEFAULT_SAMPLE_INTERVAL)
     if not 0 < threshold <= 1:
         raise pytest.UsageError(
-            f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. 0.70"
+            f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. "
+            f"{DEFAULT_MEM_THRESHOLD:.2f}"
         )
     if interval <= 0:
         raise pytest.UsageError(
-            f"ini orchestrate_sample_interval = {interval} must be positive seconds, e.g. 0.25"
+            f"ini orchestrate_sample_interval = {interval} must be positive seconds, e.g. "
+            f"{DEFAULT_SAMPLE_INTERVAL}"
         )
     return threshold, interval
 
 
 def _cache_dir(config: pytest.Config) -> Path:
     """``orchestrate_cache_dir``, relative to the rootdir unless absolute."""
-    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or _DEFAULT_CACHE_DIR)
+    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or DEFAULT_CACHE_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -87,10 +85,6 @@ def orchestrator_pressure(
     pytestconfig: pytest.Config,
 ) -> Iterator[PressureGauge | PressureView]:
     """The run's memory gauge (or, under a parent's gauge, a read-only view of it)."""
-    running = pytestconfig.stash.get(PRESSURE_KEY, None)
-    if running is not None:
-        yield running
-        return
     from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
 
     view = PressureView.from_env()
@@ -105,10 +99,6 @@ def orchestrator_pressure(
 @pytest.fixture(scope="session")
 def orchestrator_slice_cache(pytestconfig: pytest.Config) -> Iterator[SliceCache]:
     """The slice cache in ``orchestrate_cache_dir``, memory-only if that cannot be used."""
-    opened = pytestconfig.stash.get(SLICE_CACHE_KEY, None)
-    if opened is not None:
-        yield opened
-        return
     from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
     with SliceCache.open(_cache_dir(pytestconfig)) as cache:

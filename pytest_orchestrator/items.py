@@ -16,7 +16,9 @@ import pytest
 from pytest_orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
-    from _pytest._code.code import ExceptionInfo, TerminalRepr
+    # TerminalRepr has no public name; it is only the return type pytest's own
+    # ``Item.repr_failure`` declares, which the override must match.
+    from _pytest._code.code import TerminalRepr
 
     from pytest_orchestrator.plan import Plan, Step
 
@@ -61,7 +63,7 @@ class PlanItem(pytest.Item):
         return self.parent.number
 
     def repr_failure(
-        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, StepFailed | OrchestratorError):
             return str(excinfo.value)

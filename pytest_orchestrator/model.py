@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_orchestrator.plan import Plan
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -294,7 +296,8 @@ class Attempt(Frozen):
     """One pass of Execute + Review with one plan."""
 
     number: int
-    plan_digest: str
+    plan: Plan
+    """The plan this attempt carried out."""
     steps: list[StepResult] = Field(default_factory=list)
     tests: TestRunResult | None = None
     """The gate run's result (the orchestrator's own run of the whole suite)."""
@@ -302,6 +305,13 @@ class Attempt(Frozen):
     checks: list[Check] = Field(default_factory=list)
     diff_stat: str = ""
     seconds: float = 0.0
+    montecarlo: MonteCarloSummary | None = None
+    """The Monte Carlo comparison of this attempt's ``montecarlo`` step (base against this
+    candidate); None when the attempt ran none, or it did not produce one."""
+
+    @property
+    def plan_digest(self) -> str:
+        return self.plan.digest()
 
     @property
     def green(self) -> bool:

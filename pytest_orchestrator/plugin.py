@@ -15,6 +15,21 @@ import pytest
 
 ORCHESTRATOR: Final = "orchestrator-session"
 
+# The defaults of the options and ini keys, stated once: the ini keys are declared with them
+# (so ``config.getini`` returns them when unset), the help texts show them, and `Settings`
+# and the fixtures use them. The ini keys stay plain strings (not ``type="int"``/``"float"``)
+# so that a bad value is reported as it always was.
+DEFAULT_PLANNER: Final = "auto"
+DEFAULT_ATTEMPTS: Final = 3
+DEFAULT_RUN_DIR: Final = ".orchestrate/runs"
+DEFAULT_WORKERS: Final = 0
+DEFAULT_TEST_TIMEOUT: Final = 600
+DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
+DEFAULT_MEM_THRESHOLD: Final = 0.70
+DEFAULT_SAMPLE_INTERVAL: Final = 0.25
+DEFAULT_MODEL: Final = "claude-sonnet-4-6"
+DEFAULT_FORGE: Final = "auto"
+
 LLM_INI: Final = {
     # ini key -> the environment variable it stands in for (the environment wins)
     "orchestrate_thinking_budget": "CLAUDE_CODE_THINKING_BUDGET_TOKENS",
@@ -77,19 +92,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         type=int,
         default=None,
-        help="most attempts, the first plus retries (default 3)",
+        help=f"most attempts, the first plus retries (default {DEFAULT_ATTEMPTS})",
     )
     group.addoption(
         "--orchestrate-run-dir",
         metavar="DIR",
         default=None,
-        help="where run directories go (default .orchestrate/runs)",
+        help=f"where run directories go (default {DEFAULT_RUN_DIR})",
     )
     group.addoption(
         "--orchestrate-workers",
         metavar="N",
         default=None,
-        help="xdist workers for the target's test runs: a number or auto (default 0)",
+        help="xdist workers for the target's test runs: a number or auto "
+        f"(default {DEFAULT_WORKERS})",
     )
     group.addoption(
         "--orchestrate-seed", metavar="N", type=int, default=None, help="Monte Carlo seed"
@@ -104,24 +120,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="print the JSON Schema of plan.json and exit",
     )
-    ini = [
-        ("orchestrate_planner", "default planner (rules, anthropic, scripted, auto)"),
-        ("orchestrate_script", "answers file of the scripted planner"),
-        ("orchestrate_base", "default base branch"),
-        ("orchestrate_attempts", "most attempts (default 3)"),
-        ("orchestrate_run_dir", "run directory root (default .orchestrate/runs)"),
-        ("orchestrate_workers", "xdist workers for the target's test runs (default 0)"),
-        ("orchestrate_test_timeout", "seconds one test run may take (default 600)"),
-        ("orchestrate_forge", "local, github, or auto (github when GITHUB_TOKEN is set)"),
-        ("orchestrate_github_repo", "owner/name of the GitHub repository (default: origin's)"),
-        ("orchestrate_model", "Anthropic model of the anthropic planner (ANTHROPIC_MODEL wins)"),
-        ("orchestrate_cache_dir", "slice cache directory (default .orchestrate/cache)"),
-        ("orchestrate_mem_threshold", "memory ratio at which work stops (default 0.70)"),
-        ("orchestrate_sample_interval", "memory gauge interval, seconds (default 0.25)"),
+    ini: list[tuple[str, str, object]] = [
+        ("orchestrate_planner", "planner: rules, anthropic, scripted, auto", DEFAULT_PLANNER),
+        ("orchestrate_script", "answers file of the scripted planner", ""),
+        ("orchestrate_base", "default base branch", ""),
+        ("orchestrate_attempts", "most attempts", DEFAULT_ATTEMPTS),
+        ("orchestrate_run_dir", "run directory root", DEFAULT_RUN_DIR),
+        ("orchestrate_workers", "xdist workers for the target's test runs", DEFAULT_WORKERS),
+        ("orchestrate_test_timeout", "seconds one test run may take", DEFAULT_TEST_TIMEOUT),
+        (
+            "orchestrate_forge",
+            "local, github, or auto (github when GITHUB_TOKEN is set)",
+            DEFAULT_FORGE,
+        ),
+        ("orchestrate_github_repo", "owner/name of the GitHub repository (default: origin's)", ""),
+        (
+            "orchestrate_model",
+            "Anthropic model of the anthropic planner (ANTHROPIC_MODEL wins)",
+            DEFAULT_MODEL,
+        ),
+        ("orchestrate_cache_dir", "slice cache directory", DEFAULT_CACHE_DIR),
+        ("orchestrate_mem_threshold", "memory ratio at which work stops", DEFAULT_MEM_THRESHOLD),
+        ("orchestrate_sample_interval", "memory gauge interval, seconds", DEFAULT_SAMPLE_INTERVAL),
     ]
-    ini += [(key, f"anthropic planner: like ${env}") for key, env in LLM_INI.items()]
-    for name, help_text in ini:
-        parser.addini(name, help_text, default="")
+    ini += [(key, f"anthropic planner: like ${env}", "") for key, env in LLM_INI.items()]
+    for name, help_text, default in ini:
+        shown = f" (default {default})" if default != "" and name != "orchestrate_forge" else ""
+        parser.addini(name, help_text + shown, default=str(default))
     parser.addini(
         "orchestrate_merge", "merge into the base branch when green", type="bool", default=False
     )

@@ -130,6 +130,7 @@ class Run:
     map: MapResult | None = None
     logic: LogicResult | None = None
     montecarlo: MonteCarloSummary | None = None
+    """The base side of Monte Carlo (phase 3); each attempt carries its own comparison."""
     baseline: TestRunResult | None = None
     """The whole suite at the base commit: what every gate run is held to."""
     plans: list[Plan] = field(default_factory=list)
@@ -149,6 +150,14 @@ class Run:
         """Working files of inner runs and children: beside the worktree, outside the
         checkout, so nothing the target's code can read names the user's checkout."""
         return self.worktree.parent / "scratch"
+
+    def latest_montecarlo(self) -> MonteCarloSummary | None:
+        """The last Monte Carlo comparison an attempt made, else the base side's: what
+        mc_summary.json, PR.md, the terminal and a replan show."""
+        return next(
+            (a.montecarlo for a in reversed(self.attempts) if a.montecarlo is not None),
+            self.montecarlo,
+        )
 
     def write(self, name: str, data: Any) -> Path:
         """Write one run-directory file atomically (JSON for non-str data)."""

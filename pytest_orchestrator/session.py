@@ -19,6 +19,7 @@ and are caught in one place, `_guard`.
 from __future__ import annotations
 
 import contextvars
+import os
 import re
 import shutil
 import signal
@@ -33,7 +34,6 @@ from types import FrameType, SimpleNamespace
 from typing import Any, Final
 
 import pytest
-from _pytest.pathlib import bestrelpath
 
 from pytest_orchestrator.errors import (
     EditError,
@@ -102,8 +102,9 @@ class Orchestrator:
     def _write(self, line: str = "", **markup: bool) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            if reporter._tw.width_of_current_line:  # e.g. after pytest's deferred "[100%]"
-                reporter._tw.line()
+            writer = self.config.get_terminal_writer()  # the reporter's own writer
+            if writer.width_of_current_line:  # e.g. after pytest's deferred "[100%]"
+                writer.line()
             reporter.write_line(line, **markup)
 
     def _progress(self, line: str) -> None:
@@ -368,9 +369,10 @@ class Orchestrator:
         return PlanFile.from_parent(
             session,
             path=self.run.run_dir / "plan.json",
-            # shown as "plan.json::<pool>:<id>" from wherever pytest was invoked
-            nodeid=bestrelpath(
-                self.config.rootpath, self.config.invocation_params.dir / "plan.json"
+            # shown as "plan.json::<pool>:<id>" from wherever pytest was invoked (both paths
+            # are absolute, so this is what pytest's private ``bestrelpath`` gives)
+            nodeid=os.path.relpath(
+                self.config.invocation_params.dir / "plan.json", self.config.rootpath
             ),
             plan=plan,
             number=number,
@@ -508,7 +510,7 @@ class Orchestrator:
         items = self.items
         for number in range(1, run.settings.attempts + 1):
             self._more_after = number < run.settings.attempts and (
-                bool(queue) or getattr(run.planner, "can_replan", True)
+                bool(queue) or run.planner is None or run.planner.can_replan
             )
             with run.phase(Phase.EXECUTE) as note:
                 attempt = self.config.hook.pytest_orchestrator_execute(

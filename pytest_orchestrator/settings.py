@@ -10,7 +10,19 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_orchestrator.plan import Budgets
-from pytest_orchestrator.plugin import LLM_INI
+from pytest_orchestrator.plugin import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CACHE_DIR,
+    DEFAULT_FORGE,
+    DEFAULT_MEM_THRESHOLD,
+    DEFAULT_MODEL,
+    DEFAULT_PLANNER,
+    DEFAULT_RUN_DIR,
+    DEFAULT_SAMPLE_INTERVAL,
+    DEFAULT_TEST_TIMEOUT,
+    DEFAULT_WORKERS,
+    LLM_INI,
+)
 
 
 class Settings(BaseModel):
@@ -22,7 +34,7 @@ class Settings(BaseModel):
     """The sentence to carry out (from ``--orchestrate`` or the plan file)."""
     plan_file: Path | None = None
     """``--orchestrate-plan``: run this plan instead of planning."""
-    planner: str = "auto"
+    planner: str = DEFAULT_PLANNER
     """``rules``, ``anthropic``, ``scripted`` or ``auto`` (anthropic when a key is set)."""
     script: Path | None = None
     """Answers for the scripted planner (a JSON list of plans)."""
@@ -37,23 +49,23 @@ class Settings(BaseModel):
     """Credential variables the target's tests may see (names or globs); others are scrubbed."""
     allow_test_changes: bool = False
     """Let ``merge`` merge a result whose tests were changed at the command's request."""
-    attempts: int = Field(3, ge=1, le=10)
+    attempts: int = Field(DEFAULT_ATTEMPTS, ge=1, le=10)
     """Most attempts (the first plus retries)."""
     run_root: Path
     """Where run directories go."""
-    workers: int | Literal["auto"] = 0
+    workers: int | Literal["auto"] = DEFAULT_WORKERS
     """xdist workers of the inner test runs (0: no xdist)."""
     seed: int | None = None
     """Monte Carlo seed; random (and recorded) when unset."""
-    test_timeout: float = Field(600.0, gt=0)
+    test_timeout: float = Field(float(DEFAULT_TEST_TIMEOUT), gt=0)
     """Wall-clock limit of one inner test run."""
     cache_dir: Path
-    mem_threshold: float = Field(0.70, gt=0, le=1)
-    sample_interval: float = Field(0.25, gt=0)
+    mem_threshold: float = Field(DEFAULT_MEM_THRESHOLD, gt=0, le=1)
+    sample_interval: float = Field(DEFAULT_SAMPLE_INTERVAL, gt=0)
     budgets: Budgets = Field(default_factory=Budgets)
-    model: str = "claude-sonnet-4-6"
+    model: str = DEFAULT_MODEL
     """Anthropic model for the anthropic planner."""
-    forge: str = "auto"
+    forge: str = DEFAULT_FORGE
     """Where a green change goes: ``local``, ``github``, or ``auto`` (GitHub with a token)."""
     github_repo: str | None = None
     """``owner/name`` on GitHub; read from the ``origin`` remote when unset."""
@@ -61,53 +73,52 @@ class Settings(BaseModel):
     """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
 
 
-def _ini(config: pytest.Config, name: str, default: str) -> str:
+def _ini(config: pytest.Config, name: str, default: object = "") -> str:
+    """An ini key's value; set to nothing, its default (the one `plugin.py` declares it with,
+    which ``getini`` also returns when the key is not set at all)."""
     value = config.getini(name)
-    return str(value) if value not in (None, "", []) else default
+    return str(value) if value not in (None, "", []) else str(default)
 
 
 def resolve(config: pytest.Config, root: Path) -> Settings:
     """Build `Settings` from options, ini keys and the environment (options win)."""
     opt = config.option
-    workers_raw = opt.orchestrate_workers or _ini(config, "orchestrate_workers", "0")
+    workers_raw = opt.orchestrate_workers or _ini(config, "orchestrate_workers", DEFAULT_WORKERS)
     if getattr(opt, "orchestrate_xdist_n", None):
         workers_raw = str(opt.orchestrate_xdist_n)
     workers: int | Literal["auto"] = "auto" if workers_raw == "auto" else int(workers_raw)
     max_out = int(os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "4096"))
-    run_root = Path(
-        opt.orchestrate_run_dir or _ini(config, "orchestrate_run_dir", ".orchestrate/runs")
-    )
-    cache_dir = Path(_ini(config, "orchestrate_cache_dir", ".orchestrate/cache"))
+    run_root = Path(opt.orchestrate_run_dir or _ini(config, "orchestrate_run_dir", DEFAULT_RUN_DIR))
+    cache_dir = Path(_ini(config, "orchestrate_cache_dir", DEFAULT_CACHE_DIR))
     plan_file = Path(opt.orchestrate_plan) if opt.orchestrate_plan else None
-    script = opt.orchestrate_script or _ini(config, "orchestrate_script", "")
+    script = opt.orchestrate_script or _ini(config, "orchestrate_script")
     invocation = config.invocation_params.dir
     return Settings(
         command=opt.orchestrate or "",
         plan_file=(invocation / plan_file) if plan_file else None,
-        planner=opt.orchestrate_planner or _ini(config, "orchestrate_planner", "auto"),
+        planner=opt.orchestrate_planner or _ini(config, "orchestrate_planner", DEFAULT_PLANNER),
         script=(invocation / script) if script else None,
-        base=opt.orchestrate_base or (_ini(config, "orchestrate_base", "") or None),
+        base=opt.orchestrate_base or (_ini(config, "orchestrate_base") or None),
         dry_run=bool(opt.orchestrate_dry_run or config.getini("orchestrate_dry_run")),
         merge=bool(opt.orchestrate_merge or config.getini("orchestrate_merge")),
         env_allow=list(config.getini("orchestrate_env_allow")),
         allow_test_changes=bool(
             opt.orchestrate_allow_test_changes or config.getini("orchestrate_allow_test_changes")
         ),
-        attempts=int(opt.orchestrate_attempts or _ini(config, "orchestrate_attempts", "3")),
+        attempts=int(
+            opt.orchestrate_attempts or _ini(config, "orchestrate_attempts", DEFAULT_ATTEMPTS)
+        ),
         run_root=run_root if run_root.is_absolute() else root / run_root,
         workers=workers,
         seed=opt.orchestrate_seed,
-        test_timeout=float(_ini(config, "orchestrate_test_timeout", "600")),
+        test_timeout=float(_ini(config, "orchestrate_test_timeout", DEFAULT_TEST_TIMEOUT)),
         cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
-        mem_threshold=float(_ini(config, "orchestrate_mem_threshold", "0.70")),
-        sample_interval=float(_ini(config, "orchestrate_sample_interval", "0.25")),
+        mem_threshold=float(_ini(config, "orchestrate_mem_threshold", DEFAULT_MEM_THRESHOLD)),
+        sample_interval=float(_ini(config, "orchestrate_sample_interval", DEFAULT_SAMPLE_INTERVAL)),
         budgets=Budgets(max_output_tokens=min(4096, max_out)),
-        model=os.environ.get("ANTHROPIC_MODEL")
-        or _ini(config, "orchestrate_model", "claude-sonnet-4-6"),
-        forge=_ini(config, "orchestrate_forge", "auto"),
-        github_repo=_ini(config, "orchestrate_github_repo", "") or None,
-        llm_env={
-            env: _ini(config, key, "") for key, env in LLM_INI.items() if _ini(config, key, "")
-        }
+        model=os.environ.get("ANTHROPIC_MODEL") or _ini(config, "orchestrate_model", DEFAULT_MODEL),
+        forge=_ini(config, "orchestrate_forge", DEFAULT_FORGE),
+        github_repo=_ini(config, "orchestrate_github_repo") or None,
+        llm_env={env: _ini(config, key) for key, env in LLM_INI.items() if _ini(config, key)}
         | ({"ORCHESTRATE_MCP_PROJECT": "true"} if opt.orchestrate_mcp_project else {}),
     )

@@ -137,11 +137,10 @@ def test_behaviour_change_diverges_and_fails_a_preserving_plan(tmp_path: Path) -
     base = mc.baseline(run)
     edit(tree, "return x * factor", "return x * factor * 1.01")
     plan = plan_of(NOOP, preserving=True)
-    run.plans = [plan]
-    run.montecarlo = mc.candidate(run, base, plan)
-    assert [(d.simulation, d.metric) for d in run.montecarlo.diverged] == [("scale_sim", "mean")]
+    cand = mc.candidate(run, base, plan)
+    assert [(d.simulation, d.metric) for d in cand.diverged] == [("scale_sim", "mean")]
     checks = mc.pytest_orchestrator_review(
-        run=run, attempt=Attempt(number=1, plan_digest=plan.digest(), steps=[MC_STEP])
+        run=run, attempt=Attempt(number=1, plan=plan, steps=[MC_STEP], montecarlo=cand)
     )
     assert [c.ok for c in checks] == [False]
     assert "scale_sim.mean" in checks[0].detail
@@ -151,15 +150,14 @@ def test_divergence_is_only_reported_for_a_change_that_promises_nothing(tmp_path
     """A behaviour change asked for ('make the cap a parameter') is reported, not blocked."""
     run = make_run(tmp_path, make_tree(tmp_path / "tree"), command="tune the cap")
     plan = plan_of(NOOP, command="tune the cap")
-    run.plans = [plan]
-    run.montecarlo = MonteCarloSummary(
+    summary = MonteCarloSummary(
         seed=1,
         base=[SimulationResult(name="s", samples=1, metrics={"m": 1.0})],
         deltas=[MetricDelta(simulation="s", metric="m", base=1.0, candidate=2.0,
                             within_tolerance=False)],
     )  # fmt: skip
     (check,) = mc.pytest_orchestrator_review(
-        run=run, attempt=Attempt(number=1, plan_digest=plan.digest(), steps=[MC_STEP])
+        run=run, attempt=Attempt(number=1, plan=plan, steps=[MC_STEP], montecarlo=summary)
     )
     assert check.ok
     assert check.detail.startswith("reported")
@@ -174,14 +172,15 @@ def test_an_attempt_without_a_montecarlo_step_gets_no_check(tmp_path: Path) -> N
         deltas=[MetricDelta(simulation="s", metric="m", base=1.0, candidate=2.0,
                             within_tolerance=False)],
     )  # fmt: skip
-    assert mc.pytest_orchestrator_review(run=run, attempt=Attempt(number=2, plan_digest="x")) == []
+    attempt = Attempt(number=2, plan=plan_of(NOOP))
+    assert mc.pytest_orchestrator_review(run=run, attempt=attempt) == []
 
 
 def test_no_candidate_comparison_means_no_check(tmp_path: Path) -> None:
     """Without a candidate run there is nothing to judge: the hook contributes no check."""
     run = make_run(tmp_path, make_tree(tmp_path / "tree"))
-    run.montecarlo = MonteCarloSummary(seed=1)
-    assert mc.pytest_orchestrator_review(run=run, attempt=Attempt(number=1, plan_digest="x")) == []
+    attempt = Attempt(number=1, plan=plan_of(NOOP), montecarlo=MonteCarloSummary(seed=1))
+    assert mc.pytest_orchestrator_review(run=run, attempt=attempt) == []
 
 
 def test_seed_is_fresh_and_recorded_when_not_given(tmp_path: Path) -> None:
@@ -245,3 +244,18 @@ def test_which_commands_promise_preservation(
     """Renames, moves, extractions and refactors promise it; so does the plan's own flag."""
     plan = plan_of(NOOP, preserving=preserving, command=command)
     assert mc.promises_preservation(plan, command) is expected
+
+
+def test_the_latest_comparison_is_the_last_attempts_else_the_base(tmp_path: Path) -> None:
+    """mc_summary.json, PR.md and a replan show the last attempt's comparison; the run keeps
+    the base side."""
+    run = make_run(tmp_path, make_tree(tmp_path / "tree"))
+    base = MonteCarloSummary(seed=1)
+    first, second = MonteCarloSummary(seed=1, notes=["1"]), MonteCarloSummary(seed=1, notes=["2"])
+    run.montecarlo = base
+    assert run.latest_montecarlo() is base
+    run.attempts += [Attempt(number=1, plan=plan_of(NOOP), montecarlo=first)]
+    run.attempts += [Attempt(number=2, plan=plan_of(NOOP), montecarlo=second)]
+    run.attempts += [Attempt(number=3, plan=plan_of(NOOP))]
+    assert run.latest_montecarlo() is second
+    assert run.montecarlo is base

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class AttemptState:
-    """What the steps of one attempt produce for Review."""
+    """What the steps of one attempt produce beyond their `OpOutcome`s; the Executor puts it
+    on the `Attempt` it returns."""
 
     number: int
     montecarlo: MonteCarloSummary | None = None
@@ -148,12 +149,11 @@ def run_tests(ctx: StepContext, args: RunTestsArgs) -> OpOutcome:
 def montecarlo(ctx: StepContext, args: MonteCarloArgs) -> OpOutcome:
     from pytest_orchestrator.phases.montecarlo import phase as mc
 
-    base = ctx.run.montecarlo
+    base = ctx.run.montecarlo  # the base side (phase 3)
     if base is None:
         return OpOutcome(True, "no Monte Carlo baseline: skipped")
     summary = mc.candidate(ctx.run, base, ctx.plan)
-    ctx.attempt.montecarlo = summary
-    ctx.run.montecarlo = summary  # keeps the base results; Review and PR.md read it here
+    ctx.attempt.montecarlo = summary  # the Executor puts it on the Attempt
     diverged = bool(summary.diverged)
     ok = not (diverged and ctx.plan.behaviour_preserving)
     return OpOutcome(ok, mc.summary_line(summary), worker="mc children")

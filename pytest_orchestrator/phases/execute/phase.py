@@ -86,12 +86,13 @@ class Executor:
         tests, verdict = self._verdict or (None, None)
         return Attempt(
             number=number,
-            plan_digest=plan.digest(),
+            plan=plan,
             steps=steps,
             tests=tests,
             gate=verdict,
             diff_stat=self.tree.diff_stat(),
             seconds=round(time.perf_counter() - start, 3),
+            montecarlo=self._state.montecarlo,
         )
 
     def _steps(self, plan: Plan) -> list[StepResult]:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, OrchestratorError
 from pytest_orchestrator.phases.plan.redact import redact_json
+from pytest_orchestrator.plugin import DEFAULT_MODEL
 from pytest_orchestrator.tokens import estimate_tokens
 from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE
 
@@ -60,7 +61,7 @@ class LlmConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = "claude-sonnet-4-6"
+    model: str = DEFAULT_MODEL
     """Model name (``ANTHROPIC_MODEL`` / ini ``orchestrate_model``)."""
     input_tokens_per_step: int = Field(default=4000, ge=256, le=4000)
     """Most input tokens one call may carry, by the local conservative estimate."""

@@ -34,7 +34,7 @@ def context_for(run: Run, failures: Sequence[Failure] = ()) -> PlanContext:
         ops=run.ops,
         ledger=run.ledger,
         tracer=run.tracer,
-        montecarlo=run.montecarlo,
+        montecarlo=run.latest_montecarlo(),
         failures=list(failures),
     )
 

@@ -38,8 +38,7 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> Publ
 
 def commit_message(run: Run, attempt: Attempt) -> str:
     """The tested commit's message: the command's first clause, the plan's summary."""
-    plan = _plan_of(run, attempt)
-    summary = plan.summary if plan else ""
+    summary = attempt.plan.summary
     return f"{_title(run)}\n\n{summary}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
 
 
@@ -66,9 +65,7 @@ def tests_changed(attempt: Attempt | None) -> bool:
 def _plan_of(run: Run, attempt: Attempt | None) -> Plan | None:
     if attempt is None:
         return run.plans[0] if run.plans else None
-    return next((p for p in run.plans if p.digest() == attempt.plan_digest), None) or (
-        run.plans[0] if run.plans else None
-    )
+    return attempt.plan
 
 
 def _title(run: Run) -> str:
@@ -88,8 +85,9 @@ def write_bundle(run: Run, attempt: Attempt | None, *, diff: str, commit: str = 
             ]
         },
     )
-    if run.montecarlo is not None:
-        run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
+    montecarlo = run.latest_montecarlo()
+    if montecarlo is not None:
+        run.write("mc_summary.json", montecarlo.model_dump(mode="json"))
     return run.write("PR.md", pr_markdown(run, attempt, diff, commit))
 
 
@@ -121,8 +119,9 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
             f"- **Tests changed** at the command's request ({attempt.gate.allowed_because!r}): "
             f"{', '.join(attempt.gate.tests_changed)} — review the test changes first"
         )
-    if run.montecarlo is not None:
-        lines.append(f"- Monte Carlo: {run.montecarlo.verdict}")
+    montecarlo = run.latest_montecarlo()
+    if montecarlo is not None:
+        lines.append(f"- Monte Carlo: {montecarlo.verdict}")
     calls = len(run.ledger.calls)
     lines.append(
         f"- Model use: {calls} call(s), {run.ledger.input_tokens} input / "
@@ -213,9 +212,10 @@ def _files_of(diff: str, paths: list[str]) -> str:
 def _mc_section(run: Run) -> str:
     from pytest_orchestrator.phases.montecarlo.phase import pr_section
 
-    if run.montecarlo is None:
+    montecarlo = run.latest_montecarlo()
+    if montecarlo is None:
         return "## Monte Carlo\n\nNo Monte Carlo phase ran."
-    return pr_section(run.montecarlo)
+    return pr_section(montecarlo)
 
 
 def terminal_lines(run: Run) -> list[str]:
@@ -241,8 +241,9 @@ def terminal_lines(run: Run) -> list[str]:
             )
             for f in a.failing_tests()[:10]:
                 lines.append(f"  attempt {a.number} FAILED {f.nodeid}")
-    if run.montecarlo is not None:
-        lines.append(f"monte carlo: {run.montecarlo.verdict}")
+    montecarlo = run.latest_montecarlo()
+    if montecarlo is not None:
+        lines.append(f"monte carlo: {montecarlo.verdict}")
     lines.append(
         f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
         f"in {len(run.ledger.calls)} model call(s)"

@@ -15,15 +15,14 @@ from pytest_orchestrator.run import Run
 
 @pytest.hookimpl(trylast=True)
 def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
-    plan = next((p for p in run.plans if p.digest() == attempt.plan_digest), None)
-    checks = [_steps(attempt, len(plan.steps) if plan else 0), _tests(attempt)]
+    plan = attempt.plan
+    checks = [_steps(attempt, len(plan.steps)), _tests(attempt)]
     if attempt.gate is not None:
         checks += [_parity(attempt.gate), _integrity(attempt.gate)]
     checks.append(_diff(attempt))
-    if plan is not None:
-        for step in plan.steps:
-            if step.op == "rename_symbol" and attempt.steps:
-                checks.append(_renamed(run, step.args["symbol"], step.args["new_name"]))
+    for step in plan.steps:
+        if step.op == "rename_symbol" and attempt.steps:
+            checks.append(_renamed(run, step.args["symbol"], step.args["new_name"]))
     return checks
 
 

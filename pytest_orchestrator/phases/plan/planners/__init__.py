@@ -1,6 +1,7 @@
 """Planners turn a command and the pruned slices into plans.
 
-A planner is anything with ``name``, ``plan(context)`` and ``replan(context, failure)``;
+A planner is anything with ``name``, ``can_replan``, ``from_settings(settings)``,
+``plan(context)`` and ``replan(context, failure)`` (the `Planner` protocol);
 built in are ``rules`` (offline, deterministic), ``anthropic`` (the official SDK) and
 ``scripted`` (replays given answers, for tests). ``auto`` picks anthropic when
 ``ANTHROPIC_API_KEY`` is set and rules otherwise.
@@ -12,7 +13,7 @@ import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, Self, runtime_checkable
 
 from pytest_orchestrator.errors import OrchestratorError
 
@@ -70,6 +71,14 @@ class Planner(Protocol):
     """Writes plans. Both methods return candidate plans, best first; [] means none."""
 
     name: str
+    can_replan: bool
+    """Whether ``replan`` can give something new after a failure; when False, a red attempt
+    with no candidate plan left ends the run."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The planner the run's settings describe (how `load_planner` makes one)."""
+        ...
 
     def plan(self, context: PlanContext) -> list[Plan]: ...
 
@@ -96,6 +105,5 @@ def load_planner(settings: Settings) -> Planner:
         known = ", ".join(sorted(PLANNERS))
         raise OrchestratorError(f"unknown planner {name!r}: use one of {known}, or auto")
     module, _, attr = PLANNERS[name].partition(":")
-    factory = getattr(importlib.import_module(module), attr)
-    planner: Planner = factory.from_settings(settings)
-    return planner
+    factory: type[Planner] = getattr(importlib.import_module(module), attr)
+    return factory.from_settings(settings)
