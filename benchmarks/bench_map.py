@@ -10,7 +10,7 @@ session's, paid once per ``pytest`` run; the child reports them separately).
   again either (search cache).
 
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
-on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine, see DESIGN.md).
+on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
 
 Usage::
 

@@ -1,6 +1,6 @@
 """Phase 6, Execute: one attempt, in the worktree, step item by step item.
 
-The two pools, and why this mechanism (DESIGN.md §2): the xdist controller never collects
+The two pools, and why this mechanism: the xdist controller never collects
 and freezes its items at collection, and an xdist worker runs an item only once the next
 one has arrived, so plan steps cannot be xdist items without deadlocking on their ``needs``.
 Instead:

@@ -1,6 +1,6 @@
 """Run the target's test suite once, in a fresh process inside the worktree.
 
-Every trap we measured is handled here (DESIGN.md §4):
+Every trap we measured is handled here:
 
 * a fresh ``python -m pytest`` per attempt (a second ``pytest.main`` in one process tests
   stale imports), never the console script, with a scrubbed environment: no inherited

@@ -1,6 +1,6 @@
 """Publish: commit the green attempt, write the PR bundle, post it to the forge.
 
-The run directory is a public contract (DESIGN.md §1): ``command.txt``, ``slices.json``,
+The run directory is a public contract (README.md, "The run directory"): ``command.txt``, ``slices.json``,
 ``plan.json``, ``mc_summary.json``, ``tests.json``, ``diff.patch``, ``trace.json``,
 ``PR.md`` and ``run.json``. `write_bundle` writes the ones that depend on the outcome, for
 green and red runs alike (a red run's PR.md explains why there is no PR).
