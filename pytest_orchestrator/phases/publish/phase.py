@@ -1,7 +1,7 @@
-"""Publish: commit the green attempt, write the PR bundle, post it to the forge.
+"""Publish: write the PR bundle of the green attempt's commit, post it to the forge.
 
-The run directory is a public contract (README.md, "The run directory"): ``command.txt``, ``slices.json``,
-``plan.json``, ``mc_summary.json``, ``tests.json``, ``diff.patch``, ``trace.json``,
+The run directory is a public contract (README.md, "The run directory"): ``command.txt``,
+``slices.json``, ``plan.json``, ``mc_summary.json``, ``tests.json``, ``diff.patch``, ``trace.json``,
 ``PR.md`` and ``run.json``. `write_bundle` writes the ones that depend on the outcome, for
 green and red runs alike (a red run's PR.md explains why there is no PR).
 """
