@@ -18,11 +18,19 @@ _IDENTITY = {
 }
 
 
-def git(*args: str, cwd: Path, check: bool = True, stdin: str | None = None) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises `RepositoryError`."""
+def git(
+    *args: str, cwd: Path, check: bool = True, stdin: str | None = None, read_only: bool = False
+) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises `RepositoryError`.
+
+    ``read_only`` sets ``GIT_OPTIONAL_LOCKS=0``: a reading command (``status``, ``diff``)
+    then never refreshes, and so never rewrites or locks, the index.
+    """
     if shutil.which("git") is None:
         raise RepositoryError("git is not installed: install git and run again")
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    if read_only:
+        env["GIT_OPTIONAL_LOCKS"] = "0"
     for key, value in _IDENTITY.items():
         env.setdefault(key, value)
     # Its own process group: Ctrl-C in the terminal reaches the whole foreground group, and
@@ -97,3 +105,20 @@ def exclude(root: Path, pattern: str) -> None:
     if pattern not in existing:
         with path.open("a", encoding="utf-8") as fh:
             fh.write(("" if not existing or existing[-1] == "" else "\n") + pattern + "\n")
+
+
+def changes_since(root: Path, commit: str) -> list[tuple[str, str]]:
+    """``(status, path)`` of every file of the working tree that differs from ``commit``:
+    ``A`` added (untracked files included, ignored ones not), ``D`` deleted, ``M`` modified;
+    a rename is a delete and an add. Reads only: nothing is staged, no lock is taken, so it
+    may run beside other git commands in the same tree."""
+    out = git("diff", "--name-status", "--no-renames", "-z", commit, cwd=root, read_only=True)
+    fields = out.split("\0")
+    found = {
+        path: status[:1] for status, path in zip(fields[::2], fields[1::2], strict=False) if path
+    }
+    others = git("ls-files", "--others", "--exclude-standard", "-z", cwd=root, read_only=True)
+    for path in others.split("\0"):
+        if path:
+            found.setdefault(path, "A")
+    return sorted((status, path) for path, status in found.items())

@@ -41,7 +41,7 @@ from pytest_orchestrator.model import (
 from pytest_orchestrator.phases.execute import integrity
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
-from pytest_orchestrator.repo.git import git
+from pytest_orchestrator.repo.git import changes_since, git
 
 REFACTOR_OPS: Final = frozenset({"rename_symbol"})
 """Ops whose edits to test files are mechanical (rope rewrites references, nothing else)."""
@@ -56,15 +56,9 @@ class Change:
 
 
 def changes(tree: Path, base_commit: str) -> list[Change]:
-    """Every file the attempt changed against the base (renames as delete + add)."""
-    git("add", "-A", cwd=tree)
-    out = git("diff", "--cached", "--name-status", "--no-renames", "-z", base_commit, cwd=tree)
-    fields = out.split("\0")
-    return [
-        Change(status[:1], path)
-        for status, path in zip(fields[::2], fields[1::2], strict=False)
-        if path
-    ]
+    """Every file the attempt changed against the base (renames as delete + add), read
+    without touching the index: the gate starts while later scan steps still run."""
+    return [Change(status, path) for status, path in changes_since(tree, base_commit)]
 
 
 def base_text(tree: Path, base_commit: str, path: str) -> str:

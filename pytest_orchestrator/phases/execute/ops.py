@@ -178,10 +178,9 @@ def lint(ctx: StepContext, args: LintArgs) -> OpOutcome:
 
 
 def _changed(root: Path, base: str) -> list[str]:
-    from pytest_orchestrator.repo.git import git
+    from pytest_orchestrator.repo.git import changes_since
 
-    git("add", "-A", cwd=root)
-    return git("diff", "--cached", "--name-only", base, cwd=root).split()
+    return [path for status, path in changes_since(root, base) if status != "D"]
 
 
 # ---------------------------------------------------------------------------- mutate ops

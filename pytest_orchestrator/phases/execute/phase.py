@@ -17,8 +17,9 @@ pool and worker that ran it.
 
 After the steps comes the **gate run**, the orchestrator's own
 (`pytest_orchestrator.phases.execute.gate`): the whole suite under the base's test
-configuration, whatever the plan's own ``run_tests`` steps did. It is skipped only when a step
-failed, since that attempt is red already.
+configuration, whatever the plan's own ``run_tests`` steps did. It starts as soon as every
+mutate step has succeeded (the scan steps after them only read the tree) and the gate item,
+last of the attempt, reports it. Its result counts only when every step succeeded.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Executor:
         self._lock = threading.Lock()
         self._scan: ThreadPoolExecutor | None = None
         self._verdict: tuple[TestRunResult, GateResult] | None = None
+        self._gate_run: Future[tuple[TestRunResult, GateResult]] | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_orchestrator_execute(
@@ -71,7 +73,7 @@ class Executor:
         self.tree.reset()
         self._state = AttemptState(number)
         self._results, self._inflight = {}, {}
-        self._verdict = None
+        self._verdict = self._gate_run = None
         self._scan = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="scan")
         try:
             with run.tracer.span(f"attempt.{number}", plan=plan.digest()):
@@ -82,6 +84,8 @@ class Executor:
                         break
         finally:
             self._scan.shutdown(wait=True, cancel_futures=True)
+            if self._gate_run is not None:
+                self._gate_run.exception()  # done before the tree is read or reset again
         steps = self._steps(plan)
         tests, verdict = self._verdict or (None, None)
         return Attempt(
@@ -100,14 +104,13 @@ class Executor:
 
     def run_gate(self, item: GateItem) -> None:
         """The gate item: run the gate unless a step already made the attempt red."""
-        plan, number = item.plan, item.number
+        plan = item.plan
         steps = self._steps(plan)
         if len(steps) < len(plan.steps) or not all(s.ok for s in steps):
             pytest.skip("a step did not succeed: the attempt is red without a gate run")
-        with self.run.tracer.span(f"gate.{number}", kind="TOOL") as span:
-            tests, verdict = self._verdict = self._gate(plan, number, steps)
-            span.set_attribute("tests.passed", tests.passed)
-            span.set_attribute("gate.findings", len(verdict.findings))
+        self._start_gate(plan, item.number)  # a plan without mutate steps starts it here
+        assert self._gate_run is not None
+        tests, verdict = self._verdict = self._gate_run.result()
         item.user_properties.append(
             ("worker", f"xdist x{tests.workers}" if tests.workers else "subprocess")
         )
@@ -116,6 +119,28 @@ class Executor:
         problems += [str(f) for f in verdict.findings[:10]]
         if problems:
             raise StepFailed("gate red:\n  " + "\n  ".join(problems))
+
+    def _start_gate(self, plan: Plan, number: int) -> None:
+        """Start the gate run once every mutate step has succeeded: the tree is final then,
+        and the scan steps still to come only read it, so the suite runs beside them (the
+        Monte Carlo comparison, above all) instead of after them."""
+        if self._gate_run is not None:
+            return
+        writes = [self._results.get(s.id) for s in plan.steps if s.pool == "mutate"]
+        if not all(r is not None and r.ok for r in writes):
+            return
+        steps = self._steps(plan)
+
+        def gate_run() -> tuple[TestRunResult, GateResult]:
+            with self.run.tracer.span(f"gate.{number}", kind="TOOL") as span:
+                tests, verdict = self._gate(plan, number, steps)
+                span.set_attribute("tests.passed", tests.passed)
+                span.set_attribute("gate.findings", len(verdict.findings))
+            return tests, verdict
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="gate")
+        self._gate_run = pool.submit(contextvars.copy_context().run, gate_run)
+        pool.shutdown(wait=False)
 
     def _gate(
         self, plan: Plan, number: int, steps: list[StepResult]
@@ -191,6 +216,7 @@ class Executor:
             for future in list(self._inflight.values()):
                 future.exception()  # wait for readers; their failures are their items' to report
             outcome = self._timed(item.plan, step, "mutate pool (controller, serial)")
+            self._start_gate(item.plan, item.number)
         else:
             self._submit_ready(item.plan)
             started: Future[OpOutcome] | None = None
