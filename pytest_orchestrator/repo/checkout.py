@@ -12,11 +12,11 @@ plain ``git status`` would refresh, and so rewrite, the index).
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from pytest_orchestrator.repo.git import git
 
 OWN_REFS: Final = "refs/heads/orchestrate/"
 """The run's own branches: they come and go by design."""
@@ -32,11 +32,7 @@ class Snapshot:
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
-    proc = subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, env=env, check=False
-    )
-    return proc.stdout
+    return git(*args, cwd=repo, check=False, read_only=True)
 
 
 def snapshot(repo: Path) -> Snapshot:

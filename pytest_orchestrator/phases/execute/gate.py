@@ -26,7 +26,7 @@ Weakening findings stay red either way: words may ask for tests, not for fewer o
 
 from __future__ import annotations
 
-import re
+import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -41,7 +41,7 @@ from pytest_orchestrator.model import (
 from pytest_orchestrator.phases.execute import integrity
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
-from pytest_orchestrator.repo.git import changes_since, git
+from pytest_orchestrator.repo.git import changes_since
 
 REFACTOR_OPS: Final = frozenset({"rename_symbol"})
 """Ops whose edits to test files are mechanical (rope rewrites references, nothing else)."""
@@ -61,8 +61,16 @@ def changes(tree: Path, base_commit: str) -> list[Change]:
     return [Change(status, path) for status, path in changes_since(tree, base_commit)]
 
 
+def base_blob(tree: Path, base_commit: str, path: str) -> bytes | None:
+    """A file's bytes at the base commit, or None when it did not exist there."""
+    proc = subprocess.run(
+        ["git", "show", f"{base_commit}:{path}"], cwd=tree, capture_output=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def base_text(tree: Path, base_commit: str, path: str) -> str:
-    return git("show", f"{base_commit}:{path}", cwd=tree)
+    return (base_blob(tree, base_commit, path) or b"").decode("utf-8", errors="replace")
 
 
 def renames(plan: Plan) -> dict[str, str]:
@@ -76,9 +84,7 @@ def renames(plan: Plan) -> dict[str, str]:
 
 def map_id(nodeid: str, names: Mapping[str, str]) -> str:
     """A base test id as the renames make it (whole identifiers only)."""
-    for old, new in names.items():
-        nodeid = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(old)}(?![A-Za-z0-9_])", new, nodeid)
-    return nodeid
+    return integrity.rename_identifiers(nodeid, names)
 
 
 def test_files(baseline: TestRunResult) -> set[str]:

@@ -164,7 +164,9 @@ def _python(change: FileChange, renames: dict[str, str]) -> list[Finding]:
     before = base or _Module({}, 0, 0, {})
     for name, (line, source) in new.names.items():
         old = before.names.get(name)
-        if old is None or _normal(old[1], renames) != _normal(source, renames):
+        if old is None or rename_identifiers(old[1], renames) != rename_identifiers(
+            source, renames
+        ):
             kind = "new pytest hook" if name.endswith("()") and old is None else None
             what = "changed" if old is not None else "added"
             out.append(
@@ -182,7 +184,7 @@ def _python(change: FileChange, renames: dict[str, str]) -> list[Finding]:
             Finding(path=path, kind="skip call added", detail="at module level (skips the file)")
         )
     for name, old_fn in before.functions.items():
-        fn = new.functions.get(name) or new.functions.get(_rename(name, renames))
+        fn = new.functions.get(name) or new.functions.get(rename_identifiers(name, renames))
         if fn is None:
             if old_fn.is_test:
                 out.append(
@@ -214,8 +216,8 @@ def _compare(
         yield finding("fewer cases", f"{old.cases} parametrized cases at the base, {new.cases}")
     if new.early_return > old.early_return:
         yield finding("early return", "a return before the end skips the rest of the test")
-    olds = [_normal(ast.unparse(a), renames) for a in old.asserts]
-    news = [_normal(ast.unparse(a), renames) for a in new.asserts]
+    olds = [rename_identifiers(ast.unparse(a), renames) for a in old.asserts]
+    news = [rename_identifiers(ast.unparse(a), renames) for a in new.asserts]
     matcher = difflib.SequenceMatcher(a=olds, b=news, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "replace":
@@ -373,14 +375,12 @@ def _tolerance(node: ast.AST) -> float:
     return widest
 
 
-def _rename(name: str, renames: Mapping[str, str]) -> str:
+def rename_identifiers(text: str, renames: Mapping[str, str]) -> str:
+    """``text`` with each old name replaced by its new one, whole identifiers only."""
+    name = text
     for old, new in renames.items():
         name = re.sub(rf"(?<![\w]){re.escape(old)}(?![\w])", new, name)
     return name
-
-
-def _normal(source: str, renames: Mapping[str, str]) -> str:
-    return _rename(source, renames)
 
 
 def _short(text: str, limit: int = 100) -> str:

@@ -27,12 +27,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import final
 
 import pytest
@@ -191,7 +189,7 @@ class Executor:
             for rel in paths:
                 target = inside(root, rel)
                 saved[rel] = target.read_bytes() if target.is_file() else None
-                base = _blob(root, self.run.base_commit, rel)
+                base = gate.base_blob(root, self.run.base_commit, rel)
                 target.unlink(missing_ok=True)
                 if base is not None:
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -285,11 +283,3 @@ class Executor:
         with self.run.tracer.span(f"step.{step.id}", kind="TOOL", op=step.op, pool=step.pool):
             outcome: OpOutcome = impl(ctx, args)
         return outcome
-
-
-def _blob(root: Path, commit: str, rel: str) -> bytes | None:
-    """A file's bytes at ``commit``, or None when it did not exist there."""
-    proc = subprocess.run(
-        ["git", "show", f"{commit}:{rel}"], cwd=root, capture_output=True, check=False
-    )
-    return proc.stdout if proc.returncode == 0 else None
