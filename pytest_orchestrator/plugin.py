@@ -29,6 +29,7 @@ DEFAULT_MEM_THRESHOLD: Final = 0.70
 DEFAULT_SAMPLE_INTERVAL: Final = 0.25
 DEFAULT_MODEL: Final = "claude-sonnet-4-6"
 DEFAULT_FORGE: Final = "auto"
+DEFAULT_MERGE_METHOD: Final = "merge"
 
 LLM_INI: Final = {
     # ini key -> the environment variable it stands in for (the environment wins)
@@ -134,6 +135,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             DEFAULT_FORGE,
         ),
         ("orchestrate_github_repo", "owner/name of the GitHub repository (default: origin's)", ""),
+        (
+            "orchestrate_merge_method",
+            "how --orchestrate-merge merges a GitHub pull request: merge, squash or rebase",
+            DEFAULT_MERGE_METHOD,
+        ),
+        (
+            "orchestrate_trace_ui",
+            "trace UI for PR links: a Phoenix base URL, or a URL containing {trace_id}",
+            "",
+        ),
         (
             "orchestrate_model",
             "Anthropic model of the anthropic planner (ANTHROPIC_MODEL wins)",

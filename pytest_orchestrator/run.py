@@ -173,6 +173,7 @@ class Run:
         self.record.exit_reason = reason.value
         self.record.exit_status = reason.exit_status
         self.record.message = message
+        self.tracer.outcome = (reason.exit_status == 0, message)  # the root span's status
 
     @contextmanager
     def phase(self, phase: Phase) -> Iterator[PhaseNote]:

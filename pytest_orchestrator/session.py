@@ -213,7 +213,7 @@ class Orchestrator:
         self._install_sigterm()
         from pytest_orchestrator.tracing import Tracer
 
-        tracer = Tracer(run_dir / "trace.json")
+        tracer = Tracer(run_dir / "trace.json", ui=settings.trace_ui)
         tree = worktree.Worktree.create(root, base_commit, settings.command, run_id)
         self.tree = tree
         for path in worktree.init_submodules(root, tree.path, base_commit):

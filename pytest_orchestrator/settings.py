@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.plan import Budgets
 from pytest_orchestrator.plugin import (
     DEFAULT_ATTEMPTS,
     DEFAULT_CACHE_DIR,
     DEFAULT_FORGE,
     DEFAULT_MEM_THRESHOLD,
+    DEFAULT_MERGE_METHOD,
     DEFAULT_MODEL,
     DEFAULT_PLANNER,
     DEFAULT_RUN_DIR,
@@ -23,6 +25,8 @@ from pytest_orchestrator.plugin import (
     DEFAULT_WORKERS,
     LLM_INI,
 )
+
+MergeMethod = Literal["merge", "squash", "rebase"]
 
 
 class Settings(BaseModel):
@@ -68,7 +72,11 @@ class Settings(BaseModel):
     forge: str = DEFAULT_FORGE
     """Where a green change goes: ``local``, ``github``, or ``auto`` (GitHub with a token)."""
     github_repo: str | None = None
-    """``owner/name`` on GitHub; read from the ``origin`` remote when unset."""
+    """``owner/name`` on GitHub; else ``GITHUB_REPOSITORY``, else the ``origin`` remote's."""
+    merge_method: MergeMethod = DEFAULT_MERGE_METHOD
+    """How ``merge`` merges a GitHub pull request (the repository must allow it)."""
+    trace_ui: str = ""
+    """The trace UI PR.md links to when the OTLP endpoint is not Phoenix itself."""
     llm_env: dict[str, str] = Field(default_factory=dict)
     """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
 
@@ -93,6 +101,12 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
     plan_file = Path(opt.orchestrate_plan) if opt.orchestrate_plan else None
     script = opt.orchestrate_script or _ini(config, "orchestrate_script")
     invocation = config.invocation_params.dir
+    merge_method = _ini(config, "orchestrate_merge_method", DEFAULT_MERGE_METHOD)
+    if merge_method not in ("merge", "squash", "rebase"):
+        raise OrchestratorError(
+            f"orchestrate_merge_method = {merge_method!r}: use merge, squash or rebase "
+            "(one the repository allows)"
+        )
     return Settings(
         command=opt.orchestrate or "",
         plan_file=(invocation / plan_file) if plan_file else None,
@@ -119,6 +133,8 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         model=os.environ.get("ANTHROPIC_MODEL") or _ini(config, "orchestrate_model", DEFAULT_MODEL),
         forge=_ini(config, "orchestrate_forge", DEFAULT_FORGE),
         github_repo=_ini(config, "orchestrate_github_repo") or None,
+        merge_method=cast(MergeMethod, merge_method),  # checked above
+        trace_ui=_ini(config, "orchestrate_trace_ui"),
         llm_env={env: _ini(config, key) for key, env in LLM_INI.items() if _ini(config, key)}
         | ({"ORCHESTRATE_MCP_PROJECT": "true"} if opt.orchestrate_mcp_project else {}),
     )

@@ -2,9 +2,21 @@
 
 Each run gets its own `TracerProvider` (never the global one: several runs may share a
 process, e.g. under pytester). Spans always go to ``trace.json`` in the run directory and,
-when an endpoint is configured, over OTLP/HTTP to a collector such as Phoenix:
-``PHOENIX_COLLECTOR_ENDPOINT`` (a base URL) or the standard ``OTEL_EXPORTER_OTLP_*``
-variables. Attribute names follow OpenInference where one exists.
+when an endpoint is configured, over OTLP/HTTP to a collector:
+
+- ``PHOENIX_COLLECTOR_ENDPOINT`` (a Phoenix base URL): ``PHOENIX_API_KEY`` goes along as
+  ``authorization: Bearer <key>`` (what Phoenix and its own ``phoenix.otel`` use), and only to
+  this endpoint; the trace's page is ``{base}/redirects/traces/{trace_id}``;
+- or the standard ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``
+  (and ``…_HEADERS``): a generic collector has no trace page of its own, so a link is made only
+  from the ini key ``orchestrate_trace_ui`` (a Phoenix base URL, or any URL with
+  ``{trace_id}`` in it).
+
+Traces go to the Phoenix project ``PHOENIX_PROJECT_NAME`` (resource attribute
+``openinference.project.name``; default ``pytest-orchestrator``). A link to the UI is given
+only once an export has succeeded; until then, or when it failed, `Tracer.link` names the
+local ``trace.json`` and why. Attribute names follow OpenInference where one exists
+(`llm_input` / `llm_output` write the chat messages Phoenix shows).
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +49,10 @@ LLM: Final = "LLM"
 AGENT: Final = "AGENT"
 INPUT_VALUE: Final = "input.value"
 OUTPUT_VALUE: Final = "output.value"
+PROJECT_NAME: Final = "openinference.project.name"
+DEFAULT_PROJECT: Final = "pytest-orchestrator"
+MESSAGE_LIMIT: Final = 32_000
+"""Characters kept of one chat message's text (its head and its tail)."""
 
 
 class JsonFileExporter(SpanExporter):
@@ -57,6 +73,43 @@ class JsonFileExporter(SpanExporter):
         pass
 
 
+class RecordingExporter(SpanExporter):
+    """Wraps the OTLP exporter and remembers whether its exports succeeded, and why not."""
+
+    def __init__(self, inner: SpanExporter, endpoint: str) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self.ok: bool | None = None
+        """None until the first export; then whether every export so far succeeded."""
+        self.reason = ""
+        self.status: int | None = None
+        """The collector's last HTTP status (from the session's response hook)."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.status = None
+        result = self.inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            self.ok = self.ok is not False
+        else:
+            self.ok = False
+            if self.status in (401, 403):
+                self.reason = (
+                    f"{self.endpoint} refused the spans ({self.status}): set PHOENIX_API_KEY "
+                    "to a key of that Phoenix"
+                )
+            elif self.status is not None:
+                self.reason = f"{self.endpoint} answered {self.status}"
+            else:
+                self.reason = f"{self.endpoint} could not be reached"
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 def _to_dict(span: ReadableSpan) -> dict[str, Any]:
     ctx = span.get_span_context()
     assert ctx is not None
@@ -72,36 +125,81 @@ def _to_dict(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-def otlp_endpoint() -> tuple[str, str] | None:
-    """``(traces endpoint, UI base)`` from the environment, or None when nothing is configured."""
-    phoenix = os.environ.get("PHOENIX_COLLECTOR_ENDPOINT", "").rstrip("/")
+def _headers(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` (the OTLP and Phoenix header variables' format)."""
+    pairs = (item.partition("=") for item in text.split(",") if "=" in item)
+    return {k.strip().lower(): v.strip() for k, _, v in pairs}
+
+
+def otlp_endpoint(
+    env: Mapping[str, str] = os.environ, ui: str = ""
+) -> tuple[str, str | None, dict[str, str]] | None:
+    """``(traces endpoint, trace URL template or None, headers)`` from the environment and the
+    ``orchestrate_trace_ui`` ini key, or None when no collector is configured."""
+    template = None
+    if ui:
+        template = ui if "{trace_id}" in ui else ui.rstrip("/") + "/redirects/traces/{trace_id}"
+    phoenix = env.get("PHOENIX_COLLECTOR_ENDPOINT", "").rstrip("/")
     if phoenix:
         base = phoenix.removesuffix("/v1/traces")
-        return f"{base}/v1/traces", base
-    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").rstrip("/")
+        headers = _headers(env.get("PHOENIX_CLIENT_HEADERS", ""))
+        if env.get("PHOENIX_API_KEY"):
+            headers["authorization"] = f"Bearer {env['PHOENIX_API_KEY']}"
+        return f"{base}/v1/traces", template or base + "/redirects/traces/{trace_id}", headers
+    headers = _headers(
+        env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+    )
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").rstrip("/")
     if traces:
-        return traces, traces.removesuffix("/v1/traces")
-    generic = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/")
+        return traces, template, headers
+    generic = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/")
     if generic:
-        return f"{generic}/v1/traces", generic
+        return f"{generic}/v1/traces", template, headers
     return None
 
 
 class Tracer:
     """The run's tracer: `span` opens a child of the current span."""
 
-    def __init__(self, trace_file: Path, *, service: str = "pytest-orchestrator") -> None:
+    def __init__(
+        self,
+        trace_file: Path,
+        *,
+        service: str = "pytest-orchestrator",
+        ui: str = "",
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
         self.trace_file = trace_file
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        project = env.get("PHOENIX_PROJECT_NAME") or DEFAULT_PROJECT
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": service, PROJECT_NAME: project})
+        )
         self.provider.add_span_processor(SimpleSpanProcessor(JsonFileExporter(trace_file)))
-        self.endpoint = otlp_endpoint()
-        if self.endpoint is not None:
+        configured = otlp_endpoint(env, ui)
+        self.endpoint = configured[0] if configured else None
+        self.template = configured[1] if configured else None
+        self.exporter: RecordingExporter | None = None
+        if configured is not None:
+            import requests
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=self.endpoint[0], timeout=5)
-            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+            session = requests.Session()
+            inner = OTLPSpanExporter(
+                endpoint=configured[0], headers=configured[2], timeout=5, session=session
+            )
+            self.exporter = recorder = RecordingExporter(inner, configured[0])
+
+            def note_status(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+                recorder.status = response.status_code
+
+            session.hooks["response"].append(note_status)
+            self.provider.add_span_processor(BatchSpanProcessor(recorder))
         self._tracer = self.provider.get_tracer("pytest_orchestrator")
         self.trace_id: str | None = None
+        self._root: Span | None = None
+        self._closed = False
+        self.outcome: tuple[bool, str] | None = None
+        """Set by `pytest_orchestrator.run.Run.finish`: the root span's status when it ends."""
 
     @contextmanager
     def span(self, name: str, kind: str = CHAIN, **attributes: Any) -> Iterator[Span]:
@@ -109,24 +207,103 @@ class Tracer:
         with self._tracer.start_as_current_span(name, attributes=attrs) as span:
             if self.trace_id is None:
                 self.trace_id = f"{span.get_span_context().trace_id:032x}"
+                self._root = span
             try:
                 yield span
             except BaseException as exc:
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 raise
+            if span is self._root and self.outcome is not None:
+                ok, message = self.outcome
+                span.set_status(Status(StatusCode.OK) if ok else Status(StatusCode.ERROR, message))
+
+    def exported(self) -> tuple[bool, str]:
+        """Whether the collector has the spans so far (pending ones are sent first), and if
+        not, why."""
+        if self.exporter is None:
+            return False, "no collector configured"
+        if not self._closed:
+            self.provider.force_flush(timeout_millis=10_000)
+        if self.exporter.ok is None:
+            return False, f"no span has reached {self.exporter.endpoint} yet"
+        return self.exporter.ok, self.exporter.reason
 
     def link(self) -> str:
-        """Where a reviewer finds the trace: the Phoenix page, else the local file."""
-        if self.endpoint is not None and self.trace_id:
-            return f"{self.endpoint[1]}/redirects/traces/{self.trace_id}"
-        return str(self.trace_file)
+        """Where a reviewer finds the trace: its page in the UI once the collector has it,
+        else the local file (and why)."""
+        if self.exporter is None or self.trace_id is None:
+            return str(self.trace_file)
+        ok, reason = self.exported()
+        if not ok:
+            return f"{self.trace_file} (not exported: {reason})"
+        if self.template is None:
+            return (
+                f"{self.trace_file} (also exported to {self.endpoint}; set orchestrate_trace_ui "
+                "for a link to its UI)"
+            )
+        return self.template.replace("{trace_id}", self.trace_id)
 
     def shutdown(self) -> None:
         self.provider.force_flush(timeout_millis=5000)
         self.provider.shutdown()
+        self._closed = True
 
 
 def _attr(value: Any) -> Any:
     if isinstance(value, str | bool | int | float):
         return value
     return json.dumps(value, default=str)[:4000]
+
+
+def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Head and tail of a long text: the start says what was asked, the end the latest turn."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n… ({len(text) - limit} characters cut) …\n{text[-half:]}"
+
+
+def _set_messages(span: Span, prefix: str, messages: Sequence[Mapping[str, Any]]) -> None:
+    for i, message in enumerate(messages):
+        key = f"{prefix}.{i}.message"
+        span.set_attribute(f"{key}.role", str(message.get("role", "")))
+        content = message.get("content", "")
+        if isinstance(content, str):
+            span.set_attribute(f"{key}.content", _clip(content))
+            continue
+        texts, calls = [], 0
+        for block in content or []:
+            block = dict(block)
+            if block.get("type") == "text":
+                texts.append(str(block.get("text", "")))
+            elif block.get("type") == "tool_use":
+                call = f"{key}.tool_calls.{calls}.tool_call"
+                span.set_attribute(f"{call}.id", str(block.get("id", "")))
+                span.set_attribute(f"{call}.function.name", str(block.get("name", "")))
+                span.set_attribute(
+                    f"{call}.function.arguments", _clip(json.dumps(block.get("input", {})))
+                )
+                calls += 1
+            elif block.get("type") == "tool_result":
+                texts.append(_block_text(block.get("content")))
+        span.set_attribute(f"{key}.content", _clip("\n\n".join(texts)))
+
+
+def _block_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(dict(b).get("text", "")) for b in content or [] if isinstance(b, Mapping))
+
+
+def llm_input(span: Span, system: Any, messages: Sequence[Mapping[str, Any]]) -> None:
+    """OpenInference ``llm.input_messages.*`` of an Anthropic request (system prompt first),
+    so Phoenix shows the conversation."""
+    turns: list[Mapping[str, Any]] = []
+    if system:
+        turns.append({"role": "system", "content": _block_text(system)})
+    _set_messages(span, "llm.input_messages", [*turns, *messages])
+
+
+def llm_output(span: Span, reply: Mapping[str, Any]) -> None:
+    """OpenInference ``llm.output_messages.*`` of an Anthropic ``Message`` (as a dict)."""
+    _set_messages(span, "llm.output_messages", [reply])

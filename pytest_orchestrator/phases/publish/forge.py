@@ -2,27 +2,70 @@
 
 `LocalForge` needs no network: the committed branch plus the run directory *is* the PR, and
 merging fast-forwards the base branch. `pytest_orchestrator.phases.publish.github.GitHubForge`
-pushes and opens a real pull request; `choose_forge` picks one from the settings and the
-environment.
+pushes and opens (or updates) a real pull request; `choose_forge` picks one from the settings
+and the environment.
+
+The tested commit carries trailers naming the command and the base it was made for
+(`trailers`): how a re-run recognises the branch it may replace.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, final
+from typing import Final, Protocol, final
 
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.model import PublishResult
 from pytest_orchestrator.repo.git import current_branch, dirty_paths, git
 
+COMMAND_TRAILER: Final = "Orchestrate-Command"
+BASE_TRAILER: Final = "Orchestrate-Base"
+RUN_TRAILER: Final = "Orchestrate-Run"
+MERGE_METHODS: Final = ("merge", "squash", "rebase")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def trailers(command: str, base: str, run_id: str) -> str:
+    """The git trailers of a tested commit (its last paragraph)."""
+    lines = (f"{COMMAND_TRAILER}: {_one_line(command)}", f"{BASE_TRAILER}: {base}")
+    return "\n".join((*lines, f"{RUN_TRAILER}: {run_id}")) + "\n"
+
+
+def trailers_match(message: str, command: str, base: str) -> bool:
+    """A commit message made by this tool for ``command`` on ``base``."""
+    found = dict(re.findall(r"^(Orchestrate-[A-Za-z]+): (.*)$", message, re.MULTILINE))
+    return found.get(COMMAND_TRAILER) == _one_line(command) and found.get(BASE_TRAILER) == base
+
+
+@dataclass(frozen=True)
+class Change:
+    """A tested commit ready to publish, and how."""
+
+    repo: Path
+    command: str
+    branch: str
+    """The run's local branch (``orchestrate/<slug>``, ``-2`` when that name was taken)."""
+    shared_branch: str
+    """``orchestrate/<slug>``: the name every run of this command shares on a remote."""
+    commit: str
+    base: str | None
+    title: str
+    body: str
+    body_file: Path
+    merge: bool = False
+    merge_method: str = "merge"
+
 
 class Forge(Protocol):
     name: str
 
-    def publish(
-        self, repo: Path, branch: str, commit: str, base: str | None, body: Path, merge: bool
-    ) -> PublishResult: ...
+    def publish(self, change: Change) -> PublishResult: ...
 
 
 def choose_forge(repo: Path, kind: str, slug: str | None, remote: str = "origin") -> Forge:
@@ -35,12 +78,17 @@ def choose_forge(repo: Path, kind: str, slug: str | None, remote: str = "origin"
     if kind not in ("github", "auto"):
         raise OrchestratorError(f"unknown forge {kind!r}: use local, github or auto")
     token = github.token()
-    slug = slug or github.slug_from_remote(repo, remote)
+    slug = github.repository(repo, remote, slug)
     if token and slug:
-        api = os.environ.get("GITHUB_API_URL", github.DEFAULT_API)
-        return github.GitHubForge(slug, token, api=api, remote=remote)
+        client = github.Client(github.Endpoints.from_env(os.environ), token)
+        return github.GitHubForge(slug, client, remote=remote)
     if kind == "github":
-        missing = "GITHUB_TOKEN" if not token else "the repository (ini orchestrate_github_repo)"
+        missing = (
+            "GITHUB_TOKEN"
+            if not token
+            else "the repository (ini orchestrate_github_repo, GITHUB_REPOSITORY, or a "
+            "GitHub remote)"
+        )
         raise OrchestratorError(f"the github forge needs {missing}")
     return LocalForge()
 
@@ -49,16 +97,19 @@ def choose_forge(repo: Path, kind: str, slug: str | None, remote: str = "origin"
 class LocalForge:
     name = "local"
 
-    def publish(
-        self, repo: Path, branch: str, commit: str, base: str | None, body: Path, merge: bool
-    ) -> PublishResult:
+    def publish(self, change: Change) -> PublishResult:
         notes: list[str] = []
         merged = False
-        if merge:
-            merged, note = self._merge(repo, branch, commit, base)
+        if change.merge:
+            merged, note = self._merge(change.repo, change.branch, change.commit, change.base)
             notes.append(note)
         return PublishResult(
-            forge=self.name, branch=branch, commit=commit, url=str(body), merged=merged, notes=notes
+            forge=self.name,
+            branch=change.branch,
+            commit=change.commit,
+            url=str(change.body_file),
+            merged=merged,
+            notes=notes,
         )
 
     def _merge(self, repo: Path, branch: str, commit: str, base: str | None) -> tuple[bool, str]:

@@ -15,11 +15,27 @@ from typing import Final
 import pytest
 
 from pytest_orchestrator.model import Attempt, PublishResult
-from pytest_orchestrator.phases.publish.forge import choose_forge
+from pytest_orchestrator.phases.publish.forge import Change, choose_forge, trailers
 from pytest_orchestrator.plan import Plan
+from pytest_orchestrator.repo.worktree import slugify
 from pytest_orchestrator.run import Run
 
-DIFF_LIMIT: Final = 60_000
+BODY_LIMIT: Final = 65_536
+"""GitHub's limit on a pull request's body, in characters."""
+NOTE_ROOM: Final = 1_500
+"""Characters kept free for the note that says what was cut."""
+SHRINK_ORDER: Final = (
+    "Diff",
+    "plan.json",
+    "Model calls",
+    "Test changes",
+    "Optimise",
+    "Monte Carlo",
+    "Attempts",
+    "Gate",
+)
+"""The order in which PR.md's sections shrink to fit `BODY_LIMIT`: what the run directory
+holds in full first (diff.patch, plan.json, run.json), the gate's verdict last."""
 
 
 @pytest.hookimpl(trylast=True)
@@ -30,16 +46,33 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> Publ
     pr = write_bundle(run, attempt, diff=diff, commit=commit)
     forge = choose_forge(run.repo, run.settings.forge, run.settings.github_repo)
     merge, why_not = merge_decision(run, attempt)
-    result = forge.publish(run.repo, run.branch, commit, run.base_branch, pr, merge)
+    body = pr.read_text(encoding="utf-8")
+    change = Change(
+        repo=run.repo,
+        command=run.command,
+        branch=run.branch,
+        shared_branch=f"orchestrate/{slugify(run.command)}",
+        commit=commit,
+        base=run.base_branch,
+        title=_title(run),
+        body=body,
+        body_file=pr,
+        merge=merge,
+        merge_method=run.settings.merge_method,
+    )
+    result = forge.publish(change)
     if why_not:
         result = result.model_copy(update={"notes": [*result.notes, why_not]})
     return result
 
 
 def commit_message(run: Run, attempt: Attempt) -> str:
-    """The tested commit's message: the command's first clause, the plan's summary."""
+    """The tested commit's message: the command's first clause, the plan's summary, and the
+    trailers by which a re-run of the same command on the same base finds its branch."""
     summary = attempt.plan.summary
-    return f"{_title(run)}\n\n{summary}\n\nCommand: {run.command}\nRun: {run.run_id}\n"
+    return f"{_title(run)}\n\n{summary}\n\n" + trailers(
+        run.command, run.base_branch or run.base_commit, run.run_id
+    )
 
 
 def merge_decision(run: Run, attempt: Attempt) -> tuple[bool, str]:
@@ -128,46 +161,89 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
         f"{run.ledger.output_tokens} output tokens (planner: {plan.planner if plan else '?'})"
     )
     lines.append(f"- Trace: {run.tracer.link()}")
-    lines += [
-        "",
-        "## Attempts",
-        "",
-        "| # | plan | steps | tests | failed checks | seconds |",
-        "|---|---|---|---|---|---|",
-    ]
+    sections: list[tuple[str, str]] = [("Summary", "\n".join(lines))]
+    table = ["## Attempts", "", "| # | plan | steps | tests | failed checks | seconds |"]
+    table.append("|---|---|---|---|---|---|")
     for a in run.attempts:
         steps = ", ".join(f"{s.step_id} {'✓' if s.ok else '✗'}" for s in a.steps)
         tests = f"{a.tests.passed} passed, {len(a.tests.failed)} failed" if a.tests else "not run"
         failed = ", ".join(c.name for c in a.checks if not c.ok) or "—"
-        lines.append(
+        table.append(
             f"| {a.number} | `{a.plan_digest}` | {steps} | {tests} | {failed} | {a.seconds:.1f} |"
         )
         if not a.green and a.evidence():
             evidence = a.evidence().replace("\n", " ⏎ ")[:600]
-            lines.append(f"|   | evidence | {evidence} | | | |")
-    lines += ["", _gate_section(run, attempt).strip(), ""]
-    lines += [_mc_section(run).strip(), ""]
+            table.append(f"|   | evidence | {evidence} | | | |")
+    sections.append(("Attempts", "\n".join(table)))
+    sections.append(("Gate", _gate_section(run, attempt).strip()))
+    sections.append(("Monte Carlo", _mc_section(run).strip()))
     from pytest_orchestrator.phases.optimise.phase import pr_section as optimise_section
 
     if optimised := optimise_section(run).strip():
-        lines += [optimised, ""]
+        sections.append(("Optimise", optimised))
     if run.ledger.calls:
         from pytest_orchestrator.phases.plan.llm import calls_table
 
-        lines += ["## Model calls", "", calls_table(run.ledger.calls), ""]
+        sections.append(("Model calls", f"## Model calls\n\n{calls_table(run.ledger.calls)}"))
     if tests_changed(attempt) and attempt is not None and attempt.gate is not None:
-        lines += ["## Test changes", "", "```diff"]
-        lines += [_files_of(diff, attempt.gate.tests_changed).rstrip(), "```", ""]
-    lines += ["## Diff", ""]
+        changed = _files_of(diff, attempt.gate.tests_changed).rstrip()
+        sections.append(("Test changes", f"## Test changes\n\n```diff\n{changed}\n```"))
+    stat = ""
     if attempt is not None and attempt.diff_stat:
-        lines += ["```", attempt.diff_stat, "```", ""]
-    shown = (
-        diff if len(diff) <= DIFF_LIMIT else diff[:DIFF_LIMIT] + "\n… (truncated; see diff.patch)\n"
-    )
-    lines += ["```diff", shown.rstrip(), "```", ""]
-    lines += ["## plan.json", "", "```json", plan.dumps().rstrip() if plan else "{}", "```", ""]
-    lines += ["## Trace", "", run.tracer.link(), ""]
-    return "\n".join(lines)
+        stat = f"```\n{attempt.diff_stat}\n```\n\n"
+    sections.append(("Diff", f"## Diff\n\n{stat}```diff\n{diff.rstrip()}\n```"))
+    shown = plan.dumps().rstrip() if plan else "{}"
+    sections.append(("plan.json", f"## plan.json\n\n```json\n{shown}\n```"))
+    sections.append(("Trace", f"## Trace\n\n{run.tracer.link()}"))
+    return fit_body(sections, run)
+
+
+def fit_body(sections: list[tuple[str, str]], run: Run, limit: int = BODY_LIMIT) -> str:
+    """Join the sections, shrinking them in `SHRINK_ORDER` until the whole fits ``limit``
+    characters; then a note under the summary says what was cut and where the whole is."""
+    texts = dict(sections)
+    budget = limit - NOTE_ROOM
+    cut: list[str] = []
+    for name in SHRINK_ORDER:
+        over = len(_joined(texts)) - budget
+        if over <= 0:
+            break
+        if name not in texts:
+            continue
+        original = texts[name]
+        texts[name] = _shrunk(name, original, len(original) - over)
+        kept = len(texts[name])
+        cut.append(
+            f"{name} (left out, {len(original):,} characters)"
+            if kept < 300
+            else f"{name} (first {kept:,} of {len(original):,} characters)"
+        )
+    if cut:
+        note = (
+            f"> **Shortened to fit GitHub's {limit:,}-character limit** (sections shrink in "
+            f"this order: {', '.join(SHRINK_ORDER)}). Cut: {'; '.join(cut)}. The whole is in "
+            f"the run directory `{run.run_dir.name}` (diff.patch, plan.json, run.json; a CI "
+            f"run uploads it as an artefact) and on branch `{run.branch}`."
+        )
+        texts["Summary"] = texts["Summary"] + "\n\n" + note[: NOTE_ROOM - 10]
+    return _joined(texts)[:limit]
+
+
+def _joined(texts: dict[str, str]) -> str:
+    return "\n\n".join(texts.values()) + "\n"
+
+
+def _shrunk(name: str, text: str, room: int) -> str:
+    """``text`` cut to at most ``room`` characters at a line end, its code block closed, or a
+    one-line stub when little would be left."""
+    stub = f"## {name}\n\n_(left out: {len(text):,} characters; see the run directory)_"
+    tail = "\n… (cut here; the whole is in the run directory)\n```"
+    if room < 300 + len(tail):
+        return stub
+    kept = text[: room - len(tail)]
+    kept = kept[: kept.rfind("\n")] if "\n" in kept else kept
+    fences = sum(1 for line in kept.splitlines() if line.startswith("```"))
+    return kept + (tail if fences % 2 else tail.removesuffix("\n```"))
 
 
 def _gate_section(run: Run, attempt: Attempt | None) -> str:
