@@ -691,6 +691,9 @@ class Orchestrator:
                 if run.cache is not None:
                     run.cache.close()
                 run.tracer.shutdown()
+                from pytest_orchestrator.phases.publish.summary import write_job_summary
+
+                write_job_summary(run)  # in Actions: the outcome on the workflow run's page
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._cleanup()

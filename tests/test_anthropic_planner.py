@@ -365,6 +365,13 @@ def test_every_call_is_recorded_in_the_ledger_and_the_trace(
     assert attrs["llm.token_count.completion"] == 56
     assert "Rename kelly" in attrs["input.value"]
     assert "submit_plan" in attrs["output.value"]
+    # OpenInference chat messages, so Phoenix shows the conversation
+    assert attrs["llm.input_messages.0.message.role"] == "system"
+    assert attrs["llm.input_messages.1.message.role"] == "user"
+    assert "Rename kelly" in attrs["llm.input_messages.1.message.content"]
+    assert attrs["llm.output_messages.0.message.role"] == "assistant"
+    tool_call = "llm.output_messages.0.message.tool_calls.0.tool_call.function.name"
+    assert attrs[tool_call] == "submit_plan"
 
 
 # ---------------------------------------------------------------------------- faults

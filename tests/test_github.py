@@ -1,76 +1,36 @@
 """The GitHub forge: push the branch and open (and merge) a PR through the REST API.
 
-GitHub itself is out of reach here, so the API is a local HTTP server speaking the two
-endpoints we use, and "origin" is a real bare repository on disk.
+GitHub itself is out of reach here, so the API is the loopback stand-in
+(`pytest_orchestrator.testing.fake_github`), and "origin" is a real bare repository on disk.
 """
 
 from __future__ import annotations
 
-import json
-import threading
+import subprocess
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 
+from pytest_orchestrator.testing.fake_github import FakeGitHub
 from tests.conftest import git
 
 pytestmark = pytest.mark.slow
 
 
-class FakeGitHub(BaseHTTPRequestHandler):
-    requests: ClassVar[list[dict[str, Any]]] = []
-    status: ClassVar[int] = 201
-
-    def _answer(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append(
-            {
-                "method": self.command,
-                "path": self.path,
-                "body": body,
-                "auth": self.headers["Authorization"],
-            }
-        )
-        if self.status >= 400:
-            reply: dict[str, Any] = {"message": "Bad credentials"}
-        elif self.command == "POST":
-            reply = {"number": 7, "html_url": "https://github.example/o/r/pull/7"}
-        else:
-            reply = {"merged": True, "message": "Pull Request successfully merged"}
-        data = json.dumps(reply).encode()
-        self.send_response(self.status if self.command == "POST" or self.status >= 400 else 200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_POST = _answer
-    do_PUT = _answer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeGitHub]]:
-    FakeGitHub.requests = []
-    FakeGitHub.status = 201
-    server = HTTPServer(("127.0.0.1", 0), FakeGitHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("GITHUB_TOKEN", "ghp_test-token")
-    yield FakeGitHub
-    server.shutdown()
-    thread.join()
+def github(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """The GitHub stand-in over the bare origin that `with_origin` fills."""
+    origin = pytester.path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    with FakeGitHub(origin).serve() as fake:
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        monkeypatch.setenv("GITHUB_TOKEN", fake.token)
+        yield fake
 
 
 def with_origin(repo: Path) -> Path:
     origin = repo.parent / "origin.git"
-    git(repo.parent, "init", "-q", "--bare", str(origin))
     git(repo, "remote", "add", "origin", str(origin))
     git(repo, "push", "-q", "origin", "main")
     (repo / "pytest.ini").write_text("[pytest]\norchestrate_github_repo = o/r\n")
@@ -80,7 +40,7 @@ def with_origin(repo: Path) -> Path:
 
 
 def test_a_green_run_pushes_and_opens_a_pull_request(
-    pytester: pytest.Pytester, make_repo: Callable[..., Path], github: type[FakeGitHub]
+    pytester: pytest.Pytester, make_repo: Callable[..., Path], github: FakeGitHub
 ) -> None:
     """The branch lands on origin, the PR's body is PR.md, and --orchestrate-merge merges it."""
     repo = make_repo()
@@ -89,28 +49,31 @@ def test_a_green_run_pushes_and_opens_a_pull_request(
         "--orchestrate", "Rename add to plus, post PR", "--orchestrate-merge"
     )
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*PR: https://github.example/o/r/pull/7*"])
+    result.stdout.fnmatch_lines(["*PR: https://github.example/o/r/pull/1*"])
     commit = git(repo, "rev-parse", "orchestrate/rename-add-to-plus").strip()
     assert git(origin, "rev-parse", "orchestrate/rename-add-to-plus").strip() == commit
-    opened, merged = github.requests
+    opened, merged = [r for r in github.requests if r.method in ("POST", "PUT")]
     (run,) = (repo / ".orchestrate" / "runs").iterdir()
-    assert opened["method"] == "POST"
-    assert opened["path"] == "/repos/o/r/pulls"
-    assert opened["body"]["head"] == "orchestrate/rename-add-to-plus"
-    assert opened["body"]["base"] == "main"
-    assert opened["body"]["body"] == (run / "PR.md").read_text()
-    assert opened["auth"] == "Bearer ghp_test-token"
-    assert merged["path"] == "/repos/o/r/pulls/7/merge"
-    assert merged["body"]["sha"] == commit
+    assert opened.path == "/repos/o/r/pulls"
+    assert opened.body["head"] == "orchestrate/rename-add-to-plus"
+    assert opened.body["base"] == "main"
+    assert opened.body["body"] == (run / "PR.md").read_text()
+    assert opened.headers["authorization"] == "Bearer ghp_test-token"
+    assert merged.path == "/repos/o/r/pulls/1/merge"
+    assert merged.body == {"sha": commit, "merge_method": "merge"}
+    assert git(origin, "rev-parse", "main^2").strip() == commit
 
 
 def test_a_rejected_token_keeps_the_tested_commit_and_says_so(
-    pytester: pytest.Pytester, make_repo: Callable[..., Path], github: type[FakeGitHub]
+    pytester: pytest.Pytester,
+    make_repo: Callable[..., Path],
+    github: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Publishing fails after a green gate: exit 1, the commit stays on its branch."""
     repo = make_repo()
     with_origin(repo)
-    github.status = 401
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_wrong")
     result = pytester.runpytest_subprocess("--orchestrate", "Rename add to plus, post PR")
     assert result.ret == 1
     result.stdout.fnmatch_lines(

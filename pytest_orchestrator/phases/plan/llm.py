@@ -38,7 +38,7 @@ from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, Orchestra
 from pytest_orchestrator.phases.plan.redact import redact_json
 from pytest_orchestrator.plugin import DEFAULT_MODEL
 from pytest_orchestrator.tokens import estimate_tokens
-from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE
+from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE, llm_input, llm_output
 
 if TYPE_CHECKING:
     import anthropic
@@ -342,6 +342,8 @@ class ModelClient:
                 },
             )
         with span_cm as span:
+            if span is not None:  # the conversation, as Phoenix shows it
+                llm_input(span, kwargs.get("system"), kwargs["messages"])
             try:
                 reply: object = self.client.messages.create(**kwargs, timeout=timeout)
             except anthropic.APIStatusError as exc:
@@ -362,6 +364,7 @@ class ModelClient:
                 span.set_attribute("llm.token_count.completion", message.usage.output_tokens)
                 span.set_attribute("llm.stop_reason", str(message.stop_reason))
                 span.set_attribute(OUTPUT_VALUE, message.model_dump_json()[:4000])
+                llm_output(span, message.model_dump(mode="json"))
             return message
 
     def _record(
