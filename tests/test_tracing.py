@@ -3,66 +3,45 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from pytest_orchestrator.testing.fake_phoenix import FakePhoenix
 
 pytestmark = pytest.mark.slow
 
 
-class Collector(BaseHTTPRequestHandler):
-    received: ClassVar[list[ExportTraceServiceRequest]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        type(self).received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def collector() -> Iterator[tuple[str, list[ExportTraceServiceRequest]]]:
-    """A local OTLP/HTTP endpoint (what Phoenix listens on), recording each export."""
-    Collector.received = []
-    server = HTTPServer(("127.0.0.1", 0), Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", Collector.received
-    server.shutdown()
-    thread.join()
+def collector() -> Iterator[FakePhoenix]:
+    """A local OTLP/HTTP endpoint that, like an auth-enabled Phoenix, requires the API key."""
+    with FakePhoenix().serve() as phoenix:
+        yield phoenix
 
 
 def test_spans_reach_the_collector_and_pr_links_the_trace(
     pytester: pytest.Pytester,
     make_repo: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
-    collector: tuple[str, list[ExportTraceServiceRequest]],
+    collector: FakePhoenix,
 ) -> None:
-    """With PHOENIX_COLLECTOR_ENDPOINT set, the run exports one trace over OTLP/HTTP and
-    PR.md links to it as {base}/redirects/traces/{trace_id}."""
-    base, received = collector
+    """With PHOENIX_COLLECTOR_ENDPOINT and PHOENIX_API_KEY set, the run exports one trace over
+    OTLP/HTTP into PHOENIX_PROJECT_NAME, its root span OK, and PR.md links to it as
+    {base}/redirects/traces/{trace_id}."""
+    base = collector.url
     repo = make_repo()
     monkeypatch.setenv("PHOENIX_COLLECTOR_ENDPOINT", base)
+    monkeypatch.setenv("PHOENIX_API_KEY", collector.key or "")
+    monkeypatch.setenv("PHOENIX_PROJECT_NAME", "orchestrate-ci")
     result = pytester.runpytest_subprocess("--orchestrate", "Rename add to plus")
     assert result.ret == 0, result.stdout.str()
-    spans = [
-        span
-        for request in received
-        for resource in request.resource_spans
-        for scope in resource.scope_spans
-        for span in scope.spans
-    ]
+    spans = collector.spans()
+    assert collector.refused == 0
+    assert collector.resource_attributes()["openinference.project.name"] == "orchestrate-ci"
+    (root,) = [s for s in spans if s.name == "orchestrate"]
+    assert root.status.code == Status.STATUS_CODE_OK
     names = {s.name for s in spans}
     assert {
         "orchestrate",
@@ -84,6 +63,28 @@ def test_spans_reach_the_collector_and_pr_links_the_trace(
     (trace_id,) = trace_ids
     (run_dir,) = (repo / ".orchestrate" / "runs").iterdir()
     assert f"{base}/redirects/traces/{trace_id}" in (run_dir / "PR.md").read_text()
+
+
+def test_without_the_key_pr_md_links_the_local_trace_and_says_why(
+    pytester: pytest.Pytester,
+    make_repo: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    collector: FakePhoenix,
+) -> None:
+    """Phoenix refuses the spans (401): PR.md names trace.json and the reason, never a page
+    that does not exist."""
+    repo = make_repo()
+    monkeypatch.setenv("PHOENIX_COLLECTOR_ENDPOINT", collector.url)
+    monkeypatch.delenv("PHOENIX_API_KEY", raising=False)
+    result = pytester.runpytest_subprocess("--orchestrate", "Rename add to plus")
+    assert result.ret == 0, result.stdout.str()
+    assert collector.accepted == []
+    assert collector.refused >= 1
+    (run_dir,) = (repo / ".orchestrate" / "runs").iterdir()
+    pr = (run_dir / "PR.md").read_text()
+    assert "redirects/traces" not in pr
+    assert f"- Trace: {run_dir / 'trace.json'} (not exported: " in pr
+    assert "refused the spans (401): set PHOENIX_API_KEY" in pr
 
 
 def test_without_a_collector_the_trace_is_a_local_file(

@@ -380,6 +380,12 @@ class GitHubForge:
     def _merge(self, pr: dict[str, Any], change: Change) -> tuple[bool, str]:
         """Merge when GitHub says the PR is mergeable; with required checks or reviews still
         pending, enable auto-merge; otherwise say exactly why not. Every answer names the URL."""
+        try:
+            return self._try_merge(pr, change)
+        except GitHubError as exc:  # the PR exists: say so, with its URL, whatever failed
+            return False, f"not merged: {pr['html_url']}: {exc}"
+
+    def _try_merge(self, pr: dict[str, Any], change: Change) -> tuple[bool, str]:
         url = pr["html_url"]
         number = pr["number"]
         for poll in range(MERGEABLE_POLLS):
