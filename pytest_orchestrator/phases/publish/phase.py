@@ -195,12 +195,17 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     shown = plan.dumps().rstrip() if plan else "{}"
     sections.append(("plan.json", f"## plan.json\n\n```json\n{shown}\n```"))
     sections.append(("Trace", f"## Trace\n\n{run.tracer.link()}"))
-    return fit_body(sections, run)
+    where = (
+        f"the run directory `{run.run_dir.name}` (diff.patch, plan.json, run.json; a CI run "
+        f"uploads it as an artefact) and on branch `{run.branch}`"
+    )
+    return fit_body(sections, where)
 
 
-def fit_body(sections: list[tuple[str, str]], run: Run, limit: int = BODY_LIMIT) -> str:
-    """Join the sections, shrinking them in `SHRINK_ORDER` until the whole fits ``limit``
-    characters; then a note under the summary says what was cut and where the whole is."""
+def fit_body(sections: list[tuple[str, str]], where: str, limit: int = BODY_LIMIT) -> str:
+    """Join the sections (the first, the summary, never shrinks), shrinking the others in
+    `SHRINK_ORDER` until the whole fits ``limit`` characters; then a note under the summary
+    says what was cut and that the whole is in ``where``."""
     texts = dict(sections)
     budget = limit - NOTE_ROOM
     cut: list[str] = []
@@ -222,10 +227,10 @@ def fit_body(sections: list[tuple[str, str]], run: Run, limit: int = BODY_LIMIT)
         note = (
             f"> **Shortened to fit GitHub's {limit:,}-character limit** (sections shrink in "
             f"this order: {', '.join(SHRINK_ORDER)}). Cut: {'; '.join(cut)}. The whole is in "
-            f"the run directory `{run.run_dir.name}` (diff.patch, plan.json, run.json; a CI "
-            f"run uploads it as an artefact) and on branch `{run.branch}`."
+            f"{where}."
         )
-        texts["Summary"] = texts["Summary"] + "\n\n" + note[: NOTE_ROOM - 10]
+        first = sections[0][0]
+        texts[first] = texts[first] + "\n\n" + note[: NOTE_ROOM - 10]
     return _joined(texts)[:limit]
 
 
