@@ -68,3 +68,25 @@ def test_the_repositorys_mcp_servers_need_a_flag_ini_key_or_variable(
     monkeypatch.setenv("ORCHESTRATE_MCP_PROJECT", "maybe")
     with pytest.raises(OrchestratorError, match="use true or false"):
         LlmConfig.from_env(ini)
+
+
+def test_the_merge_method_and_trace_ui_are_ini_keys(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig("--orchestrate", "Rename a to b")
+    settings = resolve(config, pytester.path)
+    assert (settings.merge_method, settings.trace_ui) == ("merge", "")
+    pytester.makeini(
+        "[pytest]\norchestrate_merge_method = squash\n"
+        "orchestrate_trace_ui = https://ui.example/trace/{trace_id}\n"
+    )
+    settings = resolve(pytester.parseconfig("--orchestrate", "Rename a to b"), pytester.path)
+    assert (settings.merge_method, settings.trace_ui) == (
+        "squash",
+        "https://ui.example/trace/{trace_id}",
+    )
+
+
+def test_an_unknown_merge_method_is_refused_with_the_choices(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\norchestrate_merge_method = fast-forward\n")
+    config = pytester.parseconfig("--orchestrate", "Rename a to b")
+    with pytest.raises(OrchestratorError, match="use merge, squash or rebase"):
+        resolve(config, pytester.path)
