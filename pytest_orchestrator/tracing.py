@@ -180,7 +180,7 @@ class Tracer:
         self.template = configured[1] if configured else None
         self.exporter: RecordingExporter | None = None
         if configured is not None:
-            import requests
+            import requests  # the OTLP/HTTP exporter's own client: its session reports statuses
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             session = requests.Session()
