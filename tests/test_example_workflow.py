@@ -176,3 +176,27 @@ def test_an_empty_command_is_refused_with_an_annotation(tmp_path: Path) -> None:
     assert proc.returncode == 4
     assert "::error::no command" in proc.stdout
     assert "ORCHESTRATE_COMMAND" not in runner.env
+
+
+def test_the_install_step_installs_the_plugin_then_the_project(tmp_path: Path) -> None:
+    """Run with a stand-in ``python`` that records its arguments (no package index here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    shim = bin_dir / "python"
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    shim.chmod(0o755)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "requirements.txt").write_text("numpy\n")
+    (workspace / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    runner = Runner(workspace, tmp_path, comment_event(""))
+    runner.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    proc = runner.run(step("install"))
+    assert proc.returncode == 0, proc.stderr
+    assert calls.read_text().splitlines() == [
+        "-m pip install --upgrade pip",
+        "-m pip install pytest-orchestrator",
+        "-m pip install -r requirements.txt",
+        "-m pip install -e .",
+    ]

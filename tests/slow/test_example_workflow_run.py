@@ -1,7 +1,8 @@
 """The example workflow's shell steps, run as a runner runs them, against the GitHub stand-in:
 a collaborator's ``/orchestrate …`` comment ends in a pull request, a job summary and the
-run directory where the upload step takes it. (The install step is left out: it needs the
-package index; the test's interpreter already has the plugin.)"""
+run directory where the upload step takes it. (The install step is left out here: it needs
+the package index, and the test's interpreter already has the plugin; tests/test_example_workflow.py
+runs it with a recording ``python``.)"""
 
 from __future__ import annotations
 
