@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,7 +102,7 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
     script = opt.orchestrate_script or _ini(config, "orchestrate_script")
     invocation = config.invocation_params.dir
     merge_method = _ini(config, "orchestrate_merge_method", DEFAULT_MERGE_METHOD)
-    if merge_method not in ("merge", "squash", "rebase"):
+    if merge_method not in get_args(MergeMethod):
         raise OrchestratorError(
             f"orchestrate_merge_method = {merge_method!r}: use merge, squash or rebase "
             "(one the repository allows)"

@@ -24,7 +24,6 @@ from pytest_orchestrator.repo.git import current_branch, dirty_paths, git
 COMMAND_TRAILER: Final = "Orchestrate-Command"
 BASE_TRAILER: Final = "Orchestrate-Base"
 RUN_TRAILER: Final = "Orchestrate-Run"
-MERGE_METHODS: Final = ("merge", "squash", "rebase")
 
 
 def _one_line(text: str) -> str:
