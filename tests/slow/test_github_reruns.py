@@ -77,6 +77,7 @@ def test_rerunning_the_same_command_updates_its_branch_and_pull_request(
     assert heads.split() == ["main", BRANCH]
     (pr,) = github.pulls.values()
     assert pr["state"] == "open"
+    assert f"- Branch: `{BRANCH}` at " in pr["body"]  # not the local `…-2`
     assert pr["auto_merge"] == {"merge_method": "MERGE", "enabled_by": {"login": "bot"}}
     github.pass_checks()
     assert "def plus" in git(github.origin, "show", "main:calc.py")

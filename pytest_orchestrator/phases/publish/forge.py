@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol, final
@@ -55,8 +56,8 @@ class Change:
     commit: str
     base: str | None
     title: str
-    body: str
-    body_file: Path
+    render: Callable[[str], Path]
+    """Writes PR.md for the branch the change is published on; returns its path."""
     merge: bool = False
     merge_method: str = "merge"
 
@@ -106,7 +107,7 @@ class LocalForge:
             forge=self.name,
             branch=change.branch,
             commit=change.commit,
-            url=str(change.body_file),
+            url=str(change.render(change.branch)),
             merged=merged,
             notes=notes,
         )

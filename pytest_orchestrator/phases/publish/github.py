@@ -264,7 +264,8 @@ class GitHubForge:
             raise OrchestratorError("a pull request needs a base branch: pass --orchestrate-base")
         notes: list[str] = []
         branch = self._push(change, notes)
-        pr = self._open_or_update(change, branch, notes)
+        body = change.render(branch).read_text(encoding="utf-8")
+        pr = self._open_or_update(change, branch, body, notes)
         url = str(pr["html_url"])
         merged = False
         if change.merge:
@@ -340,7 +341,9 @@ class GitHubForge:
         )
         return found[0] if found else None
 
-    def _open_or_update(self, change: Change, branch: str, notes: list[str]) -> dict[str, Any]:
+    def _open_or_update(
+        self, change: Change, branch: str, body: str, notes: list[str]
+    ) -> dict[str, Any]:
         assert change.base is not None
         existing = self._find(branch, change.base)
         if existing is None:
@@ -352,7 +355,7 @@ class GitHubForge:
                         "title": change.title,
                         "head": branch,
                         "base": change.base,
-                        "body": change.body,
+                        "body": body,
                     },
                     need="pull-requests: write",
                 )
@@ -367,7 +370,7 @@ class GitHubForge:
         pr = self.client.rest(
             "PATCH",
             f"/repos/{self.slug}/pulls/{existing['number']}",
-            {"title": change.title, "body": change.body},
+            {"title": change.title, "body": body},
             need="pull-requests: write",
         )
         notes.append(

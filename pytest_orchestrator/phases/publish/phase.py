@@ -43,10 +43,13 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> Publ
     from pytest_orchestrator.repo.git import git
 
     diff = git("diff", "--binary", run.base_commit, commit, cwd=run.worktree)
-    pr = write_bundle(run, attempt, diff=diff, commit=commit)
+    write_bundle(run, attempt, diff=diff, commit=commit)
     forge = choose_forge(run.repo, run.settings.forge, run.settings.github_repo)
     merge, why_not = merge_decision(run, attempt)
-    body = pr.read_text(encoding="utf-8")
+
+    def render(branch: str) -> Path:
+        return run.write("PR.md", pr_markdown(run, attempt, diff, commit, branch=branch))
+
     change = Change(
         repo=run.repo,
         command=run.command,
@@ -55,8 +58,7 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> Publ
         commit=commit,
         base=run.base_branch,
         title=_title(run),
-        body=body,
-        body_file=pr,
+        render=render,
         merge=merge,
         merge_method=run.settings.merge_method,
     )
@@ -124,7 +126,11 @@ def write_bundle(run: Run, attempt: Attempt | None, *, diff: str, commit: str = 
     return run.write("PR.md", pr_markdown(run, attempt, diff, commit))
 
 
-def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> str:
+def pr_markdown(
+    run: Run, attempt: Attempt | None, diff: str, commit: str, *, branch: str = ""
+) -> str:
+    """PR.md; ``branch`` is where the change is published (default: the run's branch)."""
+    branch = branch or run.branch
     plan = _plan_of(run, attempt)
     green = attempt is not None and attempt.green
     lines = [f"# {_title(run)}", "", f"> `pytest --orchestrate {json.dumps(run.command)}`", ""]
@@ -137,7 +143,7 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     else:
         lines.append("- **Gate: red** — no commit, no PR; see the attempts below")
     lines.append(
-        f"- Branch: `{run.branch}`"
+        f"- Branch: `{branch}`"
         + (f" at `{commit[:12]}`" if commit else "")
         + f", from `{run.base_branch or 'HEAD'}` at `{run.base_commit[:12]}`"
     )
@@ -197,7 +203,7 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
     sections.append(("Trace", f"## Trace\n\n{run.tracer.link()}"))
     where = (
         f"the run directory `{run.run_dir.name}` (diff.patch, plan.json, run.json; a CI run "
-        f"uploads it as an artefact) and on branch `{run.branch}`"
+        f"uploads it as an artefact) and on branch `{branch}`"
     )
     return fit_body(sections, where)
 

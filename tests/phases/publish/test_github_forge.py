@@ -78,7 +78,16 @@ def green_commit(repo: Path, text: str, *, branch: str = BRANCH, command: str = 
     return sha
 
 
+def body(commit: str, branch: str) -> str:
+    return f"# Rename add to plus\n\nbody of {commit[:10]} on `{branch}`\n"
+
+
 def change(repo: Path, commit: str, *, branch: str = BRANCH, **kw: object) -> Change:
+    def render(published_on: str) -> Path:
+        path = repo.parent / "PR.md"
+        path.write_text(body(commit, published_on))
+        return path
+
     fields: dict[str, object] = {
         "repo": repo,
         "command": COMMAND,
@@ -87,8 +96,7 @@ def change(repo: Path, commit: str, *, branch: str = BRANCH, **kw: object) -> Ch
         "commit": commit,
         "base": "main",
         "title": "Rename add to plus",
-        "body": f"# Rename add to plus\n\nbody of {commit[:10]}\n",
-        "body_file": repo / "PR.md",
+        "render": render,
         **kw,
     }
     return Change(**fields)  # type: ignore[arg-type]
@@ -127,7 +135,7 @@ def test_a_rerun_from_a_fresh_clone_updates_the_branch_and_the_open_pull_request
     assert git(origin, "rev-parse", BRANCH) == second
     (same,) = github.open_pulls()
     assert same["number"] == pr["number"]
-    assert same["body"] == f"# Rename add to plus\n\nbody of {second[:10]}\n"
+    assert same["body"] == body(second, BRANCH)
     assert again.url == pr["html_url"]
     assert f"replaced this command's earlier commit {first[:10]} on {BRANCH}" in again.notes
     assert any("updated" in n for n in again.notes)
@@ -151,7 +159,8 @@ def test_a_rerun_from_the_same_clone_publishes_on_the_shared_branch(
     assert git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/orchestrate") == (
         f"refs/heads/{BRANCH}"
     )
-    assert len(github.open_pulls()) == 1
+    (pr,) = github.open_pulls()
+    assert pr["body"] == body(second, BRANCH)  # names the branch it is published on
     assert f"pushed as {BRANCH} (the local branch is {BRANCH}-2)" in result.notes
 
 
