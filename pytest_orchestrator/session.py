@@ -144,7 +144,7 @@ class Orchestrator:
         from pytest_orchestrator.phases.plan.planners import choose
 
         opt = config.option
-        planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner") or "auto")
+        planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner"))
         what = opt.orchestrate or f"plan {opt.orchestrate_plan}"
         return f"orchestrate: {what!r} (planner: {planner})"
 

@@ -76,7 +76,11 @@ def test_a_bad_threshold_fails_the_gauge_with_the_fix_in_the_message(
     project.makeini("[pytest]\norchestrate_mem_threshold = 70%\n")
     result = run(project)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*orchestrate_mem_threshold = '70%' is not a number; e.g. 0.7"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ini orchestrate_mem_threshold: *'70%'; it takes a float, e.g. orchestrate_mem_threshold = 0.7"
+        ]
+    )
 
 
 def test_importing_the_fixtures_loads_nothing_heavy() -> None:

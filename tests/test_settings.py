@@ -68,3 +68,17 @@ def test_the_repositorys_mcp_servers_need_a_flag_ini_key_or_variable(
     monkeypatch.setenv("ORCHESTRATE_MCP_PROJECT", "maybe")
     with pytest.raises(OrchestratorError, match="use true or false"):
         LlmConfig.from_env(ini)
+
+
+def test_unset_ini_keys_give_their_declared_typed_defaults(pytester: pytest.Pytester) -> None:
+    settings = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
+    assert (settings.attempts, settings.test_timeout, settings.mem_threshold) == (3, 600.0, 0.7)
+    assert (settings.workers, settings.planner, settings.forge) == (0, "auto", "auto")
+
+
+def test_an_ini_value_of_the_wrong_type_is_bad_input_naming_the_fix(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\norchestrate_attempts = three\n")
+    with pytest.raises(OrchestratorError, match="it takes an int, e.g. orchestrate_attempts = 3"):
+        resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)

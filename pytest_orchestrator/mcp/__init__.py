@@ -201,7 +201,7 @@ def build_server() -> MCPServer[Any]:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
 
-    from pytest_orchestrator._version import __version__
+    from pytest_orchestrator import __version__
 
     server: MCPServer[Any] = MCPServer(
         SERVER_NAME,

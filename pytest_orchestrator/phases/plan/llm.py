@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, OrchestratorError
+from pytest_orchestrator.options import DEFAULT_MODEL
 from pytest_orchestrator.phases.plan.redact import redact_json
-from pytest_orchestrator.plugin import DEFAULT_MODEL
 from pytest_orchestrator.tokens import estimate_tokens
 from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE
 
