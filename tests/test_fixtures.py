@@ -77,9 +77,7 @@ def test_a_bad_threshold_fails_the_gauge_with_the_fix_in_the_message(
     result = run(project)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        [
-            "*ini orchestrate_mem_threshold: *'70%'; it takes a float, e.g. orchestrate_mem_threshold = 0.7"
-        ]
+        ["*ini orchestrate_mem_threshold: *'70%'; it takes a float, e.g. *_threshold = 0.7"]
     )
 
 

@@ -125,8 +125,8 @@ def test_the_model_may_call_mcp_tools_before_it_plans(
     assert result["type"] == "tool_result"
     assert "clip(target_vol / realised_vol, lo, hi)" in result["content"]
     assert second["messages"][1]["content"][0]["name"] == "mcp__glossary__define"
-    assert any("'ghost' failed to start" in line for line in planner.mcp_report)
-    assert "MCP servers started: glossary (the repository's, opted in)" in planner.mcp_report
+    assert any("'ghost' failed to start" in line for line in planner.notes)
+    assert "MCP servers started: glossary (the repository's, opted in)" in planner.notes
     spans = json.loads((tmp_path / "trace.json").read_text())["spans"]
     (span,) = [s for s in spans if s["name"] == "mcp.glossary.define"]
     assert span["attributes"]["openinference.span.kind"] == "TOOL"
@@ -183,13 +183,13 @@ def test_the_repositorys_own_servers_need_an_opt_in(repo: Path, fake: FakeAnthro
     planner.plan(context(repo))
     body = fake.requests[0].body
     assert [t["name"] for t in body["tools"]] == ["submit_plan"]
-    (line,) = planner.mcp_report
+    (line,) = planner.notes
     assert "were not started (glossary, ghost)" in line
     assert "--orchestrate-mcp-project" in line
     assert "orchestrate_mcp_project = true" in line
     assert "ORCHESTRATE_MCP_PROJECT=1" in line
     planner.plan(context(repo))  # a second planning of the same run ...
-    assert len(planner.mcp_report) == 1  # ... does not say it again
+    assert len(planner.notes) == 1  # ... does not say it again
 
 
 def test_a_config_file_the_user_names_outside_the_repository_needs_no_opt_in(
@@ -212,8 +212,8 @@ def test_a_config_file_the_user_names_outside_the_repository_needs_no_opt_in(
     names = [t["name"] for t in fake.requests[0].body["tools"]]
     assert "mcp__mine__define" in names
     assert not any(n.startswith("mcp__glossary__") for n in names)
-    assert "MCP servers started: mine" in planner.mcp_report
-    assert any("not started (glossary, ghost)" in line for line in planner.mcp_report)
+    assert "MCP servers started: mine" in planner.notes
+    assert any("not started (glossary, ghost)" in line for line in planner.notes)
 
 
 def test_a_config_file_inside_the_repository_is_project_scoped(
@@ -227,4 +227,4 @@ def test_a_config_file_inside_the_repository_is_project_scoped(
     planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_config=("tools/mcp.json",)))
     planner.plan(context(repo))
     assert [t["name"] for t in fake.requests[0].body["tools"]] == ["submit_plan"]
-    assert any("not started (glossary, ghost)" in line for line in planner.mcp_report)
+    assert any("not started (glossary, ghost)" in line for line in planner.notes)

@@ -188,7 +188,7 @@ def test_seed_is_fresh_and_recorded_when_not_given(tmp_path: Path) -> None:
     run = make_run(tmp_path, make_tree(tmp_path / "tree"), seed=None)
     base = mc.baseline(run)
     assert base.seed > 0
-    assert str(base.seed) in mc.summary_line(base)
+    assert str(base.seed) in base.summary_line()
 
 
 def test_hanging_simulation_is_stopped_at_the_cap(tmp_path: Path) -> None:

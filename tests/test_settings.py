@@ -80,5 +80,7 @@ def test_an_ini_value_of_the_wrong_type_is_bad_input_naming_the_fix(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini("[pytest]\norchestrate_attempts = three\n")
-    with pytest.raises(OrchestratorError, match="it takes an int, e.g. orchestrate_attempts = 3"):
+    with pytest.raises(
+        OrchestratorError, match=r"it takes an int, e\.g\. orchestrate_attempts = 3"
+    ):
         resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)

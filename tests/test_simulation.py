@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from pytest_orchestrator.guard.children import child_env
+from pytest_orchestrator.hookspecs import child_hooks
 from pytest_orchestrator.model import SimulationResult
 from pytest_orchestrator.phases.montecarlo.child.simulation import (
     MonteCarloContext,
     is_close,
-    load_hook_plugins,
     normalise_results,
 )
 
@@ -84,7 +84,7 @@ def test_only_orchestrator_hooks_of_the_conftest_are_registered(tmp_path: Path) 
         "def pytest_orchestrator_montecarlo(mc):\n    return [{'name': 'a', 'samples': 1,"
         " 'metrics': {'m': 1.0}}]\n"
     )
-    pm, errors = load_hook_plugins(tmp_path)
+    pm, errors = child_hooks(tmp_path)
     assert errors == []
     (impl,) = pm.hook.pytest_orchestrator_montecarlo.get_hookimpls()
     assert impl.function.__name__ == "pytest_orchestrator_montecarlo"

@@ -248,7 +248,7 @@ def terminal_lines(run: Run) -> list[str]:
         f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
         f"in {len(run.ledger.calls)} model call(s)"
     )
-    lines += list(getattr(run.planner, "mcp_report", []))
+    lines += run.planner.notes if run.planner is not None else []
     if run.published is not None:
         p = run.published
         lines.append(f"branch: {p.branch} @ {p.commit[:12]}" + (" (merged)" if p.merged else ""))
