@@ -43,6 +43,9 @@ def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]
     return _imports(tree, in_functions=False)
 
 
+_FUNCTION_BODIES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.For, ast.While, ast.AsyncWith)
+
+
 def _imports(tree: ast.Module, *, in_functions: bool) -> list[ast.Import | ast.ImportFrom]:
     """The imports that ever run: `_module_level_imports`, and with ``in_functions`` also
     those inside function bodies (still not those under ``if TYPE_CHECKING:``)."""
@@ -64,9 +67,7 @@ def _imports(tree: ast.Module, *, in_functions: bool) -> list[ast.Import | ast.I
                 visit(node.finalbody)
             elif isinstance(node, ast.With | ast.ClassDef):
                 visit(node.body)
-            elif in_functions and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                visit(node.body)
-            elif in_functions and isinstance(node, ast.For | ast.While | ast.AsyncWith):
+            elif in_functions and isinstance(node, _FUNCTION_BODIES):
                 visit(node.body)
                 visit(getattr(node, "orelse", []))
 
