@@ -161,9 +161,7 @@ def test_no_import_cycle_through_imports_inside_functions() -> None:
     """Deferred imports keep start-up light; they must not hide a cycle (a spine module that
     calls a phase which imports the spine module back)."""
     cycle = find_cycle(import_graph(in_functions=True))
-    assert cycle is None, "import cycle through function-level imports: " + " -> ".join(
-        cycle or []
-    )
+    assert cycle is None, "import cycle through function-level imports: " + " -> ".join(cycle or [])
 
 
 def test_the_cycle_finder_names_a_cycle() -> None:
