@@ -36,6 +36,32 @@ Usage::
     .venv/bin/python benchmarks/bench_inputs.py [--n 300] [--mutants 25] [--seed 1]
 
 Prints the tables; not run as a test.
+
+Results (``--n 300 --mutants 20 --seed 1``, Hypothesis 6.170, a loaded 2-core machine; the
+detection and size figures are reproducible, the microseconds vary with load)::
+
+    Generation (300 inputs per function asked)
+                  inputs  us/input  raise %  distinct    detected    div/s  found size
+    ours            7800      99.8     43.5      2824      91/114     2557          24
+    hypothesis      7204    1926.0     63.4      1912      64/114      314          12
+    mutants detected only by ours: 27, only by hypothesis: 0
+
+    Shrinking (127 divergent (mutant, function) pairs found by ours)
+      sampling's counterexample: median size 24
+      ours:       median size 15, rounds (child pairs) median 2 max 3, evaluations median 2
+      hypothesis: median size 15 (missed 31), sequential evaluations (child pairs) median 22
+                  max 1000, in-process 50.51s
+      paired: hypothesis smaller on 18, equal on 51, larger on 27, no counterexample on 31
+
+Per module, mutants detected (ours / hypothesis): kelly 18/16, buying_power 20/18, sizing
+14/0, volatility 20/12, colorsys 19/18, textwrap 0/0 (its functions take an unannotated
+``text``: neither generator makes a string for it). ``sizing`` has six validated float
+parameters: Hypothesis's floats (nan, inf, huge, negative) almost never pass all six, while
+ours learns from the calls that did not raise and reuses their values.
+
+A child interpreter starts in 0.3-0.45 s here (``import ...child.simulation, numpy``), so a
+base/candidate pair is ~0.4 s: ours needs at most ``MAX_ROUNDS`` pairs (all variants of a
+round batched), Hypothesis's ``find`` a median of 22 pairs in sequence (~9 s) and up to 1000.
 """
 
 from __future__ import annotations
@@ -46,10 +72,12 @@ import copy
 import importlib
 import inspect
 import math
+import os
 import pickle
 import signal
 import statistics
 import sys
+import tempfile
 import time
 import types
 import typing
@@ -63,6 +91,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples" / "wheel"))
+
+# Hypothesis caches the constants of local modules in its storage: not in this checkout
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="bench-inputs-"))
 
 import hypothesis  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
