@@ -23,6 +23,7 @@ from pytest_orchestrator.options import (
     LLM_INI,
 )
 from pytest_orchestrator.plan import Budgets
+from pytest_orchestrator.tokens import MAX_OUTPUT_TOKENS
 
 
 class Settings(BaseModel):
@@ -93,7 +94,7 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         raise OrchestratorError(
             f"workers {workers_raw!r}: give a number of xdist workers or auto"
         ) from None
-    max_out = int(os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "4096"))
+    max_out = os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "")
     run_root = Path(opt.orchestrate_run_dir or ini(config, "orchestrate_run_dir"))
     cache_dir = Path(ini(config, "orchestrate_cache_dir"))
     plan_file = Path(opt.orchestrate_plan) if opt.orchestrate_plan else None
@@ -119,7 +120,11 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
         mem_threshold=ini(config, "orchestrate_mem_threshold"),
         sample_interval=ini(config, "orchestrate_sample_interval"),
-        budgets=Budgets(max_output_tokens=min(4096, max_out)),
+        budgets=Budgets(
+            max_output_tokens=min(MAX_OUTPUT_TOKENS, int(max_out))
+            if max_out.isdigit()
+            else MAX_OUTPUT_TOKENS
+        ),
         model=os.environ.get("ANTHROPIC_MODEL") or ini(config, "orchestrate_model"),
         forge=ini(config, "orchestrate_forge"),
         github_repo=ini(config, "orchestrate_github_repo") or None,
