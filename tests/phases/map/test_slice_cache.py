@@ -28,7 +28,7 @@ from pytest_orchestrator.phases.map.slice_cache import (
     slice_key,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 META = SliceMeta("pkg/sizing.py", "kelly", "function", 3, 9, 40, 180, 52)
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import git, snapshot
 
 pytestmark = pytest.mark.slow
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 BRANCH = "orchestrate/rename-calculate-position-size-to-position-size"
 
 

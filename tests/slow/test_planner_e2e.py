@@ -18,7 +18,7 @@ from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wheel"
 COMMAND = "Refactor sizing: extract the volatility scaling into its own function"
 SIZING = "wheel_sizing/sizing.py"
 

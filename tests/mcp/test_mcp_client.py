@@ -292,7 +292,7 @@ def test_servers_that_fail_to_start_are_reported_and_skipped(
 
 def test_our_own_server_over_stdio(tmp_path: Path, hub_of: list[McpHub]) -> None:
     """python -m pytest_orchestrator.mcp serves plan_schema, validate_plan and map_slices."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     ours = McpServerConfig(
         "orchestrator",
         sys.executable,
@@ -334,7 +334,7 @@ def test_our_server_reports_a_bad_root_as_the_tool_error(
     tmp_path: Path, hub_of: list[McpHub]
 ) -> None:
     """A mistake by the caller comes back as a tool error that says what was wrong."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     ours = McpServerConfig(
         "orchestrator",
         sys.executable,

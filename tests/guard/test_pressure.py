@@ -34,7 +34,7 @@ from pytest_orchestrator.guard.pressure import (
 )
 
 MiB = 1 << 20
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 THREAD_NAME = "pytest-orchestrator-pressure"
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PSS is Linux's")
 

@@ -29,7 +29,7 @@ def test_orchestrate_runs_pytest_orchestrate_and_returns_run_json(tmp_path: Path
         "orchestrator",
         sys.executable,
         ("-m", "pytest_orchestrator.mcp"),
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     with McpHub.start([ours], root=tmp_path) as planning:
         assert "mcp__orchestrator__orchestrate" not in planning.tools  # it may write

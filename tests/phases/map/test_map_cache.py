@@ -10,7 +10,7 @@ import pytest
 from pytest_orchestrator.phases.map.phase import map_repository
 from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size"
 
 

@@ -12,7 +12,7 @@ from pytest_orchestrator.model import LogicResult
 from pytest_orchestrator.phases.logic.phase import format_ranking, prune
 from pytest_orchestrator.phases.map.phase import map_repository
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size, test at scale, post PR"
 
 

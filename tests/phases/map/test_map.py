@@ -10,7 +10,7 @@ import pytest
 
 from pytest_orchestrator.phases.map.phase import map_repository, nearest_matches
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wheel"
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
