@@ -11,7 +11,6 @@ import pytest
 from pytest_orchestrator.phases.map.memory import Memory
 from tests.conftest import git, snapshot
 
-pytestmark = pytest.mark.slow
 RENAME = "Rename add to plus, test at scale, post PR"
 
 

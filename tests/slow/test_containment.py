@@ -15,8 +15,6 @@ import pytest
 from pytest_orchestrator.plan import MAX_STEPS, ReplaceBlockArgs, repo_relative
 from tests.conftest import commit_all, git, snapshot
 
-pytestmark = pytest.mark.slow
-
 
 def run_plan(
     pytester: pytest.Pytester, repo: Path, steps: list[dict[str, Any]], *args: str

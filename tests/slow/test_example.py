@@ -8,11 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import git, snapshot
 
-pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).parents[2] / "examples"
 BRANCH = "orchestrate/rename-calculate-position-size-to-position-size"
 

@@ -17,8 +17,6 @@ import pytest
 
 from tests.conftest import git, snapshot
 
-pytestmark = pytest.mark.slow
-
 FEE = '''\
 def fee(amount):
     """Two percent, at least 1."""

@@ -17,8 +17,6 @@ import pytest
 
 from tests.conftest import git
 
-pytestmark = pytest.mark.slow
-
 
 class FakeGitHub(BaseHTTPRequestHandler):
     requests: ClassVar[list[dict[str, Any]]] = []

@@ -19,8 +19,6 @@ from pytest_orchestrator.guard.proctree import Group, group_alive
 from pytest_orchestrator.repo.worktree import clean_stale
 from tests.conftest import snapshot
 
-pytestmark = pytest.mark.slow
-
 SLOW_TEST = "import time\n\ndef test_slow():\n    time.sleep(120)\n"
 
 

@@ -7,11 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from pytest_orchestrator.mcp.client import McpHub, McpServerConfig
-
-pytestmark = pytest.mark.slow
 
 CALC = 'def add(a, b):\n    """Return a + b."""\n    return a + b\n'
 TESTS = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"

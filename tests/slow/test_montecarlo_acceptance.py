@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 
 def run_dir(repo: Path) -> Path:
     (found,) = (repo / ".orchestrate" / "runs").iterdir()

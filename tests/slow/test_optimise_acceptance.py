@@ -10,8 +10,6 @@ import pytest
 
 from tests.conftest import git
 
-pytestmark = pytest.mark.slow
-
 CONFTEST = """\
 import pytest
 

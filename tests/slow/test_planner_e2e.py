@@ -16,8 +16,6 @@ import pytest
 from pytest_orchestrator.phases.plan.llm import request_tokens
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
 
-pytestmark = pytest.mark.slow
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wheel"
 COMMAND = "Refactor sizing: extract the volatility scaling into its own function"
 SIZING = "wheel_sizing/sizing.py"

@@ -22,7 +22,6 @@ def tree(root: Path, value: int = 1, tests: str | None = None) -> Path:
     return root
 
 
-@pytest.mark.slow
 def test_results_are_read_back_structurally(tmp_path: Path) -> None:
     """Pass, fail, skip, xfail, setup errors and collection errors each arrive as such."""
     wt = tree(
@@ -56,7 +55,6 @@ def test_results_are_read_back_structurally(tmp_path: Path) -> None:
     assert not result.green
 
 
-@pytest.mark.slow
 def test_same_second_same_size_edits_are_never_stale(tmp_path: Path) -> None:
     """Each run has its own pycache prefix: an edit keeping size and mtime is still seen."""
     wt = tree(tmp_path / "wt", value=1)
@@ -70,7 +68,6 @@ def test_same_second_same_size_edits_are_never_stale(tmp_path: Path) -> None:
     assert [t.outcome for t in second.tests] == ["failed"]
 
 
-@pytest.mark.slow
 def test_an_inherited_pythonpath_cannot_point_the_run_at_the_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,7 +79,6 @@ def test_an_inherited_pythonpath_cannot_point_the_run_at_the_checkout(
     assert run_tests(wt, user_repo=user, scratch=tmp_path / "s", label="a").green
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_code_imported_from_the_checkout_is_detected(tmp_path: Path, workers: int) -> None:
     """If the tests import the user's checkout anyway (say an editable install), the run
@@ -102,7 +98,6 @@ def test_code_imported_from_the_checkout_is_detected(tmp_path: Path, workers: in
     assert str(user / "calc.py") in str(info.value)
 
 
-@pytest.mark.slow
 def test_a_hanging_suite_is_stopped_with_all_its_processes(tmp_path: Path) -> None:
     """On timeout the whole process group goes, xdist workers included."""
     wt = tree(tmp_path / "wt", tests="import time\n\ndef test_hang():\n    time.sleep(300)\n")
@@ -114,7 +109,6 @@ def test_a_hanging_suite_is_stopped_with_all_its_processes(tmp_path: Path) -> No
     assert left == []
 
 
-@pytest.mark.slow
 def test_a_suite_that_would_exhaust_memory_is_stopped_by_the_gauge(tmp_path: Path) -> None:
     """A test that allocates without bound is stopped by the gauge and the run says so."""
     from pytest_orchestrator.guard.pressure import PressureGauge

@@ -12,8 +12,6 @@ from typing import ClassVar
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-pytestmark = pytest.mark.slow
-
 
 class Collector(BaseHTTPRequestHandler):
     received: ClassVar[list[ExportTraceServiceRequest]] = []
