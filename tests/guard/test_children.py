@@ -13,7 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pytest_orchestrator.guard.children import ChildSpec, RssWatch, child_env, run_children
+from pytest_orchestrator.guard.children import RssWatch, child_env, run_children
+from tests.guard.children_helpers import spec
 
 SLEEPER = """\
 import subprocess, sys, time
@@ -21,11 +22,6 @@ child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 open("grandchild.pid", "w").write(str(child.pid))
 time.sleep(60)
 """
-
-
-def spec(tmp_path: Path, source: str, label: str = "c") -> ChildSpec:
-    (tmp_path / f"{label}_mod.py").write_text(source)
-    return ChildSpec(label, f"{label}_mod", [], tmp_path, child_env(tmp_path))
 
 
 def test_cap_kills_the_whole_process_group(tmp_path: Path) -> None:
@@ -122,22 +118,3 @@ def test_rss_watch_stops_a_group_at_the_first_sample_over_its_mark() -> None:
         proc.wait()
     assert seen == [100_000_000, 200_000_000, 254_000_000, 255_000_000]
     assert watch.peak_bytes == 255_000_000
-
-
-@pytest.mark.slow
-def test_rss_watch_stops_a_growing_group(tmp_path: Path) -> None:
-    """End to end, without a gauge: the stand-in watch kills a child growing without bound.
-    (Whether it stays under the limit depends on the machine's speed: the test above checks
-    the decision; benchmarks/bench_pressure.py measures the overshoot.)"""
-    hog = (
-        "import time\nblocks = []\nwhile True:\n"
-        "    blocks.append(b'x' * 5_000_000)\n    time.sleep(0.02)\n"
-    )
-    watch = RssWatch(limit_bytes=300_000_000, interval=0.02)
-    try:
-        (result,) = run_children([spec(tmp_path, hog)], time.monotonic() + 300, guard=watch)
-    finally:
-        watch.close()
-    assert result.crashed
-    assert result.describe() == "killed by SIGKILL"
-    assert watch.stopped == ["c"]
