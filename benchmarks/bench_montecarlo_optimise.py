@@ -57,7 +57,7 @@ def main() -> None:
         start = time.monotonic()
         run.montecarlo = mc.baseline(run)
         base_seconds = time.monotonic() - start
-        print(f"baseline: {mc.summary_line(run.montecarlo)}")
+        print(f"baseline: {run.montecarlo.summary_line()}")
         start = time.monotonic()
         ranked = optimise.pytest_orchestrator_optimise(run=run, plans=[plan])
         seconds = time.monotonic() - start

@@ -339,7 +339,7 @@ def objective(rows: list[Scored], weights: Weights) -> float:
 
 
 #: Weights the search leaves alone: the planner's contract that a named identifier's
-#: definition ranks first (tests/test_rank.py), and evidence commits never carry (a stack
+#: definition ranks first (tests/phases/map/test_rank.py), and evidence commits never carry (a stack
 #: trace, the memory of earlier runs).
 FIXED = ("definition", "trace", "memory")
 

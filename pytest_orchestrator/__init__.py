@@ -14,12 +14,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Plan", "SimulationResult", "Step", "__version__"]
 
+__version__ = "0.1.0"
+
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from pytest_orchestrator._version import __version__
-
-        return __version__
     if name in ("Plan", "Step"):
         from pytest_orchestrator import plan
 

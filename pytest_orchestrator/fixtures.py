@@ -22,15 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_orchestrator.plugin import (
-    DEFAULT_CACHE_DIR,
-    DEFAULT_MEM_THRESHOLD,
-    DEFAULT_SAMPLE_INTERVAL,
-)
+from pytest_orchestrator import options
+from pytest_orchestrator.options import DEFAULT_MEM_THRESHOLD, DEFAULT_SAMPLE_INTERVAL
 
 if TYPE_CHECKING:
     from pytest_orchestrator.guard.pressure import PressureGauge, PressureView
@@ -39,29 +36,18 @@ if TYPE_CHECKING:
 __all__ = ["orchestrator_pressure", "orchestrator_slice_cache"]
 
 
-def _ini(config: pytest.Config, name: str) -> str:
-    """An ini value as text; "" when unset or not declared (before plugin.py declares it)."""
+def _ini(config: pytest.Config, name: str) -> Any:
+    """`options.read`, a bad value failing the tests that use the fixture, saying why."""
     try:
-        value = config.getini(name)
-    except ValueError:
-        return ""
-    return str(value).strip() if value else ""
-
-
-def _ini_float(config: pytest.Config, name: str, default: float) -> float:
-    text = _ini(config, name)
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise pytest.UsageError(f"ini {name} = {text!r} is not a number; e.g. {default}") from None
+        return options.read(config, name)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _pressure_settings(config: pytest.Config) -> tuple[float, float]:
     """``(threshold, interval)`` from ``orchestrate_mem_threshold`` / ``_sample_interval``."""
-    threshold = _ini_float(config, "orchestrate_mem_threshold", DEFAULT_MEM_THRESHOLD)
-    interval = _ini_float(config, "orchestrate_sample_interval", DEFAULT_SAMPLE_INTERVAL)
+    threshold = float(_ini(config, "orchestrate_mem_threshold"))
+    interval = float(_ini(config, "orchestrate_sample_interval"))
     if not 0 < threshold <= 1:
         raise pytest.UsageError(
             f"ini orchestrate_mem_threshold = {threshold} must be a fraction in (0, 1], e.g. "
@@ -77,7 +63,7 @@ def _pressure_settings(config: pytest.Config) -> tuple[float, float]:
 
 def _cache_dir(config: pytest.Config) -> Path:
     """``orchestrate_cache_dir``, relative to the rootdir unless absolute."""
-    return config.rootpath / (_ini(config, "orchestrate_cache_dir") or DEFAULT_CACHE_DIR)
+    return config.rootpath / str(_ini(config, "orchestrate_cache_dir"))
 
 
 @pytest.fixture(scope="session")

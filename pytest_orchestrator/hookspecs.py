@@ -5,14 +5,21 @@ plugin, can extend or replace it. The plugin registers the default implementatio
 ``trylast``; returning a non-None value from your own implementation replaces the phase.
 
 Phases 1-5 run in the controller during collection; 6 and 7 during ``pytest_runtestloop``;
-publishing during ``pytest_sessionfinish``. Only the Monte Carlo hook runs elsewhere: in a
+publishing during ``pytest_sessionfinish``. Only the hooks that run the target's code
+(``pytest_orchestrator_montecarlo``, ``pytest_orchestrator_strategies``) run elsewhere: in a
 child process per revision, so that base and candidate code never share an interpreter.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
+import sys
+import traceback
+import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
         Check,
         LogicResult,
         MapResult,
+        MonteCarloSummary,
         Phase,
         PublishResult,
         SimulationResult,
@@ -70,6 +78,20 @@ def pytest_orchestrator_logic(run: Run, candidates: MapResult) -> LogicResult | 
 # -------------------------------------------------------------------------------------------
 # 3. Monte Carlo: behaviour evidence, base against candidate
 # -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def pytest_orchestrator_sample(run: Run, slices: LogicResult) -> MonteCarloSummary | None:
+    """Sample the base's behaviour: the simulations and the functions of the kept slices.
+
+    :param slices: the result of Logic.
+
+    The default runs `pytest_orchestrator_montecarlo` and samples the kept functions in a
+    child process for the base tree, within ``run.settings.budgets.montecarlo_seconds``; a
+    plan's ``montecarlo`` step later does the same for the candidate and compares.
+
+    Stops at the first non-None result. Runs in the controller.
+    """
 
 
 @hookspec
@@ -193,3 +215,92 @@ def pytest_orchestrator_publish(run: Run, attempt: Attempt, commit: str) -> Publ
 @hookspec
 def pytest_orchestrator_phase_done(run: Run, phase: Phase, summary: str, seconds: float) -> None:
     """Called after each phase with a one-line summary. Observational: return nothing."""
+
+
+# -------------------------------------------------------------------------------------------
+# A target's own implementations: its root conftest, loaded one way everywhere
+# -------------------------------------------------------------------------------------------
+
+HOOK_PREFIX: Final = "pytest_orchestrator_"
+CHILD_HOOKS: Final = frozenset({"pytest_orchestrator_montecarlo", "pytest_orchestrator_strategies"})
+"""The hooks that run the target's code: called in the Monte Carlo children, one per revision,
+never in the controller (whose process must not import the code under test)."""
+
+_CONFTESTS: dict[Path, types.ModuleType] = {}
+
+
+def target_hooks(tree: Path, *, in_child: bool) -> types.SimpleNamespace | None:
+    """The ``pytest_orchestrator_*`` functions of ``tree``'s root ``conftest.py``, as one plugin
+    object: `CHILD_HOOKS` in a child, the others in the controller. None when there are none.
+
+    The controller registers the object with pytest's plugin manager, a child with
+    `child_hooks`'s: either way pytest's rules apply (unmarked ``pytest_orchestrator_*``
+    functions are implementations, signatures are validated against these specs). The
+    conftest's fixtures and pytest hooks mean nothing to a run and are left out. A conftest
+    whose text never names one of our hooks is not imported at all; one is imported by path,
+    once per process, as ``conftest`` in a child where nothing else has that name, and under
+    a private name in the controller. An exception while importing it propagates.
+    """
+    conftest = (tree / "conftest.py").resolve()
+    try:
+        if HOOK_PREFIX.encode() not in conftest.read_bytes():
+            return None
+    except OSError:
+        return None
+    module = _CONFTESTS.get(conftest)
+    if module is None:
+        free = in_child and "conftest" not in sys.modules
+        name = "conftest" if free else f"_orchestrated_conftest_{id(conftest)}"
+        spec = importlib.util.spec_from_file_location(name, conftest)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        _CONFTESTS[conftest] = module
+    hooks = {
+        name: value
+        for name, value in vars(module).items()
+        if name.startswith(HOOK_PREFIX)
+        and inspect.isroutine(value)
+        and (name in CHILD_HOOKS) == in_child
+    }
+    return types.SimpleNamespace(**hooks) if hooks else None
+
+
+def child_hooks(tree: Path) -> tuple[pluggy.PluginManager, list[str]]:
+    """In a Monte Carlo child: a plugin manager with these specs and the target's
+    `CHILD_HOOKS`, and the problems met loading them (each a message for the summary)."""
+    pm = _ChildManager("pytest")
+    pm.add_hookspecs(sys.modules[__name__])
+    try:
+        plugin = target_hooks(tree, in_child=True)
+    except Exception:
+        return pm, [f"conftest.py failed to import:\n{traceback.format_exc()[-3000:]}"]
+    if plugin is not None:
+        try:
+            pm.register(plugin, name="conftest.py")
+        except pluggy.PluginValidationError as exc:
+            return pm, [f"conftest.py: {exc}"]
+    return pm, []
+
+
+class _ChildManager(pluggy.PluginManager):
+    """Accepts unmarked ``pytest_orchestrator_*`` functions, as pytest accepts ``pytest_*``."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith(HOOK_PREFIX):
+            return {
+                "wrapper": False,
+                "hookwrapper": False,
+                "optionalhook": False,
+                "tryfirst": False,
+                "trylast": False,
+                "specname": None,
+            }
+        return opts

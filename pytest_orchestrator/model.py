@@ -159,6 +159,25 @@ class MonteCarloSummary(Frozen):
             return "baseline only"
         return "diverged" if self.diverged else "identical within tolerance"
 
+    def summary_line(self) -> str:
+        """One line for the terminal: what ran, the verdict, the seed."""
+        sims = [r for r in self.base if not r.name.startswith("differential:")]
+        funcs = [r for r in self.base if r.name.startswith("differential:")]
+        parts = []
+        if sims:
+            metrics = sum(len(r.metrics) for r in sims)
+            parts.append(f"{len(sims)} simulation(s), {metrics} metric(s)")
+        if funcs:
+            parts.append(f"{len(funcs)} function(s), {sum(r.samples for r in funcs)} samples")
+        if not parts:
+            parts.append("nothing to simulate")
+        verdict = self.verdict
+        if self.diverged:
+            verdict = f"DIVERGED: {len(self.diverged)} metric(s)"
+        skipped = sum(n.startswith("skipped") for n in self.notes)
+        tail = f", {skipped} skipped" if skipped else ""
+        return f"{'; '.join(parts)}{tail} - {verdict} (seed {self.seed}, {self.seconds:.1f}s)"
+
 
 # ---------------------------------------------------------------------------- Execute
 

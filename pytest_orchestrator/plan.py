@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pytest_orchestrator.errors import PlanError, PlanValidationError
+from pytest_orchestrator.tokens import MAX_INPUT_TOKENS_PER_STEP, MAX_OUTPUT_TOKENS
 
 Pool = Literal["scan", "mutate"]
 JsonScalar = str | int | float | bool
@@ -36,9 +37,11 @@ class Budgets(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    input_tokens_per_step: int = Field(4000, ge=256, le=4000)
+    input_tokens_per_step: int = Field(
+        MAX_INPUT_TOKENS_PER_STEP, ge=256, le=MAX_INPUT_TOKENS_PER_STEP
+    )
     """Most input tokens one model call may carry (local conservative estimate)."""
-    max_output_tokens: int = Field(4096, ge=64, le=4096)
+    max_output_tokens: int = Field(MAX_OUTPUT_TOKENS, ge=64, le=MAX_OUTPUT_TOKENS)
     """``max_tokens`` of any model call."""
     montecarlo_seconds: float = Field(15.0, gt=0, le=15.0)
     """Wall-clock cap of the Monte Carlo phase."""

@@ -30,11 +30,12 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from types import FrameType, SimpleNamespace
+from types import FrameType
 from typing import Any, Final
 
 import pytest
 
+from pytest_orchestrator import hookspecs
 from pytest_orchestrator.errors import (
     EditError,
     OrchestratorError,
@@ -64,8 +65,6 @@ PHASE_PLUGINS: Final = tuple(
     f"pytest_orchestrator.phases.{name}.phase"
     for name in ("map", "logic", "montecarlo", "plan", "optimise", "review", "publish")
 )
-CHILD_HOOKS: Final = ("pytest_orchestrator_montecarlo", "pytest_orchestrator_strategies")
-"""Hooks that run in the Monte Carlo children, one per revision, never in the controller."""
 _BAD_INPUT: Final = (RepositoryError, EditError, TestRunError)
 
 
@@ -144,7 +143,7 @@ class Orchestrator:
         from pytest_orchestrator.phases.plan.planners import choose
 
         opt = config.option
-        planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner") or "auto")
+        planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner"))
         what = opt.orchestrate or f"plan {opt.orchestrate_plan}"
         return f"orchestrate: {what!r} (planner: {planner})"
 
@@ -274,37 +273,18 @@ class Orchestrator:
         run.cache = SliceCache.open(run.settings.cache_dir)
 
     def _load_target_hooks(self, run: Run) -> None:
-        """Register the target's root conftest ``pytest_orchestrator_*`` hooks (not others).
-
-        The Monte Carlo hooks are left out: they run in child processes, one per revision.
-        """
-        conftest = run.worktree / "conftest.py"
-        if not conftest.exists():
-            return
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            f"_orchestrate_conftest_{run.run_id}", conftest
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
+        """Register the target's root conftest ``pytest_orchestrator_*`` hooks (not others;
+        not the ones that run its code, which run in the Monte Carlo children)."""
         try:
-            spec.loader.exec_module(module)
+            plugin = hookspecs.target_hooks(run.worktree, in_child=False)
+            if plugin is not None:
+                self.config.pluginmanager.register(plugin, "target-conftest")
         except Exception as exc:
             self._write(
                 f"orchestrate: the target's conftest.py could not be loaded for phase hooks "
                 f"({type(exc).__name__}: {exc}); import the code under test inside hook functions",
                 yellow=True,
             )
-            return
-        hooks = {
-            name: getattr(module, name)
-            for name in dir(module)
-            if name.startswith("pytest_orchestrator_") and name not in CHILD_HOOKS
-        }
-        if hooks:
-            self.config.pluginmanager.register(SimpleNamespace(**hooks), "target-conftest")
 
     def _run_baseline(self, run: Run) -> TestRunResult:
         from pytest_orchestrator.phases.execute.testrun import run_tests
@@ -394,11 +374,10 @@ class Orchestrator:
             )
             run.write("slices.json", run.logic.model_dump(mode="json"))
         with run.phase(Phase.MONTECARLO) as note:
-            from pytest_orchestrator.phases.montecarlo import phase as montecarlo
-
-            run.montecarlo = montecarlo.baseline(run)
+            run.montecarlo = hook.pytest_orchestrator_sample(run=run, slices=run.logic)
+            assert run.montecarlo is not None
             run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
-            note.summary = montecarlo.summary_line(run.montecarlo)
+            note.summary = run.montecarlo.summary_line()
         self._await_baseline(run)
         with run.phase(Phase.PLAN) as note:
             from pytest_orchestrator.phases.plan.phase import context_for, load

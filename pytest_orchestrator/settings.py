@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_orchestrator import options
 from pytest_orchestrator.errors import OrchestratorError
-from pytest_orchestrator.plan import Budgets
-from pytest_orchestrator.plugin import (
+from pytest_orchestrator.options import (
     DEFAULT_ATTEMPTS,
-    DEFAULT_CACHE_DIR,
     DEFAULT_FORGE,
     DEFAULT_MEM_THRESHOLD,
     DEFAULT_MERGE_METHOD,
     DEFAULT_MODEL,
     DEFAULT_PLANNER,
-    DEFAULT_RUN_DIR,
     DEFAULT_SAMPLE_INTERVAL,
     DEFAULT_TEST_TIMEOUT,
     DEFAULT_WORKERS,
     LLM_INI,
 )
+from pytest_orchestrator.plan import Budgets
+from pytest_orchestrator.tokens import MAX_OUTPUT_TOKENS
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 
@@ -57,11 +57,11 @@ class Settings(BaseModel):
     """Most attempts (the first plus retries)."""
     run_root: Path
     """Where run directories go."""
-    workers: int | Literal["auto"] = DEFAULT_WORKERS
+    workers: int | Literal["auto"] = int(DEFAULT_WORKERS)
     """xdist workers of the inner test runs (0: no xdist)."""
     seed: int | None = None
     """Monte Carlo seed; random (and recorded) when unset."""
-    test_timeout: float = Field(float(DEFAULT_TEST_TIMEOUT), gt=0)
+    test_timeout: float = Field(DEFAULT_TEST_TIMEOUT, gt=0)
     """Wall-clock limit of one inner test run."""
     cache_dir: Path
     mem_threshold: float = Field(DEFAULT_MEM_THRESHOLD, gt=0, le=1)
@@ -81,27 +81,33 @@ class Settings(BaseModel):
     """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
 
 
-def _ini(config: pytest.Config, name: str, default: object = "") -> str:
-    """An ini key's value; set to nothing, its default (the one `plugin.py` declares it with,
-    which ``getini`` also returns when the key is not set at all)."""
-    value = config.getini(name)
-    return str(value) if value not in (None, "", []) else str(default)
+def ini(config: pytest.Config, name: str) -> Any:
+    """`options.read`, a bad value being bad input (exit 4)."""
+    try:
+        return options.read(config, name)
+    except ValueError as exc:
+        raise OrchestratorError(str(exc)) from None
 
 
 def resolve(config: pytest.Config, root: Path) -> Settings:
     """Build `Settings` from options, ini keys and the environment (options win)."""
     opt = config.option
-    workers_raw = opt.orchestrate_workers or _ini(config, "orchestrate_workers", DEFAULT_WORKERS)
+    workers_raw = str(opt.orchestrate_workers or ini(config, "orchestrate_workers"))
     if getattr(opt, "orchestrate_xdist_n", None):
         workers_raw = str(opt.orchestrate_xdist_n)
-    workers: int | Literal["auto"] = "auto" if workers_raw == "auto" else int(workers_raw)
-    max_out = int(os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "4096"))
-    run_root = Path(opt.orchestrate_run_dir or _ini(config, "orchestrate_run_dir", DEFAULT_RUN_DIR))
-    cache_dir = Path(_ini(config, "orchestrate_cache_dir", DEFAULT_CACHE_DIR))
+    try:
+        workers: int | Literal["auto"] = "auto" if workers_raw == "auto" else int(workers_raw)
+    except ValueError:
+        raise OrchestratorError(
+            f"workers {workers_raw!r}: give a number of xdist workers or auto"
+        ) from None
+    max_out = os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "")
+    run_root = Path(opt.orchestrate_run_dir or ini(config, "orchestrate_run_dir"))
+    cache_dir = Path(ini(config, "orchestrate_cache_dir"))
     plan_file = Path(opt.orchestrate_plan) if opt.orchestrate_plan else None
-    script = opt.orchestrate_script or _ini(config, "orchestrate_script")
+    script = opt.orchestrate_script or ini(config, "orchestrate_script")
     invocation = config.invocation_params.dir
-    merge_method = _ini(config, "orchestrate_merge_method", DEFAULT_MERGE_METHOD)
+    merge_method = ini(config, "orchestrate_merge_method")
     if merge_method not in get_args(MergeMethod):
         raise OrchestratorError(
             f"orchestrate_merge_method = {merge_method!r}: use merge, squash or rebase "
@@ -110,31 +116,33 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
     return Settings(
         command=opt.orchestrate or "",
         plan_file=(invocation / plan_file) if plan_file else None,
-        planner=opt.orchestrate_planner or _ini(config, "orchestrate_planner", DEFAULT_PLANNER),
+        planner=opt.orchestrate_planner or ini(config, "orchestrate_planner"),
         script=(invocation / script) if script else None,
-        base=opt.orchestrate_base or (_ini(config, "orchestrate_base") or None),
-        dry_run=bool(opt.orchestrate_dry_run or config.getini("orchestrate_dry_run")),
-        merge=bool(opt.orchestrate_merge or config.getini("orchestrate_merge")),
-        env_allow=list(config.getini("orchestrate_env_allow")),
-        allow_test_changes=bool(
-            opt.orchestrate_allow_test_changes or config.getini("orchestrate_allow_test_changes")
+        base=opt.orchestrate_base or ini(config, "orchestrate_base") or None,
+        dry_run=opt.orchestrate_dry_run or ini(config, "orchestrate_dry_run"),
+        merge=opt.orchestrate_merge or ini(config, "orchestrate_merge"),
+        env_allow=ini(config, "orchestrate_env_allow"),
+        allow_test_changes=(
+            opt.orchestrate_allow_test_changes or ini(config, "orchestrate_allow_test_changes")
         ),
-        attempts=int(
-            opt.orchestrate_attempts or _ini(config, "orchestrate_attempts", DEFAULT_ATTEMPTS)
-        ),
+        attempts=opt.orchestrate_attempts or ini(config, "orchestrate_attempts"),
         run_root=run_root if run_root.is_absolute() else root / run_root,
         workers=workers,
         seed=opt.orchestrate_seed,
-        test_timeout=float(_ini(config, "orchestrate_test_timeout", DEFAULT_TEST_TIMEOUT)),
+        test_timeout=ini(config, "orchestrate_test_timeout"),
         cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
-        mem_threshold=float(_ini(config, "orchestrate_mem_threshold", DEFAULT_MEM_THRESHOLD)),
-        sample_interval=float(_ini(config, "orchestrate_sample_interval", DEFAULT_SAMPLE_INTERVAL)),
-        budgets=Budgets(max_output_tokens=min(4096, max_out)),
-        model=os.environ.get("ANTHROPIC_MODEL") or _ini(config, "orchestrate_model", DEFAULT_MODEL),
-        forge=_ini(config, "orchestrate_forge", DEFAULT_FORGE),
-        github_repo=_ini(config, "orchestrate_github_repo") or None,
+        mem_threshold=ini(config, "orchestrate_mem_threshold"),
+        sample_interval=ini(config, "orchestrate_sample_interval"),
+        budgets=Budgets(
+            max_output_tokens=min(MAX_OUTPUT_TOKENS, int(max_out))
+            if max_out.isdigit()
+            else MAX_OUTPUT_TOKENS
+        ),
+        model=os.environ.get("ANTHROPIC_MODEL") or ini(config, "orchestrate_model"),
+        forge=ini(config, "orchestrate_forge"),
+        github_repo=ini(config, "orchestrate_github_repo") or None,
         merge_method=cast(MergeMethod, merge_method),  # checked above
-        trace_ui=_ini(config, "orchestrate_trace_ui"),
-        llm_env={env: _ini(config, key) for key, env in LLM_INI.items() if _ini(config, key)}
+        trace_ui=ini(config, "orchestrate_trace_ui"),
+        llm_env={env: ini(config, key) for key, env in LLM_INI.items() if ini(config, key)}
         | ({"ORCHESTRATE_MCP_PROJECT": "true"} if opt.orchestrate_mcp_project else {}),
     )

@@ -5,9 +5,10 @@ Every store of the package (the slice cache, Map's memory and search cache, Opti
 results) is a cache: never needed for correctness. `open_store` connects, switches to WAL
 (retrying while another process holds the file, `while_locked`), and, in one
 ``BEGIN IMMEDIATE`` transaction, drops every table and runs the store's ``CREATE``
-statements when ``PRAGMA user_version`` is not the store's schema version. A file that
-cannot be opened so is deleted (`remove_files`) and opened once more. Each store keeps its
-own tables and queries.
+statements when ``PRAGMA user_version`` is not the store's schema version (or when the
+store's own ``is_current`` says the file is not its). A file that cannot be opened so is
+deleted (`remove_files`) and opened once more (a store may veto that, ``recover``). Each
+store keeps its own tables and queries.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 _CORRUPT: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
+IsCurrent = Callable[[sqlite3.Connection, int], bool]
+"""Whether an open file, at the given ``user_version``, holds the store's tables as they are
+now (called inside the opening transaction)."""
+
+
 def open_store(
     path: Path | None,
     schema_version: int,
@@ -32,17 +38,31 @@ def open_store(
     *,
     timeout: float = 10.0,
     check_same_thread: bool = True,
+    pragmas: Sequence[str] = (),
+    is_current: IsCurrent | None = None,
+    recover: Callable[[sqlite3.DatabaseError], bool] | None = None,
+    damaged: sqlite3.DatabaseError | None = None,
 ) -> sqlite3.Connection:
     """The store in ``path`` (None: in memory) with the tables ``create`` makes, at
     ``schema_version``; rebuilt empty if the file is of another version, corrupt or foreign.
-    Raises `sqlite3.DatabaseError` if even a rebuilt file cannot be opened."""
-    try:
-        return _open(path, schema_version, create, timeout, check_same_thread)
-    except sqlite3.DatabaseError:
-        if path is None:
-            raise
-        remove_files(path)
-        return _open(path, schema_version, create, timeout, check_same_thread)
+
+    ``pragmas`` run on a file's connection before the schema check. ``is_current`` replaces
+    the check ``user_version == schema_version``. A file that fails to open (or ``damaged``:
+    one already found damaged) is deleted and opened once more, unless ``recover`` returns
+    False for the error (then it is raised). Raises `sqlite3.DatabaseError` if even a
+    rebuilt file cannot be opened."""
+    args = (path, schema_version, create, timeout, check_same_thread, pragmas, is_current)
+    if damaged is None:
+        try:
+            return _open(*args)
+        except sqlite3.DatabaseError as exc:
+            if path is None:
+                raise
+            damaged = exc
+    if path is None or (recover is not None and not recover(damaged)):
+        raise damaged
+    remove_files(path)
+    return _open(*args)
 
 
 def connect(
@@ -65,11 +85,16 @@ def connect(
     return conn
 
 
-def rebuild_if_stale(conn: sqlite3.Connection, schema_version: int, create: Sequence[str]) -> bool:
-    """Drop every table and run ``create`` unless the file is at ``schema_version``; True
-    when it did. Call inside a write transaction."""
+def rebuild_if_stale(
+    conn: sqlite3.Connection,
+    schema_version: int,
+    create: Sequence[str],
+    is_current: IsCurrent | None = None,
+) -> bool:
+    """Drop every table and run ``create`` unless the file is at ``schema_version`` (or
+    ``is_current`` says so); True when it did. Call inside a write transaction."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version == schema_version:
+    if (version == schema_version) if is_current is None else is_current(conn, version):
         return False
     drop_tables(conn)
     for statement in create:
@@ -138,11 +163,16 @@ def _open(
     create: Sequence[str],
     timeout: float,
     check_same_thread: bool,
+    pragmas: Sequence[str],
+    is_current: IsCurrent | None,
 ) -> sqlite3.Connection:
     conn = connect(path, timeout=timeout, check_same_thread=check_same_thread)
     try:
+        if path is not None:
+            for pragma in pragmas:
+                conn.execute(pragma)
         with transaction(conn, immediate=True):
-            rebuild_if_stale(conn, schema_version, create)
+            rebuild_if_stale(conn, schema_version, create, is_current)
     except BaseException:
         conn.close()
         raise

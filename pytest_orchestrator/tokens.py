@@ -1,4 +1,4 @@
-"""Token estimates and the ledger of model calls.
+"""Token estimates, the token caps and the ledger of model calls.
 
 The API's ``count_tokens`` needs the network, so budgets are checked against a local estimate
 that errs high: Claude's tokenizer averages ~3.5-4 characters per token on code and English;
@@ -16,6 +16,10 @@ from typing import Any, Final
 from pytest_orchestrator.errors import BudgetExceeded
 
 CHARS_PER_TOKEN: Final = 3.0
+MAX_INPUT_TOKENS_PER_STEP: Final = 4000
+"""The most input tokens (by `estimate_tokens`) one model call may carry."""
+MAX_OUTPUT_TOKENS: Final = 4096
+"""The most ``max_tokens`` any model call may ask for."""
 _RUNS: Final = re.compile(r"\w+|[^\w\s]")
 
 

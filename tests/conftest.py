@@ -105,3 +105,11 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
         yield server
+
+
+@pytest.fixture
+def no_inherited_gauge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pressure gauge inherited through the environment (say, from an outer run)."""
+    from pytest_orchestrator.guard.pressure import ENV_VAR
+
+    monkeypatch.delenv(ENV_VAR, raising=False)

@@ -1,8 +1,9 @@
-"""No import cycle among the package's modules at import time.
+"""No import cycle among the package's modules: at import time, nor through the imports made
+inside functions.
 
-Only module-level imports count: an import inside a function runs when it is called, and one
-under ``if TYPE_CHECKING:`` never runs. The graph is built from the source with `ast`, so
-nothing is imported to check it.
+Module-level imports run when the module is imported; an import inside a function runs when
+it is called; one under ``if TYPE_CHECKING:`` never runs and does not count. The graph is
+built from the source with `ast`, so nothing is imported to check it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]
     """Imports that run when the module is imported: top-level statements and those nested in
     ``if``/``try``/``with`` blocks, but not in functions, classes' methods, or under
     ``if TYPE_CHECKING:``."""
+    return _imports(tree, in_functions=False)
+
+
+_FUNCTION_BODIES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.For, ast.While, ast.AsyncWith)
+
+
+def _imports(tree: ast.Module, *, in_functions: bool) -> list[ast.Import | ast.ImportFrom]:
+    """The imports that ever run: `_module_level_imports`, and with ``in_functions`` also
+    those inside function bodies (still not those under ``if TYPE_CHECKING:``)."""
     found: list[ast.Import | ast.ImportFrom] = []
 
     def visit(body: list[ast.stmt]) -> None:
@@ -57,6 +67,9 @@ def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]
                 visit(node.finalbody)
             elif isinstance(node, ast.With | ast.ClassDef):
                 visit(node.body)
+            elif in_functions and isinstance(node, _FUNCTION_BODIES):
+                visit(node.body)
+                visit(getattr(node, "orelse", []))
 
     visit(tree.body)
     return found
@@ -72,8 +85,9 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports at import time.
+def import_graph(*, in_functions: bool = False) -> dict[str, set[str]]:
+    """Module -> the package modules it imports at import time (with ``in_functions``, also
+    inside its functions).
 
     ``from a import b`` depends on ``a``, and on ``a.b`` when that is a module; importing
     ``a.b.c`` also imports its parent packages ``a`` and ``a.b``.
@@ -83,7 +97,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         targets: set[str] = set()
-        for node in _module_level_imports(tree):
+        for node in _imports(tree, in_functions=in_functions):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             else:
@@ -143,6 +157,13 @@ def test_no_import_cycle_at_import_time() -> None:
     assert cycle is None, "import cycle at import time: " + " -> ".join(cycle or [])
 
 
+def test_no_import_cycle_through_imports_inside_functions() -> None:
+    """Deferred imports keep start-up light; they must not hide a cycle (a spine module that
+    calls a phase which imports the spine module back)."""
+    cycle = find_cycle(import_graph(in_functions=True))
+    assert cycle is None, "import cycle through function-level imports: " + " -> ".join(cycle or [])
+
+
 def test_the_cycle_finder_names_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
@@ -159,3 +180,14 @@ def test_function_and_type_checking_imports_do_not_count() -> None:
     )
     names = [a.name for n in _module_level_imports(tree) for a in n.names]
     assert names == ["os", "TYPE_CHECKING", "re"]
+
+
+def test_function_level_imports_count_when_asked() -> None:
+    tree = ast.parse(
+        "import os\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import json\n"
+        "def f():\n    import sys\n    for _ in ():\n        import re\n"
+    )
+    names = [a.name for n in _imports(tree, in_functions=True) for a in n.names]
+    assert names == ["os", "TYPE_CHECKING", "sys", "re"]

@@ -90,3 +90,19 @@ def test_an_unknown_merge_method_is_refused_with_the_choices(pytester: pytest.Py
     config = pytester.parseconfig("--orchestrate", "Rename a to b")
     with pytest.raises(OrchestratorError, match="use merge, squash or rebase"):
         resolve(config, pytester.path)
+
+
+def test_unset_ini_keys_give_their_declared_typed_defaults(pytester: pytest.Pytester) -> None:
+    settings = resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)
+    assert (settings.attempts, settings.test_timeout, settings.mem_threshold) == (3, 600.0, 0.7)
+    assert (settings.workers, settings.planner, settings.forge) == (0, "auto", "auto")
+
+
+def test_an_ini_value_of_the_wrong_type_is_bad_input_naming_the_fix(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\norchestrate_attempts = three\n")
+    with pytest.raises(
+        OrchestratorError, match=r"it takes an int, e\.g\. orchestrate_attempts = 3"
+    ):
+        resolve(pytester.parseconfig("--orchestrate", "x"), pytester.path)

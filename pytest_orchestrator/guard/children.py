@@ -29,7 +29,7 @@ from typing import Final, Protocol
 
 import pytest_orchestrator
 from pytest_orchestrator.guard import containment
-from pytest_orchestrator.guard.proctree import Group, stop_group
+from pytest_orchestrator.guard.proctree import Group, kill_group, stop_group
 
 # Variables a child keeps from our environment; everything else is dropped so neither an
 # editable install nor the user's PYTHONPATH can make the child import the wrong tree.
@@ -316,9 +316,7 @@ class RssWatch:
             rss = self.measure(pid)
             self.peak_bytes = max(self.peak_bytes, rss)
             if rss >= self.margin * self.limit_bytes:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
+                if not kill_group(pid, signal.SIGKILL):
                     continue
                 self.stopped.append(label)
                 self.unguard(pid)

@@ -30,6 +30,7 @@ from typing import Final, Protocol
 
 from pytest_orchestrator.guard.proctree import (
     Group,
+    kill_group,
     process_start,
     same_start,
     signal_group,
@@ -159,5 +160,5 @@ def _end_own_group() -> None:
     child started by the orchestrator does; anywhere else only this process ends."""
     group = os.getpgrp()
     if group == os.getsid(0) and group > 1:
-        os.killpg(group, signal.SIGKILL)
+        kill_group(group, signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)

@@ -63,6 +63,7 @@ from pytest_orchestrator.guard.pressure_record import _Timeline as _Timeline
 from pytest_orchestrator.guard.proctree import _Proc as _Proc
 from pytest_orchestrator.guard.proctree import _ProcessTree as _ProcessTree
 from pytest_orchestrator.guard.proctree import _Tree as _Tree
+from pytest_orchestrator.guard.proctree import kill_group
 
 __all__ = [
     "ENV_VAR",
@@ -511,7 +512,7 @@ class PressureGauge:
             with contextlib.suppress(OSError):
                 group = os.getpgid(pid)
                 if group == pid and group != os.getpgrp():
-                    os.killpg(group, sig)
+                    kill_group(group, sig)
         for member in members:
             if member not in (os.getpid(), self.root_pid):
                 with contextlib.suppress(OSError):

@@ -15,7 +15,8 @@ processes it knows. Processes that vanish or deny access are skipped.
 Those names are private: only :mod:`pytest_orchestrator.guard.pressure` (and its tests and
 benchmark) use them. psutil is imported when a tree is first built, never at import.
 
-The public part is the one way to stop a process group (`stop_group`). Every child that runs
+The public part is the one way to stop a process group (`stop_group`; `kill_group` is the one
+``os.killpg`` under it, for callers that must only send a signal). Every child that runs
 the target's code leads its own group, so a group is what a run stops: on a timeout, at a
 cap, on Ctrl-C, and in the next run after a ``kill -9``. The last case signals a group this
 process did not start, so a group is named by its leader's pid *and start time* (`Group`): a
@@ -39,6 +40,7 @@ from typing import Any, Final, NamedTuple, Protocol, final
 __all__ = [
     "Group",
     "group_alive",
+    "kill_group",
     "process_start",
     "same_start",
     "signal_group",
@@ -277,22 +279,26 @@ def group_alive(group: Group) -> bool:
     return bool(_members(group))
 
 
-def signal_group(group: Group, sig: int) -> bool:
-    """Send ``sig`` to the whole group if it is still ours and alive; True if sent."""
-    if not _members(group):
-        return False
+def kill_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid`` as it is now, without checking whose it is;
+    True if sent. Only `os` is used: safe in a watchdog thread or at exit."""
     try:
-        os.killpg(group.pgid, sig)
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def signal_group(group: Group, sig: int) -> bool:
+    """Send ``sig`` to the whole group if it is still ours and alive; True if sent."""
+    return bool(_members(group)) and kill_group(group.pgid, sig)
 
 
 def stop_group(
     group: Group,
     *,
     grace: float = 3.0,
-    leader: subprocess.Popen[bytes] | None = None,
+    leader: subprocess.Popen[Any] | None = None,
     timeout: float = 10.0,
 ) -> bool:
     """Stop every process of ``group``: SIGTERM, up to ``grace`` seconds to exit (0: none),
@@ -311,7 +317,7 @@ def stop_group(
     return _wait(group, leader, timeout)
 
 
-def _wait(group: Group, leader: subprocess.Popen[bytes] | None, seconds: float) -> bool:
+def _wait(group: Group, leader: subprocess.Popen[Any] | None, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while True:
         if leader is not None:

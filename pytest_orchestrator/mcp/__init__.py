@@ -23,11 +23,9 @@ Nothing is written to stdout except the protocol: the orchestration's output is 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -138,6 +136,8 @@ def orchestrate(
     timeout_s: float = 1800.0,
 ) -> dict[str, Any]:
     """Run ``pytest --orchestrate COMMAND`` in ``root``; return its exit status and run.json."""
+    from pytest_orchestrator.guard.proctree import Group, process_start, stop_group
+
     base = _root(root)
     runs = base / RUNS
     before = set(runs.iterdir()) if runs.is_dir() else set()
@@ -169,14 +169,10 @@ def orchestrate(
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        # unreaped, so its start time is readable even if the leader has exited
+        group = Group(proc.pid, process_start(proc.pid, zombie=True) or 0.0)
+        stop_group(group, grace=30, leader=proc)
+        proc.communicate()
         return {"exit_status": None, "error": f"the run took longer than {timeout_s:.0f}s"}
     done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     after = set(runs.iterdir()) if runs.is_dir() else set()
@@ -201,7 +197,7 @@ def build_server() -> MCPServer[Any]:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
 
-    from pytest_orchestrator._version import __version__
+    from pytest_orchestrator import __version__
 
     server: MCPServer[Any] = MCPServer(
         SERVER_NAME,

@@ -16,8 +16,6 @@ from pytest_orchestrator.testing.fake_github import FakeGitHub
 from tests.conftest import git
 from tests.test_example_workflow import Runner, comment_event, step, steps
 
-pytestmark = pytest.mark.slow
-
 
 def test_a_comment_runs_the_workflow_to_a_pull_request_and_a_job_summary(
     pytester: pytest.Pytester, make_repo: Callable[..., Path], tmp_path: Path

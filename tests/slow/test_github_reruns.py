@@ -13,8 +13,6 @@ import pytest
 from pytest_orchestrator.testing.fake_github import BODY_LIMIT, FakeGitHub
 from tests.conftest import git
 
-pytestmark = pytest.mark.slow
-
 COMMAND = "Rename add to plus, post PR"
 BRANCH = "orchestrate/rename-add-to-plus"
 

@@ -156,7 +156,7 @@ def montecarlo(ctx: StepContext, args: MonteCarloArgs) -> OpOutcome:
     ctx.attempt.montecarlo = summary  # the Executor puts it on the Attempt
     diverged = bool(summary.diverged)
     ok = not (diverged and ctx.plan.behaviour_preserving)
-    return OpOutcome(ok, mc.summary_line(summary), worker="mc children")
+    return OpOutcome(ok, summary.summary_line(), worker="mc children")
 
 
 def lint(ctx: StepContext, args: LintArgs) -> OpOutcome:

@@ -9,7 +9,6 @@ ripgrep, so large repositories stay fast), and let rope write the changes.
 from __future__ import annotations
 
 import ast
-import difflib
 import keyword
 import re
 import shutil
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
+from pytest_orchestrator.phases.map.search import closest_names
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def locate(root: Path, symbol: str, new_name: str, path: str | None = None) -> D
     found = find_definitions(root, symbol, path)
     if not found:
         py_files = [str(p.relative_to(root)) for p in root.rglob("*.py") if ".git" not in p.parts]
-        close = difflib.get_close_matches(symbol, all_symbols(root, py_files[:2000]), n=5)
+        close = closest_names([symbol], all_symbols(root, py_files[:2000]))
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise EditError(f"no definition of {symbol!r} found in the repository.{hint}")
     if len(found) > 1:

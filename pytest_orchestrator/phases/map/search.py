@@ -281,11 +281,9 @@ def find_import_lines(root: Path, leaf_names: Iterable[str]) -> dict[str, list[s
 def nearby_names(root: Path, wanted: Sequence[str], limit: int = 5) -> list[str]:
     """Identifiers in the tree that resemble ``wanted`` (for "nothing found, did you mean").
 
-    One ripgrep pass collects names sharing a 3-letter prefix with a wanted term; difflib
-    picks the closest.
+    One ripgrep pass collects names sharing a 3-letter prefix with a wanted term;
+    `closest_names` picks the closest.
     """
-    import difflib
-
     prefixes = sorted({w[:3].lower() for w in wanted if len(w) >= 3 and w.isidentifier()})
     if not prefixes:
         return []
@@ -293,9 +291,21 @@ def nearby_names(root: Path, wanted: Sequence[str], limit: int = 5) -> list[str]
     args = ["--only-matching", "--no-filename", "--no-line-number", "--max-count=20", "-e", pattern]
     names = Counter(_rg(root, args).split())
     pool = [n for n, _ in names.most_common(5000)]
-    lowered = {n.lower(): n for n in pool}
+    return closest_names(wanted, pool, limit, ignore_case=True)
+
+
+def closest_names(
+    wanted: Iterable[str], pool: Iterable[str], limit: int = 5, *, ignore_case: bool = False
+) -> list[str]:
+    """The names of ``pool`` most like any of ``wanted`` (difflib's ratio, at least 0.6),
+    closest first for each wanted name in turn, at most ``limit``: the one way a "did you
+    mean" list of symbol names is made."""
+    import difflib
+
+    keyed = {n.lower() if ignore_case else n: n for n in pool}
     out: dict[str, None] = {}
     for w in wanted:
-        for match in difflib.get_close_matches(w.lower(), list(lowered), n=limit, cutoff=0.6):
-            out.setdefault(lowered[match], None)
+        key = w.lower() if ignore_case else w
+        for match in difflib.get_close_matches(key, list(keyed), n=limit, cutoff=0.6):
+            out.setdefault(keyed[match], None)
     return list(out)[:limit]

@@ -56,7 +56,7 @@ from pytest_orchestrator.phases.map.slice_store import (
     CACHE_KIB,
     SCHEMA_VERSION,
 )
-from pytest_orchestrator.store import connect, is_corrupt, remove_files, transaction
+from pytest_orchestrator.store import is_corrupt, open_store, transaction
 
 __all__ = [
     "DIM",
@@ -338,14 +338,7 @@ class SliceCache:
         """Connect to the file (rebuilt first if ``corrupt`` or found corrupt), else memory."""
         if self.path is not None:
             try:
-                if corrupt is None:
-                    try:
-                        return self._connect(self.path)
-                    except sqlite3.DatabaseError as exc:
-                        if not is_corrupt(exc):
-                            raise
-                        corrupt = exc
-                return self._rebuilt_file(corrupt)
+                return self._connect(self.path, corrupt)
             except (sqlite3.Error, OSError) as exc:
                 warnings.warn(
                     f"slice cache {self.path} cannot be used ({exc}); caching in memory for "
@@ -356,54 +349,53 @@ class SliceCache:
                 self.path = None
         return self._connect(None)
 
-    def _connect(self, path: Path | None) -> sqlite3.Connection:
+    def _connect(
+        self, path: Path | None, corrupt: sqlite3.DatabaseError | None = None
+    ) -> sqlite3.Connection:
         # one connection per cache, guarded by its lock
-        conn = connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-        try:
-            if path is not None:
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            with transaction(conn, immediate=True):
-                self._ensure_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        seed = (
+            f"INSERT INTO cache_state VALUES ('dim', {int(self.dim)}), ('count', 0), "
+            f"('seq', 0), ('epoch', {secrets.randbits(62)})"
+        )
+        return open_store(
+            path,
+            SCHEMA_VERSION,
+            (*_SCHEMA, seed),
+            timeout=BUSY_TIMEOUT_S,
+            check_same_thread=False,
+            pragmas=("PRAGMA synchronous = NORMAL", f"PRAGMA cache_size = -{CACHE_KIB}"),
+            is_current=self._is_current,
+            recover=self._recover,
+            damaged=corrupt,
+        )
 
-    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        """Create the tables, or drop and recreate them on a version or dimension mismatch."""
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    def _is_current(self, conn: sqlite3.Connection, version: int) -> bool:
+        """The file is at `SCHEMA_VERSION` and of this cache's dimension; a file that is not,
+        but holds the cache's tables, counts as a rebuild."""
         if version == SCHEMA_VERSION:
             dim = conn.execute("SELECT value FROM cache_state WHERE name = 'dim'").fetchone()
             if dim is not None and dim[0] == self.dim:
-                return
+                return True
         existing = conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?, ?)",
             _TABLES,
         ).fetchone()[0]
-        for table in _TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS {table}")
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        conn.executemany(
-            "INSERT INTO cache_state VALUES (?, ?)",
-            [("dim", self.dim), ("count", 0), ("seq", 0), ("epoch", secrets.randbits(62))],
-        )
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if existing:
             self.stats["rebuilds"] += 1
+        return False
 
-    def _rebuilt_file(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
-        assert self.path is not None
+    def _recover(self, exc: sqlite3.DatabaseError) -> bool:
+        """A corrupt file is deleted and rebuilt, with a warning; any other error is not."""
+        if not is_corrupt(exc):
+            return False
         warnings.warn(
             f"slice cache {self.path} is corrupt ({exc}); deleted and rebuilt empty, so the "
             "next Map reads files again (nothing else is lost)",
             SliceCacheWarning,
             stacklevel=2,
         )
-        remove_files(self.path)
         self.stats["rebuilds"] += 1
-        return self._connect(self.path)
+        return True
 
     def _safely(self, operation: Callable[[], _T], default: _T) -> _T:
         """Run a database operation under the never-fatal policy of the module notes."""

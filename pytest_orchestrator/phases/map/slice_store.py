@@ -8,6 +8,7 @@ Tables, in ``<cache dir>/slices.sqlite3`` with ``PRAGMA user_version`` = `SCHEMA
     file_slices(path, fingerprint, slices, last_used) -- slices: JSON [[key, *meta], ...]
     cache_state(name, value)                          -- dim, count, seq, epoch
 
+Opened by `pytest_orchestrator.store.open_store`, like every store of the package.
 Concurrency: WAL, a busy timeout (`BUSY_TIMEOUT_S`), and every write is one
 ``BEGIN IMMEDIATE`` transaction (`pytest_orchestrator.store.transaction`), so several
 processes (xdist workers) read and write at once without errors or lost writes.

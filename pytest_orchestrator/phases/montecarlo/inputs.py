@@ -11,6 +11,16 @@
 
 Everything is drawn from a numpy ``Generator`` seeded from the run's seed and the
 function's name, so the same seed always yields the same inputs.
+
+Why our own generator and not Hypothesis's: measured by ``benchmarks/bench_inputs.py``
+against ``st.from_type`` per parameter (drawn by a seeded ``@given``, ``database=None``) on the
+example's and two stdlib modules' public functions, 300 inputs each, and 114 mutants of them:
+ours detected 91 mutants, Hypothesis 64, and none that ours missed; ours costs ~50-100 us per
+input against ~2 ms (a 15 s cap holds ~20 times the samples), 43% of its inputs raise against
+63%, it yields 2824 distinct outcomes against 1912 and ~8 times the divergent inputs per
+second. The difference is the domain: ours learns from the calls that did not raise
+(`Generator.learn`); Hypothesis's edge-heavy floats rarely pass a function validating six of
+them (``sizing``: 14 mutants against 0).
 """
 
 from __future__ import annotations

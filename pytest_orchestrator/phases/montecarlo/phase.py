@@ -55,7 +55,7 @@ from pytest_orchestrator.model import (
 from pytest_orchestrator.phases.montecarlo.child.simulation import Side, is_close
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.model import Attempt
+    from pytest_orchestrator.model import Attempt, LogicResult
     from pytest_orchestrator.plan import Plan
     from pytest_orchestrator.run import Run
 
@@ -109,6 +109,12 @@ def baseline(run: Run) -> MonteCarloSummary:
     """Phase 3: run the simulations (and sample the kept functions) on the base tree."""
     seed = run.settings.seed if run.settings.seed is not None else new_seed()
     return _run_side(run, "base", seed, cap_seconds(run), plan=None, base=None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_orchestrator_sample(run: Run, slices: LogicResult) -> MonteCarloSummary:
+    """Phase 3, the default: the base side (`baseline`)."""
+    return baseline(run)
 
 
 def candidate(run: Run, base: MonteCarloSummary, plan: Plan) -> MonteCarloSummary:
@@ -281,26 +287,6 @@ def compare(base: list[SimulationResult], candidate: list[SimulationResult]) -> 
 # ---------------------------------------------------------------------------- reporting
 
 
-def summary_line(s: MonteCarloSummary) -> str:
-    """One line for the terminal: what ran, the verdict, the seed."""
-    sims = [r for r in s.base if not r.name.startswith("differential:")]
-    funcs = [r for r in s.base if r.name.startswith("differential:")]
-    parts = []
-    if sims:
-        metrics = sum(len(r.metrics) for r in sims)
-        parts.append(f"{len(sims)} simulation(s), {metrics} metric(s)")
-    if funcs:
-        parts.append(f"{len(funcs)} function(s), {sum(r.samples for r in funcs)} samples")
-    if not parts:
-        parts.append("nothing to simulate")
-    verdict = s.verdict
-    if s.diverged:
-        verdict = f"DIVERGED: {len(s.diverged)} metric(s)"
-    skipped = sum(n.startswith("skipped") for n in s.notes)
-    tail = f", {skipped} skipped" if skipped else ""
-    return f"{'; '.join(parts)}{tail} - {verdict} (seed {s.seed}, {s.seconds:.1f}s)"
-
-
 def pr_section(s: MonteCarloSummary) -> str:
     """Markdown for PR.md: verdict first, then what diverged, then the evidence."""
     lines = ["## Monte Carlo", ""]
@@ -362,7 +348,7 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
         return []
     strict = promises_preservation(attempt.plan, attempt.plan.command)
     if not summary.diverged:
-        return [Check(name="montecarlo", ok=True, detail=summary_line(summary))]
+        return [Check(name="montecarlo", ok=True, detail=summary.summary_line())]
     shown = "; ".join(
         f"{d.simulation}.{d.metric}: {d.base:.6g} -> {d.candidate:.6g}"
         for d in summary.diverged[:5]

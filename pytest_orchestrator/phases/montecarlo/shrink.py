@@ -11,6 +11,18 @@ rounds repeat that.
 Only inputs made of builtins are shrunk: the parent unpickles the counterexample to build
 variants, and must never import the target's code (a restricted unpickler refuses anything
 else, and such counterexamples are left as found).
+
+Why our own shrinker, not Hypothesis's: Hypothesis shrinks the choices behind a value it
+generated, one predicate evaluation after another, and cannot start from a counterexample
+sampling found; here every evaluation is a base child and a candidate child (~0.4 s for the
+pair), and the parent cannot build values from type hints without importing the target.
+``benchmarks/bench_inputs.py`` measured both on 127 divergent (mutant, function) pairs: ours
+ends at a median size of 15 characters (from 24) in at most 3 rounds, i.e. 3 child pairs,
+since a round's variants run batched; ``hypothesis.find`` over the same call strategy with
+"base and candidate disagree" as the predicate ends at the same median size 15 (smaller on
+18 pairs, larger on 27, equal on 51), finds nothing on 31, and needs a median of 22
+sequential evaluations (up to 1000): ~9 s of child pairs against a cap of 15 s for the whole
+phase.
 """
 
 from __future__ import annotations

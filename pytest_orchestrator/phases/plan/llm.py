@@ -35,9 +35,13 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, OrchestratorError
+from pytest_orchestrator.options import DEFAULT_MODEL
 from pytest_orchestrator.phases.plan.redact import redact_json
-from pytest_orchestrator.plugin import DEFAULT_MODEL
-from pytest_orchestrator.tokens import estimate_tokens
+from pytest_orchestrator.tokens import (
+    MAX_INPUT_TOKENS_PER_STEP,
+    MAX_OUTPUT_TOKENS,
+    estimate_tokens,
+)
 from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE, llm_input, llm_output
 
 if TYPE_CHECKING:
@@ -51,7 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LlmConfig", "ModelCallError", "ModelClient", "calls_table", "request_tokens"]
 
-MAX_OUTPUT_TOKENS: Final = 4096
 MIN_THINKING_TOKENS: Final = 1024
 """The API's smallest extended-thinking budget."""
 
@@ -63,9 +66,11 @@ class LlmConfig(BaseModel):
 
     model: str = DEFAULT_MODEL
     """Model name (``ANTHROPIC_MODEL`` / ini ``orchestrate_model``)."""
-    input_tokens_per_step: int = Field(default=4000, ge=256, le=4000)
+    input_tokens_per_step: int = Field(
+        default=MAX_INPUT_TOKENS_PER_STEP, ge=256, le=MAX_INPUT_TOKENS_PER_STEP
+    )
     """Most input tokens one call may carry, by the local conservative estimate."""
-    max_output_tokens: int = Field(default=4096, ge=64, le=MAX_OUTPUT_TOKENS)
+    max_output_tokens: int = Field(default=MAX_OUTPUT_TOKENS, ge=64, le=MAX_OUTPUT_TOKENS)
     """``max_tokens`` of every call (``CLAUDE_CODE_MAX_OUTPUT_TOKENS``)."""
     thinking_budget: int | None = Field(default=None, ge=MIN_THINKING_TOKENS)
     """Extended-thinking budget (``CLAUDE_CODE_THINKING_BUDGET_TOKENS``); None = off."""

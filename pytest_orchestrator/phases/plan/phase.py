@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import pytest
 
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext, Planner, load_planner
 from pytest_orchestrator.plan import Plan
+from pytest_orchestrator.repo.files import is_test_module_name
 from pytest_orchestrator.repo.git import git
 from pytest_orchestrator.run import Run
 
 OUTLINE_LIMIT = 400
-_TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
 
 
 def load(run: Run) -> Planner:
@@ -29,7 +28,7 @@ def context_for(run: Run, failures: Sequence[Failure] = ()) -> PlanContext:
         worktree=run.worktree,
         slices=run.logic.kept if run.logic is not None else [],
         outline=files[:OUTLINE_LIMIT],
-        tests=[f for f in files if _TEST_FILE.search(f)][:OUTLINE_LIMIT],
+        tests=[f for f in files if is_test_module_name(f.rsplit("/", 1)[-1])][:OUTLINE_LIMIT],
         budgets=run.settings.budgets,
         ops=run.ops,
         ledger=run.ledger,

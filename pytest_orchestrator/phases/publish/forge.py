@@ -4,62 +4,19 @@
 merging fast-forwards the base branch. `pytest_orchestrator.phases.publish.github.GitHubForge`
 pushes and opens (or updates) a real pull request; `choose_forge` picks one from the settings
 and the environment.
-
-The tested commit carries trailers naming the command and the base it was made for
-(`trailers`): how a re-run recognises the branch it may replace.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol, final
+from typing import Protocol, final
 
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.model import PublishResult
+from pytest_orchestrator.phases.publish import github
+from pytest_orchestrator.phases.publish.change import Change
 from pytest_orchestrator.repo.git import current_branch, dirty_paths, git
-
-COMMAND_TRAILER: Final = "Orchestrate-Command"
-BASE_TRAILER: Final = "Orchestrate-Base"
-RUN_TRAILER: Final = "Orchestrate-Run"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def trailers(command: str, base: str, run_id: str) -> str:
-    """The git trailers of a tested commit (its last paragraph)."""
-    lines = (f"{COMMAND_TRAILER}: {_one_line(command)}", f"{BASE_TRAILER}: {base}")
-    return "\n".join((*lines, f"{RUN_TRAILER}: {run_id}")) + "\n"
-
-
-def trailers_match(message: str, command: str, base: str) -> bool:
-    """A commit message made by this tool for ``command`` on ``base``."""
-    found = dict(re.findall(r"^(Orchestrate-[A-Za-z]+): (.*)$", message, re.MULTILINE))
-    return found.get(COMMAND_TRAILER) == _one_line(command) and found.get(BASE_TRAILER) == base
-
-
-@dataclass(frozen=True)
-class Change:
-    """A tested commit ready to publish, and how."""
-
-    repo: Path
-    command: str
-    branch: str
-    """The run's local branch (``orchestrate/<slug>``, ``-2`` when that name was taken)."""
-    shared_branch: str
-    """``orchestrate/<slug>``: the name every run of this command shares on a remote."""
-    commit: str
-    base: str | None
-    title: str
-    render: Callable[[str], Path]
-    """Writes PR.md for the branch the change is published on; returns its path."""
-    merge: bool = False
-    merge_method: str = "merge"
 
 
 class Forge(Protocol):
@@ -71,8 +28,6 @@ class Forge(Protocol):
 def choose_forge(repo: Path, kind: str, slug: str | None, remote: str = "origin") -> Forge:
     """``local``, ``github``, or ``auto``: GitHub when a token and a GitHub repository are
     known, the local forge otherwise."""
-    from pytest_orchestrator.phases.publish import github
-
     if kind == "local":
         return LocalForge()
     if kind not in ("github", "auto"):

@@ -29,7 +29,7 @@ from typing import Any, Final, final
 
 from pytest_orchestrator.errors import OrchestratorError, RepositoryError
 from pytest_orchestrator.model import PublishResult
-from pytest_orchestrator.phases.publish.forge import Change, trailers_match
+from pytest_orchestrator.phases.publish.change import Change, trailers_match
 from pytest_orchestrator.repo.git import git
 
 DEFAULT_SERVER: Final = "https://github.com"

@@ -15,7 +15,8 @@ from typing import Final
 import pytest
 
 from pytest_orchestrator.model import Attempt, PublishResult
-from pytest_orchestrator.phases.publish.forge import Change, choose_forge, trailers
+from pytest_orchestrator.phases.publish.change import Change, trailers
+from pytest_orchestrator.phases.publish.forge import choose_forge
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.worktree import slugify
 from pytest_orchestrator.run import Run
@@ -335,7 +336,7 @@ def terminal_lines(run: Run) -> list[str]:
         f"tokens: {run.ledger.input_tokens} in / {run.ledger.output_tokens} out "
         f"in {len(run.ledger.calls)} model call(s)"
     )
-    lines += list(getattr(run.planner, "mcp_report", []))
+    lines += run.planner.notes if run.planner is not None else []
     if run.published is not None:
         p = run.published
         lines.append(f"branch: {p.branch} @ {p.commit[:12]}" + (" (merged)" if p.merged else ""))

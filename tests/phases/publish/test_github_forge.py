@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_orchestrator.errors import OrchestratorError
-from pytest_orchestrator.phases.publish.forge import Change, trailers
+from pytest_orchestrator.phases.publish.change import Change, trailers
 from pytest_orchestrator.phases.publish.github import (
     Client,
     Endpoints,

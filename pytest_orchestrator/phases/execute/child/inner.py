@@ -127,7 +127,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "foreign_modules": sorted(_foreign),
         "inifile": _relative(inipath, config.rootpath) if inipath else None,
     }
-    Path(path).write_text(json.dumps(data), encoding="utf-8")
+    # imported here, after the last look at sys.modules, so it is never counted as foreign
+    from pytest_orchestrator.repo.files import atomic_write
+
+    atomic_write(Path(path), json.dumps(data))
 
 
 def _relative(path: Path, root: Path) -> str:

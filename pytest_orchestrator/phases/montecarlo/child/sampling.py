@@ -390,19 +390,18 @@ def user_strategies(tree: Path) -> tuple[dict[Any, Callable[[Any], Any]], str]:
 
     Declare it ``@pytest.hookimpl(optionalhook=True)`` so plain pytest runs accept it.
     """
-    from pytest_orchestrator.phases.montecarlo.child.simulation import load_conftest
+    from pytest_orchestrator.hookspecs import child_hooks
 
+    pm, errors = child_hooks(tree)
+    if errors:
+        return {}, f"conftest strategies unavailable: {errors[0]}"
+    found: dict[Any, Callable[[Any], Any]] = {}
     try:
-        if b"pytest_orchestrator_strategies" not in (tree / "conftest.py").read_bytes():
-            return {}, ""  # do not import a conftest that has nothing for us
-    except OSError:
-        return {}, ""
-    try:
-        module = load_conftest(tree)
-        hook = getattr(module, "pytest_orchestrator_strategies", None)
-        found = hook() if callable(hook) else {}
+        contributed = pm.hook.pytest_orchestrator_strategies()
     except Exception as exc:
         return {}, f"conftest strategies unavailable: {type(exc).__name__}: {exc}"
-    if not isinstance(found, dict):
-        return {}, "pytest_orchestrator_strategies() must return a dict {type: callable(rng)}"
+    for each in contributed:
+        if not isinstance(each, dict):
+            return {}, "pytest_orchestrator_strategies() must return a dict {type: callable(rng)}"
+        found.update(each)
     return found, ""

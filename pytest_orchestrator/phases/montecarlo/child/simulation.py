@@ -9,8 +9,8 @@ tree, a scrubbed environment and its own process group, and kills the group at t
     python -m pytest_orchestrator.phases.montecarlo.child.simulation sample --side base \\
         --seed 7 --spec s.json --out o.jsonl
 
-``simulate`` loads the tree's root ``conftest.py`` by path, registers only its
-``pytest_orchestrator_*`` attributes in a pluggy manager with our hookspecs, calls
+``simulate`` loads the tree's root ``conftest.py`` the one way every part of a run does
+(`pytest_orchestrator.hookspecs.child_hooks`), calls
 ``pytest_orchestrator_montecarlo(mc=ctx)`` and writes builtins JSON. ``sample`` runs the
 differential sampler (`pytest_orchestrator.phases.montecarlo.child.sampling`).
 
@@ -22,21 +22,17 @@ the base (time, memory) draws exactly as many samples on the candidate.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
 import json
 import math
 import os
 import sys
 import time
 import traceback
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import pluggy
-
+from pytest_orchestrator.hookspecs import child_hooks
 from pytest_orchestrator.repo.files import atomic_write
 
 if TYPE_CHECKING:
@@ -51,7 +47,6 @@ Decision = list[Any]
 SOFT_RATIO: Final = 0.60
 """Memory ratio at which ``should_stop()`` turns true and ``samples(n)`` shrinks; the gauge
 stops children at the hard threshold (0.70), so simulations get a chance to stop cleanly."""
-HOOK_PREFIX: Final = "pytest_orchestrator_"
 
 
 @dataclass
@@ -136,82 +131,6 @@ def _shared_ratio() -> float | None:
 # ---------------------------------------------------------------------------- conftest hooks
 
 
-def load_conftest(tree: Path) -> types.ModuleType | None:
-    """The tree's root ``conftest.py`` imported by path (once per process), or None.
-
-    It is registered as ``conftest`` in a child (where nothing else has that name) and under
-    a private name anywhere else, so an orchestrating process keeps its own conftest.
-    """
-    conftest = (tree / "conftest.py").resolve()
-    if not conftest.is_file():
-        return None
-    if conftest in _CONFTESTS:
-        return _CONFTESTS[conftest]
-    name = "conftest" if "conftest" not in sys.modules else f"_orchestrated_conftest_{id(conftest)}"
-    spec = importlib.util.spec_from_file_location(name, conftest)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    _CONFTESTS[conftest] = module
-    return module
-
-
-_CONFTESTS: dict[Path, types.ModuleType] = {}
-
-
-def load_hook_plugins(tree: Path) -> tuple[pluggy.PluginManager, list[str]]:
-    """A plugin manager holding our hookspecs and the root conftest's orchestrator hooks.
-
-    Only attributes named ``pytest_orchestrator_*`` are registered: the conftest's fixtures
-    and pytest hooks mean nothing here. Returns the manager and the errors met loading it.
-    """
-    from pytest_orchestrator import hookspecs
-
-    pm = _Manager("pytest")
-    pm.add_hookspecs(hookspecs)
-    errors: list[str] = []
-    try:
-        module = load_conftest(tree)
-    except Exception:
-        errors.append(f"conftest.py failed to import:\n{_short_tb()}")
-        return pm, errors
-    if module is None:
-        return pm, errors
-    hooks = types.ModuleType("conftest_orchestrator_hooks")
-    for name, value in vars(module).items():
-        if name.startswith(HOOK_PREFIX) and callable(value):
-            setattr(hooks, name, value)
-    try:
-        pm.register(hooks, name="conftest.py")
-    except pluggy.PluginValidationError as exc:
-        errors.append(f"conftest.py: {exc}")
-    return pm, errors
-
-
-class _Manager(pluggy.PluginManager):
-    """Accepts unmarked ``pytest_orchestrator_*`` functions, as pytest accepts ``pytest_*``."""
-
-    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
-        opts = super().parse_hookimpl_opts(plugin, name)
-        routine = inspect.isroutine(getattr(plugin, name, None))
-        if opts is None and name.startswith(HOOK_PREFIX) and routine:
-            return {
-                "wrapper": False,
-                "hookwrapper": False,
-                "optionalhook": False,
-                "tryfirst": False,
-                "trylast": False,
-                "specname": None,
-            }
-        return opts
-
-
 def normalise_results(raw: Sequence[Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
     """Flatten the hook's per-implementation lists into SimulationResult dicts (builtins)."""
     from pydantic import BaseModel, ValidationError
@@ -251,7 +170,7 @@ def simulate(
     import numpy as np
 
     start = time.monotonic()
-    pm, errors = load_hook_plugins(tree)
+    pm, errors = child_hooks(tree)
     ctx = MonteCarloContext(
         rng=np.random.default_rng(seed),
         seed=seed,

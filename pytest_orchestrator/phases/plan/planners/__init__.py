@@ -74,6 +74,8 @@ class Planner(Protocol):
     can_replan: bool
     """Whether ``replan`` can give something new after a failure; when False, a red attempt
     with no candidate plan left ends the run."""
+    notes: list[str]
+    """Lines for the run's summary (e.g. which MCP servers the planner started), each once."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:

@@ -93,7 +93,7 @@ class AnthropicPlanner:
         self._sleep = sleep
         self._clock = clock
         self._model: ModelClient | None = None
-        self.mcp_report: list[str] = []
+        self.notes: list[str] = []
         """Servers started, held back (no opt-in) or failed, tools dropped for the budget: for
         the run's record and the terminal summary; each line once."""
 
@@ -178,10 +178,10 @@ class AnthropicPlanner:
         return concrete
 
     def _report(self, lines: list[str]) -> None:
-        self.mcp_report.extend(line for line in lines if line not in self.mcp_report)
+        self.notes.extend(line for line in lines if line not in self.notes)
 
     def _open_mcp(self, context: PlanContext) -> McpHub | None:
-        """Start the MCP servers (reported in a span and `mcp_report`); the repository's own
+        """Start the MCP servers (reported in a span and `notes`); the repository's own
         only with the user's opt-in (`mcp_client.hold_project_servers`)."""
         if self.config.mcp_max_tool_calls == 0:
             return None

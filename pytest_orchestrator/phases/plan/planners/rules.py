@@ -29,6 +29,9 @@ class RulesPlanner:
     can_replan = False
     """A deterministic plan that failed will fail the same way again."""
 
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
     @classmethod
     def from_settings(cls, settings: Settings) -> RulesPlanner:
         return cls()

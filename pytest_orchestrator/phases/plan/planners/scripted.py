@@ -27,6 +27,7 @@ class ScriptedPlanner:
     def __init__(self, answers: list[Any]) -> None:
         self.answers = list(answers)
         self.seen: list[PlanContext] = []
+        self.notes: list[str] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScriptedPlanner:
