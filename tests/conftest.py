@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,11 @@ from pathlib import Path
 import pytest
 
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic
+
+# When this suite itself runs in GitHub Actions, the runs it starts must not find the job's
+# repository, API host or step summary: each test names the stand-in it talks to.
+for _name in ("GITHUB_STEP_SUMMARY", "GITHUB_REPOSITORY", "GITHUB_SERVER_URL", "GITHUB_API_URL"):
+    os.environ.pop(_name, None)
 
 CALC = '''\
 """Tiny arithmetic used by the acceptance tests."""
