@@ -102,7 +102,7 @@ def orchestrate(repo: Path, fake: FakeAnthropic) -> subprocess.CompletedProcess[
     env.update(
         ANTHROPIC_BASE_URL=fake.url,
         ANTHROPIC_API_KEY="test-key",
-        ANTHROPIC_MODEL="claude-sonnet-4-6",
+        ANTHROPIC_MODEL="claude-sonnet-5-5",
     )
     return subprocess.run(
         [
@@ -206,12 +206,14 @@ def test_the_fake_server_runs_as_a_subprocess(tmp_path: Path) -> None:
             base_url=f"http://127.0.0.1:{port_file.read_text()}", api_key="k", max_retries=0
         )
         message = client.messages.create(
-            model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
         assert message.content[0].text == "hello"  # type: ignore[union-attr]
         with pytest.raises(anthropic.InternalServerError):
             client.messages.create(
-                model="m", max_tokens=5, messages=[{"role": "user", "content": "again"}]
+                model="claude-haiku-4-5",
+                max_tokens=5,
+                messages=[{"role": "user", "content": "again"}],
             )
     finally:
         server.terminate()
@@ -239,7 +241,7 @@ def run_command(repo: Path, fake: FakeAnthropic, command: str) -> subprocess.Com
     env.update(
         ANTHROPIC_BASE_URL=fake.url,
         ANTHROPIC_API_KEY="bad-key",
-        ANTHROPIC_MODEL="claude-sonnet-4-6",
+        ANTHROPIC_MODEL="claude-sonnet-5-5",
     )
     return subprocess.run(
         [

@@ -131,6 +131,7 @@ class AnthropicPlanner:
 
     def _plan(self, context: PlanContext, failure: Failure | None) -> Plan:
         model = self._client_for(context)
+        self._report(model.notes)
         secrets = SecretFiles(context.worktree)
         attempt = failure.attempt + 1 if failure is not None else 1
         step = "replan" if failure is not None else "plan"
@@ -172,6 +173,7 @@ class AnthropicPlanner:
         finally:
             if hub is not None:
                 hub.close()
+            self._report(model.notes)
         writer = EditWriter(model, self.config, self._budget(context))
         concrete = writer.resolve(draft, context, secrets, failure, attempt)
         validate_plan(concrete, context.ops)
@@ -258,8 +260,11 @@ class AnthropicPlanner:
                 allowance=allowance,
             )
             messages = [{"role": "user", "content": user}]
-            size = request_tokens(
-                {"system": system, "messages": messages, "tools": [plan_tool, *mcp_tools]}
+            size = model.size(
+                system=system,
+                messages=messages,
+                tools=[plan_tool, *mcp_tools],
+                tool_choice=self._choice(bool(mcp_tools)),
             )
             over = size - (budget - reserve - MARGIN)
             if over <= 0:
@@ -271,7 +276,7 @@ class AnthropicPlanner:
             # The tool list stays the same through the exchange (the history refers to it);
             # once the calls or the budget are spent, submit_plan is forced.
             offer_mcp = bool(mcp_tools) and calls < self.config.mcp_max_tool_calls
-            choice = {"type": "any"} if offer_mcp else {"type": "tool", "name": PLAN_TOOL}
+            choice = self._choice(offer_mcp)
             message = model.create(
                 step=step,
                 attempt=attempt,
@@ -297,14 +302,23 @@ class AnthropicPlanner:
                 calls += 1
                 text, is_error = hub.call(use.name, dict(use.input), tracer=context.tracer)
                 results.append((use.id, text, is_error))
-            grown = self._append_tool_results(messages, message, results, system, tools, budget)
+            grown = self._append_tool_results(
+                model, messages, message, results, system, tools, budget
+            )
             if grown is None:  # no room for the results: drop the exchange, ask for the plan
                 calls = self.config.mcp_max_tool_calls
             else:
                 messages = grown
 
+    @staticmethod
+    def _choice(offer_mcp: bool) -> dict[str, Any]:
+        """Any tool while MCP calls are left, else submit_plan (relaxed to ``auto`` by the
+        client for models that think or refuse forced tool use)."""
+        return {"type": "any"} if offer_mcp else {"type": "tool", "name": PLAN_TOOL}
+
     def _append_tool_results(
         self,
+        model: ModelClient,
         messages: list[dict[str, Any]],
         message: Message,
         results: list[tuple[str, str, bool]],
@@ -315,7 +329,7 @@ class AnthropicPlanner:
         """The conversation with the tool results added, trimmed to the budget (None: no room)."""
         assistant = {"role": "assistant", "content": _content_params(message)}
         base = [*messages, assistant]
-        fixed = request_tokens({"system": system, "messages": base, "tools": tools}) + MARGIN
+        fixed = model.size(system=system, messages=base, tools=tools) + MARGIN
         room = budget - fixed - 24 * len(results)
         if room < 64 * len(results):
             return None
@@ -331,7 +345,7 @@ class AnthropicPlanner:
                 for tid, text, err in results
             ]
             grown = [*base, {"role": "user", "content": blocks}]
-            size = request_tokens({"system": system, "messages": grown, "tools": tools})
+            size = model.size(system=system, messages=grown, tools=tools)
             if size + MARGIN <= budget:
                 return grown
             share -= (size + MARGIN - budget) // len(results) + 16
