@@ -228,3 +228,29 @@ def test_a_config_file_inside_the_repository_is_project_scoped(
     planner.plan(context(repo))
     assert [t["name"] for t in fake.requests[0].body["tools"]] == ["submit_plan"]
     assert any("not started (glossary, ghost)" in line for line in planner.mcp_report)
+
+
+def test_signed_thinking_goes_back_byte_for_byte_even_with_a_credential_in_it(
+    repo: Path, fake: FakeAnthropic
+) -> None:
+    """With thinking on, the tool loop sends the model's signed thinking block back unchanged
+    (the stand-in checks its signature) although it holds a credential-shaped string; the
+    same string anywhere else in the request is redacted."""
+    thought = f"The key {ENV_KEY} is in .env; I must not use it. Look up the term first."
+    fake.push(
+        {**tool_use("define", term=ENV_KEY), "thinking": thought, "redacted_thinking": "opaque"},
+        plan_reply(PLAN),
+    )
+    config = LlmConfig(
+        model="claude-opus-4-7", thinking_budget=2048, mcp_project=True, mcp_max_tool_calls=2
+    )
+    (plan,) = AnthropicPlanner(config).plan(context(repo))
+    assert plan.steps[0].op == "rename_symbol"
+    second = fake.requests[1]
+    thinking, redacted, use = second.body["messages"][1]["content"]
+    assert thinking["thinking"] == thought
+    assert thinking["signature"] == fake.sign(thought)
+    assert redacted["type"] == "redacted_thinking"
+    assert ENV_KEY not in json.dumps(use)  # the tool call's own input is scrubbed
+    assert second.raw.count(ENV_KEY) == 1  # only inside the signed block
+    assert second.body["thinking"] == {"type": "adaptive"}
