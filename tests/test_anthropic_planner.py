@@ -434,7 +434,7 @@ def test_connection_errors_are_retried(repo: Path, fake: FakeAnthropic, sleeps: 
 @pytest.mark.parametrize(
     ("status", "message"),
     [
-        (401, "set ANTHROPIC_API_KEY to a valid key"),
+        (401, "set ANTHROPIC_API_KEY \\(or ANTHROPIC_AUTH_TOKEN\\) to a valid key"),
         (400, "the request was invalid"),
         (404, "check ANTHROPIC_MODEL"),
     ],

@@ -53,13 +53,13 @@ and reads it afterwards (``cache_read_input_tokens``); ``input_tokens`` is what 
 the API reports it. Prefixes under 1024 tokens are not cached (the API's minimum).
 
 **Routes.** The same server speaks Amazon Bedrock's request shape (``POST
-/model/{id}/invoke``, the model in the path, ``anthropic_version`` in the body, a SigV4
-``Authorization``) and Google Vertex AI's (``POST /v1/projects/{p}/locations/{r}/publishers/
-anthropic/models/{id}:rawPredict`` and ``count-tokens:rawPredict``, a bearer token), and
-serves ``POST /token`` as an OAuth token endpoint for Google credentials, so the SDK's
-`AnthropicBedrock` and `AnthropicVertex` clients can be pointed at it
-(``ANTHROPIC_BEDROCK_BASE_URL``, ``ANTHROPIC_VERTEX_BASE_URL``). Each recorded request says
-its ``route``.
+/model/{id}/invoke``, the model in the path, ``anthropic_version`` in the body and no
+``model``, a SigV4 ``Authorization``) and Google Vertex AI's (``POST .../publishers/
+anthropic/models/{id}:rawPredict`` and ``count-tokens:rawPredict`` under
+``/v1/projects/{p}/locations/{r}``, a bearer token), and serves ``POST /token`` as an OAuth
+token endpoint for Google credentials, so the SDK's `AnthropicBedrock` and
+`AnthropicVertex` clients can be pointed at it (``ANTHROPIC_BEDROCK_BASE_URL``,
+``ANTHROPIC_VERTEX_BASE_URL``). Each recorded request says its ``route``.
 
 From a subprocess (e.g. an end-to-end ``pytest --orchestrate`` run)::
 
@@ -580,7 +580,6 @@ _VERTEX: Final = re.compile(
     r":(?P<verb>rawPredict|streamRawPredict)$"
 )
 _BEDROCK: Final = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
-_VERSIONS: Final = {"bedrock": "bedrock-2023-05-31", "vertex": "vertex-2023-10-16"}
 
 
 def _route(path: str, body: dict[str, Any]) -> tuple[str | None, str, bool]:
@@ -607,9 +606,8 @@ def _authentication(route: str, headers: dict[str, str], body: dict[str, Any]) -
         if headers.get("x-api-key") or auth.startswith("Bearer "):
             return ""
         return "x-api-key header is required"
-    wrong_version = body.get("anthropic_version") != _VERSIONS[route]
-    if wrong_version or ("model" in body and route == "bedrock"):
-        return f"the {route} request shape is wrong: anthropic_version {_VERSIONS[route]!r}"
+    if not body.get("anthropic_version") or ("model" in body and route == "bedrock"):
+        return f"the {route} request shape is wrong: the body needs anthropic_version, no model"
     if route == "bedrock" and not auth.startswith("AWS4-HMAC-SHA256 Credential="):
         return "missing SigV4 Authorization"
     if route == "vertex" and not auth.startswith("Bearer "):

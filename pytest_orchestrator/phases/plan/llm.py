@@ -568,7 +568,8 @@ def _message(reply: object) -> Message:
 
 
 _FATAL_HINTS: Final = {
-    401: "the API key was rejected: set ANTHROPIC_API_KEY to a valid key",
+    401: "the credentials were rejected: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) to a "
+    "valid key, or check the AWS / Google credentials of the Bedrock / Vertex route",
     403: "the API key may not use this model or endpoint: check the key's workspace and "
     "ANTHROPIC_MODEL",
     404: "unknown model or endpoint: check ANTHROPIC_MODEL and ANTHROPIC_BASE_URL",
