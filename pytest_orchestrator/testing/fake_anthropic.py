@@ -161,6 +161,9 @@ class FakeAnthropic:
         """Message requests (valid or refused), in order."""
         self.counts: list[RecordedRequest] = []
         """``count_tokens`` requests."""
+        self.count_script: list[Reply] = []
+        """Replies for ``count_tokens`` requests before the stand-in's own count: a
+        ``status`` (an API error) or a raw ``body``, like a message reply."""
         self.counting = counting
         self.log_file = log_file
         self._key = secrets.token_bytes(32)
@@ -519,6 +522,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(*refused)
             return
         if counting:
+            with self.fake._lock:
+                scripted = self.fake.count_script.pop(0) if self.fake.count_script else None
+            if scripted is not None:
+                self._scripted(scripted, {"input_tokens": count_tokens(body)})
+                return
             if not self.fake.counting:
                 self._error(404, "not_found_error", "token counting is not available here")
                 return
@@ -528,6 +536,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: dict[str, Any]) -> None:
         reply = self.fake._next(body)
+        self._scripted(reply, None, body)
+
+    def _scripted(
+        self, reply: Reply, payload: dict[str, Any] | None, body: dict[str, Any] | None = None
+    ) -> None:
+        """Answer ``reply``: a fault, a raw body, an error status, or ``payload`` (else the
+        message for ``body``)."""
         if reply.get("delay"):
             time.sleep(float(reply["delay"]))
         if reply.get("disconnect"):
@@ -544,7 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
             error.update(reply.get("error") or {})
             self._error(status, error["type"], error["message"], headers)
             return
-        self._send(200, self.fake.message(reply, body), headers)
+        if payload is None:
+            payload = self.fake.message(reply, body or {})
+        self._send(200, payload, headers)
 
     def _error(
         self, status: int, kind: str, message: str, headers: dict[str, str] | None = None

@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, OrchestratorError
 from pytest_orchestrator.phases.plan.models import UNKNOWN, ModelSpec, lookup
@@ -154,7 +154,16 @@ class LlmConfig(BaseModel):
         if env.get("ORCHESTRATE_MCP_SERVERS") is not None:
             names = [n.strip() for n in env["ORCHESTRATE_MCP_SERVERS"].split(",")]
             values["mcp_servers"] = tuple(n for n in names if n)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise OrchestratorError(
+                f"the planner's settings are out of range ({problems}); "
+                "MAX_THINKING_TOKENS must be 0 (off) or at least 1024"
+            ) from None
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -435,15 +444,33 @@ class ModelClient:
             tokens = getattr(counted, "input_tokens", None)
             if not isinstance(tokens, int):
                 raise TypeError(f"the answer has no input_tokens: {counted!r}"[:200])
-        except (anthropic.AnthropicError, json.JSONDecodeError, TypeError) as exc:
-            self._counting = False
+        except (
+            anthropic.APIConnectionError,
+            anthropic.InternalServerError,
+            anthropic.APIResponseValidationError,
+            json.JSONDecodeError,
+            TypeError,
+        ) as exc:
+            # a passing fault (5xx, 529, a timeout, a garbled 200): this request is held to
+            # the estimate, the next one is counted again
+            self._note(f"a token count failed ({type(exc).__name__}); that step used the estimate")
+            return None
+        except anthropic.RateLimitError:
+            self._note("a token count was rate-limited; that step used the estimate")
+            return None
+        except anthropic.AnthropicError as exc:
+            self._counting = False  # not offered here (Bedrock, a gateway): stop asking
             detail = " ".join(str(exc).split())[:160]
-            self.notes.append(
+            self._note(
                 f"token counting unavailable ({type(exc).__name__}: {detail}); budgets use the "
                 "local estimate"
             )
             return None
         return tokens
+
+    def _note(self, line: str) -> None:
+        if line not in self.notes:
+            self.notes.append(line)
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None and retry_after >= 0:

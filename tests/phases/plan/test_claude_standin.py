@@ -291,3 +291,39 @@ def test_the_stable_prefix_is_cached_and_the_pr_table_shows_it(
     assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
     table = calls_table(ctx.ledger.calls)
     assert f"| {second['cache_read_input_tokens']} | 0 |" in table.splitlines()[3]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 529},
+        {"status": 429},
+        {"body": '{"input_tok'},
+        {"body": "<html>gateway</html>", "content_type": "text/html"},
+    ],
+    ids=["overloaded", "rate-limited", "truncated", "html"],
+)
+def test_a_failed_count_holds_that_step_to_the_estimate_and_counting_goes_on(
+    repo: Path, fake: FakeAnthropic, fault: dict[str, Any]
+) -> None:
+    """A passing fault of count_tokens is not a planning failure: the estimate enforces that
+    request (noted), and the next request is counted again."""
+    fake.count_script = [fault] * 8  # every count of the first plan's fitting and call
+    fake.push(plan_reply(PLAN), plan_reply(PLAN))
+    ctx = context(repo)
+    p = planner("claude-sonnet-4-6")
+    p.plan(ctx)
+    fake.count_script.clear()
+    p.plan(ctx)
+    first, second = ctx.ledger.calls
+    assert first["budget_source"] == "estimate"
+    assert second["budget_source"] == "count_tokens"
+    assert any("that step used the estimate" in line for line in p.mcp_report)
+
+
+def test_a_thinking_budget_under_the_minimum_is_a_clear_setting_error() -> None:
+    """MAX_THINKING_TOKENS=500 is refused with what to set, not a validation traceback."""
+    from pytest_orchestrator.errors import OrchestratorError
+
+    with pytest.raises(OrchestratorError, match="MAX_THINKING_TOKENS must be 0 \\(off\\) or at"):
+        LlmConfig.from_env(environ={"MAX_THINKING_TOKENS": "500"})
