@@ -97,6 +97,7 @@ __all__ = [
     "count_tokens",
     "edit_reply",
     "plan_reply",
+    "request_texts",
 ]
 
 Reply = dict[str, Any]
@@ -346,7 +347,7 @@ MIN_CACHEABLE_TOKENS: Final = 1024
 _PIECES: Final = re.compile(r" ?[A-Za-z]{1,10}| ?\d{1,3}|\s+(?!\S)|\s|[^\sA-Za-z\d]{1,3}")
 
 
-def _texts(value: Any) -> Iterable[str]:
+def request_texts(value: Any) -> Iterable[str]:
     """Every string of a request part (keys of schemas included: they are sent too)."""
     if isinstance(value, str):
         yield value
@@ -357,10 +358,10 @@ def _texts(value: Any) -> Iterable[str]:
             if key in ("input", "input_schema", "properties"):
                 yield json.dumps(item)
             else:
-                yield from _texts(item)
+                yield from request_texts(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _texts(item)
+            yield from request_texts(item)
 
 
 def count_tokens(body: dict[str, Any]) -> int:
@@ -369,11 +370,11 @@ def count_tokens(body: dict[str, Any]) -> int:
 
     Deterministic, and of the same order as Claude's tokenizer, without claiming to be it.
     """
-    pieces = sum(len(_PIECES.findall(text)) for text in _texts(body.get("system")))
-    pieces += sum(len(_PIECES.findall(text)) for text in _texts(body.get("tools")))
+    pieces = sum(len(_PIECES.findall(text)) for text in request_texts(body.get("system")))
+    pieces += sum(len(_PIECES.findall(text)) for text in request_texts(body.get("tools")))
     messages = body.get("messages") or []
     for message in messages:
-        pieces += 4 + sum(len(_PIECES.findall(t)) for t in _texts(message.get("content")))
+        pieces += 4 + sum(len(_PIECES.findall(t)) for t in request_texts(message.get("content")))
     return pieces + (TOOL_USE_SYSTEM_TOKENS if body.get("tools") else 0)
 
 

@@ -327,3 +327,48 @@ def test_a_thinking_budget_under_the_minimum_is_a_clear_setting_error() -> None:
 
     with pytest.raises(OrchestratorError, match="MAX_THINKING_TOKENS must be 0 \\(off\\) or at"):
         LlmConfig.from_env(environ={"MAX_THINKING_TOKENS": "500"})
+
+
+def test_an_exact_count_lets_more_material_in_than_the_estimate(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimate errs high; with count_tokens the planning request grows into the room it
+    left, and still fits the budget."""
+    from pytest_orchestrator.model import RankedSlice, Slice
+
+    lines = []
+    for i in range(30):
+        lines += [f"def func_{i}(x: int) -> int:"]
+        lines += [f"    x = x * {j} + {i}  # step {j} of the computation" for j in range(30)]
+        lines += ["    return x", "", ""]
+    (repo / "big.py").write_text("\n".join(lines))
+    slices = [
+        RankedSlice(
+            slice=Slice(
+                path="big.py",
+                symbol=f"func_{i}",
+                kind="function",
+                start_line=1 + 34 * i,
+                end_line=32 + 34 * i,
+                hash="0" * 40,
+                tokens=10,
+            ),
+            score=100.0 - i,
+        )
+        for i in range(30)
+    ]
+    sent = {}
+    for counting in (False, True):
+        with FakeAnthropic(counting=counting) as fake:
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+            monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+            fake.push(plan_reply(PLAN))
+            ctx = context(repo)
+            ctx.slices = slices
+            planner("claude-sonnet-4-6").plan(ctx)
+        (call,) = ctx.ledger.calls
+        assert call["budget_source"] == ("count_tokens" if counting else "estimate")
+        text = fake.requests[0].body["messages"][0]["content"]
+        sent[counting] = (text.count("### big.py::"), call)
+    assert sent[True][0] > sent[False][0]
+    assert sent[True][1]["counted_input_tokens"] <= 4000

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["EDIT_OP", "AnthropicPlanner", "EditArgs"]
 
 PLAN_TOOL: Final = "submit_plan"
+GROW_SLACK: Final = 64
+"""Unused input tokens below which a fitted planning request is not grown further."""
 
 
 def plan_tool_schema() -> dict[str, Any]:
@@ -249,7 +251,13 @@ class AnthropicPlanner:
             else ""
         )
         messages: list[dict[str, Any]] = []
-        for _shrink in range(8):  # fit: render, measure the whole request, shrink if over
+        # Fit: render, measure the whole request (the API's count when online), shrink when
+        # over; when the count leaves room the estimate did not see, grow into it, keeping
+        # the last render that fit.
+        target = budget - reserve - MARGIN
+        fitted: list[dict[str, Any]] | None = None
+        previous = ""
+        for _fit in range(8):
             user, _stats = render_plan_prompt(
                 context.command,
                 slices=views,
@@ -260,16 +268,23 @@ class AnthropicPlanner:
                 allowance=allowance,
             )
             messages = [{"role": "user", "content": user}]
-            size = model.size(
+            room = target - model.size(
                 system=system,
                 messages=messages,
                 tools=[plan_tool, *mcp_tools],
                 tool_choice=self._choice(bool(mcp_tools)),
             )
-            over = size - (budget - reserve - MARGIN)
-            if over <= 0:
-                break
-            allowance -= over + 32
+            if room >= 0:
+                fitted = messages
+                if room < GROW_SLACK or user == previous:
+                    break  # close enough, or nothing more to show
+                previous = user
+                allowance += room
+            elif fitted is not None:
+                break  # the grown render went over: keep the one that fit
+            else:
+                allowance -= 32 - room
+        messages = fitted if fitted is not None else messages
         calls = 0
         tools = [plan_tool, *mcp_tools]
         while True:
