@@ -269,7 +269,7 @@ def test_a_rejected_key_stops_the_run_and_says_what_to_set(calc: Path) -> None:
         result = run_command(calc, fake, "Make add reject strings")
     output = result.stdout + result.stderr
     assert result.returncode == 4, output
-    assert "set ANTHROPIC_API_KEY to a valid key" in output
+    assert "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) to a valid key" in output
     assert len(fake.requests) == 1
     assert git(calc, "branch", "--list").strip() == "* main"
 

@@ -2,11 +2,19 @@
 
 `ModelClient.create` is the only place a request leaves the process. Before every call it
 
-1. scrubs the whole request body with `redact.redact_json` (secrets never leave),
-2. estimates the input tokens locally (``count_tokens`` needs the network) and refuses a
-   request above the step's input budget — callers trim to fit, this is the hard gate,
-3. caps ``max_tokens`` (≤ 4096) and checks the run's token cap (`TokenLedger.check`) and the
-   run's wall clock.
+1. shapes the request for the model (`models`): its thinking form, a ``tool_choice`` it
+   accepts (never a forced one with thinking), ``max_tokens`` ≤ 4096 and its own limit, and a
+   prompt-cache breakpoint after the stable prefix (tools, instructions, op catalogue);
+2. scrubs the whole body with `redact.redact_json` (secrets never leave; signed thinking
+   blocks go back byte-for-byte, as the API requires);
+3. measures the input tokens — ``messages.count_tokens``, exact and free, once per distinct
+   request; the local estimate (`request_tokens`, tool-use system prompt included) where the
+   route cannot count or a count fails — and refuses a request above the step's input budget
+   (callers fit their prompts with `ModelClient.size`, this is the hard gate);
+4. checks the run's token cap (`TokenLedger.check`) and the run's wall clock.
+
+The client is the route's (`routes`): the Anthropic API by key or bearer token, Amazon
+Bedrock or Google Vertex, each through the SDK's own client class.
 
 Faults: 429, 5xx, 529 overloaded, timeouts and connection errors are retried here with
 exponential backoff and full jitter (``retry-after`` is honoured), never past the wall clock;
@@ -17,8 +25,9 @@ the SDK's own retry loop is switched off (``max_retries=0``) because it cannot s
 budgets and would hide the retries from the record. Authentication, permission and
 invalid-request errors are not retried: they raise `ModelCallError` with what to do.
 
-Every HTTP attempt — answered or failed — is recorded in the run's ledger (input/output
-tokens, latency, stop reason) and traced as an OpenInference ``LLM`` span.
+Every HTTP attempt — answered or failed — is recorded in the run's ledger (input/output and
+cache read/write tokens, the estimate, the count and which of them enforced the budget,
+latency, stop reason) and traced as an OpenInference ``LLM`` span.
 """
 
 from __future__ import annotations
