@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator.phases.plan.llm import request_tokens
-from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
+from pytest_orchestrator.testing.fake_anthropic import (
+    FakeAnthropic,
+    count_tokens,
+    edit_reply,
+    plan_reply,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -165,8 +169,9 @@ def test_claude_extracts_the_volatility_scaling_after_one_replan(wheel: Path) ->
 
     # on the wire: budgets held, and the replan carried the evidence of attempt 1
     plan_req, edit_req, replan_req, fix_req = (r.body for r in fake.requests)
-    for body in (plan_req, edit_req, replan_req, fix_req):
-        assert request_tokens(body) <= 4000
+    for body, call in zip((plan_req, edit_req, replan_req, fix_req), calls, strict=True):
+        assert call["budget_source"] == "count_tokens"
+        assert count_tokens(body) == call["counted_input_tokens"] <= 4000
         assert body["max_tokens"] <= 4096
     replan_text = replan_req["messages"][0]["content"]
     assert "test_volatility_scale_is_clipped[0.05-11]" in replan_text
