@@ -319,6 +319,7 @@ class FakeAnthropic:
             None if counting else _check_max_tokens(body, spec, model),
             _check_thinking(body, spec, counting=counting),
             _check_tool_choice(body, spec),
+            _check_effort(body, spec),
             _check_pairs(body.get("messages") or []),
             self._check_signatures(body.get("messages") or []),
         ):
@@ -435,6 +436,18 @@ def _check_tool_choice(body: dict[str, Any], spec: ModelSpec) -> str | None:
             return "tool_choice: forced tool use is not supported for this model; use 'auto'"
         if _thinks(body, spec):
             return "Thinking may not be enabled when tool_choice forces tool use."
+    return None
+
+
+def _check_effort(body: dict[str, Any], spec: ModelSpec) -> str | None:
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    if effort is None:
+        return None
+    if not spec.effort:
+        return "output_config.effort: effort is not supported for this model"
+    if effort not in ("low", "medium", "high", "xhigh", "max"):
+        return "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'"
     return None
 
 

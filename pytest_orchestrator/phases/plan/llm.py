@@ -308,6 +308,8 @@ class ModelClient:
             kwargs["tool_choice"] = tool_choice
         if thinking is not None:
             kwargs["thinking"] = thinking
+        if thinks and self.config.thinking_budget is None and self.spec.effort:
+            kwargs["output_config"] = {"effort": "low"}  # thinking nobody asked for: keep it short
         return kwargs
 
     def measure(self, kwargs: Mapping[str, Any]) -> Size:

@@ -19,6 +19,9 @@ Thinking forms:
 Some models think unasked (``thinking_default``): the newest cannot be switched off at all
 (``can_disable`` False), and then — as with any thinking — a forced ``tool_choice`` is
 refused; Sonnet 5.5 and Opus 5.5 refuse forced tool use outright (``forced_tool_use``).
+Where thinking cannot be switched off and none was asked for, the request lowers
+``output_config.effort`` to ``low`` instead, as the model pages advise, so thinking does not
+eat the 4096-token answer.
 
 Ids are matched after taking off what the platforms add: Bedrock's region prefix
 (``us.``/``eu.``/``global.`` ...), ``anthropic.`` and ``-v1:0``; Vertex's ``@date``; and a
@@ -55,6 +58,9 @@ class ModelSpec:
     """``tool_choice`` ``any``/``tool`` is accepted (never together with thinking)."""
     accepts_enabled: bool = False
     """An ``adaptive`` model that still accepts the deprecated manual form (the 4.6 models)."""
+    effort: bool = False
+    """``output_config.effort`` is accepted (every adaptive model; "not supported" on the
+    others): the documented way to keep thinking short where it cannot be switched off."""
     known: bool = True
 
 
@@ -72,6 +78,7 @@ def _always_on(model_id: str) -> ModelSpec:
         thinking_default=True,
         can_disable=False,
         forced_tool_use=False,
+        effort=True,
     )
 
 
@@ -86,12 +93,16 @@ MODELS: Final[dict[str, ModelSpec]] = {
         # thinking can be turned off (between_tools), so it is held to be always on here.
         _always_on("claude-sonnet-5-5"),
         # Opus 5 (and Sonnet 5, its generation): thinking on by default, may be disabled.
-        ModelSpec("claude-opus-5", "adaptive", 128 * _K, _M, thinking_default=True),
-        ModelSpec("claude-sonnet-5", "adaptive", 128 * _K, _M, thinking_default=True),
-        ModelSpec("claude-opus-4-8", "adaptive", 128 * _K, _M),
-        ModelSpec("claude-opus-4-7", "adaptive", 128 * _K, _M),
-        ModelSpec("claude-opus-4-6", "adaptive", 128 * _K, 200 * _K, accepts_enabled=True),
-        ModelSpec("claude-sonnet-4-6", "adaptive", 64 * _K, 200 * _K, accepts_enabled=True),
+        ModelSpec("claude-opus-5", "adaptive", 128 * _K, _M, thinking_default=True, effort=True),
+        ModelSpec("claude-sonnet-5", "adaptive", 128 * _K, _M, thinking_default=True, effort=True),
+        ModelSpec("claude-opus-4-8", "adaptive", 128 * _K, _M, effort=True),
+        ModelSpec("claude-opus-4-7", "adaptive", 128 * _K, _M, effort=True),
+        ModelSpec(
+            "claude-opus-4-6", "adaptive", 128 * _K, 200 * _K, accepts_enabled=True, effort=True
+        ),
+        ModelSpec(
+            "claude-sonnet-4-6", "adaptive", 64 * _K, 200 * _K, accepts_enabled=True, effort=True
+        ),
         ModelSpec("claude-haiku-4-5", "enabled", 64 * _K, 200 * _K),
         ModelSpec("claude-opus-4-5", "enabled", 64 * _K, 200 * _K),
         ModelSpec("claude-sonnet-4-5", "enabled", 64 * _K, 200 * _K),

@@ -111,6 +111,16 @@ REFUSED = {
         400,
         "Thinking may not be enabled when tool_choice forces tool use",
     ),
+    "effort on a model without it": (
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 100,
+            "messages": USER,
+            "output_config": {"effort": "low"},
+        },
+        400,
+        "effort is not supported for this model",
+    ),
     "forced tool on a model that refuses it": (
         {
             "model": "claude-sonnet-5-5",

@@ -99,3 +99,19 @@ def test_requests_take_the_models_thinking_form_and_never_force_a_tool_while_thi
     assert request["tool_choice"] == choice
     assert request["max_tokens"] == 4096
     assert request["system"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "effort"),
+    [
+        ("claude-sonnet-5-5", None, {"effort": "low"}),  # always thinks: keep it short
+        ("claude-sonnet-5-5", 4000, None),  # thinking asked for: the model's default effort
+        ("claude-opus-5", None, None),  # thinking switched off instead
+        ("claude-opus-4-7", None, None),
+        ("claude-haiku-4-5", 4000, None),  # no effort on this model
+    ],
+)
+def test_unasked_thinking_is_kept_short_with_low_effort(
+    model: str, budget: int | None, effort: dict[str, str] | None
+) -> None:
+    assert shaped(model, budget, FORCED).get("output_config") == effort
