@@ -466,6 +466,8 @@ class ModelClient:
             # the estimate, the next one is counted again
             self._note(f"a token count failed ({type(exc).__name__}); that step used the estimate")
             return None
+        except ImportError as exc:
+            raise _missing_extra(exc) from None
         except anthropic.RateLimitError:
             self._note("a token count was rate-limited; that step used the estimate")
             return None
@@ -521,8 +523,10 @@ class ModelClient:
                 raise _Retryable(f"timeout after {timeout:.1f}s") from exc
             except anthropic.APIConnectionError as exc:
                 raise _Retryable(f"connection error: {exc}") from exc
-            except anthropic.AnthropicError as exc:  # credentials, ...
+            except anthropic.AnthropicError as exc:  # credentials, a missing extra, ...
                 raise ModelCallError(f"the Anthropic SDK failed: {exc}") from exc
+            except ImportError as exc:  # the Bedrock client imports boto3 when it signs
+                raise _missing_extra(exc) from None
             message = _message(reply)
             if span is not None:
                 span.set_attribute("llm.token_count.prompt", message.usage.input_tokens)
@@ -567,6 +571,14 @@ class _Retryable(Exception):
         self.retry_after = retry_after
         self.hint = hint
         """What to do when every retry failed like this (default: try again later)."""
+
+
+def _missing_extra(exc: ImportError) -> ModelCallError:
+    return ModelCallError(
+        f"the route's SDK client needs {exc.name or 'a package'} that is not installed: "
+        "pip install 'pytest-orchestrator[bedrock]' (Amazon Bedrock) or "
+        "'pytest-orchestrator[vertex]' (Google Vertex AI)"
+    )
 
 
 def _garbled(why: str) -> _Retryable:

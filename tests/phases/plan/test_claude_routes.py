@@ -163,3 +163,25 @@ def test_google_vertex(
     assert request["headers"]["authorization"] == "Bearer fake-google-token"
     assert ctx.ledger.calls[0]["budget_source"] == "count_tokens"
     assert {c["route"] for c in standin.counts} == {"vertex"}
+
+
+def test_bedrock_without_its_extra_says_what_to_install(
+    standin: FakeAnthropic, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's Bedrock client imports boto3/botocore when it signs: without them, a clear
+    message naming the extra, not a traceback."""
+    import sys
+
+    from pytest_orchestrator.errors import ModelCallError
+
+    for name in ("boto3", "botocore", "botocore.auth", "botocore.awsrequest", "botocore.session"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setenv("CLAUDE_CODE_USE_BEDROCK", "1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE0000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+    monkeypatch.setenv("ANTHROPIC_BEDROCK_BASE_URL", standin.url)
+    standin.push(plan_reply(PLAN))
+    with pytest.raises(ModelCallError, match=r"pip install 'pytest-orchestrator\[bedrock\]'"):
+        plan(repo)
+    assert standin.requests == []
