@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pytest_orchestrator.errors import ModelCallError
 
@@ -45,6 +46,16 @@ class Route:
     """Endpoint, region or project, for the header (never a credential)."""
 
 
+def _public(url: str) -> str:
+    """``url`` without a user or password in it (a gateway URL may carry one)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _on(environ: Mapping[str, str], name: str) -> bool:
     return environ.get(name, "").strip().lower() in _TRUE
 
@@ -54,14 +65,14 @@ def detect(environ: Mapping[str, str] | None = None) -> Route | None:
     env = os.environ if environ is None else environ
     if _on(env, "CLAUDE_CODE_USE_BEDROCK"):
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "the profile's region"
-        where = env.get("ANTHROPIC_BEDROCK_BASE_URL") or f"AWS {region}"
+        where = _public(env.get("ANTHROPIC_BEDROCK_BASE_URL") or f"AWS {region}")
         return Route("bedrock", where)
     if _on(env, "CLAUDE_CODE_USE_VERTEX"):
         project = env.get("ANTHROPIC_VERTEX_PROJECT_ID", "?")
         region = env.get("CLOUD_ML_REGION", "?")
-        where = env.get("ANTHROPIC_VERTEX_BASE_URL") or f"project {project}, {region}"
+        where = _public(env.get("ANTHROPIC_VERTEX_BASE_URL") or f"project {project}, {region}")
         return Route("vertex", where)
-    base = env.get("ANTHROPIC_BASE_URL") or "api.anthropic.com"
+    base = _public(env.get("ANTHROPIC_BASE_URL") or "api.anthropic.com")
     if env.get("ANTHROPIC_API_KEY"):
         return Route("api-key", base)
     if env.get("ANTHROPIC_AUTH_TOKEN"):

@@ -185,3 +185,14 @@ def test_bedrock_without_its_extra_says_what_to_install(
     with pytest.raises(ModelCallError, match=r"pip install 'pytest-orchestrator\[bedrock\]'"):
         plan(repo)
     assert standin.requests == []
+
+
+def test_the_header_never_shows_credentials_in_a_gateway_url(standin: FakeAnthropic) -> None:
+    from pytest_orchestrator.phases.plan.routes import describe
+
+    route = detect(
+        {"ANTHROPIC_AUTH_TOKEN": "t", "ANTHROPIC_BASE_URL": "https://me:s3cret@gw.example:8443/a"}
+    )
+    assert describe(route) == (
+        "Claude via the Anthropic API (bearer token) (https://gw.example:8443/a)"
+    )

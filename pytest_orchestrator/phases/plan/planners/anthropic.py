@@ -96,8 +96,9 @@ class AnthropicPlanner:
         self._clock = clock
         self._model: ModelClient | None = None
         self.mcp_report: list[str] = []
-        """Servers started, held back (no opt-in) or failed, tools dropped for the budget: for
-        the run's record and the terminal summary; each line once."""
+        """Servers started, held back (no opt-in) or failed, tools dropped for the budget, and
+        the model client's notes (an unknown model id, token counting unavailable): for the
+        run's record and the terminal summary; each line once."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicPlanner:
