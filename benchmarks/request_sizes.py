@@ -2,13 +2,24 @@
 
 For each command, Map and Logic run on a fresh copy of ``examples/wheel`` exactly as in a
 run; the anthropic planner then plans, writes each edit and replans after a synthetic failed
-attempt, through the real SDK against the local fake API (no network, no key). Every request
-is measured as sent: our conservative local estimate (the budget gate), its size in
-characters, and how many slices went in whole, as a signature only, or not at all.
+attempt, through the real SDK against the local stand-in (no network, no key). Each request
+is measured as sent, three ways: the local estimate (`llm.request_tokens`), the stand-in's
+``count_tokens`` answer, and an offline Claude tokenizer (``pip install anthropic-tokenizer``;
+its BPE over every text of the request, plus the tool-use system prompt the API adds).
+
+It runs in three modes, to show what enforcing the budget with each measure gives:
+
+``before``
+    the estimate as it was (no tool-use system prompt), no counting;
+``estimate``
+    the calibrated estimate (tool-use system prompt included), counting unavailable;
+``counted``
+    ``count_tokens`` enforces every step.
 
     python benchmarks/request_sizes.py [--budget 4000]
 
-Prints a markdown table.
+Prints a markdown table per mode and the share of steps over the budget by the offline
+tokenizer and by the stand-in's count.
 """
 
 from __future__ import annotations
@@ -25,11 +36,18 @@ from typing import Any
 
 from pytest_orchestrator.phases.logic.phase import prune
 from pytest_orchestrator.phases.map.phase import map_repository
-from pytest_orchestrator.phases.plan.llm import LlmConfig, request_tokens
+from pytest_orchestrator.phases.plan import llm
+from pytest_orchestrator.phases.plan.llm import LlmConfig
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
 from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.plan import OPS, Budgets, Plan, Step
-from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
+from pytest_orchestrator.testing.fake_anthropic import (
+    FakeAnthropic,
+    count_tokens,
+    edit_reply,
+    plan_reply,
+    request_texts,
+)
 from pytest_orchestrator.tokens import TokenLedger
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "wheel"
@@ -118,58 +136,113 @@ def shown(body: dict[str, Any]) -> tuple[int, int]:
     return text.count("### "), text.count("body omitted")
 
 
-def measure(repo: Path, command: str, budget: int) -> list[dict[str, Any]]:
+def offline_tokens(body: dict[str, Any]) -> int | None:
+    """The offline tokenizer's count of a request (None when it is not installed)."""
+    try:
+        import anthropic_tokenizer  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    texts = [*request_texts(body.get("system")), *request_texts(body.get("tools"))]
+    for message in body.get("messages") or []:
+        texts += list(request_texts(message.get("content")))
+    framing = 4 * len(body.get("messages") or [])
+    tools = TOOL_PROMPT if body.get("tools") else 0
+    return sum(int(anthropic_tokenizer.count_tokens(t)) for t in texts) + framing + tools
+
+
+TOOL_PROMPT = llm.TOOL_USE_SYSTEM_TOKENS
+"""The tool-use system prompt the API adds (the documented figure, whatever the mode)."""
+MODES = {
+    "before": {"counting": False, "overhead": 0},
+    "estimate": {"counting": False, "overhead": llm.TOOL_USE_SYSTEM_TOKENS},
+    "counted": {"counting": True, "overhead": llm.TOOL_USE_SYSTEM_TOKENS},
+}
+
+
+def measure(repo: Path, command: str, budget: int, mode: str) -> list[dict[str, Any]]:
     context = context_for(repo, command, budget)
     rows = []
-    with FakeAnthropic(responder=responder(context)) as fake:
-        import os
+    settings = MODES[mode]
+    llm.TOOL_USE_SYSTEM_TOKENS = settings["overhead"]  # type: ignore[misc]
+    try:
+        with FakeAnthropic(responder=responder(context), counting=settings["counting"]) as fake:
+            import os
 
-        os.environ.update(ANTHROPIC_BASE_URL=fake.url, ANTHROPIC_API_KEY="benchmark")
-        planner = AnthropicPlanner(
-            LlmConfig(model="benchmark", mcp_max_tool_calls=0, input_tokens_per_step=budget)
-        )
-        planner.plan(context)
-        previous = Plan(
-            command=command,
-            summary="the previous attempt",
-            steps=[Step(id="tests", pool="scan", op="run_tests")],
-        )
-        planner.replan(context, Failure(attempt=1, evidence=EVIDENCE, diff=DIFF, plan=previous))
-        steps = [c["step"] for c in context.ledger.calls]
-        for step, request in zip(steps, fake.requests, strict=True):
-            whole_or_sig, signatures = shown(request.body)
-            rows.append(
-                {
-                    "command": command,
-                    "step": step,
-                    "tokens": request_tokens(request.body),
-                    "chars": len(request.raw),
-                    "slices": whole_or_sig,
-                    "signatures": signatures,
-                    "kept": len(context.slices),
-                }
+            os.environ.update(ANTHROPIC_BASE_URL=fake.url, ANTHROPIC_API_KEY="benchmark")
+            planner = AnthropicPlanner(
+                LlmConfig(
+                    model="claude-sonnet-4-6", mcp_max_tool_calls=0, input_tokens_per_step=budget
+                )
             )
+            planner.plan(context)
+            previous = Plan(
+                command=command,
+                summary="the previous attempt",
+                steps=[Step(id="tests", pool="scan", op="run_tests")],
+            )
+            planner.replan(context, Failure(attempt=1, evidence=EVIDENCE, diff=DIFF, plan=previous))
+    finally:
+        llm.TOOL_USE_SYSTEM_TOKENS = MODES["counted"]["overhead"]  # type: ignore[misc]
+    calls = context.ledger.calls
+    for call, request in zip(calls, fake.requests, strict=True):
+        whole_or_sig, signatures = shown(request.body)
+        rows.append(
+            {
+                "command": command,
+                "step": call["step"],
+                "estimate": call["estimated_input_tokens"],
+                "standin": count_tokens(request.body),
+                "offline": offline_tokens(request.body),
+                "by": call["budget_source"],
+                "chars": len(request.raw),
+                "slices": whole_or_sig,
+                "signatures": signatures,
+                "kept": len(context.slices),
+            }
+        )
     return rows
+
+
+def share(rows: list[dict[str, Any]], key: str, budget: int) -> str:
+    values = [r[key] for r in rows if r[key] is not None]
+    if not values:
+        return "n/a"
+    over = sum(v > budget for v in values)
+    return f"{over}/{len(values)} ({100 * over / len(values):.0f} %)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=4000)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = copy_example(Path(tmp))
-        rows = [row for command in COMMANDS for row in measure(repo, command, args.budget)]
-    print(f"Per-step input budget: {args.budget} tokens (local conservative estimate)\n")
-    print(
-        "| command | step | input tokens (est.) | request chars | slices shown "
-        "(of kept) | signature only |"
-    )
-    print("|---|---|---|---|---|---|")
-    for r in rows:
+    summary = []
+    for mode in MODES:
+        with tempfile.TemporaryDirectory() as tmp:
+            repo = copy_example(Path(tmp))
+            rows = [row for c in COMMANDS for row in measure(repo, c, args.budget, mode)]
+        print(f"\n### mode `{mode}` (per-step input budget {args.budget})\n")
         print(
-            f"| {r['command'][:48]} | {r['step']} | {r['tokens']} | {r['chars']} "
-            f"| {r['slices']} ({r['kept']}) | {r['signatures']} |"
+            "| command | step | estimate | stand-in count | offline tokenizer | enforced by "
+            "| request chars | slices shown (of kept) | signature only |"
         )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            offline = "n/a" if r["offline"] is None else r["offline"]
+            print(
+                f"| {r['command'][:40]} | {r['step']} | {r['estimate']} | {r['standin']} "
+                f"| {offline} | {r['by']} | {r['chars']} | {r['slices']} ({r['kept']}) "
+                f"| {r['signatures']} |"
+            )
+        ratio = [r["estimate"] / r["offline"] for r in rows if r["offline"]]
+        summary.append(
+            f"| {mode} | {share(rows, 'offline', args.budget)} "
+            f"| {share(rows, 'standin', args.budget)} "
+            + (f"| {min(ratio):.2f} to {max(ratio):.2f} |" if ratio else "| n/a |")
+        )
+    print(f"\n### steps over {args.budget} input tokens\n")
+    print("| mode | by the offline tokenizer | by the stand-in's count | estimate / offline |")
+    print("|---|---|---|---|")
+    print("\n".join(summary))
     return 0
 
 

@@ -21,7 +21,7 @@ DEFAULT_TEST_TIMEOUT: Final = 600.0
 DEFAULT_CACHE_DIR: Final = ".orchestrate/cache"
 DEFAULT_MEM_THRESHOLD: Final = 0.70
 DEFAULT_SAMPLE_INTERVAL: Final = 0.25
-DEFAULT_MODEL: Final = "claude-sonnet-4-6"
+DEFAULT_MODEL: Final = "claude-sonnet-5-5"
 DEFAULT_FORGE: Final = "auto"
 DEFAULT_MERGE_METHOD: Final = "merge"
 

@@ -140,10 +140,12 @@ class Orchestrator:
                 self.run.finish(stop.reason, stop.message)
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        from pytest_orchestrator.phases.plan.planners import choose
+        from pytest_orchestrator.phases.plan.planners import describe_planner
 
         opt = config.option
-        planner = choose(opt.orchestrate_planner or config.getini("orchestrate_planner"))
+        planner = describe_planner(
+            opt.orchestrate_planner or config.getini("orchestrate_planner")
+        )
         what = opt.orchestrate or f"plan {opt.orchestrate_plan}"
         return f"orchestrate: {what!r} (planner: {planner})"
 

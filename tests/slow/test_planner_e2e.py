@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator.phases.plan.llm import request_tokens
-from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, edit_reply, plan_reply
+from pytest_orchestrator.testing.fake_anthropic import (
+    FakeAnthropic,
+    count_tokens,
+    edit_reply,
+    plan_reply,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wheel"
 COMMAND = "Refactor sizing: extract the volatility scaling into its own function"
@@ -100,7 +104,7 @@ def orchestrate(repo: Path, fake: FakeAnthropic) -> subprocess.CompletedProcess[
     env.update(
         ANTHROPIC_BASE_URL=fake.url,
         ANTHROPIC_API_KEY="test-key",
-        ANTHROPIC_MODEL="claude-sonnet-4-6",
+        ANTHROPIC_MODEL="claude-sonnet-5-5",
     )
     return subprocess.run(
         [
@@ -163,8 +167,9 @@ def test_claude_extracts_the_volatility_scaling_after_one_replan(wheel: Path) ->
 
     # on the wire: budgets held, and the replan carried the evidence of attempt 1
     plan_req, edit_req, replan_req, fix_req = (r.body for r in fake.requests)
-    for body in (plan_req, edit_req, replan_req, fix_req):
-        assert request_tokens(body) <= 4000
+    for body, call in zip((plan_req, edit_req, replan_req, fix_req), calls, strict=True):
+        assert call["budget_source"] == "count_tokens"
+        assert count_tokens(body) == call["counted_input_tokens"] <= 4000
         assert body["max_tokens"] <= 4096
     replan_text = replan_req["messages"][0]["content"]
     assert "test_volatility_scale_is_clipped[0.05-11]" in replan_text
@@ -204,12 +209,14 @@ def test_the_fake_server_runs_as_a_subprocess(tmp_path: Path) -> None:
             base_url=f"http://127.0.0.1:{port_file.read_text()}", api_key="k", max_retries=0
         )
         message = client.messages.create(
-            model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
         assert message.content[0].text == "hello"  # type: ignore[union-attr]
         with pytest.raises(anthropic.InternalServerError):
             client.messages.create(
-                model="m", max_tokens=5, messages=[{"role": "user", "content": "again"}]
+                model="claude-haiku-4-5",
+                max_tokens=5,
+                messages=[{"role": "user", "content": "again"}],
             )
     finally:
         server.terminate()
@@ -237,7 +244,7 @@ def run_command(repo: Path, fake: FakeAnthropic, command: str) -> subprocess.Com
     env.update(
         ANTHROPIC_BASE_URL=fake.url,
         ANTHROPIC_API_KEY="bad-key",
-        ANTHROPIC_MODEL="claude-sonnet-4-6",
+        ANTHROPIC_MODEL="claude-sonnet-5-5",
     )
     return subprocess.run(
         [
@@ -265,7 +272,7 @@ def test_a_rejected_key_stops_the_run_and_says_what_to_set(calc: Path) -> None:
         result = run_command(calc, fake, "Make add reject strings")
     output = result.stdout + result.stderr
     assert result.returncode == 4, output
-    assert "set ANTHROPIC_API_KEY to a valid key" in output
+    assert "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) to a valid key" in output
     assert len(fake.requests) == 1
     assert git(calc, "branch", "--list").strip() == "* main"
 

@@ -210,12 +210,11 @@ class EditWriter:
             user = ""
             for _shrink in range(8):
                 user = _edit_prompt(args, text, plan, failure, context, notes, allowance)
-                over = request_tokens(
-                    {
-                        "system": EDIT_SYSTEM,
-                        "messages": [{"role": "user", "content": user}],
-                        "tools": [tool],
-                    }
+                over = model.size(
+                    system=EDIT_SYSTEM,
+                    messages=[{"role": "user", "content": user}],
+                    tools=[tool],
+                    tool_choice={"type": "tool", "name": EDIT_TOOL},
                 ) - (budget - MARGIN)
                 if over <= 0:
                     break

@@ -2,11 +2,19 @@
 
 `ModelClient.create` is the only place a request leaves the process. Before every call it
 
-1. scrubs the whole request body with `redact.redact_json` (secrets never leave),
-2. estimates the input tokens locally (``count_tokens`` needs the network) and refuses a
-   request above the step's input budget — callers trim to fit, this is the hard gate,
-3. caps ``max_tokens`` (≤ 4096) and checks the run's token cap (`TokenLedger.check`) and the
-   run's wall clock.
+1. shapes the request for the model (`models`): its thinking form, a ``tool_choice`` it
+   accepts (never a forced one with thinking), ``max_tokens`` ≤ 4096 and its own limit, and a
+   prompt-cache breakpoint after the stable prefix (tools, instructions, op catalogue);
+2. scrubs the whole body with `redact.redact_json` (secrets never leave; signed thinking
+   blocks go back byte-for-byte, as the API requires);
+3. measures the input tokens — ``messages.count_tokens``, exact and free, once per distinct
+   request; the local estimate (`request_tokens`, tool-use system prompt included) where the
+   route cannot count or a count fails — and refuses a request above the step's input budget
+   (callers fit their prompts with `ModelClient.size`, this is the hard gate);
+4. checks the run's token cap (`TokenLedger.check`) and the run's wall clock.
+
+The client is the route's (`routes`): the Anthropic API by key or bearer token, Amazon
+Bedrock or Google Vertex, each through the SDK's own client class.
 
 Faults: 429, 5xx, 529 overloaded, timeouts and connection errors are retried here with
 exponential backoff and full jitter (``retry-after`` is honoured), never past the wall clock;
@@ -17,12 +25,14 @@ the SDK's own retry loop is switched off (``max_retries=0``) because it cannot s
 budgets and would hide the retries from the record. Authentication, permission and
 invalid-request errors are not retried: they raise `ModelCallError` with what to do.
 
-Every HTTP attempt — answered or failed — is recorded in the run's ledger (input/output
-tokens, latency, stop reason) and traced as an OpenInference ``LLM`` span.
+Every HTTP attempt — answered or failed — is recorded in the run's ledger (input/output and
+cache read/write tokens, the estimate, the count and which of them enforced the budget,
+latency, stop reason) and traced as an OpenInference ``LLM`` span.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -32,11 +42,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_orchestrator.errors import BudgetExceeded, ModelCallError, OrchestratorError
 from pytest_orchestrator.options import DEFAULT_MODEL
+from pytest_orchestrator.phases.plan.models import UNKNOWN, ModelSpec, lookup
 from pytest_orchestrator.phases.plan.redact import redact_json
+from pytest_orchestrator.phases.plan.routes import Route, client_for, detect, model_id
 from pytest_orchestrator.tokens import (
     MAX_INPUT_TOKENS_PER_STEP,
     MAX_OUTPUT_TOKENS,
@@ -53,7 +65,14 @@ if TYPE_CHECKING:
     from pytest_orchestrator.tokens import TokenLedger
     from pytest_orchestrator.tracing import Tracer
 
-__all__ = ["LlmConfig", "ModelCallError", "ModelClient", "calls_table", "request_tokens"]
+__all__ = [
+    "LlmConfig",
+    "ModelCallError",
+    "ModelClient",
+    "Size",
+    "calls_table",
+    "request_tokens",
+]
 
 MIN_THINKING_TOKENS: Final = 1024
 """The API's smallest extended-thinking budget."""
@@ -149,7 +168,16 @@ class LlmConfig(BaseModel):
         if env.get("ORCHESTRATE_MCP_SERVERS") is not None:
             names = [n.strip() for n in env["ORCHESTRATE_MCP_SERVERS"].split(",")]
             values["mcp_servers"] = tuple(n for n in names if n)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise OrchestratorError(
+                f"the planner's settings are out of range ({problems}); "
+                "MAX_THINKING_TOKENS must be 0 (off) or at least 1024"
+            ) from None
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -164,27 +192,53 @@ def _flag(name: str, raw: str) -> bool:
 
 
 def calls_table(calls: Sequence[Mapping[str, Any]]) -> str:
-    """A markdown table of a run's model calls (for PR.md): one row per HTTP attempt."""
+    """A markdown table of a run's model calls (for PR.md): one row per HTTP attempt, with
+    the prompt-cache reads and writes and which measure enforced the step's input budget."""
     rows = [
-        "| # | step | attempt | input tokens | output tokens | latency (s) | stop reason |",
-        "|---|---|---|---|---|---|---|",
+        "| # | step | attempt | input tokens | cache read | cache write | output tokens "
+        "| latency (s) | stop reason | budget by |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def total(key: str) -> int:
+        return sum(int(c.get(key, 0)) for c in calls)
+
     for number, call in enumerate(calls, 1):
         rows.append(
             f"| {number} | {call.get('step', '?')} | {call.get('attempt', '')} "
-            f"| {call.get('input_tokens', 0)} | {call.get('output_tokens', 0)} "
-            f"| {float(call.get('latency_s', 0.0)):.2f} | {call.get('stop_reason', '')} |"
+            f"| {call.get('input_tokens', 0)} | {call.get('cache_read_input_tokens', 0)} "
+            f"| {call.get('cache_creation_input_tokens', 0)} | {call.get('output_tokens', 0)} "
+            f"| {float(call.get('latency_s', 0.0)):.2f} | {call.get('stop_reason', '')} "
+            f"| {call.get('budget_source', '')} |"
         )
-    total_in = sum(int(c.get("input_tokens", 0)) for c in calls)
-    total_out = sum(int(c.get("output_tokens", 0)) for c in calls)
-    rows.append(f"| | **total** | | **{total_in}** | **{total_out}** | | |")
+    rows.append(
+        f"| | **total** | | **{total('input_tokens')}** | **{total('cache_read_input_tokens')}** "
+        f"| **{total('cache_creation_input_tokens')}** | **{total('output_tokens')}** | | | |"
+    )
     return "\n".join(rows)
 
 
+TOOL_USE_SYSTEM_TOKENS: Final = 346
+"""Tokens the API adds as its own system prompt whenever ``tools`` is present (the tool-use
+guide's figure for the Claude 4 models, ``tool_choice`` auto; forced choices add fewer). The
+local estimate counts them, so it stays an upper bound of what is billed."""
+
+
 def request_tokens(body: Mapping[str, Any]) -> int:
-    """The local estimate of a request's input tokens: system, messages and tools as sent."""
+    """The local estimate of a request's input tokens: system, messages and tools as sent,
+    plus the tool-use system prompt when there are tools."""
     parts = {k: body[k] for k in ("system", "messages", "tools") if k in body}
-    return estimate_tokens(json.dumps(parts, ensure_ascii=False))
+    overhead = TOOL_USE_SYSTEM_TOKENS if body.get("tools") else 0
+    return estimate_tokens(json.dumps(parts, ensure_ascii=False)) + overhead
+
+
+@dataclass(frozen=True)
+class Size:
+    """A request's input tokens, and which measure gave them."""
+
+    tokens: int
+    source: str
+    """``count_tokens`` (the API's exact count) or ``estimate`` (`request_tokens`)."""
 
 
 @dataclass
@@ -200,25 +254,97 @@ class ModelClient:
     jitter: Callable[[], float] = random.random
     deadline: float | None = field(default=None)
     """Monotonic time after which no call starts; set from ``wall_clock_s`` on first use."""
+    route: Route | None = field(default=None)
+    spec: ModelSpec = field(default=UNKNOWN, init=False)
+    notes: list[str] = field(default_factory=list, init=False)
+    """One line each: an unknown model id, token counting unavailable (for the run's report)."""
+    _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _counting: bool = field(default=True, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.spec, note = lookup(self.config.model)
+        if note:
+            self.notes.append(note)
         if self.client is None:
-            import anthropic
+            self.route = detect() if self.route is None else self.route
+            self.client = client_for(self.route, self.config.request_timeout_s)
 
-            # Key and base URL: the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL itself.
-            try:
-                self.client = anthropic.Anthropic(
-                    max_retries=0, timeout=self.config.request_timeout_s
-                )
-            except anthropic.AnthropicError as exc:
-                raise ModelCallError(
-                    f"no usable Anthropic credentials ({exc}): set ANTHROPIC_API_KEY, or use "
-                    "--orchestrate-planner=rules for the commands it understands"
-                ) from None
+    @property
+    def model(self) -> str:
+        """The model id as the route names it."""
+        return model_id(self.config.model, self.route)
 
     @property
     def max_tokens(self) -> int:
-        return min(self.config.max_output_tokens, MAX_OUTPUT_TOKENS)
+        return min(self.config.max_output_tokens, MAX_OUTPUT_TOKENS, self.spec.max_output)
+
+    def request(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The request exactly as it will be sent: redacted (thinking blocks untouched), the
+        model's thinking form, a ``tool_choice`` it accepts, the stable prefix cached."""
+        body: dict[str, Any] = redact_json({"system": system, "messages": messages})
+        max_tokens = self.max_tokens
+        thinking = self._thinking(max_tokens)
+        thinks = thinking is not None and thinking["type"] != "disabled"
+        forced = tool_choice is not None and tool_choice.get("type") in ("any", "tool")
+        if forced and (thinks or not self.spec.forced_tool_use):
+            # The API refuses forced tool use with thinking (and some models refuse it always):
+            # ask instead; a prose answer gets one corrective turn (the planner's).
+            tool_choice = {"type": "auto"}
+        # system, then tools, are the stable prefix: one cache breakpoint at the system block
+        # caches both (the API's cache order is tools, system, messages).
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "system": [
+                {"type": "text", "text": body["system"], "cache_control": {"type": "ephemeral"}}
+            ],
+            "messages": body["messages"],
+        }
+        if tools:
+            kwargs["tools"] = redact_json(tools)
+        if tool_choice:
+            kwargs["tool_choice"] = tool_choice
+        if thinking is not None:
+            kwargs["thinking"] = thinking
+        if thinks and self.config.thinking_budget is None and self.spec.effort:
+            kwargs["output_config"] = {"effort": "low"}  # thinking nobody asked for: keep it short
+        return kwargs
+
+    def measure(self, kwargs: Mapping[str, Any]) -> Size:
+        """Input tokens of a request: the API's exact count when it can be had (cached by the
+        request's fingerprint), else the local estimate."""
+        if self._counting:
+            key = hashlib.sha256(
+                json.dumps(kwargs, sort_keys=True, ensure_ascii=False).encode()
+            ).hexdigest()
+            if key not in self._counts:
+                counted = self._count(kwargs)
+                if counted is not None:
+                    self._counts[key] = counted
+            if key in self._counts:
+                return Size(self._counts[key], "count_tokens")
+        return Size(request_tokens(kwargs), "estimate")
+
+    def size(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: dict[str, Any] | None = None,
+    ) -> int:
+        """Input tokens of the request these arguments make (for callers fitting a budget)."""
+        kwargs = self.request(
+            system=system, messages=messages, tools=tools, tool_choice=tool_choice
+        )
+        return self.measure(kwargs).tokens
 
     def create(
         self,
@@ -232,37 +358,27 @@ class ModelClient:
         budget: int | None = None,
     ) -> Message:
         """One model call within every budget; returns the SDK's `Message`."""
-        body: dict[str, Any] = redact_json({"system": system, "messages": messages})
-        if tools:
-            body["tools"] = redact_json(tools)
+        kwargs = self.request(
+            system=system, messages=messages, tools=tools, tool_choice=tool_choice
+        )
         limit = min(budget or self.config.input_tokens_per_step, self.config.input_tokens_per_step)
-        estimated = request_tokens(body)
-        if estimated > limit:
+        estimated = request_tokens(kwargs)
+        size = self.measure(kwargs)
+        if size.tokens > limit:
             raise BudgetExceeded(
-                f"step {step!r}: the request is ~{estimated} input tokens, over the per-step "
-                f"budget of {limit}; trim the context (fewer or shorter slices) and retry"
+                f"step {step!r}: the request is {size.tokens} input tokens ({size.source}), over "
+                f"the per-step budget of {limit}; trim the context (fewer or shorter slices) "
+                "and retry"
             )
-        max_tokens = self.max_tokens
-        thinking = self._thinking(max_tokens)
-        if thinking is not None and tool_choice and tool_choice.get("type") in ("any", "tool"):
-            # The API refuses forced tool use with extended thinking; ask instead of forcing.
-            tool_choice = {"type": "auto"}
-        self.ledger.check(estimated, max_tokens, self.config.max_run_tokens)
+        max_tokens = kwargs["max_tokens"]
+        self.ledger.check(size.tokens, max_tokens, self.config.max_run_tokens)
         if self.deadline is None:
             self.deadline = self.clock() + self.config.wall_clock_s
-
-        kwargs: dict[str, Any] = {
-            "model": self.config.model,
-            "max_tokens": max_tokens,
-            "system": body["system"],
-            "messages": body["messages"],
+        sizes = {
+            "estimated_input_tokens": estimated,
+            "budget_source": size.source,
+            **({"counted_input_tokens": size.tokens} if size.source == "count_tokens" else {}),
         }
-        if tools:
-            kwargs["tools"] = body["tools"]
-        if tool_choice:
-            kwargs["tool_choice"] = tool_choice
-        if thinking is not None:
-            kwargs["thinking"] = thinking
 
         last_error = last_hint = ""
         for retry in range(self.config.max_retries + 1):
@@ -275,11 +391,11 @@ class ModelClient:
             timeout = min(self.config.request_timeout_s, remaining)
             started = self.clock()
             try:
-                message = self._send(step, kwargs, estimated, timeout)
+                message = self._send(step, kwargs, size.tokens, timeout)
             except _Retryable as exc:
                 latency = self.clock() - started
                 last_error, last_hint = exc.reason, exc.hint
-                self._record(step, attempt, 0, 0, latency, f"error:{exc.reason}", retry)
+                self._record(step, attempt, None, latency, f"error:{exc.reason}", retry, sizes)
                 if retry == self.config.max_retries:
                     break
                 delay = self._backoff(retry, exc.retry_after)
@@ -291,18 +407,18 @@ class ModelClient:
                 self.sleep(delay)
                 continue
             except ModelCallError:
-                self._record(step, attempt, 0, 0, self.clock() - started, "error:fatal", retry)
+                self._record(
+                    step, attempt, None, self.clock() - started, "error:fatal", retry, sizes
+                )
                 raise
-            usage = message.usage
             self._record(
                 step,
                 attempt,
-                usage.input_tokens,
-                usage.output_tokens,
+                message,
                 self.clock() - started,
                 str(message.stop_reason),
                 retry,
-                estimated=estimated,
+                sizes,
             )
             return message
         raise ModelCallError(
@@ -314,14 +430,65 @@ class ModelClient:
     # -------------------------------------------------------------------- internals
 
     def _thinking(self, max_tokens: int) -> dict[str, Any] | None:
-        budget = self.config.thinking_budget
-        if budget is None:
+        """The ``thinking`` parameter in the form the model accepts (see `models`)."""
+        spec, budget = self.spec, self.config.thinking_budget
+        if spec.thinking == "adaptive":
+            if budget is not None or not spec.can_disable:
+                return {"type": "adaptive"}
+            return {"type": "disabled"} if spec.thinking_default else None
+        if spec.thinking == "enabled" and budget is not None:
+            # budget_tokens must be below max_tokens; leave at least 1024 tokens for the answer.
+            budget = min(budget, max_tokens - 1024)
+            if budget >= MIN_THINKING_TOKENS:
+                return {"type": "enabled", "budget_tokens": budget}
+        return None
+
+    def _count(self, kwargs: Mapping[str, Any]) -> int | None:
+        """``messages.count_tokens`` of the request, or None (then the estimate is used).
+
+        Counting is free and reachable whenever the planner is; where a route has no
+        counting (Bedrock) or it fails, the run falls back to the estimate, noted once.
+        """
+        import anthropic
+
+        assert self.client is not None
+        params = {k: v for k, v in kwargs.items() if k != "max_tokens"}
+        try:
+            counted = self.client.messages.count_tokens(
+                **params, timeout=min(self.config.request_timeout_s, 30.0)
+            )
+            tokens = getattr(counted, "input_tokens", None)
+            if not isinstance(tokens, int):
+                raise TypeError(f"the answer has no input_tokens: {counted!r}"[:200])
+        except (
+            anthropic.APIConnectionError,
+            anthropic.InternalServerError,
+            anthropic.APIResponseValidationError,
+            json.JSONDecodeError,
+            TypeError,
+        ) as exc:
+            # a passing fault (5xx, 529, a timeout, a garbled 200): this request is held to
+            # the estimate, the next one is counted again
+            self._note(f"a token count failed ({type(exc).__name__}); that step used the estimate")
             return None
-        # budget_tokens must be below max_tokens; leave at least 1024 tokens for the answer.
-        budget = min(budget, max_tokens - 1024)
-        if budget < MIN_THINKING_TOKENS:
+        except ImportError as exc:
+            raise _missing_extra(exc) from None
+        except anthropic.RateLimitError:
+            self._note("a token count was rate-limited; that step used the estimate")
             return None
-        return {"type": "enabled", "budget_tokens": budget}
+        except anthropic.AnthropicError as exc:
+            self._counting = False  # not offered here (Bedrock, a gateway): stop asking
+            detail = " ".join(str(exc).split())[:160]
+            self._note(
+                f"token counting unavailable ({type(exc).__name__}: {detail}); budgets use the "
+                "local estimate"
+            )
+            return None
+        return tokens
+
+    def _note(self, line: str) -> None:
+        if line not in self.notes:
+            self.notes.append(line)
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None and retry_after >= 0:
@@ -329,7 +496,9 @@ class ModelClient:
         ceiling = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2.0**retry)
         return ceiling * (0.5 + 0.5 * self.jitter())  # "equal jitter": never zero, never above
 
-    def _send(self, step: str, kwargs: dict[str, Any], estimated: int, timeout: float) -> Message:
+    def _send(
+        self, step: str, kwargs: dict[str, Any], input_tokens: int, timeout: float
+    ) -> Message:
         import anthropic
 
         assert self.client is not None
@@ -339,9 +508,9 @@ class ModelClient:
                 f"llm.{step.split(':')[0]}",
                 kind=LLM,
                 **{
-                    "llm.model_name": self.config.model,
+                    "llm.model_name": kwargs["model"],
                     "llm.invocation_parameters": {"max_tokens": kwargs["max_tokens"]},
-                    "llm.token_count.prompt_estimate": estimated,
+                    "llm.token_count.prompt_estimate": input_tokens,
                     INPUT_VALUE: json.dumps(kwargs["messages"])[-4000:],
                     "orchestrator.step": step,
                 },
@@ -361,8 +530,10 @@ class ModelClient:
                 raise _Retryable(f"timeout after {timeout:.1f}s") from exc
             except anthropic.APIConnectionError as exc:
                 raise _Retryable(f"connection error: {exc}") from exc
-            except anthropic.AnthropicError as exc:  # credentials, ...
+            except anthropic.AnthropicError as exc:  # credentials, a missing extra, ...
                 raise ModelCallError(f"the Anthropic SDK failed: {exc}") from exc
+            except ImportError as exc:  # the Bedrock client imports boto3 when it signs
+                raise _missing_extra(exc) from None
             message = _message(reply)
             if span is not None:
                 span.set_attribute("llm.token_count.prompt", message.usage.input_tokens)
@@ -376,25 +547,28 @@ class ModelClient:
         self,
         step: str,
         attempt: int,
-        input_tokens: int,
-        output_tokens: int,
+        message: Message | None,
         latency: float,
         stop_reason: str,
         retry: int,
-        estimated: int | None = None,
+        sizes: Mapping[str, Any],
     ) -> None:
+        usage = message.usage if message is not None else None
         call: dict[str, Any] = {
             "step": step,
             "model": self.config.model,
-            "input_tokens": int(input_tokens),
-            "output_tokens": int(output_tokens),
+            "input_tokens": int(usage.input_tokens) if usage else 0,
+            "output_tokens": int(usage.output_tokens) if usage else 0,
+            "cache_read_input_tokens": int(getattr(usage, "cache_read_input_tokens", 0) or 0),
+            "cache_creation_input_tokens": int(
+                getattr(usage, "cache_creation_input_tokens", 0) or 0
+            ),
             "latency_s": round(latency, 3),
             "stop_reason": stop_reason,
             "attempt": attempt,
             "retry": retry,
+            **sizes,
         }
-        if estimated is not None:
-            call["estimated_input_tokens"] = estimated
         self.ledger.record(**call)
 
 
@@ -405,6 +579,14 @@ class _Retryable(Exception):
         self.retry_after = retry_after
         self.hint = hint
         """What to do when every retry failed like this (default: try again later)."""
+
+
+def _missing_extra(exc: ImportError) -> ModelCallError:
+    return ModelCallError(
+        f"the route's SDK client needs {exc.name or 'a package'} that is not installed: "
+        "pip install 'pytest-orchestrator[bedrock]' (Amazon Bedrock) or "
+        "'pytest-orchestrator[vertex]' (Google Vertex AI)"
+    )
 
 
 def _garbled(why: str) -> _Retryable:
@@ -444,7 +626,8 @@ def _message(reply: object) -> Message:
 
 
 _FATAL_HINTS: Final = {
-    401: "the API key was rejected: set ANTHROPIC_API_KEY to a valid key",
+    401: "the credentials were rejected: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) to a "
+    "valid key, or check the AWS / Google credentials of the Bedrock / Vertex route",
     403: "the API key may not use this model or endpoint: check the key's workspace and "
     "ANTHROPIC_MODEL",
     404: "unknown model or endpoint: check ANTHROPIC_MODEL and ANTHROPIC_BASE_URL",

@@ -21,9 +21,11 @@ Three layers, all applied by the anthropic planner:
 
 Redaction errs on the side of scrubbing: a false positive costs the model a few characters of
 context, a false negative leaks a credential. Two things are never rewritten: ``thinking`` and
-``redacted_thinking`` blocks (the API rejects a signed thinking block that was changed; their
-text is the model's own, written from requests that were already scrubbed), and the ``type``
-and ``role`` fields that give a request its structure.
+``redacted_thinking`` blocks where the API puts them — the content of an assistant message —
+(the API rejects a signed thinking block that was changed; their text is the model's own,
+written from requests that were already scrubbed), and the ``type`` and ``role`` fields that
+give a request its structure. A dict that merely *says* it is a thinking block anywhere else
+(in a tool's input or result) is scrubbed like any other value.
 """
 
 from __future__ import annotations
@@ -693,43 +695,54 @@ _STRUCTURE: Final = frozenset({"type", "role"})
 def redact_json(value: Any, secrets: Iterable[str] | None = None) -> Any:
     """A copy of a JSON-like value with `redact` applied to every string (keys included).
 
-    Thinking blocks are kept as they are, and ``type``/``role`` values are only checked against
-    the shapes (an environment value that happens to read ``object`` must not break a tool's
-    schema). Literals taken out of a settings module anywhere in the body are scrubbed from
-    every other string of it too (an edit's "nearest match" note quotes the same file).
+    Signed thinking blocks of assistant messages are kept as they are, and ``type``/``role``
+    values are only checked against the shapes (an environment value that happens to read
+    ``object`` must not break a tool's schema). Literals taken out of a settings module
+    anywhere in the body are scrubbed from every other string of it too (an edit's "nearest
+    match" note quotes the same file).
     """
     values = _values(secrets)
     found = sorted(set(_settings_literals_json(value)), key=lambda v: (-len(v), v))
     return _redact_json(value, [*values, *found])
 
 
-def _settings_literals_json(value: Any) -> Iterable[str]:
+def _signed(value: Any, parent: Any) -> bool:
+    """A thinking block as the API returns it: a content block of an assistant message."""
+    return (
+        isinstance(value, dict)
+        and value.get("type") in _THINKING
+        and isinstance(parent, dict)
+        and parent.get("role") == "assistant"
+    )
+
+
+def _settings_literals_json(value: Any, parent: Any = None) -> Iterable[str]:
     if isinstance(value, str):
         yield from _settings_literals(value)
     elif isinstance(value, dict):
-        if value.get("type") in _THINKING:
-            return
         for item in value.values():
-            yield from _settings_literals_json(item)
+            yield from _settings_literals_json(item, value)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _settings_literals_json(item)
+            if not _signed(item, parent):
+                yield from _settings_literals_json(item)
 
 
-def _redact_json(value: Any, values: list[str]) -> Any:
+def _redact_json(value: Any, values: list[str], parent: Any = None) -> Any:
+    """``parent``: the message whose ``content`` list ``value`` is (signed blocks live there)."""
     if isinstance(value, str):
         return redact(value, values)
     if isinstance(value, dict):
-        if value.get("type") in _THINKING:
-            return dict(value)
         return {
             redact(str(k), values): (
-                redact(v, ()) if k in _STRUCTURE and isinstance(v, str) else _redact_json(v, values)
+                redact(v, ())
+                if k in _STRUCTURE and isinstance(v, str)
+                else _redact_json(v, values, value if k == "content" else None)
             )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_redact_json(v, values) for v in value]
+        return [dict(v) if _signed(v, parent) else _redact_json(v, values) for v in value]
     return value
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_orchestrator.options import DEFAULT_MODEL
 from pytest_orchestrator.phases.plan.llm import LlmConfig
 from pytest_orchestrator.phases.plan.planners import PlanContext
 from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.live
 # Read at import: the repository's conftest scrubs ANTHROPIC_* from every test's environment.
 LIVE_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
 LIVE_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "")
-LIVE_MODEL = os.environ.get("ANTHROPIC_MODEL", "claude-sonnet-4-6")
+LIVE_MODEL = os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL)
 
 
 def test_a_real_model_plans_and_edits_within_the_budgets(

@@ -138,7 +138,7 @@ def sleeps() -> Sleeps:
 
 def planner(sleeps: Sleeps, **config: Any) -> AnthropicPlanner:
     config.setdefault("mcp_max_tool_calls", 0)  # MCP has its own tests
-    config.setdefault("model", "claude-test")
+    config.setdefault("model", "claude-sonnet-4-6")
     return AnthropicPlanner(LlmConfig(**config), sleep=sleeps)
 
 
@@ -157,7 +157,7 @@ def test_the_plan_comes_back_through_the_submit_plan_tool(
 ) -> None:
     """The answer is a forced submit_plan call whose input schema is plan.json's schema."""
     fake.push(plan_reply(RENAME_PLAN, summary="rename"))
-    (plan,) = planner(sleeps, model="claude-test").plan(context(repo))
+    (plan,) = planner(sleeps, model="claude-sonnet-4-6").plan(context(repo))
     assert [s.op for s in plan.steps] == ["rename_symbol", "run_tests"]
     assert plan.planner == "anthropic"
     assert plan.command == "Rename kelly to kelly_fraction"
@@ -165,7 +165,7 @@ def test_the_plan_comes_back_through_the_submit_plan_tool(
     headers = request["headers"]
     assert "test-key" in (headers.get("x-api-key") or headers["authorization"])
     body = request.body
-    assert body["model"] == "claude-test"
+    assert body["model"] == "claude-sonnet-4-6"
     assert body["tools"][0] == {
         "name": "submit_plan",
         "description": "Submit the plan (plan.json).",
@@ -188,7 +188,8 @@ def test_the_request_shows_command_slices_outline_and_tests(
     assert "## Repository outline\n" in text
     assert "pkg/__init__.py" in text
     assert "## Tests\ntests/test_sizing.py" in text
-    assert "rename_symbol [mutate]" in fake.requests[0].body["system"]
+    (system,) = fake.requests[0].body["system"]
+    assert "rename_symbol [mutate]" in system["text"]
 
 
 def test_an_invalid_plan_is_sent_back_once_with_the_problems(
@@ -252,7 +253,7 @@ def big_repo(root: Path, functions: int = 40, body_lines: int = 60) -> list[Rank
     return [ranked(root, "pkg/big.py", f"func_{i}", 100 - i) for i in range(functions)]
 
 
-@pytest.mark.parametrize("budget", [4000, 1500])
+@pytest.mark.parametrize("budget", [4000, 2200])
 def test_every_request_fits_the_input_budget(
     repo: Path, fake: FakeAnthropic, sleeps: Sleeps, budget: int
 ) -> None:
@@ -270,7 +271,10 @@ def test_every_request_fits_the_input_budget(
     else:
         assert "body omitted (61 lines)" in text  # ... else its signature
     assert "func_39" not in text  # the worst did not fit at all
-    assert ctx.ledger.calls[0]["estimated_input_tokens"] <= budget
+    (call,) = ctx.ledger.calls
+    assert call["budget_source"] == "count_tokens"
+    assert call["counted_input_tokens"] <= budget
+    assert fake.counts[-1].body["messages"] == body["messages"]  # the count was of this request
 
 
 def test_a_request_over_the_budget_is_never_sent(fake: FakeAnthropic) -> None:
@@ -300,16 +304,28 @@ def test_max_tokens_never_exceeds_4096(
     assert fake.requests[0].body["max_tokens"] == expected
 
 
-def test_the_thinking_budget_is_sent_and_tool_choice_relaxed(
-    repo: Path, fake: FakeAnthropic, sleeps: Sleeps
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [
+        ("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 2048}),
+        ("claude-opus-4-7", {"type": "adaptive"}),
+        ("claude-sonnet-4-6", {"type": "adaptive"}),  # the manual form is deprecated there
+    ],
+)
+def test_the_thinking_form_is_the_models_and_tool_choice_relaxed(
+    repo: Path, fake: FakeAnthropic, model: str, thinking: dict[str, Any]
 ) -> None:
-    """Extended thinking goes on the wire; forced tool use (refused with thinking) becomes auto."""
-    config = LlmConfig.from_env(environ={"CLAUDE_CODE_THINKING_BUDGET_TOKENS": "2048"})
+    """MAX_THINKING_TOKENS turns thinking on in the form the model accepts; forced tool use
+    (refused with thinking) becomes auto; the strict stand-in accepts the request."""
+    config = LlmConfig.from_env(environ={"MAX_THINKING_TOKENS": "2048", "ANTHROPIC_MODEL": model})
     assert config.thinking_budget == 2048
     fake.push({**plan_reply(RENAME_PLAN), "thinking": "rename it"})
-    AnthropicPlanner(config.model_copy(update={"mcp_max_tool_calls": 0})).plan(context(repo))
+    (plan,) = AnthropicPlanner(config.model_copy(update={"mcp_max_tool_calls": 0})).plan(
+        context(repo)
+    )
+    assert plan.steps[0].op == "rename_symbol"
     body = fake.requests[0].body
-    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["thinking"] == thinking
     assert body["tool_choice"] == {"type": "auto"}
     assert body["max_tokens"] > 2048
 
@@ -344,11 +360,11 @@ def test_every_call_is_recorded_in_the_ledger_and_the_trace(
     tracer = Tracer(tmp_path / "trace.json")
     fake.push({**plan_reply(RENAME_PLAN), "usage": {"input_tokens": 1234, "output_tokens": 56}})
     ctx = context(repo, tracer=tracer)
-    planner(sleeps, model="claude-test").plan(ctx)
+    planner(sleeps, model="claude-sonnet-4-6").plan(ctx)
     tracer.shutdown()
     (call,) = ctx.ledger.calls
     assert call["step"] == "plan"
-    assert call["model"] == "claude-test"
+    assert call["model"] == "claude-sonnet-4-6"
     assert (call["input_tokens"], call["output_tokens"]) == (1234, 56)
     assert call["stop_reason"] == "tool_use"
     assert call["attempt"] == 1
@@ -360,7 +376,7 @@ def test_every_call_is_recorded_in_the_ledger_and_the_trace(
     ]
     attrs = span["attributes"]
     assert attrs["openinference.span.kind"] == "LLM"
-    assert attrs["llm.model_name"] == "claude-test"
+    assert attrs["llm.model_name"] == "claude-sonnet-4-6"
     assert attrs["llm.token_count.prompt"] == 1234
     assert attrs["llm.token_count.completion"] == 56
     assert "Rename kelly" in attrs["input.value"]
@@ -425,7 +441,7 @@ def test_connection_errors_are_retried(repo: Path, fake: FakeAnthropic, sleeps: 
 @pytest.mark.parametrize(
     ("status", "message"),
     [
-        (401, "set ANTHROPIC_API_KEY to a valid key"),
+        (401, "set ANTHROPIC_API_KEY \\(or ANTHROPIC_AUTH_TOKEN\\) to a valid key"),
         (400, "the request was invalid"),
         (404, "check ANTHROPIC_MODEL"),
     ],
@@ -653,7 +669,7 @@ def test_replan_summarises_the_failure_within_the_budget(
     )
     previous = Plan(command="c", steps=[Step(id="s", pool="scan", op="run_tests")])
     fake.push(plan_reply(RENAME_PLAN))
-    ctx = context(repo, montecarlo=mc, budgets=Budgets(input_tokens_per_step=2000))
+    ctx = context(repo, montecarlo=mc, budgets=Budgets(input_tokens_per_step=3000))
     (plan,) = planner(sleeps).replan(ctx, failure(previous))
     body = fake.requests[0].body
     text = body["messages"][0]["content"]
@@ -664,7 +680,7 @@ def test_replan_summarises_the_failure_within_the_budget(
     assert "frame 3:" not in text
     assert "pnl.mean: base 1.0 vs candidate 0.5" in text
     assert "+    scale = vol / target" in text
-    assert request_tokens(body) <= 2000
+    assert ctx.ledger.calls[0]["counted_input_tokens"] <= 3000
     assert ctx.ledger.calls[0]["step"] == "replan"
     assert ctx.ledger.calls[0]["attempt"] == 2
     assert plan.planner == "anthropic"
@@ -779,9 +795,9 @@ def test_the_calls_table_lists_every_call_for_the_pr() -> None:
         ]
     )
     lines = table.splitlines()
-    assert lines[2] == "| 1 | plan | 1 | 3000 | 150 | 1.23 | tool_use |"
-    assert lines[3].endswith("| error:529 overloaded_error |")
-    assert lines[-1] == "| | **total** | | **3000** | **150** | | |"
+    assert lines[2] == "| 1 | plan | 1 | 3000 | 0 | 0 | 150 | 1.23 | tool_use |  |"
+    assert lines[3].endswith("| error:529 overloaded_error |  |")
+    assert lines[-1] == "| | **total** | | **3000** | **0** | **0** | **150** | | | |"
 
 
 def test_missing_credentials_say_what_to_set(
@@ -792,7 +808,9 @@ def test_missing_credentials_say_what_to_set(
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     monkeypatch.delenv("ANTHROPIC_PROFILE", raising=False)
     with pytest.raises(ModelCallError, match="set ANTHROPIC_API_KEY"):
-        AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=0)).plan(context(repo))
+        AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_max_tool_calls=0)).plan(
+            context(repo)
+        )
 
 
 def test_a_replace_block_written_in_the_plan_must_match_the_file(

@@ -109,7 +109,7 @@ def test_planted_secrets_never_reach_the_wire(repo: Path, fake: FakeAnthropic) -
         "replace": 'def connect(region: str = "eu") -> str:\n',
     }
     fake.push(plan_reply(steps), edit_reply(edit), plan_reply(steps), edit_reply(edit))
-    planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=0))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_max_tool_calls=0))
     ctx = secret_context(repo)
     (plan,) = planner.plan(ctx)
     previous = Plan(command=ctx.command, steps=[Step(id="t", pool="scan", op="run_tests")])
@@ -149,7 +149,7 @@ def test_an_ignored_file_cannot_be_edited_by_the_model(repo: Path, fake: FakeAnt
         }
     ]
     fake.push(plan_reply(steps))
-    planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=0))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_max_tool_calls=0))
     with pytest.raises(EditError, match="ignored or holds secrets"):
         planner.plan(secret_context(repo))
     assert len(fake.requests) == 1

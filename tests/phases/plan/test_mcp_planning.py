@@ -108,7 +108,7 @@ def test_the_model_may_call_mcp_tools_before_it_plans(
     """Tools from .mcp.json are offered; a result goes back as tool_result; calls are traced."""
     fake.push(tool_use("define", term="vol scaling"), plan_reply(PLAN))
     tracer = Tracer(tmp_path / "trace.json")
-    planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_project=True))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_project=True))
     ctx = context(repo, tracer=tracer)
     (plan,) = planner.plan(ctx)
     tracer.shutdown()
@@ -139,9 +139,9 @@ def test_the_model_may_call_mcp_tools_before_it_plans(
 def test_the_tool_loop_is_bounded_by_a_call_count(repo: Path, fake: FakeAnthropic) -> None:
     """After the allowed tool calls, submit_plan is forced."""
     fake.push(tool_use("define", term="a"), tool_use("define", term="b"), plan_reply(PLAN))
-    AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=2, mcp_project=True)).plan(
-        context(repo)
-    )
+    AnthropicPlanner(
+        LlmConfig(model="claude-sonnet-4-6", mcp_max_tool_calls=2, mcp_project=True)
+    ).plan(context(repo))
     choices = [r.body["tool_choice"] for r in fake.requests]
     assert choices == [{"type": "any"}, {"type": "any"}, {"type": "tool", "name": "submit_plan"}]
 
@@ -150,7 +150,7 @@ def test_tool_results_are_trimmed_to_the_step_budget(repo: Path, fake: FakeAnthr
     """A huge tool result is cut so the next request still fits the per-step budget."""
     fake.push(tool_use("dump", lines=2000), plan_reply(PLAN))
     ctx = context(repo, budgets=Budgets(input_tokens_per_step=3000))
-    AnthropicPlanner(LlmConfig(model="claude-test", mcp_project=True)).plan(ctx)
+    AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_project=True)).plan(ctx)
     second = fake.requests[1].body
     assert request_tokens(second) <= 3000
     assert "lines omitted" in second["messages"][-1]["content"][0]["content"]
@@ -159,7 +159,7 @@ def test_tool_results_are_trimmed_to_the_step_budget(repo: Path, fake: FakeAnthr
 def test_secrets_cannot_be_fetched_through_a_tool(repo: Path, fake: FakeAnthropic) -> None:
     """A tool call that names .env is refused; the key never reaches the wire."""
     fake.push(tool_use("read", path=str(repo / ".env")), plan_reply(PLAN))
-    AnthropicPlanner(LlmConfig(model="claude-test", mcp_project=True)).plan(context(repo))
+    AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_project=True)).plan(context(repo))
     result = fake.requests[1].body["messages"][-1]["content"][0]
     assert result["is_error"] is True
     assert "refused: .env" in result["content"]
@@ -170,7 +170,7 @@ def test_without_servers_no_tools_are_offered(tmp_path: Path, fake: FakeAnthropi
     """No .mcp.json: the only tool is submit_plan, and it is forced."""
     fake.push(plan_reply(PLAN))
     (tmp_path / "sizing.py").write_text("def kelly(p, b):\n    return p\n")
-    AnthropicPlanner(LlmConfig(model="claude-test", mcp_project=True)).plan(context(tmp_path))
+    AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_project=True)).plan(context(tmp_path))
     body = fake.requests[0].body
     assert [t["name"] for t in body["tools"]] == ["submit_plan"]
     assert body["tool_choice"] == {"type": "tool", "name": "submit_plan"}
@@ -179,7 +179,7 @@ def test_without_servers_no_tools_are_offered(tmp_path: Path, fake: FakeAnthropi
 def test_the_repositorys_own_servers_need_an_opt_in(repo: Path, fake: FakeAnthropic) -> None:
     """Without the opt-in no server of the repository's .mcp.json starts; the run says how."""
     fake.push(plan_reply(PLAN), plan_reply(PLAN))
-    planner = AnthropicPlanner(LlmConfig(model="claude-test"))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6"))
     planner.plan(context(repo))
     body = fake.requests[0].body
     assert [t["name"] for t in body["tools"]] == ["submit_plan"]
@@ -207,7 +207,7 @@ def test_a_config_file_the_user_names_outside_the_repository_needs_no_opt_in(
         )
     )
     fake.push(plan_reply(PLAN))
-    planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_config=(str(mine),)))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_config=(str(mine),)))
     planner.plan(context(repo))
     names = [t["name"] for t in fake.requests[0].body["tools"]]
     assert "mcp__mine__define" in names
@@ -224,7 +224,33 @@ def test_a_config_file_inside_the_repository_is_project_scoped(
     (repo / "tools" / "mcp.json").write_text((repo / ".mcp.json").read_text())
     (repo / ".mcp.json").unlink()
     fake.push(plan_reply(PLAN))
-    planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_config=("tools/mcp.json",)))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_config=("tools/mcp.json",)))
     planner.plan(context(repo))
     assert [t["name"] for t in fake.requests[0].body["tools"]] == ["submit_plan"]
     assert any("not started (glossary, ghost)" in line for line in planner.notes)
+
+
+def test_signed_thinking_goes_back_byte_for_byte_even_with_a_credential_in_it(
+    repo: Path, fake: FakeAnthropic
+) -> None:
+    """With thinking on, the tool loop sends the model's signed thinking block back unchanged
+    (the stand-in checks its signature) although it holds a credential-shaped string; the
+    same string anywhere else in the request is redacted."""
+    thought = f"The key {ENV_KEY} is in .env; I must not use it. Look up the term first."
+    fake.push(
+        {**tool_use("define", term=ENV_KEY), "thinking": thought, "redacted_thinking": "opaque"},
+        plan_reply(PLAN),
+    )
+    config = LlmConfig(
+        model="claude-opus-4-7", thinking_budget=2048, mcp_project=True, mcp_max_tool_calls=2
+    )
+    (plan,) = AnthropicPlanner(config).plan(context(repo))
+    assert plan.steps[0].op == "rename_symbol"
+    second = fake.requests[1]
+    thinking, redacted, use = second.body["messages"][1]["content"]
+    assert thinking["thinking"] == thought
+    assert thinking["signature"] == fake.sign(thought)
+    assert redacted["type"] == "redacted_thinking"
+    assert ENV_KEY not in json.dumps(use)  # the tool call's own input is scrubbed
+    assert second.raw.count(ENV_KEY) == 1  # only inside the signed block
+    assert second.body["thinking"] == {"type": "adaptive"}

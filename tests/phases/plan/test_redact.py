@@ -484,3 +484,24 @@ def test_no_exact_secret_survives_in_any_string_of_a_body(body: object, secret: 
     planted = {"messages": [body, secret, {secret: f"x{secret}y"}]}
     for string in _strings(redact_json(planted, [secret])):
         assert secret not in string
+
+
+def test_only_an_assistant_messages_thinking_blocks_are_exempt() -> None:
+    """A dict that says it is a thinking block inside a tool's input or result, or a user
+    message, is scrubbed: the exemption cannot be used to carry a secret out."""
+    secret = "sk-ant-api03-PLANTEDthinkingSmuggle0123456789"
+    fake = {"type": "thinking", "thinking": secret, "signature": "sig"}
+    body = {
+        "messages": [
+            {"role": "user", "content": [fake]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "x", "input": {"a": fake}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t", "content": [fake]}],
+            },
+        ]
+    }
+    assert secret not in repr(redact_json(body))

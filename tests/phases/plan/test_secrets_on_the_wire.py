@@ -128,7 +128,7 @@ def test_no_planted_secret_reaches_any_request_body(
     monkeypatch.setenv("PAYMENTS_API_TOKEN", ENV_TOKEN)
     monkeypatch.setenv("DATABASE_URL", ENV_DB_URL)
     fake.push(plan_reply(STEPS), edit_reply(EDIT), plan_reply(STEPS), edit_reply(EDIT))
-    planner = AnthropicPlanner(LlmConfig(model="claude-test", mcp_max_tool_calls=0))
+    planner = AnthropicPlanner(LlmConfig(model="claude-sonnet-4-6", mcp_max_tool_calls=0))
     ctx = PlanContext(
         command=f"Default connect() to our region; the staging password is {COMMAND_PASSWORD}",
         worktree=repo,

@@ -3,14 +3,14 @@
 A planner is anything with ``name``, ``can_replan``, ``from_settings(settings)``,
 ``plan(context)`` and ``replan(context, failure)`` (the `Planner` protocol);
 built in are ``rules`` (offline, deterministic), ``anthropic`` (the official SDK) and
-``scripted`` (replays given answers, for tests). ``auto`` picks anthropic when
-``ANTHROPIC_API_KEY`` is set and rules otherwise.
+``scripted`` (replays given answers, for tests). ``auto`` picks anthropic when any route
+to Claude is configured (an API key, a bearer token, Bedrock or Vertex: `routes.detect`)
+and rules otherwise.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, Self, runtime_checkable
@@ -95,10 +95,20 @@ PLANNERS: Final[dict[str, str]] = {
 
 
 def choose(name: str) -> str:
-    """Resolve ``auto``: anthropic with a key, rules without."""
+    """Resolve ``auto``: anthropic when Claude is reachable by any route, rules otherwise."""
+    from pytest_orchestrator.phases.plan.routes import detect
+
     if name == "auto":
-        return "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "rules"
+        return "anthropic" if detect() is not None else "rules"
     return name
+
+
+def describe_planner(name: str) -> str:
+    """The planner ``name`` resolves to, with the route to Claude (for the terminal header)."""
+    from pytest_orchestrator.phases.plan.routes import describe, detect
+
+    chosen = choose(name)
+    return f"{chosen}, {describe(detect())}" if chosen == "anthropic" else chosen
 
 
 def load_planner(settings: Settings) -> Planner:

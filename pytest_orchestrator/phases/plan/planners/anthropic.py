@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["EDIT_OP", "AnthropicPlanner", "EditArgs"]
 
 PLAN_TOOL: Final = "submit_plan"
+GROW_SLACK: Final = 64
+"""Unused input tokens below which a fitted planning request is not grown further."""
 
 
 def plan_tool_schema() -> dict[str, Any]:
@@ -94,8 +96,9 @@ class AnthropicPlanner:
         self._clock = clock
         self._model: ModelClient | None = None
         self.notes: list[str] = []
-        """Servers started, held back (no opt-in) or failed, tools dropped for the budget: for
-        the run's record and the terminal summary; each line once."""
+        """Servers started, held back (no opt-in) or failed, tools dropped for the budget, and
+        the model client's notes (an unknown model id, token counting unavailable): for the
+        run's record and the terminal summary; each line once."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicPlanner:
@@ -131,6 +134,7 @@ class AnthropicPlanner:
 
     def _plan(self, context: PlanContext, failure: Failure | None) -> Plan:
         model = self._client_for(context)
+        self._report(model.notes)
         secrets = SecretFiles(context.worktree)
         attempt = failure.attempt + 1 if failure is not None else 1
         step = "replan" if failure is not None else "plan"
@@ -172,6 +176,7 @@ class AnthropicPlanner:
         finally:
             if hub is not None:
                 hub.close()
+            self._report(model.notes)
         writer = EditWriter(model, self.config, self._budget(context))
         concrete = writer.resolve(draft, context, secrets, failure, attempt)
         validate_plan(concrete, context.ops)
@@ -247,7 +252,13 @@ class AnthropicPlanner:
             else ""
         )
         messages: list[dict[str, Any]] = []
-        for _shrink in range(8):  # fit: render, measure the whole request, shrink if over
+        # Fit: render, measure the whole request (the API's count when online), shrink when
+        # over; when the count leaves room the estimate did not see, grow into it, keeping
+        # the last render that fit.
+        target = budget - reserve - MARGIN
+        fitted: list[dict[str, Any]] | None = None
+        previous = ""
+        for _fit in range(8):
             user, _stats = render_plan_prompt(
                 context.command,
                 slices=views,
@@ -258,20 +269,30 @@ class AnthropicPlanner:
                 allowance=allowance,
             )
             messages = [{"role": "user", "content": user}]
-            size = request_tokens(
-                {"system": system, "messages": messages, "tools": [plan_tool, *mcp_tools]}
+            room = target - model.size(
+                system=system,
+                messages=messages,
+                tools=[plan_tool, *mcp_tools],
+                tool_choice=self._choice(bool(mcp_tools)),
             )
-            over = size - (budget - reserve - MARGIN)
-            if over <= 0:
-                break
-            allowance -= over + 32
+            if room >= 0:
+                fitted = messages
+                if room < GROW_SLACK or user == previous:
+                    break  # close enough, or nothing more to show
+                previous = user
+                allowance += room
+            elif fitted is not None:
+                break  # the grown render went over: keep the one that fit
+            else:
+                allowance -= 32 - room
+        messages = fitted if fitted is not None else messages
         calls = 0
         tools = [plan_tool, *mcp_tools]
         while True:
             # The tool list stays the same through the exchange (the history refers to it);
             # once the calls or the budget are spent, submit_plan is forced.
             offer_mcp = bool(mcp_tools) and calls < self.config.mcp_max_tool_calls
-            choice = {"type": "any"} if offer_mcp else {"type": "tool", "name": PLAN_TOOL}
+            choice = self._choice(offer_mcp)
             message = model.create(
                 step=step,
                 attempt=attempt,
@@ -297,14 +318,23 @@ class AnthropicPlanner:
                 calls += 1
                 text, is_error = hub.call(use.name, dict(use.input), tracer=context.tracer)
                 results.append((use.id, text, is_error))
-            grown = self._append_tool_results(messages, message, results, system, tools, budget)
+            grown = self._append_tool_results(
+                model, messages, message, results, system, tools, budget
+            )
             if grown is None:  # no room for the results: drop the exchange, ask for the plan
                 calls = self.config.mcp_max_tool_calls
             else:
                 messages = grown
 
+    @staticmethod
+    def _choice(offer_mcp: bool) -> dict[str, Any]:
+        """Any tool while MCP calls are left, else submit_plan (relaxed to ``auto`` by the
+        client for models that think or refuse forced tool use)."""
+        return {"type": "any"} if offer_mcp else {"type": "tool", "name": PLAN_TOOL}
+
     def _append_tool_results(
         self,
+        model: ModelClient,
         messages: list[dict[str, Any]],
         message: Message,
         results: list[tuple[str, str, bool]],
@@ -315,7 +345,7 @@ class AnthropicPlanner:
         """The conversation with the tool results added, trimmed to the budget (None: no room)."""
         assistant = {"role": "assistant", "content": _content_params(message)}
         base = [*messages, assistant]
-        fixed = request_tokens({"system": system, "messages": base, "tools": tools}) + MARGIN
+        fixed = model.size(system=system, messages=base, tools=tools) + MARGIN
         room = budget - fixed - 24 * len(results)
         if room < 64 * len(results):
             return None
@@ -331,7 +361,7 @@ class AnthropicPlanner:
                 for tid, text, err in results
             ]
             grown = [*base, {"role": "user", "content": blocks}]
-            size = request_tokens({"system": system, "messages": grown, "tools": tools})
+            size = model.size(system=system, messages=grown, tools=tools)
             if size + MARGIN <= budget:
                 return grown
             share -= (size + MARGIN - budget) // len(results) + 16
