@@ -12,8 +12,6 @@ import pytest
 
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic
 
-pytestmark = pytest.mark.slow
-
 ROUTE_VARIABLES = (
     "ANTHROPIC_API_KEY",
     "CLAUDE_CODE_USE_BEDROCK",
