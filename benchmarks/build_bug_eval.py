@@ -158,8 +158,8 @@ def main() -> int:
     local = HERE / ".corpus" / "mirrors"
     if args.links:
         git_dir = mirror_of(args.links, args.mirrors, local)
-        for n, fix in sorted(links(git_dir).items()):
-            print(n, git(git_dir, "log", "-1", "--format=%s", fix.commit).strip())
+        for n, found in sorted(links(git_dir).items()):
+            print(n, git(git_dir, "log", "-1", "--format=%s", found.commit).strip())
         return 0
     issues = load_issues(args.issues)
     by_project: dict[str, list[dict[str, object]]] = {}

@@ -435,8 +435,10 @@ def bug_table(rows: list[BugRow]) -> dict[str, dict[str, float]]:
 
 
 def print_bugs(rows: list[BugRow]) -> None:
-    print(f"\n{'split':<9} {'cases':>5} {'projects':>8}  {'ranking':<16} {'R@1':>6} {'R@5':>6}"
-          f" {'R@10':>6} {'all':>6}")
+    print(
+        f"\n{'split':<9} {'cases':>5} {'projects':>8}  {'ranking':<16} {'R@1':>6} {'R@5':>6}"
+        f" {'R@10':>6} {'all':>6}"
+    )
     for split in ("tuning", "heldout", "all"):
         part = [r for r in rows if split == "all" or r.case["split"] == split]
         if not part:
@@ -446,20 +448,26 @@ def print_bugs(rows: list[BugRow]) -> None:
         for name, label in (("bm25", "BM25 over files"), ("ours", "Map")):
             m = t[name]
             print(
-                f"{split:<9} {len(part):>5} {n_proj:>8}  {label:<16} {m['@1']:>6.3f} {m['@5']:>6.3f}"
-                f" {m['@10']:>6.3f} {m['@10000']:>6.3f}"
+                f"{split:<9} {len(part):>5} {n_proj:>8}  {label:<16} {m['@1']:>6.3f}"
+                f" {m['@5']:>6.3f} {m['@10']:>6.3f} {m['@10000']:>6.3f}"
             )
         o, b = t["ours"], t["bm25"]
-        print(f"{split:<9} {'':>5} {'':>8}  {'Map - BM25':<16} {o['@1'] - b['@1']:>+6.3f}"
-              f" {o['@5'] - b['@5']:>+6.3f} {o['@10'] - b['@10']:>+6.3f}")
-    print(f"\nper project: {'split':<8} {'n':>3} {'bm25@1':>7} {'map@1':>7} {'bm25@5':>7}"
-          f" {'map@5':>7}")
+        print(
+            f"{split:<9} {'':>5} {'':>8}  {'Map - BM25':<16} {o['@1'] - b['@1']:>+6.3f}"
+            f" {o['@5'] - b['@5']:>+6.3f} {o['@10'] - b['@10']:>+6.3f}"
+        )
+    print(
+        f"\nper project: {'split':<8} {'n':>3} {'bm25@1':>7} {'map@1':>7} {'bm25@5':>7}"
+        f" {'map@5':>7}"
+    )
     for project in sorted({r.case["project"] for r in rows}):
         part = [r for r in rows if r.case["project"] == project]
         t = bug_table(part)
-        print(f"  {project:<30} {part[0].case['split']:<8} {len(part):>3}"
-              f" {t['bm25']['@1']:>7.3f} {t['ours']['@1']:>7.3f}"
-              f" {t['bm25']['@5']:>7.3f} {t['ours']['@5']:>7.3f}")
+        print(
+            f"  {project:<30} {part[0].case['split']:<8} {len(part):>3}"
+            f" {t['bm25']['@1']:>7.3f} {t['ours']['@1']:>7.3f}"
+            f" {t['bm25']['@5']:>7.3f} {t['ours']['@5']:>7.3f}"
+        )
     secs = [r.seconds for r in rows]
     print(f"\nMap seconds: median {statistics.median(secs):.2f}, max {max(secs):.2f}")
 

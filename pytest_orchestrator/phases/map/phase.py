@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import pytest
 
 from pytest_orchestrator.model import MapResult, RankedSlice, Slice
+from pytest_orchestrator.phases.map import report as bug_report
 from pytest_orchestrator.phases.map import search
 from pytest_orchestrator.phases.map.evidence import (
     DEF_FILE_BONUS,
@@ -93,6 +94,8 @@ class Candidates:
     """Each query word's IDF over the repository's files (from ripgrep's counts)."""
     stats: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    report: dict[str, float] = field(default_factory=dict)
+    """Each file's bug-report score, normalised (empty unless the command is a report)."""
 
 
 def _vector_scores(
@@ -186,6 +189,7 @@ def rank_slices(
             "centrality": centrality.get(s.path, 0.0),
             "vector": 0.0,
             "memory": memory.get((s.path, s.symbol), 0.0),
+            "report": cands.report.get(s.path, 0.0),
             "test": 1.0 if is_test_path(s.path) else 0.0,
             "trace": (
                 1.0
@@ -291,6 +295,11 @@ def map_repository(
     """Map ``command`` onto the Python code under ``root`` (read-only). See the module doc."""
     t0 = time.perf_counter()
     terms = extract(command)
+    report_ = bug_report.parse(command)
+    if report_.is_report:
+        terms = bug_report.widen(terms, report_)
+        if weights is DEFAULT_WEIGHTS:
+            weights = bug_report.REPORT_WEIGHTS
     stats: dict[str, float] = {}
     cands = Candidates(terms=terms, stats=stats)
     hits, idents, files, state = _search(root, terms, searches, stats)
@@ -316,11 +325,19 @@ def map_repository(
         scores[path] = scores.get(path, 0.0) + DEF_FILE_BONUS
     cands.file_scores = scores
     ranked_files = sorted(scores, key=lambda p: (-scores[p], p))
+    if report_.is_report:
+        cands.report = _report(report_, cands, files, index, hits, idents, stats)
+        # a report's candidates are its best-scored files first, wide enough that the
+        # fixed file is nearly always among them
+        ranked_files = sorted(cands.report, key=lambda p: (-cands.report[p], p))
+        explicit = {p for p in explicit if p in set(ranked_files[:max_files])}
     # files defining a named identifier are seeds (best first: a common name can have many)
     defining = sorted(
         {p for name, paths in defs.items() if name in cands.found for p in paths},
         key=lambda p: (-scores.get(p, 0.0), p),
     )[: max_files // 2]
+    if report_.is_report:
+        defining = [p for p in defining if p in set(ranked_files[:max_files])]
     cands.seeds = set(defining) | explicit
     if not cands.seeds:
         cands.seeds = set(ranked_files[:3])
@@ -412,6 +429,35 @@ def map_repository(
         slices=ranked[:max_slices],
         stats=stats,
     )
+
+
+def _report(
+    report: bug_report.Report,
+    cands: Candidates,
+    files: list[str],
+    index: ModuleIndex,
+    hits: search.Hits,
+    idents: search.IdentifierHits,
+    stats: dict[str, float],
+) -> dict[str, float]:
+    """Each file's bug-report score (`pytest_orchestrator.phases.map.report`), normalised."""
+    terms = cands.terms
+    ev = cands.evidence or FileEvidence()
+    frame_files = [explicit_files(Terms(paths=(f.path,)), files, index) for f in report.frames]
+    frame_paths = {f.path for f in report.frames}
+    named = explicit_files(
+        Terms(paths=tuple(p for p in terms.paths if p not in frame_paths), modules=terms.modules),
+        files,
+        index,
+    )
+    scored = bug_report.report_scores(
+        report, terms, len(files), ev, idents, hits, frame_files, named
+    )
+    stats["report_frames"] = len(report.frames)
+    stats["report_frames_in_repo"] = sum(1 for f in frame_files if f)
+    stats["report_api_names"] = len(report.api_names)
+    stats["report_messages"] = len(report.messages)
+    return normalise(scored)
 
 
 def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
