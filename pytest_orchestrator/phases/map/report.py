@@ -44,9 +44,9 @@ from pytest_orchestrator.repo.files import is_test_path
 _CPYTHON_FRAME: Final = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([\w<>.]+))?')
 #: ``path/x.py:3: in func`` or ``path/x.py:3: KeyError`` -- pytest's short frames, and any
 #: ``x.py:3`` a reporter writes.
-_COLON_FRAME: Final = re.compile(r"((?:[\w.\-~]+[/\\])*[\w.\-]+\.py):(\d+)(?::\s*in\s+(\w+))?")
+_COLON_FRAME: Final = re.compile(r"(/?(?:[\w.\-~]+[/\\])*[\w.\-]+\.py):(\d+)(?::\s*in\s+(\w+))?")
 #: ``/site-packages/pkg/x.py in func(self, a)`` -- IPython's frame header.
-_IPYTHON_FRAME: Final = re.compile(r"((?:[\w.\-~]+/)+[\w.\-]+\.py) in (\w+)\(")
+_IPYTHON_FRAME: Final = re.compile(r"(/?(?:[\w.\-~]+/)+[\w.\-]+\.py) in (\w+)\(")
 #: ``blob/<ref>/src/pkg/x.py#L3`` -- a link to a line on a forge.
 _LINK_FRAME: Final = re.compile(r"/blob/[\w.\-]+/((?:[\w.\-]+/)*[\w.\-]+\.py)(?:#L(\d+))?")
 #: ``SomeError: message`` at a line's start (the last line of a traceback).
