@@ -76,6 +76,10 @@ _FRAGMENT = re.compile(
     r"(?:bugfix|bug|fix|fixed)[\w.]*$"
 )
 _ISSUE_ROLE = re.compile(r"^\+.*:(?:issue|gh):`(\d+)`", re.MULTILINE)
+#: Release and housekeeping commits mention issues without fixing them.
+_NOT_A_FIX = re.compile(r"^(?:merge|bump|release|prepare|version|update changelog)", re.IGNORECASE)
+#: Fixes that are SWE-bench Lite instances (by pull request), held out for independent checks.
+SWE_BENCH_PRS = {"marshmallow-code/marshmallow": {1343, 1359}}
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def links(git_dir: Path) -> dict[int, Fix]:
         head, _, rest = record.partition("\x02")
         message, _, status = rest.partition("\x03")
         ids = head.split()
-        if len(ids) != 2:
+        if len(ids) != 2 or _NOT_A_FIX.match(message):
             continue
         numbers = {int(n) for m in _CLOSING.finditer(message) for n in _NUMBER.findall(m.group(1))}
         files: list[str] = []
@@ -171,10 +175,15 @@ def main() -> int:
         wanted = by_project.get(project, [])
         if not wanted:
             continue
-        fixes = links(mirror_of(project, args.mirrors, local))
+        git_dir = mirror_of(project, args.mirrors, local)
+        fixes = links(git_dir)
+        excluded = SWE_BENCH_PRS.get(project, set())
         for issue in wanted:
             number = int(str(issue["issue"]))
             fix = fixes.get(number)
+            subject = git(git_dir, "log", "-1", "--format=%s", fix.commit) if fix else ""
+            if fix is not None and any(f"#{n})" in subject for n in excluded):
+                fix = None
             if fix is None:
                 dropped[project] += 1
                 continue
