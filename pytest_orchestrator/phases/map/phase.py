@@ -446,13 +446,18 @@ def _report(
     frame_files = [explicit_files(Terms(paths=(f.path,)), files, index) for f in report.frames]
     frame_paths = {f.path for f in report.frames}
     named = explicit_files(
-        Terms(paths=tuple(p for p in terms.paths if p not in frame_paths), modules=terms.modules),
-        files,
-        index,
+        Terms(paths=tuple(p for p in terms.paths if p not in frame_paths)), files, index
     )
-    scored = bug_report.report_scores(
-        report, terms, len(files), ev, idents, hits, frame_files, named
-    )
+    for module in terms.modules:
+        # ``pkg.mod`` or ``pkg.mod.func`` names a module; a lone ``pkg`` (or ``tox.ini``
+        # read as one) names only the package's __init__, which says little
+        parts = module.split(".")
+        for i in range(len(parts), 1, -1):
+            target = index.resolve(".".join(parts[:i]), "")
+            if target is not None:
+                named.add(target)
+                break
+    scored = bug_report.report_scores(report, terms, ev, idents, hits, frame_files, named, files)
     stats["report_frames"] = len(report.frames)
     stats["report_frames_in_repo"] = sum(1 for f in frame_files if f)
     stats["report_api_names"] = len(report.api_names)

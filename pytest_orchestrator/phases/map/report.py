@@ -280,10 +280,15 @@ def widen(terms: Terms, report: Report) -> Terms:
     )
 
 
-def is_auxiliary(path: str) -> bool:
-    """An example, documentation or benchmark file (``docs/conf.py``, ``examples/x.py``)."""
+def is_auxiliary(path: str, package_dirs: frozenset[str] = frozenset()) -> bool:
+    """An example, documentation or benchmark file (``docs/conf.py``, ``examples/x.py``),
+    or -- when the repository's package directories are known -- a file in a subdirectory
+    that is no package (``scripts/release.py``, ``gallery/build.py``). Files at the root
+    (``setup.py``, a single-module project) are not auxiliary."""
     parts = path.split("/")[:-1]
-    return any(p in _AUX_DIRS for p in parts)
+    if any(p in _AUX_DIRS for p in parts):
+        return True
+    return bool(package_dirs) and bool(parts) and "/".join(parts) not in package_dirs
 
 
 def _normalised(values: Mapping[str, float]) -> dict[str, float]:
@@ -307,6 +312,8 @@ class Evidence:
     """per frame of the report (in order), the repository files it resolves to"""
     named: set[str]
     """files the report names by path or module"""
+    package_dirs: frozenset[str] = frozenset()
+    """directories holding an ``__init__.py`` (empty: unknown)"""
 
 
 def file_scores(
@@ -358,7 +365,7 @@ def file_scores(
         total = sum(weights.get(k, 0.0) * v for k, v in comp.items())
         if is_test_path(path) and not report.about_tests:
             total *= TEST_FACTOR
-        elif is_auxiliary(path):
+        elif is_auxiliary(path, ev.package_dirs):
             total *= AUX_FACTOR
         elif path.endswith("__init__.py") and not comp.get("trace") and not comp.get("named"):
             total *= INIT_FACTOR
@@ -388,12 +395,12 @@ REPORT_WEIGHTS: Final = replace(
 def report_scores(
     report: Report,
     terms: Terms,
-    n_files: int,
     evidence: FileEvidence,
     idents: IdentifierHits,
     hits: Hits,
     frame_files: list[set[str]],
     named: set[str],
+    files: list[str],
 ) -> dict[str, float]:
     """`file_scores` over Map's searches: each file's weighted total."""
     ev = Evidence(
@@ -404,5 +411,6 @@ def report_scores(
         phrases=hits.phrases,
         frame_files=frame_files,
         named=named,
+        package_dirs=frozenset(f.rsplit("/", 1)[0] for f in files if f.endswith("/__init__.py")),
     )
-    return {p: c["total"] for p, c in file_scores(report, terms, n_files, ev).items()}
+    return {p: c["total"] for p, c in file_scores(report, terms, len(files), ev).items()}

@@ -153,6 +153,15 @@ def test_test_example_and_init_files_rank_down_with_equal_evidence() -> None:
     assert not is_auxiliary("shop/docs.py")
 
 
+def test_files_outside_any_package_are_auxiliary_but_root_files_are_not() -> None:
+    packages = frozenset({"src/shop", "src/shop/export"})
+    assert is_auxiliary("scripts/release.py", packages)
+    assert is_auxiliary("gallery/build.py", packages)
+    assert not is_auxiliary("src/shop/export/feed.py", packages)
+    assert not is_auxiliary("install-shop.py", packages)
+    assert not is_auxiliary("gallery/build.py")  # packages unknown: by name only
+
+
 def test_rarer_definitions_count_more() -> None:
     """A file defining a name only it defines outscores one defining a name many define."""
     report = parse("Bug\n\n```\nrender_feed(items)\nsetup()\n```")
