@@ -122,7 +122,8 @@ class Report:
     about_tests: bool = False
     """The report asks to change tests, so test files are not ranked down."""
     is_report: bool = False
-    """The command reads as a bug report (several lines, code, a traceback), not a sentence."""
+    """The command reads as a bug report (a title and a body, code, a traceback, an error
+    line), not a sentence."""
 
 
 def parse(text: str) -> Report:
@@ -136,7 +137,9 @@ def parse(text: str) -> Report:
         _names_of(block, api, local, modules)
     messages = _messages(text)
     title = text.strip().split("\n", 1)[0]
-    is_report = "\n" in text.strip() or len(text) > 200 or bool(frames) or bool(blocks)
+    # a title, a blank line, a body -- or a traceback, code or an error line anywhere; a
+    # commit message's lines or one long sentence are still a sentence
+    is_report = "\n\n" in text.strip() or bool(frames or blocks or messages)
     return Report(
         frames=tuple(frames),
         api_names=tuple(n for n in api if n not in local),

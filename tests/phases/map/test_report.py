@@ -104,6 +104,8 @@ def test_only_a_report_about_tests_keeps_test_files_up() -> None:
     assert parse("Flaky test_export on CI\n\nit fails one run in ten").about_tests
     assert not parse("Test failures with Python 3.13: dataclass repr\n\nbody").about_tests
     assert not parse("rename calculate to compute").is_report
+    assert not parse("Fix the sizing of wheels\nUse the Kelly fraction\nwhen sizing").is_report
+    assert parse("Sizing is wrong\n\nThe Kelly fraction is ignored").is_report
 
 
 def test_widen_searches_frames_and_messages_but_not_the_snippets_names() -> None:
