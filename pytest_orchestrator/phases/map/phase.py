@@ -10,7 +10,8 @@ a few ripgrep passes and the parsing of a few dozen files:
    (`pytest_orchestrator.phases.map.search_cache`);
 3. score files from that evidence (`pytest_orchestrator.phases.map.evidence`), add what earlier
    runs chose for similar commands (`pytest_orchestrator.phases.map.memory`), pick the
-   candidate files;
+   candidate files -- for a pasted bug report, by its own file score, which reads stack
+   frames, code blocks and error messages first (`pytest_orchestrator.phases.map.report`);
 4. widen them by their import-graph neighbourhood (`pytest_orchestrator.phases.map.graph`);
 5. slice only the candidates, reusing the slice cache's slices of any file whose git-blob id is
    unchanged (`pytest_orchestrator.phases.map.file_slices`,
@@ -330,14 +331,15 @@ def map_repository(
         # a report's candidates are its best-scored files first, wide enough that the
         # fixed file is nearly always among them
         ranked_files = sorted(cands.report, key=lambda p: (-cands.report[p], p))
-        explicit = {p for p in explicit if p in set(ranked_files[:max_files])}
+        top = set(ranked_files[:max_files])
+        explicit &= top
     # files defining a named identifier are seeds (best first: a common name can have many)
     defining = sorted(
         {p for name, paths in defs.items() if name in cands.found for p in paths},
         key=lambda p: (-scores.get(p, 0.0), p),
     )[: max_files // 2]
     if report_.is_report:
-        defining = [p for p in defining if p in set(ranked_files[:max_files])]
+        defining = [p for p in defining if p in top]
     cands.seeds = set(defining) | explicit
     if not cands.seeds:
         cands.seeds = set(ranked_files[:3])
