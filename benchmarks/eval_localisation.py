@@ -21,9 +21,15 @@ Reported: file recall@1/@5/@10 and function recall@10, each the mean over cases 
 ``--tune`` searches the `Weights` by coordinate ascent on the even-numbered cases and
 reports the odd-numbered (held-out) ones for default and tuned weights.
 
+``--bugs FILE`` evaluates bug reports instead (``benchmarks/data/bug_cases.jsonl``, built by
+``build_bug_eval.py``): each case's command is the issue's title and body, searched in the
+fix's parent commit; file recall of Map (``MapResult.files`` order) and of BM25 over files,
+tuning and held-out projects reported apart.
+
 Usage::
 
     python benchmarks/eval_localisation.py [--per-project 30] [--tune] [--save FILE]
+    python benchmarks/eval_localisation.py --bugs benchmarks/data/bug_cases.jsonl [--save FILE]
 """
 
 from __future__ import annotations
@@ -224,7 +230,7 @@ class Baseline:
     func_len: list[int]
 
     @classmethod
-    def build(cls, root: Path) -> Baseline:
+    def build(cls, root: Path, functions: bool = True) -> Baseline:
         b = cls([], [], [], [], [], [])
         for path in sorted(root.rglob("*.py")):
             raw = path.read_bytes()
@@ -234,6 +240,8 @@ class Baseline:
             b.files.append(rel)
             b.file_tf.append(Counter(toks))
             b.file_len.append(len(toks))
+            if not functions:
+                continue
             sliced = slice_source(rel, raw)
             for s, (lo, hi) in zip(sliced.slices, sliced.byte_ranges, strict=True):
                 if s.kind in ("function", "method"):
@@ -361,6 +369,109 @@ def tune(rows: list[Scored], start: Weights) -> Weights:
     return best
 
 
+@dataclass
+class BugRow:
+    """One bug-report case: the truth and both rankings (files, best first)."""
+
+    case: dict[str, Any]
+    ours: list[str]
+    bm25: list[str]
+    seconds: float
+    stats: dict[str, float]
+
+
+def bug_command(case: dict[str, Any]) -> str:
+    """What a team pastes in: the issue's title, a blank line, its body."""
+    return f"{case['title']}\n\n{case['body']}"
+
+
+def run_bugs(path: Path, mirrors: Path, work: Path, only: list[str] | None) -> list[BugRow]:
+    """Map and BM25 over every case of ``path``, each at its fix's parent commit."""
+    cases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if only:
+        cases = [c for c in cases if c["project"] in only or c["id"] in only]
+    rows: list[BugRow] = []
+    for case in cases:
+        git_dir = mirror_of(case["project"], mirrors, HERE / ".corpus" / "mirrors")
+        tree = work / f"{case['project'].replace('/', '+')}@{case['parent'][:12]}"
+        extract_py(git_dir, case["parent"], tree)
+        saved = tree.with_name(tree.name + ".files.pickle")
+        if saved.exists():
+            baseline = pickle.loads(saved.read_bytes())
+        else:
+            baseline = Baseline.build(tree, functions=False)
+            saved.write_bytes(pickle.dumps(baseline))
+        command = bug_command(case)
+        t0 = time.perf_counter()
+        mapped = map_repository(tree, command)
+        seconds = time.perf_counter() - t0
+        rows.append(
+            BugRow(
+                case,
+                list(mapped.files),
+                baseline.rank_files(query_words(command), k=100),
+                seconds,
+                dict(mapped.stats),
+            )
+        )
+        print(
+            f"  {case['id']:<36} {seconds:5.2f}s  gold {case['files']}  "
+            f"ours@1 {mapped.files[:1]}  bm25@1 {rows[-1].bm25[:1]}",
+            flush=True,
+        )
+    return rows
+
+
+def bug_table(rows: list[BugRow]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name in ("bm25", "ours"):
+        out[name] = {
+            f"@{k}": statistics.mean(
+                recall(list(r.case["files"]), list(getattr(r, name)), k) for r in rows
+            )
+            for k in (1, 5, 10, 10_000)
+        }
+    return out
+
+
+def print_bugs(rows: list[BugRow]) -> None:
+    print(
+        f"\n{'split':<9} {'cases':>5} {'projects':>8}  {'ranking':<16} {'R@1':>6} {'R@5':>6}"
+        f" {'R@10':>6} {'all':>6}"
+    )
+    for split in ("tuning", "heldout", "all"):
+        part = [r for r in rows if split == "all" or r.case["split"] == split]
+        if not part:
+            continue
+        t = bug_table(part)
+        n_proj = len({r.case["project"] for r in part})
+        for name, label in (("bm25", "BM25 over files"), ("ours", "Map")):
+            m = t[name]
+            print(
+                f"{split:<9} {len(part):>5} {n_proj:>8}  {label:<16} {m['@1']:>6.3f}"
+                f" {m['@5']:>6.3f} {m['@10']:>6.3f} {m['@10000']:>6.3f}"
+            )
+        o, b = t["ours"], t["bm25"]
+        print(
+            f"{split:<9} {'':>5} {'':>8}  {'Map - BM25':<16} {o['@1'] - b['@1']:>+6.3f}"
+            f" {o['@5'] - b['@5']:>+6.3f} {o['@10'] - b['@10']:>+6.3f}"
+        )
+    print(
+        f"\nper project: {'split':<8} {'n':>3} {'bm25@1':>7} {'map@1':>7} {'bm25@5':>7}"
+        f" {'map@5':>7}"
+    )
+    for project in sorted({r.case["project"] for r in rows}):
+        part = [r for r in rows if r.case["project"] == project]
+        t = bug_table(part)
+        print(
+            f"  {project:<30} {part[0].case['split']:<8} {len(part):>3}"
+            f" {t['bm25']['@1']:>7.3f} {t['ours']['@1']:>7.3f}"
+            f" {t['bm25']['@5']:>7.3f} {t['ours']['@5']:>7.3f}"
+        )
+    secs = [r.seconds for r in rows]
+    print(f"\nMap seconds: median {statistics.median(secs):.2f}, max {max(secs):.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
@@ -370,7 +481,31 @@ def main() -> int:
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--save", type=Path, help="write per-case results (JSON)")
     parser.add_argument("--rows", type=Path, help="pickle of Map's candidates: reuse or write")
+    parser.add_argument("--bugs", type=Path, help="evaluate bug reports (bug_cases.jsonl)")
+    parser.add_argument("--only", nargs="*", help="with --bugs: only these projects or case ids")
     args = parser.parse_args()
+    if args.bugs:
+        bug_rows = run_bugs(args.bugs, args.mirrors, HERE / ".corpus" / "bugs", args.only)
+        print_bugs(bug_rows)
+        if args.save:
+            args.save.write_text(
+                json.dumps(
+                    [
+                        {
+                            "id": r.case["id"],
+                            "split": r.case["split"],
+                            "files": r.case["files"],
+                            "ours": r.ours[:10],
+                            "bm25": r.bm25[:10],
+                            "seconds": round(r.seconds, 3),
+                            "stats": r.stats,
+                        }
+                        for r in bug_rows
+                    ],
+                    indent=1,
+                )
+            )
+        return 0
     rows: list[Scored] = []
     if args.rows and args.rows.exists():
         rows = pickle.loads(args.rows.read_bytes())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pytest_orchestrator.plan import Plan
 
@@ -101,15 +101,46 @@ class MapResult(Frozen):
     stats: dict[str, float] = Field(default_factory=dict)
 
 
+class RankedFile(Frozen):
+    """One candidate file in Map's order: its best slice's score and its 1-based rank."""
+
+    path: str
+    score: float
+    rank: int = Field(ge=1)
+
+
+def rank_files(slices: list[RankedSlice]) -> list[RankedFile]:
+    """The files of ``slices``, best first: a file scores what its best slice scores (Map's
+    own file order), ties broken by path."""
+    best: dict[str, float] = {}
+    for s in slices:
+        if s.score > best.get(s.slice.path, float("-inf")):
+            best[s.slice.path] = s.score
+    order = sorted(best, key=lambda p: (-best[p], p))
+    return [RankedFile(path=p, score=best[p], rank=i) for i, p in enumerate(order, 1)]
+
+
 class LogicResult(Frozen):
     """Phase 2: the slices kept for the planner (fit the budget) and those dropped."""
 
     slices: list[RankedSlice] = Field(description="every candidate, kept or dropped, with why")
+    files: list[RankedFile] = Field(
+        default_factory=list,
+        description="the candidate files, ranked: a flat view of the slices' ranking",
+    )
     edges: list[tuple[str, str]] = Field(
         default_factory=list, description="call graph among candidates: (caller, callee)"
     )
     budget_tokens: int
     used_tokens: int
+
+    @model_validator(mode="after")
+    def _rank_files(self) -> LogicResult:
+        """Fill ``files`` from the slices when not given, so every ``slices.json`` carries
+        the flat ranking whichever code built the result."""
+        if not self.files and self.slices:
+            object.__setattr__(self, "files", rank_files(self.slices))
+        return self
 
     @property
     def kept(self) -> list[RankedSlice]:

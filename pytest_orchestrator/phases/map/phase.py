@@ -10,7 +10,8 @@ a few ripgrep passes and the parsing of a few dozen files:
    (`pytest_orchestrator.phases.map.search_cache`);
 3. score files from that evidence (`pytest_orchestrator.phases.map.evidence`), add what earlier
    runs chose for similar commands (`pytest_orchestrator.phases.map.memory`), pick the
-   candidate files;
+   candidate files -- for a pasted bug report, by its own file score, which reads stack
+   frames, code blocks and error messages first (`pytest_orchestrator.phases.map.report`);
 4. widen them by their import-graph neighbourhood (`pytest_orchestrator.phases.map.graph`);
 5. slice only the candidates, reusing the slice cache's slices of any file whose git-blob id is
    unchanged (`pytest_orchestrator.phases.map.file_slices`,
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import pytest
 
 from pytest_orchestrator.model import MapResult, RankedSlice, Slice
+from pytest_orchestrator.phases.map import report as bug_report
 from pytest_orchestrator.phases.map import search
 from pytest_orchestrator.phases.map.evidence import (
     DEF_FILE_BONUS,
@@ -93,6 +95,8 @@ class Candidates:
     """Each query word's IDF over the repository's files (from ripgrep's counts)."""
     stats: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    report: dict[str, float] = field(default_factory=dict)
+    """Each file's bug-report score, normalised (empty unless the command is a report)."""
 
 
 def _vector_scores(
@@ -186,6 +190,7 @@ def rank_slices(
             "centrality": centrality.get(s.path, 0.0),
             "vector": 0.0,
             "memory": memory.get((s.path, s.symbol), 0.0),
+            "report": cands.report.get(s.path, 0.0),
             "test": 1.0 if is_test_path(s.path) else 0.0,
             "trace": (
                 1.0
@@ -291,6 +296,11 @@ def map_repository(
     """Map ``command`` onto the Python code under ``root`` (read-only). See the module doc."""
     t0 = time.perf_counter()
     terms = extract(command)
+    report_ = bug_report.parse(command)
+    if report_.is_report:
+        terms = bug_report.widen(terms, report_)
+        if weights is DEFAULT_WEIGHTS:
+            weights = bug_report.REPORT_WEIGHTS
     stats: dict[str, float] = {}
     cands = Candidates(terms=terms, stats=stats)
     hits, idents, files, state = _search(root, terms, searches, stats)
@@ -316,11 +326,20 @@ def map_repository(
         scores[path] = scores.get(path, 0.0) + DEF_FILE_BONUS
     cands.file_scores = scores
     ranked_files = sorted(scores, key=lambda p: (-scores[p], p))
+    if report_.is_report:
+        cands.report = _report(report_, cands, files, index, hits, idents, stats)
+        # a report's candidates are its best-scored files first, wide enough that the
+        # fixed file is nearly always among them
+        ranked_files = sorted(cands.report, key=lambda p: (-cands.report[p], p))
+        top = set(ranked_files[:max_files])
+        explicit &= top
     # files defining a named identifier are seeds (best first: a common name can have many)
     defining = sorted(
         {p for name, paths in defs.items() if name in cands.found for p in paths},
         key=lambda p: (-scores.get(p, 0.0), p),
     )[: max_files // 2]
+    if report_.is_report:
+        defining = [p for p in defining if p in top]
     cands.seeds = set(defining) | explicit
     if not cands.seeds:
         cands.seeds = set(ranked_files[:3])
@@ -412,6 +431,40 @@ def map_repository(
         slices=ranked[:max_slices],
         stats=stats,
     )
+
+
+def _report(
+    report: bug_report.Report,
+    cands: Candidates,
+    files: list[str],
+    index: ModuleIndex,
+    hits: search.Hits,
+    idents: search.IdentifierHits,
+    stats: dict[str, float],
+) -> dict[str, float]:
+    """Each file's bug-report score (`pytest_orchestrator.phases.map.report`), normalised."""
+    terms = cands.terms
+    ev = cands.evidence or FileEvidence()
+    frame_files = [explicit_files(Terms(paths=(f.path,)), files, index) for f in report.frames]
+    frame_paths = {f.path for f in report.frames}
+    named = explicit_files(
+        Terms(paths=tuple(p for p in terms.paths if p not in frame_paths)), files, index
+    )
+    for module in terms.modules:
+        # ``pkg.mod`` or ``pkg.mod.func`` names a module; a lone ``pkg`` (or ``tox.ini``
+        # read as one) names only the package's __init__, which says little
+        parts = module.split(".")
+        for i in range(len(parts), 1, -1):
+            target = index.resolve(".".join(parts[:i]), "")
+            if target is not None:
+                named.add(target)
+                break
+    scored = bug_report.report_scores(report, terms, ev, idents, hits, frame_files, named, files)
+    stats["report_frames"] = len(report.frames)
+    stats["report_frames_in_repo"] = sum(1 for f in frame_files if f)
+    stats["report_api_names"] = len(report.api_names)
+    stats["report_messages"] = len(report.messages)
+    return normalise(scored)
 
 
 def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:

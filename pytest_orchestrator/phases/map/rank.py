@@ -19,6 +19,8 @@ Components:
 ``vector``      cosine similarity of hashed identifier embeddings (slice cache)
 ``memory``      earlier runs chose this slice for a similar command
 ``trace``       a stack-trace line of the command points into the slice
+``report``      the slice's file score when the command is a bug report
+                (`pytest_orchestrator.phases.map.report`); 0 for a sentence
 ``test``        the slice is in a test file (1) -- its weight is negative: a command is usually
                 about the code, and its tests come along through the call graph
 """
@@ -62,6 +64,7 @@ class Weights:
     memory: float = 1.0
     trace: float = 2.0
     test: float = -2.0
+    report: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
