@@ -23,6 +23,11 @@ DEFAULT_MEM_THRESHOLD: Final = 0.70
 DEFAULT_SAMPLE_INTERVAL: Final = 0.25
 DEFAULT_MODEL: Final = "claude-sonnet-4-6"
 DEFAULT_FORGE: Final = "auto"
+GATE_TIMEOUT_FLOOR: Final = 60.0
+"""Seconds an attempt's test run may always take, however fast the baseline was."""
+GATE_TIMEOUT_FACTOR: Final = 3.0
+"""An attempt's test run may take this many times the baseline's duration (above the floor):
+a long suite is not cut off, a hung one still is."""
 
 LLM_INI: Final = {
     # ini key -> the environment variable it stands in for (the environment wins)
@@ -50,7 +55,12 @@ INI: Final[dict[str, tuple[str, str, object]]] = {
         "string",
         DEFAULT_WORKERS,
     ),
-    "orchestrate_test_timeout": ("seconds one test run may take", "float", DEFAULT_TEST_TIMEOUT),
+    "orchestrate_test_timeout": (
+        "seconds the baseline test run may take (an attempt's run: "
+        f"{GATE_TIMEOUT_FACTOR:g}x the baseline's time, at least {GATE_TIMEOUT_FLOOR:g}s)",
+        "float",
+        DEFAULT_TEST_TIMEOUT,
+    ),
     "orchestrate_forge": (
         "local, github, or auto (github when GITHUB_TOKEN is set)",
         "string",
@@ -125,6 +135,11 @@ def declare(parser: pytest.Parser) -> None:
         "--orchestrate-dry-run",
         action="store_true",
         help="stop after Plan: print the ranked slices and the plan, change nothing",
+    )
+    group.addoption(
+        "--orchestrate-fresh",
+        action="store_true",
+        help="ignore the cached baseline and test-impact map: run and measure the base again",
     )
     group.addoption(
         "--orchestrate-merge",

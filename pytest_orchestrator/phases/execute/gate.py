@@ -33,11 +33,14 @@ from pathlib import Path, PurePosixPath
 from typing import Final
 
 from pytest_orchestrator.model import (
+    ChangeCoverage,
     Finding,
     GateResult,
+    SpecTest,
     StepResult,
     TestRunResult,
 )
+from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
 from pytest_orchestrator.phases.execute import integrity
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
@@ -191,14 +194,44 @@ def config_args(tree: Path, scratch: Path, base_commit: str, inifile: str | None
     return ["-c", str(ini), f"--rootdir={tree}", f"--confcutdir={confcut}"]
 
 
-def parity(baseline: TestRunResult, gate: TestRunResult, names: Mapping[str, str]) -> list[str]:
-    """Base-passing tests that do not pass in the gate run (failures are the tests check's)."""
+def timeout(baseline: TestRunResult) -> float:
+    """Seconds an attempt's test run may take: sized from the baseline's, with a floor."""
+    return max(GATE_TIMEOUT_FLOOR, GATE_TIMEOUT_FACTOR * baseline.seconds)
+
+
+def merge(first: TestRunResult, second: TestRunResult) -> TestRunResult:
+    """Two runs of one attempt (the spec's, the other affected tests') as one result."""
+    ok = (0, 5)
+    status = first.exitstatus if first.exitstatus not in ok else second.exitstatus
+    if status in ok and first.exitstatus in ok and second.exitstatus in ok:
+        status = 0 if 0 in (first.exitstatus, second.exitstatus) else 5
+    return first.model_copy(
+        update={
+            "exitstatus": status,
+            "tests": first.tests + second.tests,
+            "collection_errors": first.collection_errors + second.collection_errors,
+            "seconds": round(first.seconds + second.seconds, 3),
+            "command": [*first.command, ";", *second.command],
+        }
+    )
+
+
+def parity(
+    baseline: TestRunResult,
+    gate: TestRunResult,
+    names: Mapping[str, str],
+    only: set[str] | None = None,
+) -> list[str]:
+    """Base-passing tests that do not pass in the gate run (failures are the tests check's);
+    ``only``: the run selected these ids (as renamed), the others are not expected in it."""
     outcomes = {t.nodeid: t.outcome for t in gate.tests}
     missing = []
     for test in baseline.tests:
         if test.outcome != "passed":
             continue
         mapped = map_id(test.nodeid, names)
+        if only is not None and mapped not in only and test.nodeid not in only:
+            continue
         outcome = outcomes.get(test.nodeid) or outcomes.get(mapped)
         shown = test.nodeid if mapped == test.nodeid else f"{test.nodeid} (as {mapped})"
         if outcome is None:
@@ -216,12 +249,18 @@ def judge(
     diff_findings: list[Finding],
     edits: TestEdits,
     config: str,
+    spec: list[SpecTest] | None = None,
+    affected: TestRunResult | None = None,
+    only: set[str] | None = None,
+    affected_ids: int = 0,
+    coverage: ChangeCoverage | None = None,
 ) -> GateResult:
-    """The gate's verdict data for one attempt (Review turns it into checks)."""
+    """The gate's verdict data for one attempt (Review turns it into checks). ``only``: the
+    attempt stopped after its affected tests (these ids), ``gate`` is that run."""
     found = list(diff_findings)
     base_n = sum(t.outcome != "deselected" for t in baseline.tests)
     gate_n = sum(t.outcome != "deselected" for t in gate.tests)
-    if gate_n < base_n:
+    if only is None and gate_n < base_n:
         found.append(
             Finding(
                 path="<suite>",
@@ -232,9 +271,14 @@ def judge(
     return GateResult(
         baseline=baseline.counts(),
         gate=gate.counts(),
-        missing=parity(baseline, gate, names),
+        missing=parity(baseline, gate, names, only),
         findings=found,
         config=config,
         tests_changed=edits.changed,
         allowed_because=edits.allowed_because,
+        spec=spec or [],
+        stage="full" if only is None else "affected",
+        affected=affected.counts() if affected is not None else None,
+        affected_ids=affected_ids,
+        coverage=coverage,
     )

@@ -26,23 +26,28 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import importlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import pytest
 
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.items import GateItem, PlanItem, StepFailed, StepItem
-from pytest_orchestrator.model import Attempt, GateResult, StepResult, TestRunResult
+from pytest_orchestrator.model import Attempt, GateResult, SpecTest, StepResult, TestRunResult
 from pytest_orchestrator.phases.execute import gate
 from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.repo.worktree import Worktree
 from pytest_orchestrator.run import Run
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.phases.execute import impact, spec
+    from pytest_orchestrator.phases.execute.testrun import Coverage
 
 SCAN_THREADS = 2
 """Scan steps at once; their heavy work is in subprocesses, so threads are enough."""
@@ -62,6 +67,7 @@ class Executor:
         self._scan: ThreadPoolExecutor | None = None
         self._verdict: tuple[TestRunResult, GateResult] | None = None
         self._gate_run: Future[tuple[TestRunResult, GateResult]] | None = None
+        self._blobs: dict[str, str] | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_orchestrator_execute(
@@ -143,8 +149,11 @@ class Executor:
     def _gate(
         self, plan: Plan, number: int, steps: list[StepResult]
     ) -> tuple[TestRunResult, GateResult]:
-        """The orchestrator's own run of the whole suite, judged against the base."""
-        from pytest_orchestrator.phases.execute.testrun import run_tests
+        """The orchestrator's own run of the whole suite, judged against the base; the
+        affected tests (the spec first) run before it, and a red among them ends the attempt
+        without the whole suite."""
+        from pytest_orchestrator.phases.execute import impact, spec
+        from pytest_orchestrator.phases.execute.testrun import Coverage
 
         run, root = self.run, self.tree.path
         baseline = run.baseline
@@ -156,28 +165,134 @@ class Executor:
         names = gate.renames(plan)
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
+        named = spec.Spec(run.settings.spec, run.spec_base) if run.spec_base else None
+        if named is not None:
+            found += spec.edit_findings([(c.status, c.path) for c in changed], named)
         args = gate.config_args(root, run.scratch, run.base_commit, baseline.inifile)
-        extra = {}
-        if run.gauge is not None:
-            extra[run.gauge.ENV_VAR] = str(run.gauge.shared_path)
-        with self._base_tests(edits.restore):
-            result = run_tests(
-                root,
-                user_repo=run.repo,
-                scratch=run.scratch,
-                label=f"gate{number}",
-                workers=run.settings.workers,
-                config_args=args,
-                timeout=run.settings.test_timeout,
-                extra_env=extra,
-                env_allow=run.settings.env_allow,
-                gauge=run.gauge,
-            )
+        diff = impact.changes(root, run.base_commit)
         config = f"base {baseline.inifile or 'pytest defaults (no config file)'} via -c"
         if edits.restore:
             config += f"; {len(edits.restore)} edited test file(s) run as at the base"
-        return result, gate.judge(
-            baseline, result, names=names, diff_findings=found, edits=edits, config=config
+        verdict = functools.partial(
+            gate.judge, baseline, names=names, diff_findings=found, edits=edits, config=config
+        )
+        with self._base_tests(edits.restore):
+            affected = self._affected(diff, names, named)
+            first, spec_tests = self._affected_run(number, args, affected, named, names)
+            if first is not None:
+                stop = found or not first.green or (named is not None and spec.unmet(spec_tests))
+                if stop:
+                    only = set(affected.ids) | {t.nodeid for t in first.tests}
+                    return first, verdict(
+                        first,
+                        spec=spec_tests,
+                        affected=first,
+                        only=only,
+                        affected_ids=len(affected.ids),
+                    )
+            sources = impact.measured_sources(root, diff)
+            data = run.scratch / f"coverage-gate{number}" / ".coverage"
+            data.parent.mkdir(parents=True, exist_ok=True)
+            measure = Coverage(data, [str(root / p) for p in sources]) if sources else None
+            result = self._tests(f"gate{number}", args, coverage=measure)
+        covered = (
+            impact.change_coverage(data, root, {p: diff.new[p] for p in sources})
+            if sources
+            else None
+        )
+        return result, verdict(
+            result,
+            spec=spec_tests,
+            affected=first,
+            affected_ids=len(affected.ids),
+            coverage=covered,
+        )
+
+    def _affected(
+        self, diff: impact.Changes, names: Mapping[str, str], named: spec.Spec | None
+    ) -> impact.Affected:
+        """The base tests this attempt affects, from the test-impact map."""
+        from pytest_orchestrator.phases.execute import impact
+
+        run, root = self.run, self.tree.path
+        assert run.baseline is not None
+        if self._blobs is None:
+            self._blobs = impact.source_blobs(root, run.base_commit)
+        blobs = self._blobs
+        sources = {p: gate.base_text(root, run.base_commit, p) for p in diff.old if p in blobs}
+        impacts = impact.ImpactMap.open(run.settings.cache_dir)
+        try:
+            return impact.affected(
+                diff,
+                baseline=run.baseline,
+                impact=impacts,
+                blobs=blobs,
+                base_source=sources,
+                names=names,
+                exclude=named.ids if named is not None else set(),
+            )
+        finally:
+            impacts.close()
+
+    def _affected_run(
+        self,
+        number: int,
+        args: list[str],
+        affected: impact.Affected,
+        named: spec.Spec | None,
+        names: Mapping[str, str],
+    ) -> tuple[TestRunResult | None, list[SpecTest]]:
+        """The spec (as pytest selects it), then the other affected tests; None when there
+        is nothing to run first."""
+        from pytest_orchestrator.phases.execute import spec
+
+        first: TestRunResult | None = None
+        spec_tests: list[SpecTest] = []
+        if named is not None:
+            opts, paths = named.selection.pytest_args()
+            first = self._tests(f"spec{number}", [*args, *opts], paths=paths, workers=0)
+            spec_tests = spec.judge(named, first, names)
+            if not first.green or spec.unmet(spec_tests):
+                return first, spec_tests
+        if affected.files:
+            rest = self._tests(
+                f"affected{number}", args, paths=affected.files, keep=affected.keep()
+            )
+            first = rest if first is None else gate.merge(first, rest)
+        return first, spec_tests
+
+    def _tests(
+        self,
+        label: str,
+        args: list[str],
+        *,
+        paths: list[str] | None = None,
+        keep: list[str] | None = None,
+        workers: int | str | None = None,
+        coverage: Coverage | None = None,
+    ) -> TestRunResult:
+        """One inner run in the worktree, under the base's configuration (``args``)."""
+        from pytest_orchestrator.phases.execute.testrun import run_tests
+
+        run = self.run
+        assert run.baseline is not None
+        extra = {}
+        if run.gauge is not None:
+            extra[run.gauge.ENV_VAR] = str(run.gauge.shared_path)
+        return run_tests(
+            self.tree.path,
+            user_repo=run.repo,
+            scratch=run.scratch,
+            label=label,
+            workers=run.settings.workers if workers is None else workers,
+            paths=paths,
+            config_args=args,
+            timeout=gate.timeout(run.baseline),
+            extra_env=extra,
+            env_allow=run.settings.env_allow,
+            gauge=run.gauge,
+            keep=keep,
+            coverage=coverage,
         )
 
     @contextlib.contextmanager

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -31,7 +32,12 @@ from pytest_orchestrator.errors import TestRunError
 from pytest_orchestrator.guard import containment
 from pytest_orchestrator.guard.proctree import stop_group
 from pytest_orchestrator.model import TestOutcome, TestRunResult
-from pytest_orchestrator.phases.execute.child.inner import REPORT_ENV, WORKTREE_ENV
+from pytest_orchestrator.phases.execute.child.inner import (
+    COVERAGE_ENV,
+    KEEP_ENV,
+    REPORT_ENV,
+    WORKTREE_ENV,
+)
 
 if TYPE_CHECKING:
     from pytest_orchestrator.guard.pressure import PressureGauge
@@ -73,6 +79,23 @@ def inner_environment(worktree: Path, pycache: Path, allow: Sequence[str] = ()) 
     return env
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What an inner run measures: ``files`` (absolute paths), each test's lines under its
+    node id when ``contexts``; the data files are ``data_file`` and its suffixed siblings."""
+
+    data_file: Path
+    files: list[str]
+    contexts: bool = False
+
+    def request(self) -> str:
+        for old in self.data_file.parent.glob(self.data_file.name + "*"):
+            old.unlink()
+        return json.dumps(
+            {"data_file": str(self.data_file), "include": self.files, "contexts": self.contexts}
+        )
+
+
 def run_tests(
     worktree: Path,
     *,
@@ -86,6 +109,8 @@ def run_tests(
     extra_env: dict[str, str] | None = None,
     env_allow: Sequence[str] = (),
     gauge: PressureGauge | None = None,
+    keep: Sequence[str] | None = None,
+    coverage: Coverage | None = None,
 ) -> TestRunResult:
     """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache.
 
@@ -93,7 +118,8 @@ def run_tests(
     ``paths`` are repository paths or node ids only, and go after ``--`` so that none of
     them can be read as an option. With a ``gauge``, the run's process group is guarded:
     a suite that would push memory past the threshold is stopped before it takes the
-    machine down.
+    machine down. ``keep``: run only these node ids of the collected ``paths``.
+    ``coverage``: measure its files (`Coverage`), the data left in its ``data_file``.
     """
     scratch.mkdir(parents=True, exist_ok=True)
     report = scratch / f"tests-{label}.json"
@@ -120,6 +146,12 @@ def run_tests(
     env[REPORT_ENV] = str(report)
     env.update(containment.owner_env())
     env.update(extra_env or {})
+    if keep is not None:
+        keep_file = scratch / f"keep-{label}.txt"
+        keep_file.write_text("\n".join(keep) + "\n", encoding="utf-8")
+        env[KEEP_ENV] = str(keep_file)
+    if coverage is not None:
+        env[COVERAGE_ENV] = coverage.request()
     start = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -146,6 +146,7 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
             evidence = a.evidence().replace("\n", " ⏎ ")[:600]
             lines.append(f"|   | evidence | {evidence} | | | |")
     lines += ["", _gate_section(run, attempt).strip(), ""]
+    lines += _spec_section(attempt) + _coverage_section(attempt)
     lines += [_mc_section(run).strip(), ""]
     from pytest_orchestrator.phases.optimise.phase import pr_section as optimise_section
 
@@ -194,6 +195,54 @@ def _gate_section(run: Run, attempt: Attempt | None) -> str:
     if not gate.missing and not gate.findings:
         lines.append("Every test that passed at the base passes; nothing in the diff weakens them.")
     return "\n".join(lines)
+
+
+def _spec_section(attempt: Attempt | None) -> list[str]:
+    """Red-green: each named test at the base and after the change."""
+    gate = attempt.gate if attempt is not None else None
+    if gate is None or not gate.spec:
+        return []
+    lines = ["## Spec", "", "The tests named on the command line, at the base and after:", ""]
+    lines += ["| test | base | after |", "|---|---|---|"]
+    for t in gate.spec:
+        lines.append(f"| `{t.nodeid}` | {_mark(t.base)} | {_mark(t.after)} |")
+    return [*lines, ""]
+
+
+def _mark(outcome: str) -> str:
+    return f"{'🟢' if outcome == 'passed' else '🔴'} {outcome}"
+
+
+def _coverage_section(attempt: Attempt | None) -> list[str]:
+    """Changed lines the gate run executed, N of M, and the ones it did not."""
+    gate = attempt.gate if attempt is not None else None
+    cov = gate.coverage if gate is not None else None
+    if cov is None:
+        return []
+    share = f" ({cov.covered / cov.total:.0%})" if cov.total else ""
+    lines = [
+        "## Coverage of the change",
+        "",
+        f"{cov.covered} of {cov.total} changed executable lines ran in the gate run{share}.",
+        "",
+    ]
+    if cov.uncovered:
+        lines += ["Not covered:", ""]
+        for path, missed in sorted(cov.uncovered.items()):
+            lines.append(f"- `{path}`: lines {_ranges(missed)}")
+        lines.append("")
+    return lines
+
+
+def _ranges(lines: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1-3, 7``."""
+    spans: list[list[int]] = []
+    for n in sorted(lines):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
 def _files_of(diff: str, paths: list[str]) -> str:
