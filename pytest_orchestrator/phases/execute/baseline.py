@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_orchestrator.model import TestRunResult
 from pytest_orchestrator.phases.execute import baseline_cache, impact
@@ -103,4 +104,10 @@ def _run(
             timeout=run.settings.test_timeout,
             gauge=run.gauge,
             coverage=coverage,
+            pycache=bytecode_prefix(run),
         )
+
+
+def bytecode_prefix(run: Run) -> Path:
+    """The bytecode prefix the run's own test runs share (`testrun.invalidate_bytecode`)."""
+    return run.settings.cache_dir / "pycache"

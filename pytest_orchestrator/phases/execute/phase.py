@@ -68,6 +68,8 @@ class Executor:
         self._verdict: tuple[TestRunResult, GateResult] | None = None
         self._gate_run: Future[tuple[TestRunResult, GateResult]] | None = None
         self._blobs: dict[str, str] | None = None
+        self._touched: set[str] = set()
+        """Files any attempt changed: their bytecode is deleted before each test run."""
 
     @pytest.hookimpl(trylast=True)
     def pytest_orchestrator_execute(
@@ -161,6 +163,7 @@ class Executor:
             raise OrchestratorError("internal: the gate needs the baseline test run")
         self.tree.verify()
         changed = gate.changes(root, run.base_commit)
+        self._touched.update(c.path for c in changed)  # restored test files included
         held = gate.test_files(baseline)
         names = gate.renames(plan)
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
@@ -272,10 +275,14 @@ class Executor:
         coverage: Coverage | None = None,
     ) -> TestRunResult:
         """One inner run in the worktree, under the base's configuration (``args``)."""
-        from pytest_orchestrator.phases.execute.testrun import run_tests
+        from pytest_orchestrator.phases.execute.baseline import bytecode_prefix
+        from pytest_orchestrator.phases.execute.testrun import invalidate_bytecode, run_tests
 
         run = self.run
         assert run.baseline is not None
+        self._touched.update(c.path for c in gate.changes(self.tree.path, run.base_commit))
+        prefix = bytecode_prefix(run)
+        invalidate_bytecode(prefix, self.tree.path, sorted(self._touched))
         extra = {}
         if run.gauge is not None:
             extra[run.gauge.ENV_VAR] = str(run.gauge.shared_path)
@@ -293,6 +300,7 @@ class Executor:
             gauge=run.gauge,
             keep=keep,
             coverage=coverage,
+            pycache=prefix,
         )
 
     @contextlib.contextmanager
