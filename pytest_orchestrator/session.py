@@ -446,6 +446,15 @@ class Orchestrator:
         run.baseline = result = measured.result
         run.spec_base = measured.spec
         run.write("tests-baseline.json", result.model_dump(mode="json"))
+        run.write(
+            "baseline.json",
+            {
+                "cached_from": measured.cached_from,
+                "seconds": measured.seconds,
+                "coverage_recorded_files": measured.measured,
+                "unmeasured_files": measured.unmeasured,
+            },
+        )
         self._check_checkout(run, "while Map, Monte Carlo and the baseline test run ran")
         if not result.tests and not result.collection_errors:
             raise StopRun(
