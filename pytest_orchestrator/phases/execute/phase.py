@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from pytest_orchestrator.phases.execute import impact, spec
     from pytest_orchestrator.phases.execute.testrun import Coverage
 
+_NOTHING = TestRunResult(exitstatus=5, tests=[], seconds=0.0)
+"""The result of no test run (an attempt stopped before any)."""
+
 SCAN_THREADS = 2
 """Scan steps at once; their heavy work is in subprocesses, so threads are enough."""
 
@@ -169,8 +172,10 @@ class Executor:
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
         named = spec.Spec(run.settings.spec, run.spec_base) if run.spec_base else None
-        if named is not None:
-            found += spec.edit_findings([(c.status, c.path) for c in changed], named)
+        spec_edits = (
+            spec.edit_findings([(c.status, c.path) for c in changed], named) if named else []
+        )
+        found += spec_edits
         args = gate.config_args(root, run.scratch, run.base_commit, baseline.inifile)
         diff = impact.changes(root, run.base_commit)
         config = f"base {baseline.inifile or 'pytest defaults (no config file)'} via -c"
@@ -181,18 +186,22 @@ class Executor:
         )
         with self._base_tests(edits.restore):
             affected = self._affected(diff, names, named)
-            first, spec_tests = self._affected_run(number, args, affected, named, names)
-            if first is not None:
-                stop = found or not first.green or (named is not None and spec.unmet(spec_tests))
-                if stop:
-                    only = set(affected.ids) | {t.nodeid for t in first.tests}
-                    return first, verdict(
-                        first,
-                        spec=spec_tests,
-                        affected=first,
-                        only=only,
-                        affected_ids=len(affected.ids),
-                    )
+            first, spec_tests = self._affected_run(
+                number, args, affected, None if spec_edits else named, names
+            )
+            if spec_edits and named is not None:  # an edited spec is not run: it is not met
+                spec_tests = spec.judge(named, _NOTHING, names)
+            ran = first or _NOTHING
+            red = not ran.green or bool(named and spec.unmet(spec_tests))
+            if spec_edits or (first is not None and (found or red)):
+                only = set(affected.ids) | {t.nodeid for t in ran.tests}
+                return ran, verdict(
+                    ran,
+                    spec=spec_tests,
+                    affected=first,
+                    only=only,
+                    affected_ids=len(affected.ids),
+                )
             sources = impact.measured_sources(root, diff)
             data = run.scratch / f"coverage-gate{number}" / ".coverage"
             data.parent.mkdir(parents=True, exist_ok=True)
@@ -257,10 +266,9 @@ class Executor:
             spec_tests = spec.judge(named, first, names)
             if not first.green or spec.unmet(spec_tests):
                 return first, spec_tests
-        if affected.files:
-            rest = self._tests(
-                f"affected{number}", args, paths=affected.files, keep=affected.keep()
-            )
+        files = [f for f in affected.files if (self.tree.path / f).is_file()]
+        if files:
+            rest = self._tests(f"affected{number}", args, paths=files, keep=affected.keep())
             first = rest if first is None else gate.merge(first, rest)
         return first, spec_tests
 
