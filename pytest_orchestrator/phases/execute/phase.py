@@ -39,6 +39,7 @@ import pytest
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.items import GateItem, PlanItem, StepFailed, StepItem
 from pytest_orchestrator.model import Attempt, GateResult, SpecTest, StepResult, TestRunResult
+from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
 from pytest_orchestrator.phases.execute import gate
 from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
 from pytest_orchestrator.plan import Plan, Step
@@ -303,6 +304,8 @@ class Executor:
             paths=paths,
             config_args=args,
             timeout=gate.timeout(run.baseline),
+            timeout_hint=f"an attempt's run may take {GATE_TIMEOUT_FACTOR:g}x the baseline's "
+            f"{run.baseline.seconds:.0f}s (at least {GATE_TIMEOUT_FLOOR:g}s): does a test hang?",
             extra_env=extra,
             env_allow=run.settings.env_allow,
             gauge=run.gauge,

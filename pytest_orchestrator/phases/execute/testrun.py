@@ -135,6 +135,7 @@ def run_tests(
     keep: Sequence[str] | None = None,
     coverage: Coverage | None = None,
     pycache: Path | None = None,
+    timeout_hint: str = "raise orchestrate_test_timeout if your suite needs longer",
 ) -> TestRunResult:
     """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache.
 
@@ -197,7 +198,7 @@ def run_tests(
             stop_group(group, leader=proc)
             raise TestRunError(
                 f"the test run ({label}) took longer than {timeout:.0f}s and was stopped; "
-                "raise orchestrate_test_timeout if your suite needs longer"
+                + timeout_hint
             ) from None
         finally:
             if gauge is not None:
