@@ -17,7 +17,10 @@ With ``--dont-write-bytecode`` every run, the bare one included, has
 
 Usage::
 
-    python benchmarks/bench_scale.py REPO --rename OLD NEW [--dont-write-bytecode]
+    python benchmarks/bench_scale.py REPO --rename OLD NEW [--path FILE] [--dont-write-bytecode]
+
+With ``--path`` (a symbol also declared in a ``.pyi`` stub, which the rules planner refuses
+as ambiguous) the rules planner's plan is given as ``--orchestrate-plan`` with the path.
 """
 
 from __future__ import annotations
@@ -75,10 +78,28 @@ def split(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def rename_plan(command: str, old: str, new: str, path: str) -> dict[str, Any]:
+    """The rules planner's rename plan, with the defining file named."""
+    return {
+        "command": command,
+        "planner": "rules",
+        "summary": f"Rename `{old}` to `{new}`",
+        "behaviour_preserving": True,
+        "steps": [
+            {"id": "find", "pool": "scan", "op": "search", "args": {"pattern": rf"\b{old}\b"}},
+            {"id": "rename", "pool": "mutate", "op": "rename_symbol", "needs": ["find"],
+             "args": {"symbol": old, "new_name": new, "path": path}},
+            {"id": "lint", "pool": "scan", "op": "lint", "needs": ["rename"]},
+            {"id": "montecarlo", "pool": "scan", "op": "montecarlo", "needs": ["rename"]},
+        ],
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", type=Path)
     parser.add_argument("--rename", nargs=2, required=True, metavar=("OLD", "NEW"))
+    parser.add_argument("--path", help="the file defining OLD (the plan names it)")
     parser.add_argument("--dont-write-bytecode", action="store_true")
     parser.add_argument("--pytest-args", default="", help="extra args of every run")
     args = parser.parse_args()
@@ -93,6 +114,11 @@ def main() -> None:
     extra = args.pytest_args.split()
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
     command = f"Rename {args.rename[0]} to {args.rename[1]}"
+    orchestrate = ["--orchestrate", command]
+    if args.path:
+        plan = work / "plan.json"
+        plan.write_text(json.dumps(rename_plan(command, *args.rename, args.path)))
+        orchestrate += ["--orchestrate-plan", str(plan)]
     results: dict[str, Any] = {"repo": str(args.repo), "command": command,
                                "PYTHONDONTWRITEBYTECODE": args.dont_write_bytecode}  # fmt: skip
     # a warm-up: the interpreter's and the dependencies' bytecode, as a developer has it
@@ -100,7 +126,7 @@ def main() -> None:
     wall, cpu, out = timed(pytest, repo, env)
     results["bare"] = {"wall": round(wall, 2), "cpu": round(cpu, 2), "tail": out[-200:]}
     for name, flags in (("cold", ["--orchestrate-fresh"]), ("warm", [])):
-        wall, cpu, out = timed([*pytest, "--orchestrate", command, *flags], repo, env)
+        wall, cpu, out = timed([*pytest, *orchestrate, *flags], repo, env)
         entry: dict[str, Any] = {"wall": round(wall, 2), "cpu": round(cpu, 2)}
         entry.update(split(latest_run(repo)))
         entry["cached"] = "cached from run" in out
@@ -110,7 +136,7 @@ def main() -> None:
             cwd=repo, capture_output=True, text=True, check=True,
         ).stdout.split():  # fmt: skip
             subprocess.run(["git", "branch", "-D", branch], cwd=repo, capture_output=True)
-    wall, cpu, out = timed([*pytest, "--orchestrate", command, "--orchestrate-dry-run"], repo, env)
+    wall, cpu, out = timed([*pytest, *orchestrate, "--orchestrate-dry-run"], repo, env)
     dry = split(latest_run(repo))
     results["dry"] = {"wall": round(wall, 2), "cpu": round(cpu, 2), "map": dry["phases"]["map"]}
     bare = results["bare"]["wall"]

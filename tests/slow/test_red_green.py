@@ -59,8 +59,9 @@ IMPLEMENT = {
     ],
 }
 BREAK_KELLY = {
-    "summary": "A change that breaks expected_log_growth (its tests catch it)",
+    "summary": "The new rule, and a change that breaks expected_log_growth",
     "steps": [
+        *IMPLEMENT["steps"],
         {
             "id": "break",
             "pool": "mutate",
@@ -163,8 +164,8 @@ def test_red_green_goes_green_reuses_the_baseline_and_fails_fast(wheel: Path) ->
     record = json.loads((run2 / "run.json").read_text())
     one, two, three = record["attempts"]
     baseline_collected = record["baseline"]["collected"]
-    # attempt 1: its affected tests (those covering expected_log_growth) fail; the whole
-    # suite never runs
+    # attempt 1: the spec passes, but its other affected tests (those covering
+    # expected_log_growth) fail; the whole suite never runs
     assert one["gate"]["stage"] == "affected"
     assert 0 < one["gate"]["gate"]["collected"] < baseline_collected
     assert any("test_kelly" in t for t in one["tests_failed"]), one
