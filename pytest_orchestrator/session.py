@@ -465,7 +465,13 @@ class Orchestrator:
         named = spec.Spec(run.settings.spec, measured.spec) if measured.spec else None
         failing = spec.failing_outside(result, named)
         if failing:
-            raise StopRun(ExitReason.BASELINE_RED, spec.refusal(failing, run.base_commit, named))
+            why = spec.refusal(failing, run.base_commit, named)
+            if measured.cached_from:
+                why += (
+                    f"\n(this baseline was cached from run {measured.cached_from}; "
+                    "--orchestrate-fresh runs it again)"
+                )
+            raise StopRun(ExitReason.BASELINE_RED, why)
         if named is not None:
             if not named.ids and not named.base.collection_errors:
                 raise StopRun(

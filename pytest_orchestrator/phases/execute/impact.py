@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from coverage.numbits import numbits_any_intersection, nums_to_numbits
+
 from pytest_orchestrator.model import ChangeCoverage, TestRunResult
 from pytest_orchestrator.phases.execute import integrity
 from pytest_orchestrator.repo.files import is_test_path
@@ -35,11 +37,13 @@ if TYPE_CHECKING:
     from coverage import CoverageData
 
 FILENAME: Final = "impact.sqlite"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 _CREATE: Final = (
     "CREATE TABLE measured (blob TEXT PRIMARY KEY)",
-    "CREATE TABLE covered (blob TEXT NOT NULL, line INTEGER NOT NULL, test TEXT NOT NULL)",
-    "CREATE INDEX covered_blob ON covered (blob, line)",
+    # one row per (file content, test): the lines it ran, as coverage's numbits (a bitmap),
+    # so a suite of thousands of tests over large files stays small
+    "CREATE TABLE covered (blob TEXT NOT NULL, test TEXT NOT NULL, lines BLOB NOT NULL)",
+    "CREATE INDEX covered_blob ON covered (blob)",
 )
 _HUNK: Final = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -88,7 +92,7 @@ class ImpactMap:
         self, data_file: Path, tree: Path, blobs: Mapping[str, str], paths: list[str]
     ) -> int:
         """Store what the run behind ``data_file`` measured of ``paths``; the number of
-        (line, test) pairs stored."""
+        (file, test) rows stored."""
         if self._conn is None:
             return 0
         data = _combined(data_file)
@@ -102,8 +106,12 @@ class ImpactMap:
             blob = blobs.get(full.relative_to(root).as_posix())
             if blob is None:
                 continue
+            by_test: dict[str, list[int]] = {}
             for line, contexts in data.contexts_by_lineno(measured).items():
-                rows += [(blob, line, c) for c in contexts if c]
+                for context in contexts:
+                    if context:
+                        by_test.setdefault(context, []).append(line)
+            rows += [(blob, test, nums_to_numbits(lines)) for test, lines in by_test.items()]
         with contextlib.suppress(sqlite3.Error), transaction(self._conn, immediate=True):
             wanted = [blobs[p] for p in paths if p in blobs]
             self._conn.executemany("DELETE FROM covered WHERE blob = ?", [(b,) for b in wanted])
@@ -118,18 +126,11 @@ class ImpactMap:
         if self._conn is None:
             return set()
         try:
+            rows = self._conn.execute("SELECT test, lines FROM covered WHERE blob = ?", (blob,))
             if lines is None:
-                query = self._conn.execute(
-                    "SELECT DISTINCT test FROM covered WHERE blob = ?", (blob,)
-                )
-                return {row[0] for row in query}
-            found: set[str] = set()
-            for line in sorted(set(lines)):
-                query = self._conn.execute(
-                    "SELECT test FROM covered WHERE blob = ? AND line = ?", (blob, line)
-                )
-                found.update(row[0] for row in query)
-            return found
+                return {test for test, _ in rows}
+            wanted = nums_to_numbits(sorted(set(lines)))
+            return {test for test, ran in rows if numbits_any_intersection(ran, wanted)}
         except sqlite3.Error:
             return set()
 
