@@ -89,6 +89,12 @@ INI: Final[dict[str, tuple[str, str, object]]] = {
     ),
     "orchestrate_merge": ("merge into the base branch when green", "bool", False),
     "orchestrate_dry_run": ("always stop after Plan", "bool", False),
+    "orchestrate_impact_map": (
+        "record per-test coverage in the baseline run (the test-impact map that picks an "
+        "attempt's affected tests; costs the coverage tracer's overhead once per file content)",
+        "bool",
+        True,
+    ),
     "orchestrate_env_allow": (
         "credential variables the target's tests may see (names or globs; others are scrubbed)",
         "linelist",

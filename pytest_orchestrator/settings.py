@@ -79,6 +79,8 @@ class Settings(BaseModel):
     """The tests named on the command line: what the change must make pass."""
     fresh: bool = False
     """Ignore the cached baseline and test-impact map (``--orchestrate-fresh``)."""
+    impact_map: bool = True
+    """Record per-test coverage in the baseline run (``orchestrate_impact_map``)."""
     merge: bool = False
     """Merge into the base branch when the gate is green (only this flag or its ini key
     merges: the command's words never do)."""
@@ -144,6 +146,7 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         base=opt.orchestrate_base or ini(config, "orchestrate_base") or None,
         dry_run=opt.orchestrate_dry_run or ini(config, "orchestrate_dry_run"),
         fresh=bool(getattr(opt, "orchestrate_fresh", False)),
+        impact_map=ini(config, "orchestrate_impact_map"),
         merge=opt.orchestrate_merge or ini(config, "orchestrate_merge"),
         env_allow=ini(config, "orchestrate_env_allow"),
         allow_test_changes=(

@@ -45,6 +45,8 @@ def measure(run: Run) -> Baseline:
     try:
         blobs = impact.source_blobs(run.worktree, run.base_commit)
         todo = sorted(blobs) if settings.fresh else impacts.unmeasured(blobs)
+        if not settings.impact_map:
+            todo = []
         what = ["baseline", str(settings.workers)]
         full_key = baseline_cache.key(tree_id, what, env)
         hit = None if settings.fresh else cache.get(full_key)
