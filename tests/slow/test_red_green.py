@@ -19,7 +19,6 @@ import pytest
 
 from tests.conftest import commit_all, git
 
-pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).parents[2] / "examples" / "wheel"
 COMMAND = "Add contracts_within_cap so the new tests pass"
 SPEC = "tests/test_cap.py"
