@@ -287,6 +287,11 @@ class ChangeCoverage(Frozen):
 
     covered: int = 0
     total: int = 0
+    measured_in: str = Field(
+        "the gate run",
+        description="the run measured: the affected tests' (they cover what the change "
+        "touches, and cost less under the tracer) or, without them, the gate run",
+    )
     uncovered: dict[str, list[int]] = Field(
         default_factory=dict, description="file -> changed executable lines the run missed"
     )

@@ -70,7 +70,7 @@ BREAK_KELLY = {
                 "search": "return win_prob * math.log1p(stake * win_loss_ratio)",
                 "replace": "return 2 * win_prob * math.log1p(stake * win_loss_ratio)",
             },
-        }
+        },
     ],
 }
 EDIT_SPEC = {
@@ -148,7 +148,7 @@ def test_red_green_goes_green_reuses_the_baseline_and_fails_fast(wheel: Path) ->
     assert all("🔴 not collected | 🟢 passed" in row for row in spec_rows), spec_rows
     assert "## Coverage of the change" in pr
     # the tiny account's case is covered, an account of zero (`return 0`) is not
-    assert "3 of 4 changed executable lines ran in the gate run" in pr, pr
+    assert "3 of 4 changed executable lines ran in the affected tests" in pr, pr
     assert "- `wheel_sizing/sizing.py`: lines " in pr
     branch = git(wheel, "branch", "--list", "orchestrate/*").strip().lstrip("* ")
     assert "def contracts_within_cap" in git(wheel, "show", f"{branch}:wheel_sizing/sizing.py")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import importlib
 import threading
@@ -185,10 +186,14 @@ class Executor:
         verdict = functools.partial(
             gate.judge, baseline, names=names, diff_findings=found, edits=edits, config=config
         )
+        sources = impact.measured_sources(root, diff)
+        data = run.scratch / f"coverage-{number}" / ".coverage"
+        data.parent.mkdir(parents=True, exist_ok=True)
+        measure = Coverage(data, [str(root / p) for p in sources]) if sources else None
         with self._base_tests(edits.restore):
             affected = self._affected(diff, names, named)
             first, spec_tests = self._affected_run(
-                number, args, affected, None if spec_edits else named, names
+                number, args, affected, None if spec_edits else named, names, measure
             )
             if spec_edits and named is not None:  # an edited spec is not run: it is not met
                 spec_tests = spec.judge(named, _NOTHING, names)
@@ -203,13 +208,13 @@ class Executor:
                     only=only,
                     affected_ids=len(affected.ids),
                 )
-            sources = impact.measured_sources(root, diff)
-            data = run.scratch / f"coverage-gate{number}" / ".coverage"
-            data.parent.mkdir(parents=True, exist_ok=True)
-            measure = Coverage(data, [str(root / p) for p in sources]) if sources else None
-            result = self._tests(f"gate{number}", args, coverage=measure)
+            # the change's coverage comes from the affected tests when they ran: under the
+            # tracer the whole suite can take several times as long
+            result = self._tests(f"gate{number}", args, coverage=measure if first is None else None)
         covered = (
-            impact.change_coverage(data, root, {p: diff.new[p] for p in sources})
+            impact.change_coverage(data, root, {p: diff.new[p] for p in sources}).model_copy(
+                update={"measured_in": "the gate run" if first is None else "the affected tests"}
+            )
             if sources
             else None
         )
@@ -254,6 +259,7 @@ class Executor:
         affected: impact.Affected,
         named: spec.Spec | None,
         names: Mapping[str, str],
+        measure: Coverage | None,
     ) -> tuple[TestRunResult | None, list[SpecTest]]:
         """The spec (as pytest selects it), then the other affected tests; None when there
         is nothing to run first."""
@@ -263,13 +269,22 @@ class Executor:
         spec_tests: list[SpecTest] = []
         if named is not None:
             opts, paths = named.selection.pytest_args()
-            first = self._tests(f"spec{number}", [*args, *opts], paths=paths, workers=0)
+            first = self._tests(
+                f"spec{number}", [*args, *opts], paths=paths, workers=0, coverage=measure
+            )
             spec_tests = spec.judge(named, first, names)
             if not first.green or spec.unmet(spec_tests):
                 return first, spec_tests
         files = [f for f in affected.files if (self.tree.path / f).is_file()]
         if files:
-            rest = self._tests(f"affected{number}", args, paths=files, keep=affected.keep())
+            more = (
+                dataclasses.replace(measure, fresh=False)
+                if first is not None and measure
+                else measure
+            )
+            rest = self._tests(
+                f"affected{number}", args, paths=files, keep=affected.keep(), coverage=more
+            )
             first = rest if first is None else gate.merge(first, rest)
         return first, spec_tests
 

@@ -94,9 +94,11 @@ class Coverage:
     data_file: Path
     files: list[str]
     contexts: bool = False
+    fresh: bool = True
+    """Delete earlier data first (False: add to it, e.g. a second run of one attempt)."""
 
     def request(self) -> str:
-        for old in self.data_file.parent.glob(self.data_file.name + "*"):
+        for old in self.data_file.parent.glob(self.data_file.name + "*") if self.fresh else ():
             old.unlink()
         return json.dumps(
             {"data_file": str(self.data_file), "include": self.files, "contexts": self.contexts}

@@ -223,7 +223,7 @@ def _coverage_section(attempt: Attempt | None) -> list[str]:
     lines = [
         "## Coverage of the change",
         "",
-        f"{cov.covered} of {cov.total} changed executable lines ran in the gate run{share}.",
+        f"{cov.covered} of {cov.total} changed executable lines ran in {cov.measured_in}{share}.",
         "",
     ]
     if cov.uncovered:
