@@ -174,9 +174,10 @@ class Executor:
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
         named = spec.Spec(run.settings.spec, run.spec_base) if run.spec_base else None
-        spec_edits = (
-            spec.edit_findings([(c.status, c.path) for c in changed], named) if named else []
-        )
+        # the spec is read-only for the plan; only a refactor op's mechanical rewrite of a
+        # name in it (rope renaming a reference) is not an edit of what it asks for
+        by_plan = [(c.status, c.path) for c in changed if c.path not in edits.mechanical]
+        spec_edits = spec.edit_findings(by_plan, named) if named else []
         found += spec_edits
         args = gate.config_args(root, run.scratch, run.base_commit, baseline.inifile)
         diff = impact.changes(root, run.base_commit)
