@@ -38,6 +38,7 @@ from pytest_orchestrator.model import (
     GateResult,
     SpecTest,
     StepResult,
+    TestOutcome,
     TestRunResult,
 )
 from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
@@ -200,7 +201,13 @@ def timeout(baseline: TestRunResult) -> float:
 
 
 def merge(first: TestRunResult, second: TestRunResult) -> TestRunResult:
-    """Two runs of one attempt (the spec's, the other affected tests') as one result."""
+    """Two runs of one attempt as one result (the spec's and the other affected tests'; the
+    affected tests' and the rest of the suite's): a test deselected in one run and run in
+    the other counts as run."""
+    tests: dict[str, TestOutcome] = {}
+    for test in first.tests + second.tests:
+        if test.nodeid not in tests or tests[test.nodeid].outcome == "deselected":
+            tests[test.nodeid] = test
     ok = (0, 5)
     status = first.exitstatus if first.exitstatus not in ok else second.exitstatus
     if status in ok and first.exitstatus in ok and second.exitstatus in ok:
@@ -208,7 +215,7 @@ def merge(first: TestRunResult, second: TestRunResult) -> TestRunResult:
     return first.model_copy(
         update={
             "exitstatus": status,
-            "tests": first.tests + second.tests,
+            "tests": list(tests.values()),
             "collection_errors": first.collection_errors + second.collection_errors,
             "seconds": round(first.seconds + second.seconds, 3),
             "command": [*first.command, ";", *second.command],

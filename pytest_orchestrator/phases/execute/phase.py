@@ -209,9 +209,15 @@ class Executor:
                     only=only,
                     affected_ids=len(affected.ids),
                 )
-            # the change's coverage comes from the affected tests when they ran: under the
-            # tracer the whole suite can take several times as long
-            result = self._tests(f"gate{number}", args, coverage=measure if first is None else None)
+            # Once the affected tests passed, the rest of the suite runs: together they are
+            # the whole suite, each test run once. The change's coverage comes from the
+            # affected tests when they ran (under the tracer a suite can take several times
+            # as long).
+            if first is None:
+                result = self._tests(f"gate{number}", args, coverage=measure)
+            else:
+                done = [t.nodeid for t in first.tests if t.outcome != "deselected"]
+                result = gate.merge(first, self._tests(f"gate{number}", args, skip=done))
         covered = (
             impact.change_coverage(data, root, {p: diff.new[p] for p in sources}).model_copy(
                 update={"measured_in": "the gate run" if first is None else "the affected tests"}
@@ -296,6 +302,7 @@ class Executor:
         *,
         paths: list[str] | None = None,
         keep: list[str] | None = None,
+        skip: list[str] | None = None,
         workers: int | str | None = None,
         coverage: Coverage | None = None,
     ) -> TestRunResult:
@@ -326,6 +333,7 @@ class Executor:
             env_allow=run.settings.env_allow,
             gauge=run.gauge,
             keep=keep,
+            skip=skip,
             coverage=coverage,
             pycache=prefix,
         )

@@ -42,6 +42,7 @@ from pytest_orchestrator.phases.execute.child.inner import (
     COVERAGE_ENV,
     KEEP_ENV,
     REPORT_ENV,
+    SKIP_ENV,
     WORKTREE_ENV,
 )
 
@@ -135,6 +136,7 @@ def run_tests(
     env_allow: Sequence[str] = (),
     gauge: PressureGauge | None = None,
     keep: Sequence[str] | None = None,
+    skip: Sequence[str] | None = None,
     coverage: Coverage | None = None,
     pycache: Path | None = None,
     timeout_hint: str = "raise orchestrate_test_timeout if your suite needs longer",
@@ -145,7 +147,8 @@ def run_tests(
     ``paths`` are repository paths or node ids only, and go after ``--`` so that none of
     them can be read as an option. With a ``gauge``, the run's process group is guarded:
     a suite that would push memory past the threshold is stopped before it takes the
-    machine down. ``keep``: run only these node ids of the collected ``paths``.
+    machine down. ``keep``: run only these node ids of the collected ``paths``; ``skip``:
+    all but these.
     ``coverage``: measure its files (`Coverage`), the data left in its ``data_file``.
     ``pycache``: the bytecode prefix (default: one of this run's own, in ``scratch``).
     """
@@ -178,6 +181,10 @@ def run_tests(
         keep_file = scratch / f"keep-{label}.txt"
         keep_file.write_text("\n".join(keep) + "\n", encoding="utf-8")
         env[KEEP_ENV] = str(keep_file)
+    if skip is not None:
+        skip_file = scratch / f"skip-{label}.txt"
+        skip_file.write_text("\n".join(skip) + "\n", encoding="utf-8")
+        env[SKIP_ENV] = str(skip_file)
     if coverage is not None:
         env[COVERAGE_ENV] = coverage.request()
     start = time.perf_counter()

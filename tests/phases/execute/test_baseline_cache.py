@@ -69,3 +69,8 @@ def test_parity_of_a_partial_run_holds_only_its_selected_tests() -> None:
     merged = gate.merge(result(1.0, ("t.py::a", "passed")), partial)
     assert [t.nodeid for t in merged.tests] == ["t.py::a", "t.py::b_new"]
     assert merged.seconds == 2.0
+    # the affected tests' run, then the rest: a test deselected in one counts as run
+    first = result(1.0, ("t.py::a", "passed"), ("t.py::c", "deselected"))
+    rest = result(1.0, ("t.py::a", "deselected"), ("t.py::c", "failed"))
+    both = gate.merge(first, rest)
+    assert {t.nodeid: t.outcome for t in both.tests} == {"t.py::a": "passed", "t.py::c": "failed"}

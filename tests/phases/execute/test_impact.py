@@ -151,6 +151,17 @@ def test_a_changed_function_selects_its_tests_and_the_change_coverage(
     }
     covered = impact.change_coverage(data, repo, {"calc.py": found.new["calc.py"]})
     assert (covered.covered, covered.total, covered.uncovered) == (1, 1, {})
+    # then the rest of the suite, without what already ran
+    done = [nodeid for nodeid, outcome in ran.items() if outcome != "deselected"]
+    rest = run_tests(
+        repo, user_repo=tmp_path / "elsewhere", scratch=tmp_path / "s4", label="rest", skip=done
+    )
+    assert {t.nodeid: t.outcome for t in rest.tests} == {
+        "tests/test_calc.py::test_mul": "deselected",
+        "tests/test_calc.py::test_add": "passed",
+        "tests/test_new.py::test_new": "deselected",
+        "tests/test_other.py::test_alone": "passed",
+    }
 
 
 def test_a_change_outside_any_function_reaches_the_whole_file() -> None:

@@ -16,7 +16,9 @@ Two requests may come with the run, through the environment:
   optionally with each test's node id as its dynamic context — the test-impact map and the
   coverage of the change are read from those data files;
 * ``PYTEST_ORCHESTRATOR_KEEP`` (a file of node ids): run only those tests of the collected
-  files (the affected tests of an attempt), the others reported deselected.
+  files (the affected tests of an attempt; a path keeps its whole file), the others
+  reported deselected; ``PYTEST_ORCHESTRATOR_SKIP`` the opposite (the rest of the suite,
+  once the affected tests passed).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ _foreign: set[str] = set()
 _deselected: set[str] = set()
 COVERAGE_ENV: Final = "PYTEST_ORCHESTRATOR_COVERAGE"
 KEEP_ENV: Final = "PYTEST_ORCHESTRATOR_KEEP"
+SKIP_ENV: Final = "PYTEST_ORCHESTRATOR_SKIP"
 
 
 def _start_coverage() -> Any:
@@ -114,12 +117,16 @@ def pytest_runtest_protocol(item: pytest.Item) -> Any:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep only the requested tests (the collected files hold others too)."""
-    keep_file = os.environ.get(KEEP_ENV)
-    if not keep_file:
+    """Keep only the requested tests (the collected files hold others too), or skip some."""
+    keep_file, skip_file = os.environ.get(KEEP_ENV), os.environ.get(SKIP_ENV)
+    if keep_file:
+        keep = set(Path(keep_file).read_text(encoding="utf-8").splitlines())
+        wanted = [i.nodeid in keep or i.nodeid.split("::", 1)[0] in keep for i in items]
+    elif skip_file:
+        skip = set(Path(skip_file).read_text(encoding="utf-8").splitlines())
+        wanted = [i.nodeid not in skip for i in items]
+    else:
         return
-    keep = set(Path(keep_file).read_text(encoding="utf-8").splitlines())
-    wanted = [i.nodeid in keep or i.nodeid.split("::", 1)[0] in keep for i in items]
     if not all(wanted):
         config.hook.pytest_deselected(
             items=[i for i, w in zip(items, wanted, strict=True) if not w]
