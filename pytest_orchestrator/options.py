@@ -23,6 +23,9 @@ DEFAULT_MEM_THRESHOLD: Final = 0.70
 DEFAULT_SAMPLE_INTERVAL: Final = 0.25
 DEFAULT_MODEL: Final = "claude-sonnet-4-6"
 DEFAULT_FORGE: Final = "auto"
+COVERAGE_BUDGET_SHARE: Final = 0.5
+"""The change's coverage is measured when the tests running it took at most this share of
+the suite's test time at the base: the tracer slows them several times."""
 GATE_TIMEOUT_FLOOR: Final = 60.0
 """Seconds an attempt's test run may always take, however fast the baseline was."""
 GATE_TIMEOUT_FACTOR: Final = 3.0

@@ -41,7 +41,11 @@ from pytest_orchestrator.model import (
     TestOutcome,
     TestRunResult,
 )
-from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
+from pytest_orchestrator.options import (
+    COVERAGE_BUDGET_SHARE,
+    GATE_TIMEOUT_FACTOR,
+    GATE_TIMEOUT_FLOOR,
+)
 from pytest_orchestrator.phases.execute import integrity
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
@@ -198,6 +202,13 @@ def config_args(tree: Path, scratch: Path, base_commit: str, inifile: str | None
 def timeout(baseline: TestRunResult) -> float:
     """Seconds an attempt's test run may take: sized from the baseline's, with a floor."""
     return max(GATE_TIMEOUT_FLOOR, GATE_TIMEOUT_FACTOR * baseline.seconds)
+
+
+def coverage_budget(baseline: TestRunResult) -> float:
+    """Seconds (at the base) of the tests the change's coverage is measured in, at most:
+    under Python 3.11's tracer hot code ran 3.5x slower (more-itertools' suite). A share of
+    the suite's own test time, so the choice does not depend on how busy the machine is."""
+    return COVERAGE_BUDGET_SHARE * sum(t.duration for t in baseline.tests)
 
 
 def merge(first: TestRunResult, second: TestRunResult) -> TestRunResult:

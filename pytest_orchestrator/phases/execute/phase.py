@@ -39,7 +39,14 @@ import pytest
 
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.items import GateItem, PlanItem, StepFailed, StepItem
-from pytest_orchestrator.model import Attempt, GateResult, SpecTest, StepResult, TestRunResult
+from pytest_orchestrator.model import (
+    Attempt,
+    ChangeCoverage,
+    GateResult,
+    SpecTest,
+    StepResult,
+    TestRunResult,
+)
 from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
 from pytest_orchestrator.phases.execute import gate
 from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
@@ -190,9 +197,13 @@ class Executor:
         sources = impact.measured_sources(root, diff)
         data = run.scratch / f"coverage-{number}" / ".coverage"
         data.parent.mkdir(parents=True, exist_ok=True)
-        measure = Coverage(data, [str(root / p) for p in sources]) if sources else None
         with self._base_tests(edits.restore):
             affected = self._affected(diff, names, named)
+            cost = self._coverage_cost(affected, named)
+            affordable = cost <= gate.coverage_budget(baseline)
+            measure = (
+                Coverage(data, [str(root / p) for p in sources]) if sources and affordable else None
+            )
             first, spec_tests = self._affected_run(
                 number, args, affected, None if spec_edits else named, names, measure
             )
@@ -218,13 +229,17 @@ class Executor:
             else:
                 done = [t.nodeid for t in first.tests if t.outcome != "deselected"]
                 result = gate.merge(first, self._tests(f"gate{number}", args, skip=done))
-        covered = (
-            impact.change_coverage(data, root, {p: diff.new[p] for p in sources}).model_copy(
-                update={"measured_in": "the gate run" if first is None else "the affected tests"}
+        covered = None
+        if measure is not None:
+            covered = impact.change_coverage(data, root, {p: diff.new[p] for p in sources})
+            where = "the gate run" if first is None else "the affected tests"
+            covered = covered.model_copy(update={"measured_in": where})
+        elif sources:
+            covered = ChangeCoverage(
+                measured_in=f"no run: the tests that run the changed code took {cost:.0f}s at "
+                "the base, and the coverage tracer multiplies that several times "
+                f"(measured up to {gate.coverage_budget(baseline):.0f}s)"
             )
-            if sources
-            else None
-        )
         return result, verdict(
             result,
             spec=spec_tests,
@@ -232,6 +247,17 @@ class Executor:
             affected_ids=len(affected.ids),
             coverage=covered,
         )
+
+    def _coverage_cost(self, affected: impact.Affected, named: spec.Spec | None) -> float:
+        """Seconds the tests measuring the change took at the base (the whole suite's when
+        no affected test is known)."""
+        baseline = self.run.baseline
+        assert baseline is not None
+        if not affected.files and named is None:
+            return sum(t.duration for t in baseline.tests)
+        took = {t.nodeid: t.duration for t in baseline.tests}
+        spec_ids = named.ids if named is not None else set()
+        return sum(took.get(i, 0.0) for i in {*affected.ids, *spec_ids})
 
     def _affected(
         self, diff: impact.Changes, names: Mapping[str, str], named: spec.Spec | None

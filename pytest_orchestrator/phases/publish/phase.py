@@ -219,6 +219,8 @@ def _coverage_section(attempt: Attempt | None) -> list[str]:
     cov = gate.coverage if gate is not None else None
     if cov is None:
         return []
+    if cov.measured_in.startswith("no run"):
+        return ["## Coverage of the change", "", f"Not measured ({cov.measured_in}).", ""]
     share = f" ({cov.covered / cov.total:.0%})" if cov.total else ""
     lines = [
         "## Coverage of the change",

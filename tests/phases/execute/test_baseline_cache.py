@@ -60,6 +60,14 @@ def test_the_attempt_timeout_follows_the_baseline_with_a_floor() -> None:
     assert gate.timeout(result(long)) == GATE_TIMEOUT_FACTOR * long
 
 
+def test_the_change_is_measured_in_at_most_half_the_suites_test_time() -> None:
+    base = result(99.0, ("t.py::a", "passed"), ("t.py::b", "passed"))
+    base = base.model_copy(
+        update={"tests": [t.model_copy(update={"duration": 3.0}) for t in base.tests]}
+    )
+    assert gate.coverage_budget(base) == 3.0  # not the run's wall time
+
+
 def test_parity_of_a_partial_run_holds_only_its_selected_tests() -> None:
     base = result(1.0, ("t.py::a", "passed"), ("t.py::b_old", "passed"), ("t.py::c", "passed"))
     partial = result(1.0, ("t.py::b_new", "failed"))
