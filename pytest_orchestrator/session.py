@@ -721,10 +721,6 @@ class Orchestrator:
                 shutil.rmtree(run.run_dir / "montecarlo" / BASE_SNAPSHOT, ignore_errors=True)
             finally:
                 if self.tree is not None:
-                    from pytest_orchestrator.phases.execute.baseline import bytecode_prefix
-                    from pytest_orchestrator.phases.execute.testrun import forget_bytecode
-
-                    forget_bytecode(bytecode_prefix(run), self.tree.path)
                     self.tree.remove()
                 if run.cache is not None:
                     run.cache.close()

@@ -111,5 +111,7 @@ def _run(
 
 
 def bytecode_prefix(run: Run) -> Path:
-    """The bytecode prefix the run's own test runs share (`testrun.invalidate_bytecode`)."""
-    return run.settings.cache_dir / "pycache"
+    """The bytecode prefix the run's own test runs share (`testrun.invalidate_bytecode`):
+    beside the worktree, removed with it; never in the checkout, which no inner run's
+    environment may name."""
+    return run.scratch / "pycache"

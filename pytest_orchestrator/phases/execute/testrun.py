@@ -9,10 +9,10 @@ Every trap we measured is handled here:
 * bytecode in a private ``PYTHONPYCACHEPREFIX``, never beside the user's or the worktree's
   files, and always written there (``PYTHONDONTWRITEBYTECODE`` is dropped: without it every
   import of every run compiles from source, 2.5-4.5x slower). The orchestrator's own runs
-  share one prefix in the cache directory, so the interpreter's and the dependencies'
-  bytecode is compiled once; before each run the bytecode of every file the run's attempts
-  changed is deleted (`invalidate_bytecode`), so a same-second, same-size edit can never
-  run a stale ``.pyc``;
+  share one prefix beside the worktree, so the interpreter's and the dependencies'
+  bytecode is compiled once per run; before each run the bytecode of every file the run's
+  attempts changed is deleted (`invalidate_bytecode`), so a same-second, same-size edit can
+  never run a stale ``.pyc``;
 * ``--continue-on-collection-errors`` so ``-n 0`` and ``-n N`` agree;
 * its own session (process group), registered with the run's lease and stopped as a group
   on timeout or interruption, so xdist workers are never orphaned; a watchdog in the inner
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -115,11 +114,6 @@ def invalidate_bytecode(prefix: Path, worktree: Path, paths: Iterable[str]) -> N
         folder = prefix.joinpath(*source.parent.parts[1:])
         for pyc in folder.glob(f"{source.stem}.{sys.implementation.cache_tag}*.pyc"):
             pyc.unlink(missing_ok=True)
-
-
-def forget_bytecode(prefix: Path, worktree: Path) -> None:
-    """Drop the bytecode of ``worktree``'s files (the run is over; the rest stays)."""
-    shutil.rmtree(prefix.joinpath(*worktree.absolute().parts[1:]), ignore_errors=True)
 
 
 def run_tests(

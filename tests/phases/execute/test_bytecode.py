@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from pytest_orchestrator.phases.execute.testrun import (
-    forget_bytecode,
     inner_environment,
     invalidate_bytecode,
     run_tests,
@@ -54,5 +53,3 @@ def test_a_same_size_edit_in_the_same_second_runs_the_new_code(
     assert not compiled.exists()
     fresh = run_tests(repo, label="two", **kwargs)  # type: ignore[arg-type]
     assert [t.outcome for t in fresh.tests] == ["failed"]  # VALUE is 2 now
-    forget_bytecode(prefix, repo)
-    assert not list(prefix.rglob("value.*.pyc"))
