@@ -301,6 +301,33 @@ class Finding(Frozen):
         return f"{where}: {self.kind}: {self.detail}"
 
 
+class SpecTest(Frozen):
+    """One test of the spec (the tests named on the command line), at the base and after."""
+
+    __test__ = False
+
+    nodeid: str
+    base: str
+    """Its outcome at the base (``not collected`` when its file did not collect there)."""
+    after: str
+    """Its outcome after the change."""
+
+
+class ChangeCoverage(Frozen):
+    """The changed lines the gate run executed: ``covered`` of ``total`` executable ones."""
+
+    covered: int = 0
+    total: int = 0
+    measured_in: str = Field(
+        "the gate run",
+        description="the run measured: the affected tests' (they cover what the change "
+        "touches, and cost less under the tracer) or, without them, the gate run",
+    )
+    uncovered: dict[str, list[int]] = Field(
+        default_factory=dict, description="file -> changed executable lines the run missed"
+    )
+
+
 class GateResult(Frozen):
     """The orchestrator's own test run of an attempt, and what it found against the base.
 
@@ -318,6 +345,19 @@ class GateResult(Frozen):
         default_factory=list, description="test files the change edits (allowed edits only)"
     )
     allowed_because: str = Field("", description="why test edits were allowed, if they were")
+    spec: list[SpecTest] = Field(
+        default_factory=list, description="the named tests, red at the base, after the change"
+    )
+    stage: Literal["affected", "full"] = Field(
+        "full",
+        description="affected: the attempt went red on its affected tests (or a finding) and "
+        "the whole suite did not run",
+    )
+    affected: TestCounts | None = Field(
+        None, description="the affected tests' run that came first (spec included)"
+    )
+    affected_ids: int = Field(0, description="how many tests the affected set named")
+    coverage: ChangeCoverage | None = None
 
 
 class StepResult(Frozen):

@@ -24,6 +24,14 @@ DEFAULT_SAMPLE_INTERVAL: Final = 0.25
 DEFAULT_MODEL: Final = "claude-sonnet-5-5"
 DEFAULT_FORGE: Final = "auto"
 DEFAULT_MERGE_METHOD: Final = "merge"
+COVERAGE_BUDGET_SHARE: Final = 0.5
+"""The change's coverage is measured when the tests running it took at most this share of
+the suite's test time at the base: the tracer slows them several times."""
+GATE_TIMEOUT_FLOOR: Final = 60.0
+"""Seconds an attempt's test run may always take, however fast the baseline was."""
+GATE_TIMEOUT_FACTOR: Final = 3.0
+"""An attempt's test run may take this many times the baseline's duration (above the floor):
+a long suite is not cut off, a hung one still is."""
 
 LLM_INI: Final = {
     # ini key -> the environment variable it stands in for (the environment wins)
@@ -51,7 +59,12 @@ INI: Final[dict[str, tuple[str, str, object]]] = {
         "string",
         DEFAULT_WORKERS,
     ),
-    "orchestrate_test_timeout": ("seconds one test run may take", "float", DEFAULT_TEST_TIMEOUT),
+    "orchestrate_test_timeout": (
+        "seconds the baseline test run may take (an attempt's run: "
+        f"{GATE_TIMEOUT_FACTOR:g}x the baseline's time, at least {GATE_TIMEOUT_FLOOR:g}s)",
+        "float",
+        DEFAULT_TEST_TIMEOUT,
+    ),
     "orchestrate_forge": (
         "local, github, or auto (github when GITHUB_TOKEN is set)",
         "string",
@@ -90,6 +103,12 @@ INI: Final[dict[str, tuple[str, str, object]]] = {
     ),
     "orchestrate_merge": ("merge into the base branch when green", "bool", False),
     "orchestrate_dry_run": ("always stop after Plan", "bool", False),
+    "orchestrate_impact_map": (
+        "record per-test coverage in the baseline run (the test-impact map that picks an "
+        "attempt's affected tests; costs the coverage tracer's overhead once per file content)",
+        "bool",
+        True,
+    ),
     "orchestrate_env_allow": (
         "credential variables the target's tests may see (names or globs; others are scrubbed)",
         "linelist",
@@ -136,6 +155,11 @@ def declare(parser: pytest.Parser) -> None:
         "--orchestrate-dry-run",
         action="store_true",
         help="stop after Plan: print the ranked slices and the plan, change nothing",
+    )
+    group.addoption(
+        "--orchestrate-fresh",
+        action="store_true",
+        help="ignore the cached baseline and test-impact map: run and measure the base again",
     )
     group.addoption(
         "--orchestrate-merge",

@@ -73,6 +73,7 @@ class RunRecord:
             "planner": run.settings.planner,
             "phases": [vars(p) for p in self.phases],
             "baseline": run.baseline.counts().model_dump() if run.baseline else None,
+            "impact": _impact(run.attempts),
             "attempts": [
                 {
                     "number": a.number,
@@ -101,6 +102,17 @@ class RunRecord:
             "publish": run.published.model_dump(mode="json") if run.published else None,
             "trace": run.tracer.link() if run.tracer else None,
         }
+
+
+def _impact(attempts: list[Attempt]) -> dict[str, Any]:
+    """How well the affected tests, run first, caught the red attempts."""
+    red = [a for a in attempts if not a.green and a.gate is not None]
+    caught = [a for a in red if a.gate is not None and a.gate.stage == "affected"]
+    return {
+        "red_attempts": len(red),
+        "caught_by_affected": len(caught),
+        "share": round(len(caught) / len(red), 3) if red else None,
+    }
 
 
 @dataclass
@@ -133,6 +145,8 @@ class Run:
     """The base side of Monte Carlo (phase 3); each attempt carries its own comparison."""
     baseline: TestRunResult | None = None
     """The whole suite at the base commit: what every gate run is held to."""
+    spec_base: TestRunResult | None = None
+    """The tests named on the command line (the spec), run at the base; None without."""
     plans: list[Plan] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     published: PublishResult | None = None

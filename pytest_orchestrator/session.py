@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -51,7 +51,6 @@ from pytest_orchestrator.model import (
     Attempt,
     ExitReason,
     Phase,
-    TestRunResult,
 )
 from pytest_orchestrator.phases.execute.phase import Executor
 from pytest_orchestrator.phases.montecarlo.shrink import BASE_SNAPSHOT
@@ -60,6 +59,9 @@ from pytest_orchestrator.repo import checkout, git
 from pytest_orchestrator.repo.worktree import Worktree
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import resolve
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.phases.execute.baseline import Baseline
 
 PHASE_PLUGINS: Final = tuple(
     f"pytest_orchestrator.phases.{name}.phase"
@@ -76,7 +78,7 @@ class Orchestrator:
         self.run: Run | None = None
         self.stop: StopRun | None = None
         self.preloaded: Plan | None = None
-        self.baseline: Future[TestRunResult] | None = None
+        self.baseline: Future[Baseline] | None = None
         self.items: list[PlanItem] = []
         self.final: Attempt | None = None
         self.executor: Executor | None = None
@@ -90,6 +92,17 @@ class Orchestrator:
         self._more_after = False
         self.tree: Worktree | None = None
         self._checkout: checkout.Snapshot | None = None
+        # Tests named on the command line are the spec, for the inner runs to select: this
+        # process never collects them (it loads no conftest of the target), and -k/-m must
+        # not deselect the plan's steps, which are this session's items.
+        opt = config.option
+        from_args = config.args_source is pytest.Config.ArgsSource.ARGS
+        self._named = (
+            list(config.args) if from_args else [],
+            getattr(opt, "keyword", "") or "",
+            getattr(opt, "markexpr", "") or "",
+        )
+        opt.keyword = opt.markexpr = ""
 
     @property
     def _tree(self) -> Worktree:
@@ -183,8 +196,18 @@ class Orchestrator:
             if settings.base
             else git.head_commit(root)
         )
+        from pytest_orchestrator.phases.execute import spec
         from pytest_orchestrator.repo import worktree
 
+        named = spec.selection(
+            self._named[0],
+            *self._named[1:],
+            invocation=self.config.invocation_params.dir,
+            root=root,
+        )
+        if named.named:
+            spec.check_at_base(root, base_commit, named)
+            settings = settings.model_copy(update={"spec": named})
         for branch in worktree.clean_stale(root):
             self._write(
                 f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True
@@ -247,10 +270,8 @@ class Orchestrator:
             f"orchestrate: run {run_id} on {tree.branch} from {base_commit[:10]} "
             f"(worktree {tree.path})"
         )
-        if not (settings.dry_run or self.config.option.collectonly):
-            self.baseline = ThreadPoolExecutor(1, "baseline").submit(
-                contextvars.copy_context().run, self._run_baseline, run
-            )
+        if named.named:
+            self._progress(f"orchestrate: the spec is the named tests: {named.shown()}")
 
     def _ops(self) -> dict[str, OpSpec]:
         ops = dict(OPS)
@@ -288,20 +309,13 @@ class Orchestrator:
                 yellow=True,
             )
 
-    def _run_baseline(self, run: Run) -> TestRunResult:
-        from pytest_orchestrator.phases.execute.testrun import run_tests
+    def _start_baseline(self, run: Run) -> None:
+        """On its own thread, beside Monte Carlo: the suite at the base (or its cached run)."""
+        from pytest_orchestrator.phases.execute.baseline import measure
 
-        with run.tracer.span("tests.baseline", kind="TOOL"):
-            return run_tests(
-                run.worktree,
-                user_repo=run.repo,
-                scratch=run.scratch,
-                label="baseline",
-                workers=run.settings.workers,
-                env_allow=run.settings.env_allow,
-                timeout=run.settings.test_timeout,
-                gauge=run.gauge,
-            )
+        pool = ThreadPoolExecutor(1, "baseline")
+        self.baseline = pool.submit(contextvars.copy_context().run, measure, run)
+        pool.shutdown(wait=False)
 
     def _install_sigterm(self) -> None:
         """SIGINT and SIGTERM stop the run: SIGTERM would skip ``finally`` and Ctrl-C reaches
@@ -375,16 +389,23 @@ class Orchestrator:
                 f"{run.logic.used_tokens}/{run.logic.budget_tokens} tokens"
             )
             run.write("slices.json", run.logic.model_dump(mode="json"))
-        with run.phase(Phase.MONTECARLO) as note:
-            run.montecarlo = hook.pytest_orchestrator_sample(run=run, slices=run.logic)
-            assert run.montecarlo is not None
-            run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
-            note.summary = run.montecarlo.summary_line()
-        self._await_baseline(run)
-        with run.phase(Phase.PLAN) as note:
-            from pytest_orchestrator.phases.plan.phase import context_for, load
+        from pytest_orchestrator.phases.plan.phase import context_for, load
 
-            run.planner = load(run)
+        run.planner = load(run)
+        if self.preloaded is None:
+            # The planner says now whether it can plan at all: a refusal costs Map and
+            # Logic, not Monte Carlo and a run of the suite.
+            run.planner.can_plan(context_for(run))
+        if not (run.settings.dry_run or self.config.option.collectonly):
+            # Nothing runs in a dry run or --collect-only: no sampling, no baseline.
+            self._start_baseline(run)
+            with run.phase(Phase.MONTECARLO) as note:
+                run.montecarlo = hook.pytest_orchestrator_sample(run=run, slices=run.logic)
+                assert run.montecarlo is not None
+                run.write("mc_summary.json", run.montecarlo.model_dump(mode="json"))
+                note.summary = run.montecarlo.summary_line()
+            self._await_baseline(run)
+        with run.phase(Phase.PLAN) as note:
             if self.preloaded is not None:
                 plans = [self.preloaded]
             else:
@@ -421,9 +442,21 @@ class Orchestrator:
     def _await_baseline(self, run: Run) -> None:
         if self.baseline is None:
             return  # a dry run or --collect-only changes nothing, so needs no baseline
-        result = self.baseline.result()
-        run.baseline = result
+        from pytest_orchestrator.phases.execute import spec
+
+        measured = self.baseline.result()
+        run.baseline = result = measured.result
+        run.spec_base = measured.spec
         run.write("tests-baseline.json", result.model_dump(mode="json"))
+        run.write(
+            "baseline.json",
+            {
+                "cached_from": measured.cached_from,
+                "seconds": measured.seconds,
+                "coverage_recorded_files": measured.measured,
+                "unmeasured_files": measured.unmeasured,
+            },
+        )
         self._check_checkout(run, "while Map, Monte Carlo and the baseline test run ran")
         if not result.tests and not result.collection_errors:
             raise StopRun(
@@ -431,16 +464,38 @@ class Orchestrator:
                 "the repository has no tests (none collected at the base commit): "
                 "there is no gate to pass, so nothing will be merged",
             )
-        if not result.green:
-            failing = "\n  ".join(t.nodeid for t in result.failed[:10])
-            raise StopRun(
-                ExitReason.BASELINE_RED,
-                f"the tests already fail before any change ({len(result.failed)} failing at "
-                f"{run.base_commit[:10]}), so there is no gate to pass. "
-                f"Fix them first:\n  {failing}",
+        named = spec.Spec(run.settings.spec, measured.spec) if measured.spec else None
+        failing = spec.failing_outside(result, named)
+        if failing:
+            why = spec.refusal(failing, run.base_commit, named)
+            if measured.cached_from:
+                why += (
+                    f"\n(this baseline was cached from run {measured.cached_from}; "
+                    "--orchestrate-fresh runs it again)"
+                )
+            raise StopRun(ExitReason.BASELINE_RED, why)
+        if named is not None:
+            if not named.ids and not named.base.collection_errors:
+                raise StopRun(
+                    ExitReason.BAD_INPUT,
+                    f"the named tests ({run.settings.spec.shown()}) select no test at "
+                    f"{run.base_commit[:10]}: name tests that exist in the base commit",
+                )
+            red = sum(t.outcome != "passed" for t in named.base.tests)
+            broken = len(named.base.collection_errors)
+            self._progress(
+                f"{'spec':<10} {len(named.ids)} named test(s), {red} failing"
+                + (f", {broken} file(s) not collecting" if broken else "")
+                + " at the base commit: the change must make them pass"
             )
-        passed, seconds = result.passed, result.seconds
-        self._progress(f"{'baseline':<10} {passed} tests pass at the base commit ({seconds:.2f}s)")
+        how = (
+            f"cached from run {measured.cached_from}, base tree and environment unchanged"
+            if measured.cached_from
+            else f"{result.seconds:.2f}s"
+        )
+        if measured.measured:
+            how += f"; per-test coverage of {measured.measured} source file(s) recorded"
+        self._progress(f"{'baseline':<10} {result.passed} tests pass at the base commit ({how})")
 
     def _check_checkout(self, run: Run, when: str) -> None:
         """End the run red if anything wrote to the user's checkout since the run began."""

@@ -29,6 +29,38 @@ from pytest_orchestrator.tokens import MAX_OUTPUT_TOKENS
 MergeMethod = Literal["merge", "squash", "rebase"]
 
 
+class TestSelection(BaseModel):
+    """Tests named on the command line (``pytest PATH::TEST -k EXPR --orchestrate ...``): the
+    spec of the change. They may fail at the base; the gate requires them to pass."""
+
+    __test__ = False
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    args: list[str] = Field(default_factory=list)
+    """Paths and node ids, relative to the repository root (POSIX)."""
+    keyword: str = ""
+    """``-k`` as given."""
+    markexpr: str = ""
+    """``-m`` as given."""
+
+    @property
+    def named(self) -> bool:
+        return bool(self.args or self.keyword or self.markexpr)
+
+    def pytest_args(self) -> tuple[list[str], list[str]]:
+        """(options, paths) that make pytest select exactly these tests."""
+        opts = (["-k", self.keyword] if self.keyword else []) + (
+            ["-m", self.markexpr] if self.markexpr else []
+        )
+        return opts, list(self.args)
+
+    def shown(self) -> str:
+        parts = list(self.args)
+        parts += [f"-k {self.keyword!r}"] if self.keyword else []
+        parts += [f"-m {self.markexpr!r}"] if self.markexpr else []
+        return " ".join(parts)
+
+
 class Settings(BaseModel):
     """The resolved options of one orchestrated run."""
 
@@ -46,6 +78,12 @@ class Settings(BaseModel):
     """Base branch; default the branch checked out."""
     dry_run: bool = False
     """Stop after Plan and print the plan."""
+    spec: TestSelection = Field(default_factory=TestSelection)
+    """The tests named on the command line: what the change must make pass."""
+    fresh: bool = False
+    """Ignore the cached baseline and test-impact map (``--orchestrate-fresh``)."""
+    impact_map: bool = True
+    """Record per-test coverage in the baseline run (``orchestrate_impact_map``)."""
     merge: bool = False
     """Merge into the base branch when the gate is green (only this flag or its ini key
     merges: the command's words never do)."""
@@ -120,6 +158,8 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         script=(invocation / script) if script else None,
         base=opt.orchestrate_base or ini(config, "orchestrate_base") or None,
         dry_run=opt.orchestrate_dry_run or ini(config, "orchestrate_dry_run"),
+        fresh=bool(getattr(opt, "orchestrate_fresh", False)),
+        impact_map=ini(config, "orchestrate_impact_map"),
         merge=opt.orchestrate_merge or ini(config, "orchestrate_merge"),
         env_allow=ini(config, "orchestrate_env_allow"),
         allow_test_changes=(

@@ -33,10 +33,18 @@ from pathlib import Path, PurePosixPath
 from typing import Final
 
 from pytest_orchestrator.model import (
+    ChangeCoverage,
     Finding,
     GateResult,
+    SpecTest,
     StepResult,
+    TestOutcome,
     TestRunResult,
+)
+from pytest_orchestrator.options import (
+    COVERAGE_BUDGET_SHARE,
+    GATE_TIMEOUT_FACTOR,
+    GATE_TIMEOUT_FLOOR,
 )
 from pytest_orchestrator.phases.execute import integrity
 from pytest_orchestrator.plan import Plan
@@ -191,14 +199,57 @@ def config_args(tree: Path, scratch: Path, base_commit: str, inifile: str | None
     return ["-c", str(ini), f"--rootdir={tree}", f"--confcutdir={confcut}"]
 
 
-def parity(baseline: TestRunResult, gate: TestRunResult, names: Mapping[str, str]) -> list[str]:
-    """Base-passing tests that do not pass in the gate run (failures are the tests check's)."""
+def timeout(baseline: TestRunResult) -> float:
+    """Seconds an attempt's test run may take: sized from the baseline's, with a floor."""
+    return max(GATE_TIMEOUT_FLOOR, GATE_TIMEOUT_FACTOR * baseline.seconds)
+
+
+def coverage_budget(baseline: TestRunResult) -> float:
+    """Seconds (at the base) of the tests the change's coverage is measured in, at most:
+    under Python 3.11's tracer hot code ran 3.5x slower (more-itertools' suite). A share of
+    the suite's own test time, so the choice does not depend on how busy the machine is."""
+    return COVERAGE_BUDGET_SHARE * sum(t.duration for t in baseline.tests)
+
+
+def merge(first: TestRunResult, second: TestRunResult) -> TestRunResult:
+    """Two runs of one attempt as one result (the spec's and the other affected tests'; the
+    affected tests' and the rest of the suite's): a test deselected in one run and run in
+    the other counts as run."""
+    tests: dict[str, TestOutcome] = {}
+    for test in first.tests + second.tests:
+        if test.nodeid not in tests or tests[test.nodeid].outcome == "deselected":
+            tests[test.nodeid] = test
+    ok = (0, 5)
+    status = first.exitstatus if first.exitstatus not in ok else second.exitstatus
+    if status in ok and first.exitstatus in ok and second.exitstatus in ok:
+        status = 0 if 0 in (first.exitstatus, second.exitstatus) else 5
+    return first.model_copy(
+        update={
+            "exitstatus": status,
+            "tests": list(tests.values()),
+            "collection_errors": first.collection_errors + second.collection_errors,
+            "seconds": round(first.seconds + second.seconds, 3),
+            "command": [*first.command, ";", *second.command],
+        }
+    )
+
+
+def parity(
+    baseline: TestRunResult,
+    gate: TestRunResult,
+    names: Mapping[str, str],
+    only: set[str] | None = None,
+) -> list[str]:
+    """Base-passing tests that do not pass in the gate run (failures are the tests check's);
+    ``only``: the run selected these ids (as renamed), the others are not expected in it."""
     outcomes = {t.nodeid: t.outcome for t in gate.tests}
     missing = []
     for test in baseline.tests:
         if test.outcome != "passed":
             continue
         mapped = map_id(test.nodeid, names)
+        if only is not None and mapped not in only and test.nodeid not in only:
+            continue
         outcome = outcomes.get(test.nodeid) or outcomes.get(mapped)
         shown = test.nodeid if mapped == test.nodeid else f"{test.nodeid} (as {mapped})"
         if outcome is None:
@@ -216,12 +267,18 @@ def judge(
     diff_findings: list[Finding],
     edits: TestEdits,
     config: str,
+    spec: list[SpecTest] | None = None,
+    affected: TestRunResult | None = None,
+    only: set[str] | None = None,
+    affected_ids: int = 0,
+    coverage: ChangeCoverage | None = None,
 ) -> GateResult:
-    """The gate's verdict data for one attempt (Review turns it into checks)."""
+    """The gate's verdict data for one attempt (Review turns it into checks). ``only``: the
+    attempt stopped after its affected tests (these ids), ``gate`` is that run."""
     found = list(diff_findings)
     base_n = sum(t.outcome != "deselected" for t in baseline.tests)
     gate_n = sum(t.outcome != "deselected" for t in gate.tests)
-    if gate_n < base_n:
+    if only is None and gate_n < base_n:
         found.append(
             Finding(
                 path="<suite>",
@@ -232,9 +289,14 @@ def judge(
     return GateResult(
         baseline=baseline.counts(),
         gate=gate.counts(),
-        missing=parity(baseline, gate, names),
+        missing=parity(baseline, gate, names, only),
         findings=found,
         config=config,
         tests_changed=edits.changed,
         allowed_because=edits.allowed_because,
+        spec=spec or [],
+        stage="full" if only is None else "affected",
+        affected=affected.counts() if affected is not None else None,
+        affected_ids=affected_ids,
+        coverage=coverage,
     )

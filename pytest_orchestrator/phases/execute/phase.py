@@ -26,23 +26,40 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
+import functools
 import importlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import pytest
 
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.items import GateItem, PlanItem, StepFailed, StepItem
-from pytest_orchestrator.model import Attempt, GateResult, StepResult, TestRunResult
+from pytest_orchestrator.model import (
+    Attempt,
+    ChangeCoverage,
+    GateResult,
+    SpecTest,
+    StepResult,
+    TestRunResult,
+)
+from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
 from pytest_orchestrator.phases.execute import gate
 from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.repo.worktree import Worktree
 from pytest_orchestrator.run import Run
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.phases.execute import impact, spec
+    from pytest_orchestrator.phases.execute.testrun import Coverage
+
+_NOTHING = TestRunResult(exitstatus=5, tests=[], seconds=0.0)
+"""The result of no test run (an attempt stopped before any)."""
 
 SCAN_THREADS = 2
 """Scan steps at once; their heavy work is in subprocesses, so threads are enough."""
@@ -62,6 +79,9 @@ class Executor:
         self._scan: ThreadPoolExecutor | None = None
         self._verdict: tuple[TestRunResult, GateResult] | None = None
         self._gate_run: Future[tuple[TestRunResult, GateResult]] | None = None
+        self._blobs: dict[str, str] | None = None
+        self._touched: set[str] = set()
+        """Files any attempt changed: their bytecode is deleted before each test run."""
 
     @pytest.hookimpl(trylast=True)
     def pytest_orchestrator_execute(
@@ -143,8 +163,11 @@ class Executor:
     def _gate(
         self, plan: Plan, number: int, steps: list[StepResult]
     ) -> tuple[TestRunResult, GateResult]:
-        """The orchestrator's own run of the whole suite, judged against the base."""
-        from pytest_orchestrator.phases.execute.testrun import run_tests
+        """The orchestrator's own run of the whole suite, judged against the base; the
+        affected tests (the spec first) run before it, and a red among them ends the attempt
+        without the whole suite."""
+        from pytest_orchestrator.phases.execute import impact, spec
+        from pytest_orchestrator.phases.execute.testrun import Coverage
 
         run, root = self.run, self.tree.path
         baseline = run.baseline
@@ -152,32 +175,193 @@ class Executor:
             raise OrchestratorError("internal: the gate needs the baseline test run")
         self.tree.verify()
         changed = gate.changes(root, run.base_commit)
+        self._touched.update(c.path for c in changed)  # restored test files included
         held = gate.test_files(baseline)
         names = gate.renames(plan)
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
+        named = spec.Spec(run.settings.spec, run.spec_base) if run.spec_base else None
+        # the spec is read-only for the plan; only a refactor op's mechanical rewrite of a
+        # name in it (rope renaming a reference) is not an edit of what it asks for
+        by_plan = [(c.status, c.path) for c in changed if c.path not in edits.mechanical]
+        spec_edits = spec.edit_findings(by_plan, named) if named else []
+        found += spec_edits
         args = gate.config_args(root, run.scratch, run.base_commit, baseline.inifile)
-        extra = {}
-        if run.gauge is not None:
-            extra[run.gauge.ENV_VAR] = str(run.gauge.shared_path)
-        with self._base_tests(edits.restore):
-            result = run_tests(
-                root,
-                user_repo=run.repo,
-                scratch=run.scratch,
-                label=f"gate{number}",
-                workers=run.settings.workers,
-                config_args=args,
-                timeout=run.settings.test_timeout,
-                extra_env=extra,
-                env_allow=run.settings.env_allow,
-                gauge=run.gauge,
-            )
+        diff = impact.changes(root, run.base_commit)
         config = f"base {baseline.inifile or 'pytest defaults (no config file)'} via -c"
         if edits.restore:
             config += f"; {len(edits.restore)} edited test file(s) run as at the base"
-        return result, gate.judge(
-            baseline, result, names=names, diff_findings=found, edits=edits, config=config
+        verdict = functools.partial(
+            gate.judge, baseline, names=names, diff_findings=found, edits=edits, config=config
+        )
+        sources = impact.measured_sources(root, diff)
+        data = run.scratch / f"coverage-{number}" / ".coverage"
+        data.parent.mkdir(parents=True, exist_ok=True)
+        with self._base_tests(edits.restore):
+            affected = self._affected(diff, names, named)
+            cost = self._coverage_cost(affected, named)
+            affordable = cost <= gate.coverage_budget(baseline)
+            measure = (
+                Coverage(data, [str(root / p) for p in sources]) if sources and affordable else None
+            )
+            first, spec_tests = self._affected_run(
+                number, args, affected, None if spec_edits else named, names, measure
+            )
+            if spec_edits and named is not None:  # an edited spec is not run: it is not met
+                spec_tests = spec.judge(named, _NOTHING, names)
+            ran = first or _NOTHING
+            red = not ran.green or bool(named and spec.unmet(spec_tests))
+            if spec_edits or (first is not None and (found or red)):
+                only = set(affected.ids) | {t.nodeid for t in ran.tests}
+                return ran, verdict(
+                    ran,
+                    spec=spec_tests,
+                    affected=first,
+                    only=only,
+                    affected_ids=len(affected.ids),
+                )
+            # Once the affected tests passed, the rest of the suite runs: together they are
+            # the whole suite, each test run once. The change's coverage comes from the
+            # affected tests when they ran (under the tracer a suite can take several times
+            # as long).
+            if first is None:
+                result = self._tests(f"gate{number}", args, coverage=measure)
+            else:
+                done = [t.nodeid for t in first.tests if t.outcome != "deselected"]
+                result = gate.merge(first, self._tests(f"gate{number}", args, skip=done))
+        covered = None
+        if measure is not None:
+            covered = impact.change_coverage(data, root, {p: diff.new[p] for p in sources})
+            where = "the gate run" if first is None else "the affected tests"
+            covered = covered.model_copy(update={"measured_in": where})
+        elif sources:
+            covered = ChangeCoverage(
+                measured_in=f"no run: the tests that run the changed code took {cost:.0f}s at "
+                "the base, and the coverage tracer multiplies that several times "
+                f"(measured up to {gate.coverage_budget(baseline):.0f}s)"
+            )
+        return result, verdict(
+            result,
+            spec=spec_tests,
+            affected=first,
+            affected_ids=len(affected.ids),
+            coverage=covered,
+        )
+
+    def _coverage_cost(self, affected: impact.Affected, named: spec.Spec | None) -> float:
+        """Seconds the tests measuring the change took at the base (the whole suite's when
+        no affected test is known)."""
+        baseline = self.run.baseline
+        assert baseline is not None
+        if not affected.files and named is None:
+            return sum(t.duration for t in baseline.tests)
+        took = {t.nodeid: t.duration for t in baseline.tests}
+        spec_ids = named.ids if named is not None else set()
+        return sum(took.get(i, 0.0) for i in {*affected.ids, *spec_ids})
+
+    def _affected(
+        self, diff: impact.Changes, names: Mapping[str, str], named: spec.Spec | None
+    ) -> impact.Affected:
+        """The base tests this attempt affects, from the test-impact map."""
+        from pytest_orchestrator.phases.execute import impact
+
+        run, root = self.run, self.tree.path
+        assert run.baseline is not None
+        if self._blobs is None:
+            self._blobs = impact.source_blobs(root, run.base_commit)
+        blobs = self._blobs
+        sources = {p: gate.base_text(root, run.base_commit, p) for p in diff.old if p in blobs}
+        impacts = impact.ImpactMap.open(run.settings.cache_dir)
+        try:
+            return impact.affected(
+                diff,
+                baseline=run.baseline,
+                impact=impacts,
+                blobs=blobs,
+                base_source=sources,
+                names=names,
+                exclude=named.ids if named is not None else set(),
+            )
+        finally:
+            impacts.close()
+
+    def _affected_run(
+        self,
+        number: int,
+        args: list[str],
+        affected: impact.Affected,
+        named: spec.Spec | None,
+        names: Mapping[str, str],
+        measure: Coverage | None,
+    ) -> tuple[TestRunResult | None, list[SpecTest]]:
+        """The spec (as pytest selects it), then the other affected tests; None when there
+        is nothing to run first."""
+        from pytest_orchestrator.phases.execute import spec
+
+        first: TestRunResult | None = None
+        spec_tests: list[SpecTest] = []
+        if named is not None:
+            opts, paths = named.selection.pytest_args()
+            first = self._tests(
+                f"spec{number}", [*args, *opts], paths=paths, workers=0, coverage=measure
+            )
+            spec_tests = spec.judge(named, first, names)
+            if not first.green or spec.unmet(spec_tests):
+                return first, spec_tests
+        files = [f for f in affected.files if (self.tree.path / f).is_file()]
+        if files:
+            more = (
+                dataclasses.replace(measure, fresh=False)
+                if first is not None and measure
+                else measure
+            )
+            rest = self._tests(
+                f"affected{number}", args, paths=files, keep=affected.keep(), coverage=more
+            )
+            first = rest if first is None else gate.merge(first, rest)
+        return first, spec_tests
+
+    def _tests(
+        self,
+        label: str,
+        args: list[str],
+        *,
+        paths: list[str] | None = None,
+        keep: list[str] | None = None,
+        skip: list[str] | None = None,
+        workers: int | str | None = None,
+        coverage: Coverage | None = None,
+    ) -> TestRunResult:
+        """One inner run in the worktree, under the base's configuration (``args``)."""
+        from pytest_orchestrator.phases.execute.baseline import bytecode_prefix
+        from pytest_orchestrator.phases.execute.testrun import invalidate_bytecode, run_tests
+
+        run = self.run
+        assert run.baseline is not None
+        self._touched.update(c.path for c in gate.changes(self.tree.path, run.base_commit))
+        prefix = bytecode_prefix(run)
+        invalidate_bytecode(prefix, self.tree.path, sorted(self._touched))
+        extra = {}
+        if run.gauge is not None:
+            extra[run.gauge.ENV_VAR] = str(run.gauge.shared_path)
+        return run_tests(
+            self.tree.path,
+            user_repo=run.repo,
+            scratch=run.scratch,
+            label=label,
+            workers=run.settings.workers if workers is None else workers,
+            paths=paths,
+            config_args=args,
+            timeout=gate.timeout(run.baseline),
+            timeout_hint=f"an attempt's run may take {GATE_TIMEOUT_FACTOR:g}x the baseline's "
+            f"{run.baseline.seconds:.0f}s (at least {GATE_TIMEOUT_FLOOR:g}s): does a test hang?",
+            extra_env=extra,
+            env_allow=run.settings.env_allow,
+            gauge=run.gauge,
+            keep=keep,
+            skip=skip,
+            coverage=coverage,
+            pycache=prefix,
         )
 
     @contextlib.contextmanager

@@ -6,8 +6,13 @@ Every trap we measured is handled here:
   stale imports), never the console script, with a scrubbed environment: no inherited
   ``PYTHONPATH``/``PYTEST_ADDOPTS``/``PYTEST_PLUGINS``, the worktree (and its ``src/``) first
   on the path;
-* its own ``PYTHONPYCACHEPREFIX`` per attempt, so a same-second, same-size edit can never
-  run a stale ``.pyc``;
+* bytecode in a private ``PYTHONPYCACHEPREFIX``, never beside the user's or the worktree's
+  files, and always written there (``PYTHONDONTWRITEBYTECODE`` is dropped: without it every
+  import of every run compiles from source, 2.5-4.5x slower). The orchestrator's own runs
+  share one prefix beside the worktree, so the interpreter's and the dependencies'
+  bytecode is compiled once per run; before each run the bytecode of every file the run's
+  attempts changed is deleted (`invalidate_bytecode`), so a same-second, same-size edit can
+  never run a stale ``.pyc``;
 * ``--continue-on-collection-errors`` so ``-n 0`` and ``-n N`` agree;
 * its own session (process group), registered with the run's lease and stopped as a group
   on timeout or interruption, so xdist workers are never orphaned; a watchdog in the inner
@@ -23,7 +28,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -31,7 +37,13 @@ from pytest_orchestrator.errors import TestRunError
 from pytest_orchestrator.guard import containment
 from pytest_orchestrator.guard.proctree import stop_group
 from pytest_orchestrator.model import TestOutcome, TestRunResult
-from pytest_orchestrator.phases.execute.child.inner import REPORT_ENV, WORKTREE_ENV
+from pytest_orchestrator.phases.execute.child.inner import (
+    COVERAGE_ENV,
+    KEEP_ENV,
+    REPORT_ENV,
+    SKIP_ENV,
+    WORKTREE_ENV,
+)
 
 if TYPE_CHECKING:
     from pytest_orchestrator.guard.pressure import PressureGauge
@@ -48,6 +60,7 @@ SCRUBBED: Final = (
     "PYTEST_XDIST_WORKER",
     "PYTEST_XDIST_WORKER_COUNT",
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+    "PYTHONDONTWRITEBYTECODE",
 )
 
 
@@ -73,6 +86,36 @@ def inner_environment(worktree: Path, pycache: Path, allow: Sequence[str] = ()) 
     return env
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What an inner run measures: ``files`` (absolute paths), each test's lines under its
+    node id when ``contexts``; the data files are ``data_file`` and its suffixed siblings."""
+
+    data_file: Path
+    files: list[str]
+    contexts: bool = False
+    fresh: bool = True
+    """Delete earlier data first (False: add to it, e.g. a second run of one attempt)."""
+
+    def request(self) -> str:
+        for old in self.data_file.parent.glob(self.data_file.name + "*") if self.fresh else ():
+            old.unlink()
+        return json.dumps(
+            {"data_file": str(self.data_file), "include": self.files, "contexts": self.contexts}
+        )
+
+
+def invalidate_bytecode(prefix: Path, worktree: Path, paths: Iterable[str]) -> None:
+    """Delete the bytecode ``prefix`` holds for ``paths`` (relative to ``worktree``)."""
+    for rel in paths:
+        if not rel.endswith(".py"):
+            continue
+        source = (worktree / rel).absolute()
+        folder = prefix.joinpath(*source.parent.parts[1:])
+        for pyc in folder.glob(f"{source.stem}.{sys.implementation.cache_tag}*.pyc"):
+            pyc.unlink(missing_ok=True)
+
+
 def run_tests(
     worktree: Path,
     *,
@@ -86,6 +129,11 @@ def run_tests(
     extra_env: dict[str, str] | None = None,
     env_allow: Sequence[str] = (),
     gauge: PressureGauge | None = None,
+    keep: Sequence[str] | None = None,
+    skip: Sequence[str] | None = None,
+    coverage: Coverage | None = None,
+    pycache: Path | None = None,
+    timeout_hint: str = "raise orchestrate_test_timeout if your suite needs longer",
 ) -> TestRunResult:
     """Run the suite in ``worktree``; ``scratch`` receives the report, log and pycache.
 
@@ -93,7 +141,10 @@ def run_tests(
     ``paths`` are repository paths or node ids only, and go after ``--`` so that none of
     them can be read as an option. With a ``gauge``, the run's process group is guarded:
     a suite that would push memory past the threshold is stopped before it takes the
-    machine down.
+    machine down. ``keep``: run only these node ids of the collected ``paths``; ``skip``:
+    all but these.
+    ``coverage``: measure its files (`Coverage`), the data left in its ``data_file``.
+    ``pycache``: the bytecode prefix (default: one of this run's own, in ``scratch``).
     """
     scratch.mkdir(parents=True, exist_ok=True)
     report = scratch / f"tests-{label}.json"
@@ -116,10 +167,20 @@ def run_tests(
     cmd += list(config_args or [])
     if paths:
         cmd += ["--", *paths]
-    env = inner_environment(worktree, scratch / f"pycache-{label}", env_allow)
+    env = inner_environment(worktree, pycache or scratch / f"pycache-{label}", env_allow)
     env[REPORT_ENV] = str(report)
     env.update(containment.owner_env())
     env.update(extra_env or {})
+    if keep is not None:
+        keep_file = scratch / f"keep-{label}.txt"
+        keep_file.write_text("\n".join(keep) + "\n", encoding="utf-8")
+        env[KEEP_ENV] = str(keep_file)
+    if skip is not None:
+        skip_file = scratch / f"skip-{label}.txt"
+        skip_file.write_text("\n".join(skip) + "\n", encoding="utf-8")
+        env[SKIP_ENV] = str(skip_file)
+    if coverage is not None:
+        env[COVERAGE_ENV] = coverage.request()
     start = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -140,7 +201,7 @@ def run_tests(
             stop_group(group, leader=proc)
             raise TestRunError(
                 f"the test run ({label}) took longer than {timeout:.0f}s and was stopped; "
-                "raise orchestrate_test_timeout if your suite needs longer"
+                + timeout_hint
             ) from None
         finally:
             if gauge is not None:

@@ -30,6 +30,7 @@ SHRINK_ORDER: Final = (
     "plan.json",
     "Model calls",
     "Test changes",
+    "Coverage",
     "Optimise",
     "Monte Carlo",
     "Attempts",
@@ -183,6 +184,9 @@ def pr_markdown(
             table.append(f"|   | evidence | {evidence} | | | |")
     sections.append(("Attempts", "\n".join(table)))
     sections.append(("Gate", _gate_section(run, attempt).strip()))
+    for name, lines in (("Spec", _spec_section(attempt)), ("Coverage", _coverage_section(attempt))):
+        if lines:
+            sections.append((name, "\n".join(lines).strip()))
     sections.append(("Monte Carlo", _mc_section(run).strip()))
     from pytest_orchestrator.phases.optimise.phase import pr_section as optimise_section
 
@@ -282,6 +286,56 @@ def _gate_section(run: Run, attempt: Attempt | None) -> str:
     if not gate.missing and not gate.findings:
         lines.append("Every test that passed at the base passes; nothing in the diff weakens them.")
     return "\n".join(lines)
+
+
+def _spec_section(attempt: Attempt | None) -> list[str]:
+    """Red-green: each named test at the base and after the change."""
+    gate = attempt.gate if attempt is not None else None
+    if gate is None or not gate.spec:
+        return []
+    lines = ["## Spec", "", "The tests named on the command line, at the base and after:", ""]
+    lines += ["| test | base | after |", "|---|---|---|"]
+    for t in gate.spec:
+        lines.append(f"| `{t.nodeid}` | {_mark(t.base)} | {_mark(t.after)} |")
+    return [*lines, ""]
+
+
+def _mark(outcome: str) -> str:
+    return f"{'🟢' if outcome == 'passed' else '🔴'} {outcome}"
+
+
+def _coverage_section(attempt: Attempt | None) -> list[str]:
+    """Changed lines the gate run executed, N of M, and the ones it did not."""
+    gate = attempt.gate if attempt is not None else None
+    cov = gate.coverage if gate is not None else None
+    if cov is None:
+        return []
+    if cov.measured_in.startswith("no run"):
+        return ["## Coverage of the change", "", f"Not measured ({cov.measured_in}).", ""]
+    share = f" ({cov.covered / cov.total:.0%})" if cov.total else ""
+    lines = [
+        "## Coverage of the change",
+        "",
+        f"{cov.covered} of {cov.total} changed executable lines ran in {cov.measured_in}{share}.",
+        "",
+    ]
+    if cov.uncovered:
+        lines += ["Not covered:", ""]
+        for path, missed in sorted(cov.uncovered.items()):
+            lines.append(f"- `{path}`: lines {_ranges(missed)}")
+        lines.append("")
+    return lines
+
+
+def _ranges(lines: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1-3, 7``."""
+    spans: list[list[int]] = []
+    for n in sorted(lines):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
 def _files_of(diff: str, paths: list[str]) -> str:

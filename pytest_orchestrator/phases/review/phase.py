@@ -19,6 +19,8 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
     checks = [_steps(attempt, len(plan.steps)), _tests(attempt)]
     if attempt.gate is not None:
         checks += [_parity(attempt.gate), _integrity(attempt.gate)]
+        if attempt.gate.spec:
+            checks.append(_spec(attempt.gate))
     checks.append(_diff(attempt))
     for step in plan.steps:
         if step.op == "rename_symbol" and attempt.steps:
@@ -63,6 +65,20 @@ def _parity(gate: GateResult) -> Check:
         name="parity",
         ok=True,
         detail=f"all {gate.baseline.passed} base-passing tests pass ({gate.gate.line()})",
+    )
+
+
+def _spec(gate: GateResult) -> Check:
+    """Red-green: every test named on the command line passes after the change."""
+    red = [t for t in gate.spec if t.after != "passed"]
+    if red:
+        shown = "; ".join(f"{t.nodeid}: {t.after}" for t in red[:10])
+        return Check(name="spec", ok=False, detail=f"{len(red)} named test(s) not green: {shown}")
+    was_red = sum(t.base != "passed" for t in gate.spec)
+    return Check(
+        name="spec",
+        ok=True,
+        detail=f"all {len(gate.spec)} named test(s) pass ({was_red} failed at the base)",
     )
 
 

@@ -85,3 +85,20 @@ def test_an_ambiguous_name_asks_for_the_class(make_repo: Callable[..., Path]) ->
     repo = make_repo({"other.py": "class Gauge:\n    def reading(self):\n        return 1\n"})
     with pytest.raises(EditError, match=r"defined in several places.*Class\.reading"):
         RulesPlanner().plan(context(repo, "rename reading to measure"))
+
+
+def test_can_plan_decides_before_anything_runs(make_repo: Callable[..., Path]) -> None:
+    """The early decision: a command it does not understand, or a symbol that does not
+    exist, is refused by ``can_plan``, which the session calls before sampling and tests."""
+    from pytest_orchestrator.phases.plan.planners import Planner
+    from pytest_orchestrator.phases.plan.planners.scripted import ScriptedPlanner
+
+    repo = make_repo()
+    planner = RulesPlanner()
+    assert isinstance(planner, Planner)
+    assert isinstance(ScriptedPlanner([]), Planner)  # the protocol names can_plan
+    planner.can_plan(context(repo, "Rename add to plus"))
+    with pytest.raises(PlannerRefused, match="does not understand"):
+        planner.can_plan(context(repo, "Make the calculator faster"))
+    with pytest.raises((PlannerRefused, EditError)):
+        planner.can_plan(context(repo, "Rename nowhere_to_be_found to plus"))

@@ -8,6 +8,17 @@ the worktree and the Python installation. The orchestrator checks those against 
 checkout (an editable install or an inherited PYTHONPATH can silently test it instead); the
 checkout's path is never given to the tests. Under xdist, workers send their findings to
 the controller through ``workeroutput`` (builtins only).
+
+Two requests may come with the run, through the environment:
+
+* ``PYTEST_ORCHESTRATOR_COVERAGE`` (JSON): measure the named files with ``coverage``, from
+  the moment this plugin is imported (before any conftest imports the code under test),
+  optionally with each test's node id as its dynamic context — the test-impact map and the
+  coverage of the change are read from those data files;
+* ``PYTEST_ORCHESTRATOR_KEEP`` (a file of node ids): run only those tests of the collected
+  files (the affected tests of an attempt; a path keeps its whole file), the others
+  reported deselected; ``PYTEST_ORCHESTRATOR_SKIP`` the opposite (the rest of the suite,
+  once the affected tests passed).
 """
 
 from __future__ import annotations
@@ -29,6 +40,32 @@ _results: dict[str, dict[str, Any]] = {}
 _collection_errors: list[dict[str, Any]] = []
 _foreign: set[str] = set()
 _deselected: set[str] = set()
+COVERAGE_ENV: Final = "PYTEST_ORCHESTRATOR_COVERAGE"
+KEEP_ENV: Final = "PYTEST_ORCHESTRATOR_KEEP"
+SKIP_ENV: Final = "PYTEST_ORCHESTRATOR_SKIP"
+
+
+def _start_coverage() -> Any:
+    """A started `coverage.Coverage` when the run asks for one (each process of the run,
+    xdist workers included, writes its own suffixed data file)."""
+    request = os.environ.get(COVERAGE_ENV)
+    if not request:
+        return None
+    import coverage
+
+    spec = json.loads(request)
+    cov = coverage.Coverage(
+        data_file=spec["data_file"],
+        data_suffix=True,
+        include=spec["include"],
+        config_file=False,
+    )
+    cov.start()
+    return cov
+
+
+_coverage: Any = _start_coverage()
+_contexts: bool = bool(_coverage) and json.loads(os.environ[COVERAGE_ENV]).get("contexts", False)
 
 
 def _foreign_modules() -> list[str]:
@@ -64,6 +101,43 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_orchestrator.guard.containment import start_watchdog
 
     start_watchdog()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Any:
+    """With contexts, every line a test runs is recorded under its node id."""
+    if not _contexts:
+        return (yield)
+    _coverage.switch_context(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _coverage.switch_context("")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep only the requested tests (the collected files hold others too), or skip some."""
+    keep_file, skip_file = os.environ.get(KEEP_ENV), os.environ.get(SKIP_ENV)
+    if keep_file:
+        keep = set(Path(keep_file).read_text(encoding="utf-8").splitlines())
+        wanted = [i.nodeid in keep or i.nodeid.split("::", 1)[0] in keep for i in items]
+    elif skip_file:
+        skip = set(Path(skip_file).read_text(encoding="utf-8").splitlines())
+        wanted = [i.nodeid not in skip for i in items]
+    else:
+        return
+    if not all(wanted):
+        config.hook.pytest_deselected(
+            items=[i for i, w in zip(items, wanted, strict=True) if not w]
+        )
+        items[:] = [i for i, w in zip(items, wanted, strict=True) if w]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _coverage is not None:
+        _coverage.stop()
+        _coverage.save()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

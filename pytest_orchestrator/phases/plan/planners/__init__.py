@@ -1,7 +1,8 @@
 """Planners turn a command and the pruned slices into plans.
 
-A planner is anything with ``name``, ``can_replan``, ``from_settings(settings)``,
-``plan(context)`` and ``replan(context, failure)`` (the `Planner` protocol);
+A planner is anything with ``name``, ``can_replan``, ``notes``, ``from_settings(settings)``,
+``can_plan(context)``, ``plan(context)`` and ``replan(context, failure)`` (the `Planner`
+protocol);
 built in are ``rules`` (offline, deterministic), ``anthropic`` (the official SDK) and
 ``scripted`` (replays given answers, for tests). ``auto`` picks anthropic when any route
 to Claude is configured (an API key, a bearer token, Bedrock or Vertex: `routes.detect`)
@@ -80,6 +81,12 @@ class Planner(Protocol):
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         """The planner the run's settings describe (how `load_planner` makes one)."""
+        ...
+
+    def can_plan(self, context: PlanContext) -> None:
+        """Raise `PlannerRefused` when this planner cannot plan the command. Cheap (no model
+        call, no test run): it runs before Monte Carlo and the baseline, so a refusal costs
+        about Map's time. Deciding needs no certainty: `plan` may still refuse."""
         ...
 
     def plan(self, context: PlanContext) -> list[Plan]: ...

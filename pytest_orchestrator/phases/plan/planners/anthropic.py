@@ -106,6 +106,9 @@ class AnthropicPlanner:
 
     # -------------------------------------------------------------------- Planner protocol
 
+    def can_plan(self, context: PlanContext) -> None:
+        """Any command may be planned: only a model call could tell otherwise."""
+
     def plan(self, context: PlanContext) -> list[Plan]:
         return [self._plan(context, None)]
 

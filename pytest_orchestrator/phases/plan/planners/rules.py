@@ -36,7 +36,11 @@ class RulesPlanner:
     def from_settings(cls, settings: Settings) -> RulesPlanner:
         return cls()
 
-    def plan(self, context: PlanContext) -> list[Plan]:
+    def can_plan(self, context: PlanContext) -> None:
+        """The command is a rename this planner understands, of a symbol that exists."""
+        self._target(context)
+
+    def _target(self, context: PlanContext) -> tuple[str, str, refactor.Definition]:
         match = RENAME.search(context.command)
         if match is None:
             raise PlannerRefused(
@@ -46,7 +50,10 @@ class RulesPlanner:
                 "(or run a plan of your own with --orchestrate-plan FILE)"
             )
         old, new = match["old"], match["new"]
-        definition = refactor.locate(context.worktree, old, new)
+        return old, new, refactor.locate(context.worktree, old, new)
+
+    def plan(self, context: PlanContext) -> list[Plan]:
+        old, new, definition = self._target(context)
         steps = [
             Step(
                 id="find",

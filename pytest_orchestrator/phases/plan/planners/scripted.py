@@ -64,6 +64,12 @@ class ScriptedPlanner:
                 raise PlanError(f"scripted answer is not a valid plan: {exc}") from None
         return plans
 
+    def can_plan(self, context: PlanContext) -> None:
+        """A scripted refusal as the first answer refuses before anything runs."""
+        first = self.answers[0] if self.answers else None
+        if isinstance(first, dict) and "refuse" in first:
+            raise PlannerRefused(str(first["refuse"]))
+
     def plan(self, context: PlanContext) -> list[Plan]:
         return self._next(context)
 

@@ -1,0 +1,150 @@
+"""Time an orchestrated rename against one bare run of a real project's suite.
+
+For one repository (a local git clone of a real project; fetched, never committed), each
+run in a fresh subprocess, timed by wall clock and by the CPU of the process tree:
+
+- **bare**: ``python -m pytest`` once, as a developer would run the suite;
+- **cold**: ``pytest --orchestrate "Rename OLD to NEW" --orchestrate-fresh``: the baseline
+  runs (measuring per-test coverage for the test-impact map), then the attempt;
+- **warm**: the same command again on the unchanged base: the baseline is reused from the
+  cache, the impact map too, only the attempt's tests run;
+- **dry**: ``--orchestrate-dry-run`` (Map, Logic, Plan only), against Map's own time.
+
+From each run's ``run.json`` and test reports it splits the wall time into the tests (the
+baseline when it ran, the attempt's affected and gate runs) and the orchestrator's phases.
+With ``--dont-write-bytecode`` every run, the bare one included, has
+``PYTHONDONTWRITEBYTECODE=1``.
+
+Usage::
+
+    python benchmarks/bench_scale.py REPO --rename OLD NEW [--path FILE] [--dont-write-bytecode]
+
+With ``--path`` (a symbol also declared in a ``.pyi`` stub, which the rules planner refuses
+as ambiguous) the rules planner's plan is given as ``--orchestrate-plan`` with the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds of the process tree, output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc.stdout + proc.stderr + f"\nexit {proc.returncode}"
+
+
+def latest_run(repo: Path) -> Path:
+    return max((repo / ".orchestrate" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+
+
+def split(run_dir: Path) -> dict[str, Any]:
+    """Seconds in tests vs phases, from the run's record."""
+    record = json.loads((run_dir / "run.json").read_text())
+    phases = {p["phase"]: p["seconds"] for p in record["phases"]}
+    tests_file, baseline_file = run_dir / "tests.json", run_dir / "baseline.json"
+    tests = json.loads(tests_file.read_text()) if tests_file.exists() else {}
+    baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else {}
+    gate = sum((a["result"] or {}).get("seconds", 0.0) for a in tests.get("attempts", []))
+    execute = phases.get("execute", 0.0)
+    own = sum(v for k, v in phases.items() if k not in ("execute", "montecarlo"))
+    return {
+        "total": record["seconds"],
+        "phases": phases,
+        "baseline": baseline,
+        "gate_tests": round(gate, 2),
+        "share_tests": round((execute + baseline.get("seconds", 0.0)) / record["seconds"], 2),
+        "share_phases_without_tests": round(own / record["seconds"], 2),
+        "attempts": [
+            {k: a["gate"][k] for k in ("stage", "affected_ids")} if a["gate"] else None
+            for a in record["attempts"]
+        ],
+        "outcome": record["exit_reason"],
+    }
+
+
+def rename_plan(command: str, old: str, new: str, path: str) -> dict[str, Any]:
+    """The rules planner's rename plan, with the defining file named."""
+    return {
+        "command": command,
+        "planner": "rules",
+        "summary": f"Rename `{old}` to `{new}`",
+        "behaviour_preserving": True,
+        "steps": [
+            {"id": "find", "pool": "scan", "op": "search", "args": {"pattern": rf"\b{old}\b"}},
+            {"id": "rename", "pool": "mutate", "op": "rename_symbol", "needs": ["find"],
+             "args": {"symbol": old, "new_name": new, "path": path}},
+            {"id": "lint", "pool": "scan", "op": "lint", "needs": ["rename"]},
+            {"id": "montecarlo", "pool": "scan", "op": "montecarlo", "needs": ["rename"]},
+        ],
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("repo", type=Path)
+    parser.add_argument("--rename", nargs=2, required=True, metavar=("OLD", "NEW"))
+    parser.add_argument("--path", help="the file defining OLD (the plan names it)")
+    parser.add_argument("--dont-write-bytecode", action="store_true")
+    parser.add_argument("--pytest-args", default="", help="extra args of every run")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ANTHROPIC"))}
+    if args.dont_write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    repo = work / args.repo.name
+    subprocess.run(["git", "clone", "-q", str(args.repo), str(repo)], check=True)
+    extra = args.pytest_args.split()
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
+    command = f"Rename {args.rename[0]} to {args.rename[1]}"
+    orchestrate = ["--orchestrate", command]
+    if args.path:
+        plan = work / "plan.json"
+        plan.write_text(json.dumps(rename_plan(command, *args.rename, args.path)))
+        orchestrate += ["--orchestrate-plan", str(plan)]
+    results: dict[str, Any] = {"repo": str(args.repo), "command": command,
+                               "PYTHONDONTWRITEBYTECODE": args.dont_write_bytecode}  # fmt: skip
+    # a warm-up: the interpreter's and the dependencies' bytecode, as a developer has it
+    timed([*pytest, "--collect-only"], repo, env)
+    wall, cpu, out = timed(pytest, repo, env)
+    results["bare"] = {"wall": round(wall, 2), "cpu": round(cpu, 2), "tail": out[-200:]}
+    for name, flags in (("cold", ["--orchestrate-fresh"]), ("warm", [])):
+        wall, cpu, out = timed([*pytest, *orchestrate, *flags], repo, env)
+        entry: dict[str, Any] = {"wall": round(wall, 2), "cpu": round(cpu, 2)}
+        entry.update(split(latest_run(repo)))
+        entry["cached"] = "cached from run" in out
+        results[name] = entry
+        for branch in subprocess.run(
+            ["git", "branch", "--list", "orchestrate/*", "--format=%(refname:short)"],
+            cwd=repo, capture_output=True, text=True, check=True,
+        ).stdout.split():  # fmt: skip
+            subprocess.run(["git", "branch", "-D", branch], cwd=repo, capture_output=True)
+    wall, cpu, out = timed([*pytest, *orchestrate, "--orchestrate-dry-run"], repo, env)
+    dry = split(latest_run(repo))
+    results["dry"] = {"wall": round(wall, 2), "cpu": round(cpu, 2), "map": dry["phases"]["map"]}
+    bare = results["bare"]["wall"]
+    results["ratio_warm_to_bare"] = round(results["warm"]["wall"] / bare, 2)
+    results["ratio_cold_to_bare"] = round(results["cold"]["wall"] / bare, 2)
+    print(json.dumps(results, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
