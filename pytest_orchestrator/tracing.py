@@ -14,11 +14,12 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -72,6 +73,86 @@ def _to_dict(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------- error spans
+# The Review phase's trace check reads these (`Tracer.error_spans`, `Tracer.export_failures`);
+# which of them gate an attempt is decided in one place, `phases/review/trace_errors.py`.
+
+
+@dataclass(frozen=True)
+class ErrorSpan:
+    """A span that ended in error status: its name, its message and its ancestors' names
+    (nearest first), so a reader can tell an attempt's own work from what surrounds it."""
+
+    name: str
+    message: str
+    ancestors: tuple[str, ...]
+
+
+class _ErrorLog(SpanProcessor):
+    """Remembers every span's parent and name (ids and names only: small) and every span
+    that ended in error, in memory, for `Tracer.error_spans`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parent: dict[int, int | None] = {}
+        self._name: dict[int, str] = {}
+        self._errors: list[tuple[int, str]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        ctx, parent = span.get_span_context(), span.parent
+        with self._lock:
+            self._parent[ctx.span_id] = parent.span_id if parent is not None else None
+            self._name[ctx.span_id] = span.name
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.status.status_code is StatusCode.ERROR:
+            ctx = span.get_span_context()
+            assert ctx is not None
+            with self._lock:
+                self._errors.append((ctx.span_id, span.status.description or ""))
+
+    def errors_under(self, name: str) -> list[ErrorSpan]:
+        with self._lock:
+            roots = [sid for sid, n in self._name.items() if n == name]
+            if not roots:
+                return []
+            root, found = roots[-1], []  # the latest span of that name
+            for sid, message in self._errors:
+                chain: list[str] = []
+                cur: int | None = sid
+                while cur is not None and cur != root:
+                    cur = self._parent.get(cur)
+                    if cur is not None:
+                        chain.append(self._name.get(cur, "?"))
+                if cur == root:
+                    found.append(ErrorSpan(self._name[sid], message, tuple(chain)))
+            return found
+
+
+class _WatchedExporter(SpanExporter):
+    """Passes spans on to ``inner`` and notes each export that fails (a collector that is
+    down or refuses us), for `Tracer.export_failures`."""
+
+    def __init__(self, inner: SpanExporter, failures: list[str]) -> None:
+        self.inner, self.failures = inner, failures
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:
+            self.failures.append(f"{type(exc).__name__}: {exc}")
+            return SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self.failures.append(f"{len(spans)} span(s) not accepted by the collector")
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 def otlp_endpoint() -> tuple[str, str] | None:
     """``(traces endpoint, UI base)`` from the environment, or None when nothing is configured."""
     phoenix = os.environ.get("PHOENIX_COLLECTOR_ENDPOINT", "").rstrip("/")
@@ -94,12 +175,16 @@ class Tracer:
         self.trace_file = trace_file
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         self.provider.add_span_processor(SimpleSpanProcessor(JsonFileExporter(trace_file)))
+        self._errors = _ErrorLog()
+        self.provider.add_span_processor(self._errors)
+        self._export_failures: list[str] = []
         self.endpoint = otlp_endpoint()
         if self.endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             exporter = OTLPSpanExporter(endpoint=self.endpoint[0], timeout=5)
-            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+            watched = _WatchedExporter(exporter, self._export_failures)
+            self.provider.add_span_processor(BatchSpanProcessor(watched))
         self._tracer = self.provider.get_tracer("pytest_orchestrator")
         self.trace_id: str | None = None
 
@@ -114,6 +199,15 @@ class Tracer:
             except BaseException as exc:
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 raise
+
+    def error_spans(self, under: str) -> list[ErrorSpan]:
+        """Spans that ended in error status inside the latest span named ``under`` (itself
+        included), e.g. ``under="attempt.2"``: the evidence of an attempt's trace."""
+        return self._errors.errors_under(under)
+
+    def export_failures(self) -> list[str]:
+        """Exports to the collector that failed so far (the local trace.json is unaffected)."""
+        return list(self._export_failures)
 
     def link(self) -> str:
         """Where a reviewer finds the trace: the Phoenix page, else the local file."""
