@@ -101,7 +101,11 @@ def diff_map(root: Path, base_commit: str) -> DiffMap:
     result = DiffMap()
     old = new = ""
     for line in text.splitlines():
-        if line.startswith("--- "):
+        if line.startswith("rename from "):
+            old = line.removeprefix("rename from ")
+        elif line.startswith("rename to "):  # a pure rename has no ---/+++ lines
+            result.renames[old] = line.removeprefix("rename to ")
+        elif line.startswith("--- "):
             old = line[4:].removeprefix("a/")
         elif line.startswith("+++ "):
             new = line[4:].removeprefix("b/")
