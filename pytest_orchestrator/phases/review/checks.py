@@ -137,8 +137,13 @@ class BaseSide:
                 return {t.name: ToolRun("error", detail=f"no base snapshot: {exc}") for t in tools}
             finally:
                 self._snapshot_done.set()
-            timeout = run.settings.check_timeout
-            return {t.name: run_tool(t, self.root, self.scratch, "base", timeout) for t in tools}
+            timeout, results = run.settings.check_timeout, {}
+            for t in tools:
+                if run.record.exit_reason:  # the run ended meanwhile: start nothing more
+                    results[t.name] = ToolRun("error", detail="the run ended first")
+                    continue
+                results[t.name] = run_tool(t, self.root, self.scratch, "base", timeout)
+            return results
 
     def _snapshot(self) -> None:
         """The base commit's files in ``self.root``, a git repository of its own (pre-commit
