@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from pytest_orchestrator.model import Attempt, Check, CheckFinding
+from pytest_orchestrator.phases.plan.redact import redact
 from pytest_orchestrator.phases.review import precommit
 from pytest_orchestrator.phases.review.commands import Outcome, run_command
 from pytest_orchestrator.phases.review.findings import DiffMap, diff_map, finding, new_findings
@@ -53,8 +54,9 @@ def _slug(name: str) -> str:
 
 
 def _tail(text: str, limit: int = 400) -> str:
+    """The end of a command's output, redacted (it may print the line it complains about)."""
     text = text.strip()
-    return text if len(text) <= limit else "…" + text[-limit:]
+    return redact(text if len(text) <= limit else "…" + text[-limit:])
 
 
 def _judge_outcome(name: str, outcome: Outcome, tool: Tool | None, root: Path) -> ToolRun:

@@ -40,7 +40,7 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
 def pytest_orchestrator_phase_done(run: Run, phase: Phase) -> None:
     """Once the plan is final, start the base side of the repository's checks: it runs on a
     snapshot of the base while the first attempt runs, not after it."""
-    if phase is Phase.OPTIMISE and not run.settings.dry_run:
+    if phase is Phase.OPTIMISE and run.baseline is not None:  # no attempt without a baseline
         repo_checks.base_side(run).start()
 
 
