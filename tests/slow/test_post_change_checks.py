@@ -231,3 +231,32 @@ def test_a_planted_credential_is_red_and_never_shown(
     ]
     assert token not in result.stdout.str() + result.stderr.str()
     assert token not in (run_dir / "run.json").read_text()
+
+
+def test_extra_checks_that_hang_or_are_missing(
+    pytester: pytest.Pytester, checked_repo: Callable[..., Path]
+) -> None:
+    """A hanging check is stopped at its timeout (as at the base: reported, not held against
+    the change); a required one that is not installed is red, named."""
+    import sys
+
+    hang = f"{sys.executable} -c 'import time; time.sleep(600)'"
+    ini = textwrap.dedent(f"""\
+        [tool.pytest.ini_options]
+        orchestrate_checks = [
+            "{hang}",
+            "no-such-linter --strict .",
+        ]
+        orchestrate_checks_required = ["no-such-linter --strict ."]
+        orchestrate_check_timeout = 2
+        """)
+    repo = checked_repo({"pyproject.toml": PYPROJECT + "\n" + ini})
+    result, record, _ = orchestrate(pytester, repo, [[TIDY]], "Tidy the docstring of add")
+    assert result.ret == 1, result.stdout.str()
+    checks = checks_of(record, 1)
+    assert checks[hang]["ok"]
+    assert "did not finish in time and was stopped (at the base too)" in checks[hang]["detail"]
+    missing = checks["no-such-linter --strict ."]
+    assert not missing["ok"]
+    assert missing["detail"] == "no-such-linter is not installed; skipped (required: red)"
+    result.stdout.fnmatch_lines(["*failed checks: no-such-linter --strict .*"])
