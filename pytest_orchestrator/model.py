@@ -374,12 +374,42 @@ class StepResult(Frozen):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class CheckFinding(Frozen):
+    """One finding of a post-change check (a linter message, a type error, a secret): what a
+    replan needs to fix it, and what baseline parity compares (tool, rule, location)."""
+
+    tool: str
+    rule: str = Field(description="the tool's code for it: 'F401', 'arg-type', a hook id")
+    path: str = ""
+    line: int = 0
+    message: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else (self.path or "-")
+        return f"{self.tool} {self.rule} {where}: {self.message}"
+
+
 class Check(Frozen):
-    """One post-change check; the gate is green only when every check passes."""
+    """One post-change check; the gate is green only when every check passes.
+
+    Checks that compare the attempt with the base (the repository's own linters, type checker
+    and hooks) also carry how many findings each side had and the ones the change added.
+    """
 
     name: str
     ok: bool
     detail: str = ""
+    findings: list[CheckFinding] = Field(
+        default_factory=list, description="what the change added (these make the check red)"
+    )
+    base_findings: int | None = Field(None, description="findings at the base; None: not run")
+    attempt_findings: int | None = Field(None, description="findings after the change")
+    skipped: str = Field("", description="why the check did not run, when it did not")
+
+
+EVIDENCE_FINDINGS = 20
+"""Findings of one failed check shown to the planner; the planner trims the whole evidence to
+its token budget on top of this."""
 
 
 class Attempt(Frozen):
@@ -418,7 +448,12 @@ class Attempt(Frozen):
         lines = [f"{s.step_id}: {s.summary}" for s in self.steps if not s.ok]
         for t in self.failing_tests():
             lines.append(f"{t.outcome.upper()} {t.nodeid}: {t.message}".rstrip())
-        lines += [f"check {c.name} failed: {c.detail}" for c in self.checks if not c.ok]
+        for c in self.checks:
+            if not c.ok:
+                lines.append(f"check {c.name} failed: {c.detail}")
+                lines += [f"  {f}" for f in c.findings[:EVIDENCE_FINDINGS]]
+                if len(c.findings) > EVIDENCE_FINDINGS:
+                    lines.append(f"  ... and {len(c.findings) - EVIDENCE_FINDINGS} more")
         if self.gate is not None:
             lines += [f"gate: {f}" for f in self.gate.findings]
         return "\n".join(lines)

@@ -32,6 +32,7 @@ GATE_TIMEOUT_FLOOR: Final = 60.0
 GATE_TIMEOUT_FACTOR: Final = 3.0
 """An attempt's test run may take this many times the baseline's duration (above the floor):
 a long suite is not cut off, a hung one still is."""
+DEFAULT_CHECK_TIMEOUT: Final = 300.0
 
 LLM_INI: Final = {
     # ini key -> the environment variable it stands in for (the environment wins)
@@ -118,6 +119,27 @@ INI: Final[dict[str, tuple[str, str, object]]] = {
         "let orchestrate_merge merge a result whose tests the command asked to change",
         "bool",
         False,
+    ),
+    "orchestrate_checks": (
+        "extra post-change check commands, one a line, run in the worktree (no shell)",
+        "linelist",
+        [],
+    ),
+    "orchestrate_checks_discover": (
+        "find checks in the repository's configuration (pre-commit, ruff, flake8, mypy, "
+        "pyright); false runs only orchestrate_checks",
+        "bool",
+        True,
+    ),
+    "orchestrate_checks_required": (
+        "checks (tool names, or commands of orchestrate_checks) whose absence is red, not skipped",
+        "linelist",
+        [],
+    ),
+    "orchestrate_check_timeout": (
+        "seconds one check command may take",
+        "float",
+        DEFAULT_CHECK_TIMEOUT,
     ),
     **{key: (f"anthropic planner: like ${env}", "string", "") for key, env in LLM_INI.items()},
 }

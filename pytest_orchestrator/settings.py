@@ -13,6 +13,7 @@ from pytest_orchestrator import options
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.options import (
     DEFAULT_ATTEMPTS,
+    DEFAULT_CHECK_TIMEOUT,
     DEFAULT_FORGE,
     DEFAULT_MEM_THRESHOLD,
     DEFAULT_MERGE_METHOD,
@@ -115,6 +116,14 @@ class Settings(BaseModel):
     """How ``merge`` merges a GitHub pull request (the repository must allow it)."""
     trace_ui: str = ""
     """The trace UI PR.md links to when the OTLP endpoint is not Phoenix itself."""
+    checks: list[str] = Field(default_factory=list)
+    """Extra post-change check commands (``orchestrate_checks``)."""
+    checks_discover: bool = True
+    """Find the repository's own checks in its configuration."""
+    checks_required: list[str] = Field(default_factory=list)
+    """Checks whose absence makes the attempt red instead of being skipped."""
+    check_timeout: float = Field(DEFAULT_CHECK_TIMEOUT, gt=0)
+    """Wall-clock limit of one check command."""
     llm_env: dict[str, str] = Field(default_factory=dict)
     """Model-call settings from ini keys, named as their environment variables (`LLM_INI`)."""
 
@@ -183,6 +192,10 @@ def resolve(config: pytest.Config, root: Path) -> Settings:
         github_repo=ini(config, "orchestrate_github_repo") or None,
         merge_method=cast(MergeMethod, merge_method),  # checked above
         trace_ui=ini(config, "orchestrate_trace_ui"),
+        checks=ini(config, "orchestrate_checks"),
+        checks_discover=ini(config, "orchestrate_checks_discover"),
+        checks_required=ini(config, "orchestrate_checks_required"),
+        check_timeout=ini(config, "orchestrate_check_timeout"),
         llm_env={env: ini(config, key) for key, env in LLM_INI.items() if ini(config, key)}
         | ({"ORCHESTRATE_MCP_PROJECT": "true"} if opt.orchestrate_mcp_project else {}),
     )

@@ -26,11 +26,12 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -82,25 +83,34 @@ class RecordingExporter(SpanExporter):
         self.ok: bool | None = None
         """None until the first export; then whether every export so far succeeded."""
         self.reason = ""
+        self.failures: list[str] = []
+        """Every failed export's reason, in order (`Tracer.export_failures`)."""
         self.status: int | None = None
         """The collector's last HTTP status (from the session's response hook)."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.status = None
-        result = self.inner.export(spans)
+        error = ""
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # an exporter bug must not end the run: note it, go on
+            result, error = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
         if result is SpanExportResult.SUCCESS:
             self.ok = self.ok is not False
+            return result
+        self.ok = False
+        if error:
+            self.reason = f"{self.endpoint}: {error}"
+        elif self.status in (401, 403):
+            self.reason = (
+                f"{self.endpoint} refused the spans ({self.status}): set PHOENIX_API_KEY "
+                "to a key of that Phoenix"
+            )
+        elif self.status is not None:
+            self.reason = f"{self.endpoint} answered {self.status}"
         else:
-            self.ok = False
-            if self.status in (401, 403):
-                self.reason = (
-                    f"{self.endpoint} refused the spans ({self.status}): set PHOENIX_API_KEY "
-                    "to a key of that Phoenix"
-                )
-            elif self.status is not None:
-                self.reason = f"{self.endpoint} answered {self.status}"
-            else:
-                self.reason = f"{self.endpoint} could not be reached"
+            self.reason = f"{self.endpoint} could not be reached"
+        self.failures.append(f"{len(spans)} span(s) not exported: {self.reason}")
         return result
 
     def shutdown(self) -> None:
@@ -123,6 +133,63 @@ def _to_dict(span: ReadableSpan) -> dict[str, Any]:
         "status": span.status.status_code.name,
         "attributes": dict(span.attributes or {}),
     }
+
+
+# ---------------------------------------------------------------------------- error spans
+# The Review phase's trace check reads these (`Tracer.error_spans`, `Tracer.export_failures`,
+# which `RecordingExporter` keeps);
+# which of them gate an attempt is decided in one place, `phases/review/trace_errors.py`.
+
+
+@dataclass(frozen=True)
+class ErrorSpan:
+    """A span that ended in error status: its name, its message and its ancestors' names
+    (nearest first), so a reader can tell an attempt's own work from what surrounds it."""
+
+    name: str
+    message: str
+    ancestors: tuple[str, ...]
+
+
+class _ErrorLog(SpanProcessor):
+    """Remembers every span's parent and name (ids and names only: small) and every span
+    that ended in error, in memory, for `Tracer.error_spans`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parent: dict[int, int | None] = {}
+        self._name: dict[int, str] = {}
+        self._errors: list[tuple[int, str]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        ctx, parent = span.get_span_context(), span.parent
+        with self._lock:
+            self._parent[ctx.span_id] = parent.span_id if parent is not None else None
+            self._name[ctx.span_id] = span.name
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.status.status_code is StatusCode.ERROR:
+            ctx = span.get_span_context()
+            assert ctx is not None
+            with self._lock:
+                self._errors.append((ctx.span_id, span.status.description or ""))
+
+    def errors_under(self, name: str) -> list[ErrorSpan]:
+        with self._lock:
+            roots = [sid for sid, n in self._name.items() if n == name]
+            if not roots:
+                return []
+            root, found = roots[-1], []  # the latest span of that name
+            for sid, message in self._errors:
+                chain: list[str] = []
+                cur: int | None = sid
+                while cur is not None and cur != root:
+                    cur = self._parent.get(cur)
+                    if cur is not None:
+                        chain.append(self._name.get(cur, "?"))
+                if cur == root:
+                    found.append(ErrorSpan(self._name[sid], message, tuple(chain)))
+            return found
 
 
 def _headers(text: str) -> dict[str, str]:
@@ -175,6 +242,8 @@ class Tracer:
             resource=Resource.create({"service.name": service, PROJECT_NAME: project})
         )
         self.provider.add_span_processor(SimpleSpanProcessor(JsonFileExporter(trace_file)))
+        self._errors = _ErrorLog()
+        self.provider.add_span_processor(self._errors)
         configured = otlp_endpoint(env, ui)
         self.endpoint = configured[0] if configured else None
         self.template = configured[1] if configured else None
@@ -227,6 +296,15 @@ class Tracer:
         if self.exporter.ok is None:
             return False, f"no span has reached {self.exporter.endpoint} yet"
         return self.exporter.ok, self.exporter.reason
+
+    def error_spans(self, under: str) -> list[ErrorSpan]:
+        """Spans that ended in error status inside the latest span named ``under`` (itself
+        included), e.g. ``under="attempt.2"``: the evidence of an attempt's trace."""
+        return self._errors.errors_under(under)
+
+    def export_failures(self) -> list[str]:
+        """Exports to the collector that failed so far (the local trace.json is unaffected)."""
+        return list(self.exporter.failures) if self.exporter is not None else []
 
     def link(self) -> str:
         """Where a reviewer finds the trace: its page in the UI once the collector has it,

@@ -187,6 +187,8 @@ def pr_markdown(
     for name, lines in (("Spec", _spec_section(attempt)), ("Coverage", _coverage_section(attempt))):
         if lines:
             sections.append((name, "\n".join(lines).strip()))
+    if checks := checks_section(attempt).strip():
+        sections.append(("Checks", checks))
     sections.append(("Monte Carlo", _mc_section(run).strip()))
     from pytest_orchestrator.phases.optimise.phase import pr_section as optimise_section
 
@@ -338,6 +340,34 @@ def _ranges(lines: list[int]) -> str:
     return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
+def checks_section(attempt: Attempt | None) -> str:
+    """The repository's own checks against the base: per tool, the findings at the base, after
+    the change, and the ones the change added (those are what make a check red)."""
+    rows = [
+        c
+        for c in (attempt.checks if attempt is not None else [])
+        if c.attempt_findings is not None or c.skipped
+    ]
+    if not rows:
+        return ""
+    lines = [
+        "## Checks",
+        "",
+        "| check | base findings | attempt findings | new | result |",
+        "|---|---|---|---|---|",
+    ]
+    for c in rows:
+        base = "—" if c.base_findings is None else str(c.base_findings)
+        now = "—" if c.attempt_findings is None else str(c.attempt_findings)
+        result = f"skipped: {c.skipped}" if c.skipped else ("ok" if c.ok else "**red**")
+        lines.append(f"| {c.name} | {base} | {now} | {len(c.findings)} | {result} |")
+    new = [f for c in rows for f in c.findings]
+    if new:
+        lines += ["", "Findings the change adds:", ""]
+        lines += [f"- `{f.path}:{f.line}` {f.tool} {f.rule}: {f.message}" for f in new[:50]]
+    return "\n".join(lines)
+
+
 def _files_of(diff: str, paths: list[str]) -> str:
     """The sections of a git diff that touch ``paths``."""
     wanted = set(paths)
@@ -383,6 +413,9 @@ def terminal_lines(run: Run) -> list[str]:
             )
             for f in a.failing_tests()[:10]:
                 lines.append(f"  attempt {a.number} FAILED {f.nodeid}")
+        for c in a.checks:
+            if not c.ok:
+                lines += [f"  attempt {a.number} {c.name}: {f}" for f in c.findings[:5]]
     montecarlo = run.latest_montecarlo()
     if montecarlo is not None:
         lines.append(f"monte carlo: {montecarlo.verdict}")

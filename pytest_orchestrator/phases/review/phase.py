@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_orchestrator.model import Attempt, Check, GateResult
+from pytest_orchestrator.model import Attempt, Check, GateResult, Phase
 from pytest_orchestrator.phases.execute import refactor
+from pytest_orchestrator.phases.review import checks as repo_checks
+from pytest_orchestrator.phases.review import secrets, trace_errors
 from pytest_orchestrator.run import Run
 
 
@@ -22,10 +24,26 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
         if attempt.gate.spec:
             checks.append(_spec(attempt.gate))
     checks.append(_diff(attempt))
+    if attempt.diff_stat:
+        checks.append(secrets.check(run.worktree, run.base_commit))
+    checks += trace_errors.checks(run.tracer, attempt)
+    if (
+        attempt.diff_stat
+        and len(attempt.steps) == len(plan.steps)
+        and all(s.ok for s in attempt.steps)
+    ):  # a red attempt's tree is not the change: its linters would only add noise
+        checks += repo_checks.review(run, attempt)
     for step in plan.steps:
         if step.op == "rename_symbol" and attempt.steps:
             checks.append(_renamed(run, step.args["symbol"], step.args["new_name"]))
     return checks
+
+
+def pytest_orchestrator_phase_done(run: Run, phase: Phase) -> None:
+    """Once the plan is final, start the base side of the repository's checks: it runs on a
+    snapshot of the base while the first attempt runs, not after it."""
+    if phase is Phase.OPTIMISE and run.baseline is not None:  # no attempt without a baseline
+        repo_checks.base_side(run).start()
 
 
 def _steps(attempt: Attempt, planned: int) -> Check:
