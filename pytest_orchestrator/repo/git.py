@@ -36,18 +36,25 @@ def git(
     # Its own process group: Ctrl-C in the terminal reaches the whole foreground group, and
     # a git killed half-way through (during cleanup, say) leaves a branch or a lock file in
     # the user's repository. Interrupting us still stops it: `run` kills it on the way out.
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        process_group=0,
-    )
+    # A signal meant for us (Ctrl-C pressed again during cleanup) can reach git in the instant
+    # before it leaves our group: a reading command killed that way is simply run again.
+    for _ in range(2 if read_only else 1):
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            process_group=0,
+        )
+        if proc.returncode >= 0:
+            break
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
+        if proc.returncode < 0:
+            detail = f"killed by signal {-proc.returncode}" + (f": {detail}" if detail else "")
         raise RepositoryError(f"git {' '.join(args)} failed in {cwd}: {detail}")
     return proc.stdout
 
@@ -89,7 +96,7 @@ def dirty_paths(root: Path) -> list[str]:
 
 
 def common_dir(root: Path) -> Path:
-    path = Path(git("rev-parse", "--git-common-dir", cwd=root).strip())
+    path = Path(git("rev-parse", "--git-common-dir", cwd=root, read_only=True).strip())
     return path if path.is_absolute() else (root / path).resolve()
 
 
