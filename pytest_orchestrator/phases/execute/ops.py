@@ -187,15 +187,19 @@ def _changed(root: Path, base: str) -> list[str]:
 
 
 def rename_symbol(ctx: StepContext, args: RenameSymbolArgs) -> OpOutcome:
-    changed = refactor.rename(
+    renamed = refactor.rename(
         ctx.root, args.symbol, args.new_name, args.path, check=lambda rel: inside(ctx.root, rel)
     )
-    for rel in changed:  # and verified after: what rope reports it wrote is still inside
+    for rel in renamed.changed:  # and verified after: what was written is still inside
         inside(ctx.root, rel)
+    mentions = renamed.mentions
     return OpOutcome(
         True,
-        f"renamed {args.symbol} -> {args.new_name} in {len(changed)} files",
-        changed_files=changed,
+        f"renamed {args.symbol} -> {args.new_name} in {len(renamed.changed)} files "
+        f"({len(mentions.updated)} text mentions updated, {len(mentions.left)} left, "
+        f"{len(mentions.literals)} string literals to review)",
+        changed_files=renamed.changed,
+        data={"mentions": mentions.as_data()},
     )
 
 

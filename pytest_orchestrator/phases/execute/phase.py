@@ -268,7 +268,7 @@ class Executor:
             worker=outcome.worker,
             seconds=round(time.perf_counter() - started, 3),
             changed_files=outcome.changed_files,
-            data={"failed": outcome.data["failed"]} if outcome.data.get("failed") else {},
+            data={k: outcome.data[k] for k in ("failed", "mentions") if outcome.data.get(k)},
         )
         with self._lock:
             self._results[step.id] = result

@@ -147,6 +147,8 @@ def pr_markdown(run: Run, attempt: Attempt | None, diff: str, commit: str) -> st
             lines.append(f"|   | evidence | {evidence} | | | |")
     lines += ["", _gate_section(run, attempt).strip(), ""]
     lines += [_mc_section(run).strip(), ""]
+    if mentions := mentions_section(attempt).strip():
+        lines += [mentions, ""]
     from pytest_orchestrator.phases.optimise.phase import pr_section as optimise_section
 
     if optimised := optimise_section(run).strip():
@@ -193,6 +195,29 @@ def _gate_section(run: Run, attempt: Attempt | None) -> str:
         lines += [f"- {f}" for f in gate.findings] + [""]
     if not gate.missing and not gate.findings:
         lines.append("Every test that passed at the base passes; nothing in the diff weakens them.")
+    return "\n".join(lines)
+
+
+def mentions_section(attempt: Attempt | None) -> str:
+    """What a rename did to the text around the code: docs, docstrings, comments, doctests
+    updated; mentions left on purpose, each with why; string literals for review."""
+    found = [s.data["mentions"] for s in (attempt.steps if attempt else []) if "mentions" in s.data]
+    if not found:
+        return ""
+    lines = ["## Text mentions", ""]
+    for title, key in (
+        ("Text mentions updated", "updated"),
+        ("Left on purpose", "left"),
+        ("String literals naming the symbol (not changed: review them)", "literals"),
+    ):
+        rows = [row for data in found for row in data.get(key, [])]
+        lines += [f"{title}: {len(rows)}", ""]
+        for row in rows[:50]:
+            why = f" — {row['why']}" if key == "left" else ""
+            lines.append(f"- `{row['path']}:{row['line']}` `{row['text']}`{why}")
+        if len(rows) > 50:
+            lines.append(f"- … and {len(rows) - 50} more")
+        lines.append("")
     return "\n".join(lines)
 
 

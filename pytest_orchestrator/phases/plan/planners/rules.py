@@ -23,6 +23,12 @@ RENAME: Final = re.compile(
 )
 
 
+def sentence_name(word: str) -> str:
+    """A name as written in a sentence, without the sentence's own punctuation or quotes:
+    "Rename underscore to snake_case." names ``snake_case``."""
+    return word.rstrip(".!?:)]}\u201d\u2019\"'`").lstrip("(\u201c\u2018\"'`")
+
+
 @final
 class RulesPlanner:
     name = "rules"
@@ -45,7 +51,7 @@ class RulesPlanner:
                 "ANTHROPIC_API_KEY or pass --orchestrate-planner=anthropic "
                 "(or run a plan of your own with --orchestrate-plan FILE)"
             )
-        old, new = match["old"], match["new"]
+        old, new = sentence_name(match["old"]), sentence_name(match["new"])
         definition = refactor.locate(context.worktree, old, new)
         steps = [
             Step(
@@ -84,8 +90,8 @@ class RulesPlanner:
                 planner=self.name,
                 summary=(
                     f"Rename `{definition.qualname}` (defined in `{definition.path}`) to "
-                    f"`{new}` everywhere it is used: definition, imports, call sites, tests "
-                    "and docstrings. Behaviour is unchanged."
+                    f"`{new}` everywhere it is used: definition, stub, imports, call sites, tests "
+                    "and the text mentions PR.md lists. Behaviour is unchanged."
                 ),
                 steps=steps,
                 budgets=context.budgets,
