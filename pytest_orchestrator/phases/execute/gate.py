@@ -43,8 +43,11 @@ from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
 from pytest_orchestrator.repo.git import changes_since
 
-REFACTOR_OPS: Final = frozenset({"rename_symbol"})
-"""Ops whose edits to test files are mechanical (rope rewrites references, nothing else)."""
+REFACTOR_OPS: Final = frozenset(
+    {"rename_symbol", "move_symbol", "rename_module", "change_signature", "extract"}
+)
+"""Ops whose edits to test files are mechanical (rope rewrites references, nothing else).
+``inline`` is not one: inlined into a test, a function would no longer be what it checks."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,327 @@
+"""The deterministic refactorings beyond rename: move a definition, rename a module, change
+a signature, inline, extract. rope does each where it does the job (it resolves imports and
+call sites the way Python does); what rope would do with a larger diff than needed — adding
+a parameter with a default, which needs no call site touched — is done here on the source.
+
+Each function takes the worktree root and a ``check`` called with every path about to be
+written (the ops refuse symlinks and paths outside), and returns the files it changed.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pytest_orchestrator.errors import EditError, OrchestratorError
+from pytest_orchestrator.phases.execute.refactor import Definition, locate, rope_project
+from pytest_orchestrator.repo.files import atomic_write
+
+Check = Callable[[str], object]
+
+
+def identifier(name: str, what: str) -> str:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise EditError(f"{name!r} is not a valid Python identifier: choose another {what}")
+    return name
+
+
+def definition(root: Path, symbol: str, path: str | None) -> Definition:
+    """The one definition of ``symbol`` (`refactor.locate`'s checks and messages), without
+    a new name to check."""
+    return locate(root, symbol, "_orchestrate_placeholder", path)
+
+
+@contextmanager
+def _rope(root: Path, what: str) -> Iterator[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        project = rope_project(root)
+        # `from new.module import name`, as people write it (not `new.module.name`)
+        project.prefs.imports.preferred_import_style = "from-global"
+        try:
+            yield project
+        except OrchestratorError:
+            raise
+        except Exception as exc:  # rope's RefactoringError and friends
+            raise EditError(f"rope could not {what}: {exc}") from exc
+        finally:
+            project.close()
+
+
+def _apply(project: Any, changes: Any, check: Check) -> list[str]:
+    """Check every path rope would write (a moved resource's new path too), then write."""
+    paths: list[str] = []
+    for change in changes.changes:
+        paths.append(change.resource.path)
+        new = getattr(change, "new_resource", None)
+        if new is not None:
+            paths.append(new.path)
+    for rel in paths:
+        check(rel)
+    project.do(changes)
+    return sorted(set(paths))
+
+
+def move(
+    root: Path, symbol: str, to: str, path: str | None, check: Check, *, reexport: bool
+) -> list[str]:
+    """Move a module-level function, class or constant to the module file ``to`` (created
+    when missing, with its packages' ``__init__.py``); imports follow across the repository.
+    ``reexport``: the old module keeps importing the name, so ``old.name`` still works."""
+    from rope.refactor.move import create_move
+
+    found = definition(root, symbol, path)
+    if "." in found.qualname:
+        raise EditError(f"{found.qualname!r} is a method: only module-level definitions move")
+    if not to.endswith(".py"):
+        raise EditError(f"the destination {to!r} must be a module file (ending in .py)")
+    if to == found.path:
+        raise EditError(f"{found.qualname!r} is already defined in {to}")
+    created = _create_module(root, to, check)
+    with _rope(root, f"move {found.qualname!r} to {to}") as project:
+        project.validate()
+        mover = create_move(project, project.get_resource(found.path), found.offset)
+        changed = _apply(project, mover.get_changes(project.get_resource(to)), check)
+    if reexport:
+        from pytest_orchestrator.phases.execute.refactor import module_of
+
+        source = root / found.path
+        text = source.read_text(encoding="utf-8")
+        line = f"from {module_of(root, to)} import {found.qualname}  # re-exported: moved\n"
+        if line.split("  #")[0] not in text:
+            check(found.path)
+            atomic_write(source, text.rstrip("\n") + "\n" + line)
+    return sorted({*changed, *created, found.path})
+
+
+def _create_module(root: Path, to: str, check: Check) -> list[str]:
+    created = []
+    parts = to.split("/")
+    for i in range(1, len(parts)):
+        folder = root.joinpath(*parts[:i])
+        init = folder / "__init__.py"
+        if not folder.exists() or not init.exists():
+            rel = "/".join([*parts[:i], "__init__.py"])
+            check(rel)
+            folder.mkdir(exist_ok=True)
+            if not init.exists():
+                atomic_write(init, "")
+                created.append(rel)
+    target = root / to
+    if not target.exists():
+        check(to)
+        atomic_write(target, "")
+        created.append(to)
+    return created
+
+
+def rename_module(root: Path, path: str, new_name: str, check: Check) -> list[str]:
+    """Rename a module file or a package folder; every import of it follows."""
+    from rope.refactor.rename import Rename
+
+    identifier(new_name, "module name")
+    target = root / path
+    if not (target.is_file() and path.endswith(".py")) and not (target / "__init__.py").is_file():
+        raise EditError(f"{path!r} is neither a module file (.py) nor a package folder")
+    sibling = target.with_name(new_name + (".py" if target.is_file() else ""))
+    if sibling.exists() or target.with_name(new_name).exists():
+        raise EditError(f"{sibling.relative_to(root)} already exists: choose another name")
+    with _rope(root, f"rename the module {path!r}") as project:
+        resource = project.get_resource(path)
+        return _apply(project, Rename(project, resource, None).get_changes(new_name), check)
+
+
+def _function(
+    root: Path, symbol: str, path: str | None
+) -> tuple[Definition, ast.FunctionDef | ast.AsyncFunctionDef, str]:
+    found = definition(root, symbol, path)
+    text = (root / found.path).read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.lineno == found.line:
+            return found, node, text
+    raise EditError(f"{found.qualname!r} is not a function: only functions have signatures")
+
+
+def add_parameter(
+    root: Path, symbol: str, param: str, default: str, path: str | None, check: Check
+) -> list[str]:
+    """Add ``param=default`` to a function. No call site changes: the default keeps every
+    existing call meaning what it meant. Before ``**kwargs`` when there is one, else last."""
+    identifier(param, "parameter name")
+    try:
+        ast.parse(default, mode="eval")
+    except SyntaxError:
+        raise EditError(f"the default {default!r} is not a Python expression") from None
+    found, node, text = _function(root, symbol, path)
+    args = node.args
+    names = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]]
+    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    if param in names:
+        raise EditError(f"{found.qualname!r} already has a parameter {param!r}")
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, col: int) -> int:
+        return starts[line - 1] + len(
+            text[starts[line - 1] :].encode()[:col].decode(errors="ignore")
+        )
+
+    if args.kwarg is not None:
+        at = text.rindex("**", 0, offset(args.kwarg.lineno, args.kwarg.col_offset))
+        insert = f"{param}={default}, "
+    else:
+        parts: list[ast.AST] = [*args.posonlyargs, *args.args, *args.defaults, *args.kwonlyargs]
+        parts += [d for d in args.kw_defaults if d is not None]
+        parts += [a for a in (args.vararg,) if a is not None]
+        parts += [a.annotation for a in [*args.args, *args.kwonlyargs] if a.annotation]
+        if parts:
+            ends = [
+                (getattr(n, "end_lineno", 1) or 1, getattr(n, "end_col_offset", 0)) for n in parts
+            ]
+            at = offset(*max(ends))
+            insert = f", {param}={default}"
+        else:
+            at = text.index("(", offset(node.lineno, node.col_offset)) + 1
+            insert = f"{param}={default}"
+    check(found.path)
+    atomic_write(root / found.path, text[:at] + insert + text[at:])
+    return [found.path]
+
+
+def rename_parameter(
+    root: Path, symbol: str, param: str, new_name: str, path: str | None, check: Check
+) -> list[str]:
+    """Rename a parameter in the definition, its body, and every call passing it by keyword."""
+    from rope.refactor.rename import Rename
+
+    identifier(new_name, "parameter name")
+    found, node, text = _function(root, symbol, path)
+    arg = _param(found, node, param)
+    taken = {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
+    taken |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    if new_name in taken:
+        raise EditError(f"{new_name!r} is already a name inside {found.qualname!r}")
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    at = starts[arg.lineno - 1] + arg.col_offset
+    with _rope(root, f"rename the parameter {param!r}") as project:
+        resource = project.get_resource(found.path)
+        return _apply(project, Rename(project, resource, at).get_changes(new_name), check)
+
+
+def _param(found: Definition, node: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> ast.arg:
+    args = node.args
+    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+        if arg.arg == param:
+            return arg
+    raise EditError(f"{found.qualname!r} has no parameter {param!r}")
+
+
+def remove_parameter(
+    root: Path, symbol: str, param: str, path: str | None, check: Check
+) -> list[str]:
+    """Remove a parameter the body never uses; call sites drop the argument (rope)."""
+    from rope.refactor.change_signature import ArgumentRemover, ChangeSignature
+
+    found, node, _text = _function(root, symbol, path)
+    _param(found, node, param)
+    used = {n.id for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    if param in used:
+        raise EditError(f"{param!r} is used in the body of {found.qualname!r}: refused")
+    with _rope(root, f"remove the parameter {param!r}") as project:
+        signature = ChangeSignature(project, project.get_resource(found.path), found.offset)
+        index = [name for name, _ in signature.get_args()].index(param)
+        return _apply(project, signature.get_changes([ArgumentRemover(index)]), check)
+
+
+def inline(
+    root: Path, symbol: str, path: str | None, check: Check, within: str | None = None
+) -> list[str]:
+    """Inline a function (every call replaced by its body, the definition removed) or a
+    variable (every use replaced by its value): module-level, or local to ``within``."""
+    from rope.refactor.inline import create_inline
+
+    from pytest_orchestrator.phases.execute.refactor import files_mentioning
+    from pytest_orchestrator.repo.files import is_test_path
+
+    if within is not None:
+        return _inline_local(root, symbol, within, path, check)
+    found = definition(root, symbol, path)
+    name = found.qualname.split(".")[-1]
+    tests = [rel for rel in files_mentioning(root, name) if is_test_path(rel)]
+    if tests:
+        raise EditError(
+            f"{found.qualname!r} is used in tests ({', '.join(tests[:3])}): inlined there, the "
+            "tests would no longer check it; refused (inline it where only code uses it)"
+        )
+    with _rope(root, f"inline {found.qualname!r}") as project:
+        inliner = create_inline(project, project.get_resource(found.path), found.offset)
+        return _apply(project, inliner.get_changes(), check)
+
+
+def _inline_local(root: Path, name: str, within: str, path: str | None, check: Check) -> list[str]:
+    from rope.refactor.inline import create_inline
+
+    found, node, text = _function(root, within, path)
+    assigned = [
+        t
+        for stmt in ast.walk(node)
+        if isinstance(stmt, ast.Assign)
+        for t in stmt.targets
+        if isinstance(t, ast.Name) and t.id == name
+    ]
+    if len(assigned) != 1:
+        raise EditError(
+            f"{name!r} is assigned {len(assigned)} times in {found.qualname!r}: "
+            "only a variable assigned once can be inlined"
+        )
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    at = starts[assigned[0].lineno - 1] + assigned[0].col_offset
+    with _rope(root, f"inline {name!r} in {found.qualname!r}") as project:
+        inliner = create_inline(project, project.get_resource(found.path), at)
+        return _apply(project, inliner.get_changes(), check)
+
+
+def extract(root: Path, path: str, start: int, end: int, new_name: str, check: Check) -> list[str]:
+    """Extract lines ``start``..``end`` (1-based, inclusive) of ``path`` into a new function
+    (a method when they lie in one); rope works out the parameters and the return values."""
+    from rope.refactor.extract import ExtractMethod
+
+    identifier(new_name, "function name")
+    text = (root / path).read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    if not 1 <= start <= end <= len(lines):
+        raise EditError(f"lines {start}-{end} are not in {path} ({len(lines)} lines)")
+    begin = sum(len(line) for line in lines[: start - 1])
+    begin += len(lines[start - 1]) - len(lines[start - 1].lstrip())
+    finish = sum(len(line) for line in lines[:end]) - 1
+    with _rope(root, f"extract lines {start}-{end} of {path}") as project:
+        extractor = ExtractMethod(project, project.get_resource(path), begin, finish)
+        return _apply(project, extractor.get_changes(new_name), check)
+
+
+def block_lines(root: Path, path: str, symbol: str, block: str) -> tuple[int, int]:
+    """The lines of the statement block introduced by a comment ``# block`` inside the
+    function ``symbol``: from the line after the comment to the last line before a blank
+    line or the end of the function (the "named statement block")."""
+    found = definition(root, symbol, path)
+    lines = (root / found.path).read_text(encoding="utf-8").splitlines()
+    for i in range(found.line, found.end_line):
+        if lines[i].strip().lstrip("#").strip() == block and lines[i].lstrip().startswith("#"):
+            end = i + 1
+            while end < found.end_line and lines[end].strip():
+                end += 1
+            if end == i + 1:
+                break
+            return i + 2, end
+    raise EditError(f"no comment '# {block}' opening a block inside {found.qualname!r}")

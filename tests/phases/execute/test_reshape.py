@@ -1,0 +1,200 @@
+"""Move, rename a module, change a signature, inline, extract: the edits, and the refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_orchestrator.errors import EditError
+from pytest_orchestrator.phases.execute import reshape
+
+CALC = '''\
+"""Calc."""
+
+SCALE = 10
+
+
+def add(a, b, unused=None):
+    """Return a + b."""
+    return a + b
+
+
+def scaled(x):
+    # sum
+    total = add(x, x)
+    result = total * SCALE
+
+    return result
+'''
+
+TESTS = """\
+from calc import add, scaled
+import calc
+
+
+def test_calc():
+    assert add(a=1, b=2) == 3
+    assert calc.add(1, 2) == 3
+    assert scaled(1) == 20
+"""
+
+
+def nothing(rel: str) -> None:
+    return None
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "calc.py").write_text(CALC)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_calc.py").write_text(TESTS)
+    return tmp_path
+
+
+def suite_passes(root: Path) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def test_move_a_function_to_a_new_module_keeps_from_imports(root: Path) -> None:
+    changed = reshape.move(root, "add", "mathutils/ops.py", None, nothing, reexport=False)
+    assert changed == ["calc.py", "mathutils/__init__.py", "mathutils/ops.py", "tests/test_calc.py"]
+    assert "def add(a, b, unused=None)" in (root / "mathutils/ops.py").read_text()
+    calc = (root / "calc.py").read_text()
+    assert "def add" not in calc
+    assert "from mathutils.ops import add" in calc
+    assert "from mathutils.ops import add" in (root / "tests/test_calc.py").read_text()
+    assert suite_passes(root)
+
+
+def test_move_with_a_reexport_keeps_the_old_import_working(root: Path) -> None:
+    reshape.move(root, "scaled", "scaling.py", "calc.py", nothing, reexport=True)
+    assert "def scaled(x):" in (root / "scaling.py").read_text()
+    assert "from scaling import scaled  # re-exported: moved" in (root / "calc.py").read_text()
+    (root / "tests/test_old.py").write_text(
+        "import calc\n\n\ndef test_old():\n    assert calc.scaled(1) == 20\n"
+    )
+    assert suite_passes(root)
+
+
+def test_a_constant_moves_and_its_old_module_imports_it(root: Path) -> None:
+    """The old module still uses SCALE: rope imports it there, no re-export line is added."""
+    reshape.move(root, "SCALE", "consts.py", "calc.py", nothing, reexport=True)
+    assert (root / "consts.py").read_text().strip() == "SCALE = 10"
+    assert (root / "calc.py").read_text().count("from consts import SCALE") == 1
+    assert suite_passes(root)
+
+
+def test_a_method_does_not_move(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("class A:\n    def f(self):\n        return 1\n")
+    with pytest.raises(EditError, match="is a method: only module-level"):
+        reshape.move(tmp_path, "A.f", "n.py", None, nothing, reexport=False)
+
+
+def test_rename_a_module_moves_the_file_and_its_imports(root: Path) -> None:
+    changed = reshape.rename_module(root, "calc.py", "arith", nothing)
+    assert {"arith.py", "calc.py"} <= set(changed)
+    assert not (root / "calc.py").exists()
+    tests = (root / "tests/test_calc.py").read_text()
+    assert "from arith import add, scaled\nimport arith\n" in tests
+    assert suite_passes(root)
+
+
+def test_rename_module_refuses_a_taken_name(root: Path) -> None:
+    (root / "arith.py").write_text("")
+    with pytest.raises(EditError, match="already exists"):
+        reshape.rename_module(root, "calc.py", "arith", nothing)
+
+
+def test_adding_a_parameter_with_a_default_touches_only_the_definition(root: Path) -> None:
+    changed = reshape.add_parameter(root, "add", "precision", "2", None, nothing)
+    assert changed == ["calc.py"]
+    assert "def add(a, b, unused=None, precision=2):" in (root / "calc.py").read_text()
+    assert (root / "tests/test_calc.py").read_text() == TESTS
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def f():\n    pass\n", "def f(p=1):"),
+        ("def f(a, *args, k: int = 2):\n    pass\n", "def f(a, *args, k: int = 2, p=1):"),
+        ("def f(a, **kw):\n    pass\n", "def f(a, p=1, **kw):"),
+        ("def f(\n    a: int,\n) -> None:\n    pass\n", "def f(\n    a: int, p=1,\n)"),
+    ],
+)
+def test_the_new_parameter_goes_where_python_accepts_it(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    (tmp_path / "m.py").write_text(source)
+    reshape.add_parameter(tmp_path, "f", "p", "1", None, nothing)
+    text = (tmp_path / "m.py").read_text()
+    assert expected in text
+    compile(text, "m.py", "exec")
+
+
+def test_renaming_a_parameter_updates_keyword_calls(root: Path) -> None:
+    reshape.rename_parameter(root, "add", "a", "left", None, nothing)
+    assert "def add(left, b, unused=None):\n" in (root / "calc.py").read_text()
+    assert "return left + b" in (root / "calc.py").read_text()
+    assert "add(left=1, b=2)" in (root / "tests/test_calc.py").read_text()
+    assert suite_passes(root)
+
+
+def test_removing_a_used_parameter_is_refused(root: Path) -> None:
+    with pytest.raises(EditError, match="'a' is used in the body"):
+        reshape.remove_parameter(root, "add", "a", None, nothing)
+
+
+def test_removing_an_unused_parameter(root: Path) -> None:
+    reshape.remove_parameter(root, "add", "unused", None, nothing)
+    assert "def add(a, b):" in (root / "calc.py").read_text()
+    assert suite_passes(root)
+
+
+def test_inline_a_local_variable(root: Path) -> None:
+    reshape.inline(root, "result", None, nothing, within="scaled")
+    calc = (root / "calc.py").read_text()
+    assert "result" not in calc
+    assert "return total * SCALE" in calc
+    assert suite_passes(root)
+
+
+def test_inlining_a_function_the_tests_call_is_refused(root: Path) -> None:
+    with pytest.raises(EditError, match=r"used in tests.*no longer check it"):
+        reshape.inline(root, "add", None, nothing)
+
+
+def test_extract_a_named_block(root: Path) -> None:
+    start, end = reshape.block_lines(root, "calc.py", "scaled", "sum")
+    assert (start, end) == (13, 14)
+    reshape.extract(root, "calc.py", start, end, "compute", nothing)
+    calc = (root / "calc.py").read_text()
+    assert "def compute(x):" in calc
+    assert "result = compute(x)" in calc
+    assert suite_passes(root)
+
+
+def test_extract_refuses_lines_outside_the_file(root: Path) -> None:
+    with pytest.raises(EditError, match=r"lines 40-50 are not in calc\.py"):
+        reshape.extract(root, "calc.py", 40, 50, "compute", nothing)
+
+
+def test_every_write_is_checked_first(root: Path) -> None:
+    """The op's check refuses before rope writes anything."""
+
+    def refuse(rel: str) -> None:
+        raise EditError(f"refused {rel}")
+
+    with pytest.raises(EditError, match="refused"):
+        reshape.rename_module(root, "calc.py", "arith", refuse)
+    assert (root / "calc.py").read_text() == CALC
