@@ -10,6 +10,7 @@ checks. Anything else is refused with a message that names the planner that can 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, final
 
@@ -183,7 +184,7 @@ def _plan(context: PlanContext, step: Step, summary: str, needle: str) -> Plan:
     )
 
 
-def _mutate(op: str, args: dict[str, object], why: str, step_id: str = "") -> Step:
+def _mutate(op: str, args: Mapping[str, object], why: str, step_id: str = "") -> Step:
     return Step(
         id=step_id or op.split("_")[0],
         pool="mutate",
