@@ -76,13 +76,7 @@ def move(
     ``reexport``: the old module keeps importing the name, so ``old.name`` still works."""
     from rope.refactor.move import create_move
 
-    found = definition(root, symbol, path)
-    if "." in found.qualname:
-        raise EditError(f"{found.qualname!r} is a method: only module-level definitions move")
-    if not to.endswith(".py"):
-        raise EditError(f"the destination {to!r} must be a module file (ending in .py)")
-    if to == found.path:
-        raise EditError(f"{found.qualname!r} is already defined in {to}")
+    found = check_move(root, symbol, to, path)
     created = _create_module(root, to, check)
     with _rope(root, f"move {found.qualname!r} to {to}") as project:
         project.validate()
@@ -98,6 +92,61 @@ def move(
             check(found.path)
             atomic_write(source, text.rstrip("\n") + "\n" + line)
     return sorted({*changed, *created, found.path})
+
+
+def check_move(root: Path, symbol: str, to: str, path: str | None) -> Definition:
+    """The definition to move, or a clear `EditError` before anything is written: a method,
+    a destination that is not a module file, or a move after which the two modules would
+    import each other (the moved code needs a name the old module keeps, and the old module
+    still uses what moved)."""
+    from pytest_orchestrator.phases.execute.refactor import module_of
+
+    found = definition(root, symbol, path)
+    if "." in found.qualname:
+        raise EditError(f"{found.qualname!r} is a method: only module-level definitions move")
+    if not to.endswith(".py"):
+        raise EditError(f"the destination {to!r} must be a module file (ending in .py)")
+    if to == found.path:
+        raise EditError(f"{found.qualname!r} is already defined in {to}")
+    tree = ast.parse((root / found.path).read_text(encoding="utf-8"))
+    moved = [
+        n
+        for n in tree.body
+        if n.lineno == found.line
+        or (
+            isinstance(n, ast.Assign | ast.AnnAssign)
+            and n.lineno <= found.line <= (n.end_lineno or 0)
+        )
+    ]
+    others = [n for n in tree.body if n not in moved]
+    kept = {
+        name for n in others if not isinstance(n, ast.Import | ast.ImportFrom) for name in _bound(n)
+    }
+    used_by_moved = {x.id for n in moved for x in ast.walk(n) if isinstance(x, ast.Name)}
+    needed = sorted(kept & used_by_moved)
+    still_used = any(
+        isinstance(x, ast.Name) and x.id == found.qualname for n in others for x in ast.walk(n)
+    )
+    if needed and still_used:
+        source, dest = module_of(root, found.path), module_of(root, to)
+        raise EditError(
+            f"moving {found.qualname!r} to {to} would make {source} and {dest} import each "
+            f"other ({found.qualname} needs {', '.join(needed)}, which stays in {found.path}, "
+            f"and {found.path} still uses {found.qualname}): move {', '.join(needed)} first, "
+            "or choose what to move so that one module needs the other"
+        )
+    return found
+
+
+def _bound(node: ast.stmt) -> list[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [node.name]
+    targets = (
+        node.targets
+        if isinstance(node, ast.Assign)
+        else ([node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else [])
+    )
+    return [t.id for t in targets if isinstance(t, ast.Name)]
 
 
 def _create_module(root: Path, to: str, check: Check) -> list[str]:
@@ -242,18 +291,12 @@ def remove_parameter(
         return _apply(project, signature.get_changes([ArgumentRemover(index)]), check)
 
 
-def inline(
-    root: Path, symbol: str, path: str | None, check: Check, within: str | None = None
-) -> list[str]:
-    """Inline a function (every call replaced by its body, the definition removed) or a
-    variable (every use replaced by its value): module-level, or local to ``within``."""
-    from rope.refactor.inline import create_inline
-
+def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
+    """The definition to inline, or a clear `EditError`: a name the tests use would, inlined
+    into them, no longer be what they check (and the gate would be easier to pass)."""
     from pytest_orchestrator.phases.execute.refactor import files_mentioning
     from pytest_orchestrator.repo.files import is_test_path
 
-    if within is not None:
-        return _inline_local(root, symbol, within, path, check)
     found = definition(root, symbol, path)
     name = found.qualname.split(".")[-1]
     tests = [rel for rel in files_mentioning(root, name) if is_test_path(rel)]
@@ -262,6 +305,19 @@ def inline(
             f"{found.qualname!r} is used in tests ({', '.join(tests[:3])}): inlined there, the "
             "tests would no longer check it; refused (inline it where only code uses it)"
         )
+    return found
+
+
+def inline(
+    root: Path, symbol: str, path: str | None, check: Check, within: str | None = None
+) -> list[str]:
+    """Inline a function (every call replaced by its body, the definition removed) or a
+    variable (every use replaced by its value): module-level, or local to ``within``."""
+    from rope.refactor.inline import create_inline
+
+    if within is not None:
+        return _inline_local(root, symbol, within, path, check)
+    found = check_inline(root, symbol, path)
     with _rope(root, f"inline {found.qualname!r}") as project:
         inliner = create_inline(project, project.get_resource(found.path), found.offset)
         return _apply(project, inliner.get_changes(), check)

@@ -95,6 +95,16 @@ def test_a_constant_moves_and_its_old_module_imports_it(root: Path) -> None:
     assert suite_passes(root)
 
 
+def test_a_move_that_would_make_an_import_cycle_is_refused(root: Path) -> None:
+    """``add`` moved alone is fine; ``scaled`` needs SCALE from calc and calc uses nothing of
+    it; but moving a function the old module calls, that needs a constant the old module
+    keeps, would make the two modules import each other."""
+    (root / "calc.py").write_text(CALC.replace("return a + b", "return (a + b) * SCALE // SCALE"))
+    with pytest.raises(EditError, match=r"would make calc and mathutils import each other"):
+        reshape.move(root, "add", "mathutils.py", None, nothing, reexport=False)
+    assert "def add" in (root / "calc.py").read_text()
+
+
 def test_a_method_does_not_move(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("class A:\n    def f(self):\n        return 1\n")
     with pytest.raises(EditError, match="is a method: only module-level"):

@@ -105,7 +105,7 @@ def mutate_step(root: Path, command: str) -> tuple[str, dict[str, object]]:
             "change_signature",
             {"symbol": "add", "action": "remove", "param": "b", "path": "calc.py"},
         ),
-        ("Inline scaled", "inline", {"symbol": "scaled", "path": "calc.py"}),
+        ("Inline SCALE", "inline", {"symbol": "SCALE", "path": "calc.py"}),
         (
             "Inline the variable total in scaled.",
             "inline",

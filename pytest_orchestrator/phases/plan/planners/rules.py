@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final, final
 
 from pytest_orchestrator.errors import EditError, PlannerRefused
-from pytest_orchestrator.phases.execute import refactor
+from pytest_orchestrator.phases.execute import refactor, reshape
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.settings import Settings
@@ -256,7 +256,7 @@ def _move(root: Path, command: str) -> Parsed:
     if not to.endswith(".py"):
         to = to.replace(".", "/") + ".py"
     source = _module_path(root, sentence_name(match["source"])) if match["source"] else None
-    definition = refactor.locate(root, symbol, "_orchestrate_placeholder", source)
+    definition = reshape.check_move(root, symbol, to, source)
     reexport = bool(match["reexport"])
     step = _mutate(
         "move_symbol",
@@ -370,7 +370,7 @@ def _inline(root: Path, command: str) -> Parsed:
         args = {"symbol": symbol, "within": function.qualname, "path": function.path}
         what, path = f"the variable `{symbol}` of `{function.qualname}`", function.path
     else:
-        definition = refactor.locate(root, symbol, "_orchestrate_placeholder")
+        definition = reshape.check_inline(root, symbol, None)
         args = {"symbol": definition.qualname, "path": definition.path}
         what, path = f"`{definition.qualname}`", definition.path
     step = _mutate("inline", args, f"inline {what} into every use", "inline")
