@@ -33,13 +33,17 @@ def discounted(amount, percent):
     return round(price, 2)
 
 
+def cents(amount):
+    return int(round(amount * 100))
+
+
 def total(items, percent=0):
     subtotal = sum(discounted(a, percent) for a in items)
     return with_tax(subtotal)
 '''
 
 TESTS = """\
-from shop.pricing import discounted, total, with_tax
+from shop.pricing import cents, discounted, total, with_tax
 
 
 def test_with_tax():
@@ -51,6 +55,10 @@ def test_discounted():
     assert discounted(50, 150) == 0.0
 
 
+def test_cents():
+    assert cents(1.5) == 150
+
+
 def test_total():
     assert total([10, 20], percent=50) == 18.0
 """
@@ -60,7 +68,7 @@ from shop import pricing
 
 
 def receipt(items):
-    return f"total: {pricing.total(items)}"
+    return f"total: {pricing.total(items)} ({pricing.cents(pricing.total(items))} cents)"
 """
 
 
@@ -74,7 +82,7 @@ def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
         "shop/app.py": APP,
         "tests/test_pricing.py": TESTS,
         "tests/test_app.py": "from shop.app import receipt\n\n\ndef test_receipt():\n"
-        "    assert receipt([10]) == 'total: 12.0'\n",
+        "    assert receipt([10]) == 'total: 12.0 (1200 cents)'\n",
     }.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,19 +110,19 @@ def suite_on_branch(repo: Path, branch: str, tmp: Path) -> str:
 
 CASES: list[tuple[str, set[str], list[str]]] = [
     (
-        "Move discounted to shop/discounts.py",
-        {"shop/pricing.py", "shop/discounts.py", "tests/test_pricing.py"},
-        ["+from shop.discounts import discounted", "+def discounted(amount, percent):"],
+        "Move total to shop/checkout.py",
+        {"shop/pricing.py", "shop/checkout.py", "shop/app.py", "tests/test_pricing.py"},
+        ["+from shop.checkout import total", "+def total(items, percent=0):"],
     ),
     (
-        "Move total to shop/checkout.py and keep a re-export",
-        {"shop/pricing.py", "shop/checkout.py", "shop/app.py", "tests/test_pricing.py"},
-        ["+from shop.checkout import total  # re-exported: moved", "+def total(items, percent=0):"],
+        "Move cents to shop/money.py and keep a re-export",
+        {"shop/pricing.py", "shop/money.py", "shop/app.py", "tests/test_pricing.py"},
+        ["+from shop.money import cents  # re-exported: moved", "+def cents(amount):"],
     ),
     (
         "Rename module shop.pricing to prices",
         {"shop/pricing.py", "shop/prices.py", "shop/app.py", "tests/test_pricing.py"},
-        ["+from shop import prices", "+from shop.prices import discounted, total, with_tax"],
+        ["+from shop import prices", "+from shop.prices import cents, discounted, total, with_tax"],
     ),
     (
         "Add parameter currency='EUR' to total.",
@@ -127,11 +135,6 @@ CASES: list[tuple[str, set[str], list[str]]] = [
         ["+def with_tax(net, region=None):", "+    assert with_tax(net=10) == 12.0"],
     ),
     (
-        "Remove unused parameter region from with_tax",
-        {"shop/pricing.py"},
-        ["+def with_tax(amount):"],
-    ),
-    (
         "Inline the variable factor in discounted.",
         {"shop/pricing.py"},
         ["+    price = amount * ((100 - rate) / 100)"],
@@ -139,7 +142,7 @@ CASES: list[tuple[str, set[str], list[str]]] = [
     (
         "Extract the block clamp in discounted into clamp_percent",
         {"shop/pricing.py"},
-        ["+def clamp_percent(percent):", "+    rate = clamp_percent(percent)"],
+        ["+def clamp_percent(percent):", "+    factor = clamp_percent(percent)"],
     ),
 ]
 
@@ -165,7 +168,7 @@ def test_each_op_goes_green_with_a_minimal_diff(
     for line in lines:
         assert line in diff.splitlines(), diff
     out = suite_on_branch(shop, branch, tmp_path_factory.mktemp("suite"))
-    assert "4 passed" in out
+    assert "5 passed" in out
 
 
 @pytest.mark.parametrize(

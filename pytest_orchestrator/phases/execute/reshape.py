@@ -10,6 +10,7 @@ written (the ops refuse symlinks and paths outside), and returns the files it ch
 from __future__ import annotations
 
 import ast
+import difflib
 import keyword
 import warnings
 from collections.abc import Callable, Iterator
@@ -55,9 +56,13 @@ def _rope(root: Path, what: str) -> Iterator[Any]:
 
 
 def _apply(project: Any, changes: Any, check: Check) -> list[str]:
-    """Check every path rope would write (a moved resource's new path too), then write."""
+    """Check every path rope would write (a moved resource's new path too), then write:
+    with the blank lines rope drops on its own (after a docstring, before an import) kept,
+    so the diff holds only the refactoring."""
     paths: list[str] = []
     for change in changes.changes:
+        if hasattr(change, "new_contents") and change.resource.exists():
+            change.new_contents = keep_blank_lines(change.resource.read(), change.new_contents)
         paths.append(change.resource.path)
         new = getattr(change, "new_resource", None)
         if new is not None:
@@ -76,7 +81,7 @@ def move(
     ``reexport``: the old module keeps importing the name, so ``old.name`` still works."""
     from rope.refactor.move import create_move
 
-    found = check_move(root, symbol, to, path)
+    found = check_move(root, symbol, to, path, reexport=reexport)
     created = _create_module(root, to, check)
     with _rope(root, f"move {found.qualname!r} to {to}") as project:
         project.validate()
@@ -90,11 +95,13 @@ def move(
         line = f"from {module_of(root, to)} import {found.qualname}  # re-exported: moved\n"
         if line.split("  #")[0] not in text:
             check(found.path)
-            atomic_write(source, text.rstrip("\n") + "\n" + line)
+            atomic_write(source, text.rstrip("\n") + "\n\n\n" + line)
     return sorted({*changed, *created, found.path})
 
 
-def check_move(root: Path, symbol: str, to: str, path: str | None) -> Definition:
+def check_move(
+    root: Path, symbol: str, to: str, path: str | None, *, reexport: bool = False
+) -> Definition:
     """The definition to move, or a clear `EditError` before anything is written: a method,
     a destination that is not a module file, or a move after which the two modules would
     import each other (the moved code needs a name the old module keeps, and the old module
@@ -127,6 +134,12 @@ def check_move(root: Path, symbol: str, to: str, path: str | None) -> Definition
     still_used = any(
         isinstance(x, ast.Name) and x.id == found.qualname for n in others for x in ast.walk(n)
     )
+    if needed and reexport:
+        raise EditError(
+            f"a re-export of {found.qualname!r} would make {found.path} and {to} import each "
+            f"other ({found.qualname} needs {', '.join(needed)} from {found.path}): move "
+            "without the re-export, or move those names too"
+        )
     if needed and still_used:
         source, dest = module_of(root, found.path), module_of(root, to)
         raise EditError(
@@ -147,6 +160,25 @@ def _bound(node: ast.stmt) -> list[str]:
         else ([node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else [])
     )
     return [t.id for t in targets if isinstance(t, ast.Name)]
+
+
+def keep_blank_lines(before: str, after: str) -> str:
+    """``after`` with every run of blank lines that was only deleted (nothing else changed
+    beside it) put back, and no more trailing blank lines than ``before`` had."""
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    ops = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+    out: list[str] = []
+    for i, (tag, a1, a2, b1, b2) in enumerate(ops):
+        only_blank = all(not line.strip() for line in old[a1:a2])
+        between_equal = all(ops[j][0] == "equal" for j in (i - 1, i + 1) if 0 <= j < len(ops))
+        if tag == "delete" and only_blank and between_equal and 0 < i < len(ops) - 1:
+            out += old[a1:a2]
+        else:
+            out += new[b1:b2]
+    text = "".join(out)
+    if text.strip() and before.endswith("\n") and not before.endswith("\n\n"):
+        text = text.rstrip("\n") + "\n"
+    return text
 
 
 def _create_module(root: Path, to: str, check: Check) -> list[str]:
@@ -324,28 +356,57 @@ def inline(
 
 
 def _inline_local(root: Path, name: str, within: str, path: str | None, check: Check) -> list[str]:
-    from rope.refactor.inline import create_inline
-
+    """Inline a local variable assigned once: every later use becomes its value, in
+    parentheses unless it is an atom. (rope drops the parentheses: ``a * (b - c) / d`` for
+    ``a * x`` with ``x = (b - c) / d``, which floats round differently.)"""
     found, node, text = _function(root, within, path)
-    assigned = [
-        t
+    stores = [
+        n
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
+    ]
+    assigns = [
+        stmt
         for stmt in ast.walk(node)
         if isinstance(stmt, ast.Assign)
-        for t in stmt.targets
-        if isinstance(t, ast.Name) and t.id == name
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and stmt.targets[0].id == name
     ]
-    if len(assigned) != 1:
+    if len(stores) != 1 or len(assigns) != 1:
         raise EditError(
-            f"{name!r} is assigned {len(assigned)} times in {found.qualname!r}: "
-            "only a variable assigned once can be inlined"
+            f"{name!r} is bound {len(stores)} times in {found.qualname!r}: "
+            "only a variable assigned once, by a plain `name = value`, can be inlined"
         )
+    assign = assigns[0]
+    lines = text.splitlines(keepends=True)
     starts = [0]
-    for line in text.splitlines(keepends=True):
+    for line in lines:
         starts.append(starts[-1] + len(line))
-    at = starts[assigned[0].lineno - 1] + assigned[0].col_offset
-    with _rope(root, f"inline {name!r} in {found.qualname!r}") as project:
-        inliner = create_inline(project, project.get_resource(found.path), at)
-        return _apply(project, inliner.get_changes(), check)
+
+    def at(line: int, col: int) -> int:
+        return starts[line - 1] + len(lines[line - 1].encode()[:col].decode(errors="ignore"))
+
+    value = ast.get_source_segment(text, assign.value) or ""
+    atom = isinstance(assign.value, ast.Name | ast.Constant | ast.Attribute | ast.Call)
+    atom = atom or isinstance(assign.value, ast.Subscript | ast.List | ast.Tuple | ast.Dict)
+    replacement = value if atom else f"({value})"
+    uses = [
+        n
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+    ]
+    if any((u.lineno, u.col_offset) < (assign.lineno, assign.col_offset) for u in uses):
+        raise EditError(f"{name!r} is used before its assignment in {found.qualname!r}")
+    edits = [
+        (at(u.lineno, u.col_offset), at(u.lineno, u.end_col_offset or 0), replacement) for u in uses
+    ]
+    edits.append((starts[assign.lineno - 1], starts[assign.end_lineno or assign.lineno], ""))
+    for begin, end, new in sorted(edits, reverse=True):
+        text = text[:begin] + new + text[end:]
+    check(found.path)
+    atomic_write(root / found.path, text)
+    return [found.path]
 
 
 def extract(root: Path, path: str, start: int, end: int, new_name: str, check: Check) -> list[str]:

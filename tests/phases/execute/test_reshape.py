@@ -78,13 +78,19 @@ def test_move_a_function_to_a_new_module_keeps_from_imports(root: Path) -> None:
 
 
 def test_move_with_a_reexport_keeps_the_old_import_working(root: Path) -> None:
-    reshape.move(root, "scaled", "scaling.py", "calc.py", nothing, reexport=True)
-    assert "def scaled(x):" in (root / "scaling.py").read_text()
-    assert "from scaling import scaled  # re-exported: moved" in (root / "calc.py").read_text()
+    (root / "calc.py").write_text(CALC + "\n\ndef double(x):\n    return 2 * x\n")
     (root / "tests/test_old.py").write_text(
-        "import calc\n\n\ndef test_old():\n    assert calc.scaled(1) == 20\n"
+        "import calc\n\n\ndef test_old():\n    assert calc.double(2) == 4\n"
     )
+    reshape.move(root, "double", "doubling.py", "calc.py", nothing, reexport=True)
+    assert "def double(x):" in (root / "doubling.py").read_text()
+    assert "from doubling import double  # re-exported: moved" in (root / "calc.py").read_text()
     assert suite_passes(root)
+
+
+def test_a_reexport_that_would_close_an_import_cycle_is_refused(root: Path) -> None:
+    with pytest.raises(EditError, match=r"a re-export of 'scaled' would make"):
+        reshape.move(root, "scaled", "scaling.py", "calc.py", nothing, reexport=True)
 
 
 def test_a_constant_moves_and_its_old_module_imports_it(root: Path) -> None:
@@ -175,7 +181,7 @@ def test_inline_a_local_variable(root: Path) -> None:
     reshape.inline(root, "result", None, nothing, within="scaled")
     calc = (root / "calc.py").read_text()
     assert "result" not in calc
-    assert "return total * SCALE" in calc
+    assert "return (total * SCALE)" in calc  # parenthesised: evaluation order kept
     assert suite_passes(root)
 
 
@@ -208,3 +214,9 @@ def test_every_write_is_checked_first(root: Path) -> None:
     with pytest.raises(EditError, match="refused"):
         reshape.rename_module(root, "calc.py", "arith", refuse)
     assert (root / "calc.py").read_text() == CALC
+
+
+def test_blank_lines_rope_drops_on_its_own_are_kept() -> None:
+    before = '"""Doc."""\n\nA = 1\n\n\ndef f():\n    return A\n'
+    rope_wrote = '"""Doc."""\nA = 1\n\n\n'
+    assert reshape.keep_blank_lines(before, rope_wrote) == '"""Doc."""\n\nA = 1\n'

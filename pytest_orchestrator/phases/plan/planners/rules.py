@@ -256,8 +256,8 @@ def _move(root: Path, command: str) -> Parsed:
     if not to.endswith(".py"):
         to = to.replace(".", "/") + ".py"
     source = _module_path(root, sentence_name(match["source"])) if match["source"] else None
-    definition = reshape.check_move(root, symbol, to, source)
     reexport = bool(match["reexport"])
+    definition = reshape.check_move(root, symbol, to, source, reexport=reexport)
     step = _mutate(
         "move_symbol",
         {"symbol": definition.qualname, "to": to, "path": definition.path, "reexport": reexport},
