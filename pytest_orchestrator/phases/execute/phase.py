@@ -38,7 +38,7 @@ import pytest
 from pytest_orchestrator.errors import OrchestratorError
 from pytest_orchestrator.items import GateItem, PlanItem, StepFailed, StepItem
 from pytest_orchestrator.model import Attempt, GateResult, StepResult, TestRunResult
-from pytest_orchestrator.phases.execute import gate
+from pytest_orchestrator.phases.execute import gate, reshape
 from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.repo.worktree import Worktree
@@ -153,7 +153,7 @@ class Executor:
         self.tree.verify()
         changed = gate.changes(root, run.base_commit)
         held = gate.test_files(baseline)
-        names = gate.renames(plan)
+        names = gate.renames(plan) | reshape.moved_test_ids(root, plan)
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
         args = gate.config_args(root, run.scratch, run.base_commit, baseline.inifile)

@@ -15,12 +15,15 @@ import keyword
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
 from pytest_orchestrator.phases.execute.refactor import Definition, locate, rope_project
 from pytest_orchestrator.repo.files import atomic_write
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.plan import Plan
 
 Check = Callable[[str], object]
 
@@ -442,3 +445,34 @@ def block_lines(root: Path, path: str, symbol: str, block: str) -> tuple[int, in
                 break
             return i + 2, end
     raise EditError(f"no comment '# {block}' opening a block inside {found.qualname!r}")
+
+
+def doctest_module(root: Path, rel: str) -> str:
+    """The dotted name pytest gives a module's doctests (its package chain, found the way
+    pytest's default import mode finds it: up through folders holding ``__init__.py``)."""
+    path = PurePosixPath(rel)
+    parts = [] if path.stem == "__init__" else [path.stem]
+    folder = path.parent
+    while str(folder) != "." and (root / folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts)
+
+
+def moved_test_ids(root: Path, plan: Plan) -> dict[str, str]:
+    """Base test-id prefix -> its new form, for the doctests a move or a module rename
+    carries to another file (``pkg/__init__.py::pkg.f`` -> ``pkg/text.py::pkg.text.f``)."""
+    out: dict[str, str] = {}
+    for step in plan.steps:
+        args = step.args
+        if step.op == "move_symbol" and args.get("path") and args.get("to"):
+            name = str(args["symbol"]).split(".")[-1]
+            old, new = str(args["path"]), str(args["to"])
+            out[f"{old}::{doctest_module(root, old)}.{name}"] = (
+                f"{new}::{doctest_module(root, new)}.{name}"
+            )
+        elif step.op == "rename_module" and str(args.get("path", "")).endswith(".py"):
+            old = str(args["path"])
+            new = str(PurePosixPath(old).with_name(f"{args['new_name']}.py"))
+            out[f"{old}::{doctest_module(root, old)}"] = f"{new}::{doctest_module(root, new)}"
+    return out

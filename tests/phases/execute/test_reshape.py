@@ -220,3 +220,19 @@ def test_blank_lines_rope_drops_on_its_own_are_kept() -> None:
     before = '"""Doc."""\n\nA = 1\n\n\ndef f():\n    return A\n'
     rope_wrote = '"""Doc."""\nA = 1\n\n\n'
     assert reshape.keep_blank_lines(before, rope_wrote) == '"""Doc."""\n\nA = 1\n'
+
+
+def test_a_moved_doctest_keeps_its_identity_for_the_gate(tmp_path: Path) -> None:
+    """The parity check maps the base's doctest id to the file the function moved to."""
+    from pytest_orchestrator.plan import Plan, Step
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/__init__.py").write_text("")
+    step = Step(
+        id="move",
+        pool="mutate",
+        op="move_symbol",
+        args={"symbol": "f", "path": "pkg/__init__.py", "to": "pkg/text.py"},
+    )
+    ids = reshape.moved_test_ids(tmp_path, Plan(command="move f", steps=[step]))
+    assert ids == {"pkg/__init__.py::pkg.f": "pkg/text.py::pkg.text.f"}
