@@ -9,13 +9,11 @@ ripgrep, so large repositories stay fast), and let rope write the changes.
 from __future__ import annotations
 
 import ast
-import configparser
 import keyword
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,6 +23,7 @@ from typing import Any
 from pytest_orchestrator.errors import EditError, OrchestratorError
 from pytest_orchestrator.phases.execute.mentions import Mentions, files_with, target_for, update
 from pytest_orchestrator.phases.map.search import closest_names
+from pytest_orchestrator.repo.layout import source_roots
 
 
 @dataclass(frozen=True)
@@ -79,80 +78,6 @@ def files_mentioning(root: Path, name: str) -> list[str]:
     if proc.returncode not in (0, 1):
         raise OrchestratorError(f"ripgrep failed: {proc.stderr.strip()}")
     return sorted(p.removeprefix("./") for p in proc.stdout.split())
-
-
-def source_roots(root: Path) -> list[str]:
-    """The folders imports are resolved from, as the project configures them: pytest's
-    ``pythonpath``, setuptools' ``package-dir`` / ``packages.find.where``, hatch's wheel
-    ``packages``, poetry's ``from``, setup.cfg's ``package_dir``; else ``src/`` when it holds
-    a package. rope finds the root by itself but stops at the first folder holding a package,
-    so a ``src/`` beside a ``tests/`` package is never searched unless named."""
-    found: list[str] = []
-    pyproject = _toml(root / "pyproject.toml")
-    tool = pyproject.get("tool", {}) if isinstance(pyproject.get("tool"), dict) else {}
-    found += _strings(_dig(tool, "pytest", "ini_options", "pythonpath"))
-    package_dir = _dig(tool, "setuptools", "package-dir")
-    if isinstance(package_dir, dict):
-        found += _strings(package_dir.get(""))
-    found += _strings(_dig(tool, "setuptools", "packages", "find", "where"))
-    found += [
-        str(Path(p).parent)
-        for p in _strings(_dig(tool, "hatch", "build", "targets", "wheel", "packages"))
-    ]
-    for entry in _dig(tool, "poetry", "packages") or []:
-        if isinstance(entry, dict):
-            found += _strings(entry.get("from"))
-    for name, sections in (
-        ("setup.cfg", ("tool:pytest", "options", "options.packages.find")),
-        ("pytest.ini", ("pytest",)),
-        ("tox.ini", ("pytest",)),
-    ):
-        found += _ini_roots(root / name, sections)
-    if (root / "src").is_dir() and any((root / "src").glob("*/__init__.py")):
-        found.append("src")
-    roots: list[str] = []
-    for entry in found:
-        rel = Path(entry.strip().strip("=").strip() or ".")
-        if rel.is_absolute() or ".." in rel.parts or str(rel) == ".":
-            continue
-        if (root / rel).is_dir() and rel.as_posix() not in roots:
-            roots.append(rel.as_posix())
-    return roots
-
-
-def _toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return value.split()
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _ini_roots(path: Path, sections: tuple[str, ...]) -> list[str]:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, configparser.Error):
-        return []
-    out: list[str] = []
-    for section in sections:
-        if not parser.has_section(section):
-            continue
-        for key in ("pythonpath", "package_dir", "where"):
-            value = parser.get(section, key, fallback="")
-            out += [v.split("=")[-1] for v in value.split()]  # package_dir: "=src"
-    return out
 
 
 def rope_project(root: Path) -> Any:

@@ -8,8 +8,9 @@ import pytest
 
 from pytest_orchestrator.errors import EditError
 from pytest_orchestrator.phases.execute.mentions import Mentions, rewrite_text, target_for
-from pytest_orchestrator.phases.execute.refactor import rename, source_roots
+from pytest_orchestrator.phases.execute.refactor import rename
 from pytest_orchestrator.phases.plan.planners.rules import RENAME, sentence_name
+from pytest_orchestrator.repo.layout import source_roots
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -18,6 +18,7 @@ from pytest_orchestrator.errors import EditError, PlannerRefused
 from pytest_orchestrator.phases.execute import refactor, reshape
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
 from pytest_orchestrator.plan import Plan, Step
+from pytest_orchestrator.repo.layout import source_roots
 from pytest_orchestrator.settings import Settings
 
 _NAME: Final = r"[`'\"\u201c\u2018]?(?P<{}>[A-Za-z_](?:[\w.]*\w)?)[`'\"\u201d\u2019]?"
@@ -240,7 +241,7 @@ def _module_path(root: Path, name: str) -> str:
         return name
     dotted = name.removesuffix(".py").replace(".", "/")
     candidates = [dotted + ".py", dotted]
-    for source in refactor.source_roots(root):
+    for source in source_roots(root):
         candidates += [f"{source}/{dotted}.py", f"{source}/{dotted}"]
     for rel in candidates:
         if (root / rel).is_file() or (root / rel / "__init__.py").is_file():
