@@ -185,18 +185,18 @@ def keep_blank_lines(before: str, after: str) -> str:
 
 
 def _create_module(root: Path, to: str, check: Check) -> list[str]:
+    """The destination module, and a package (``__init__.py``) for each folder that does not
+    exist yet; existing folders are left as they are (a ``src/`` root is no package)."""
     created = []
     parts = to.split("/")
     for i in range(1, len(parts)):
         folder = root.joinpath(*parts[:i])
-        init = folder / "__init__.py"
-        if not folder.exists() or not init.exists():
+        if not folder.exists():
             rel = "/".join([*parts[:i], "__init__.py"])
             check(rel)
-            folder.mkdir(exist_ok=True)
-            if not init.exists():
-                atomic_write(init, "")
-                created.append(rel)
+            folder.mkdir()
+            atomic_write(folder / "__init__.py", "")
+            created.append(rel)
     target = root / to
     if not target.exists():
         check(to)

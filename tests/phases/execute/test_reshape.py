@@ -236,3 +236,12 @@ def test_a_moved_doctest_keeps_its_identity_for_the_gate(tmp_path: Path) -> None
     )
     ids = reshape.moved_test_ids(tmp_path, Plan(command="move f", steps=[step]))
     assert ids == {"pkg/__init__.py::pkg.f": "pkg/text.py::pkg.text.f"}
+
+
+def test_a_move_into_a_src_layout_adds_no_package_to_the_source_root(tmp_path: Path) -> None:
+    (tmp_path / "src/pkg").mkdir(parents=True)
+    (tmp_path / "src/pkg/__init__.py").write_text("")
+    (tmp_path / "src/pkg/keys.py").write_text("def f():\n    return 1\n")
+    changed = reshape.move(tmp_path, "f", "src/pkg/more/fkeys.py", None, nothing, reexport=False)
+    assert "src/pkg/more/__init__.py" in changed
+    assert not (tmp_path / "src/__init__.py").exists()
