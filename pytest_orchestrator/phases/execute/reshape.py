@@ -70,10 +70,16 @@ def _apply(project: Any, changes: Any, check: Check) -> list[str]:
         new = getattr(change, "new_resource", None)
         if new is not None:
             paths.append(new.path)
+            if change.resource.is_folder():  # a package: every file in it moves
+                folder = Path(change.resource.real_path)
+                inner = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+                inner = [p for p in inner if "__pycache__" not in p]
+                paths += [f"{change.resource.path}/{p}" for p in inner]
+                paths += [f"{new.path}/{p}" for p in inner]
     for rel in paths:
         check(rel)
     project.do(changes)
-    return sorted(set(paths))
+    return sorted(set(paths) - {c.resource.path for c in changes.changes if c.resource.is_folder()})
 
 
 def move(

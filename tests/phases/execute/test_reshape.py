@@ -245,3 +245,15 @@ def test_a_move_into_a_src_layout_adds_no_package_to_the_source_root(tmp_path: P
     changed = reshape.move(tmp_path, "f", "src/pkg/more/fkeys.py", None, nothing, reexport=False)
     assert "src/pkg/more/__init__.py" in changed
     assert not (tmp_path / "src/__init__.py").exists()
+
+
+def test_renaming_a_package_lists_every_file_it_moves(tmp_path: Path) -> None:
+    """The gate attributes each moved file (a doctest module among them) to the op."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/__init__.py").write_text('"""\n>>> 1\n1\n"""\n')
+    (tmp_path / "pkg/core.py").write_text("X = 1\n")
+    (tmp_path / "use.py").write_text("from pkg.core import X\n")
+    changed = reshape.rename_module(tmp_path, "pkg", "lib", nothing)
+    assert {"pkg/__init__.py", "pkg/core.py", "lib/__init__.py", "lib/core.py"} <= set(changed)
+    assert "use.py" in changed
+    assert (tmp_path / "use.py").read_text() == "from lib.core import X\n"
