@@ -364,10 +364,10 @@ def inline(
         return _apply(project, inliner.get_changes(), check)
 
 
-def _inline_local(root: Path, name: str, within: str, path: str | None, check: Check) -> list[str]:
-    """Inline a local variable assigned once: every later use becomes its value, in
-    parentheses unless it is an atom. (rope drops the parentheses: ``a * (b - c) / d`` for
-    ``a * x`` with ``x = (b - c) / d``, which floats round differently.)"""
+def check_local(
+    root: Path, name: str, within: str, path: str | None
+) -> tuple[Definition, ast.FunctionDef | ast.AsyncFunctionDef, str, ast.Assign]:
+    """The function and the one plain assignment of its local ``name``; else `EditError`."""
     found, node, text = _function(root, within, path)
     stores = [
         n
@@ -387,7 +387,14 @@ def _inline_local(root: Path, name: str, within: str, path: str | None, check: C
             f"{name!r} is bound {len(stores)} times in {found.qualname!r}: "
             "only a variable assigned once, by a plain `name = value`, can be inlined"
         )
-    assign = assigns[0]
+    return found, node, text, assigns[0]
+
+
+def _inline_local(root: Path, name: str, within: str, path: str | None, check: Check) -> list[str]:
+    """Inline a local variable assigned once: every later use becomes its value, in
+    parentheses unless it is an atom. (rope drops the parentheses: ``a * (b - c) / d`` for
+    ``a * x`` with ``x = (b - c) / d``, which floats round differently.)"""
+    found, node, text, assign = check_local(root, name, within, path)
     lines = text.splitlines(keepends=True)
     starts = [0]
     for line in lines:

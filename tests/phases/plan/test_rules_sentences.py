@@ -107,11 +107,6 @@ def mutate_step(root: Path, command: str) -> tuple[str, dict[str, object]]:
         ),
         ("Inline SCALE", "inline", {"symbol": "SCALE", "path": "calc.py"}),
         (
-            "Inline the variable total in scaled.",
-            "inline",
-            {"symbol": "total", "within": "scaled", "path": "calc.py"},
-        ),
-        (
             "Extract lines 11-12 of calc.py into a function named double",
             "extract",
             {"new_name": "double", "path": "calc.py", "start_line": 11, "end_line": 12},
@@ -137,3 +132,18 @@ def test_a_missing_module_is_named(make_repo: Callable[..., Path]) -> None:
 def test_the_refusal_lists_every_sentence(make_repo: Callable[..., Path]) -> None:
     with pytest.raises(PlannerRefused, match=r"move NAME to .*inline NAME.*extract lines"):
         mutate_step(make_repo(), "Make sizing faster")
+
+
+def test_inlining_a_variable_the_function_lacks_is_refused_when_planning(
+    make_repo: Callable[..., Path],
+) -> None:
+    with pytest.raises(EditError, match=r"'result' is bound 0 times in 'scaled'"):
+        mutate_step(make_repo(), "Inline the variable result in scaled")
+
+
+def test_inlining_a_local_variable_is_planned(make_repo: Callable[..., Path]) -> None:
+    repo = make_repo({"area.py": "def area(w, h):\n    size = w * h\n    return size\n"})
+    assert mutate_step(repo, "Inline the variable size in area.") == (
+        "inline",
+        {"symbol": "size", "within": "area", "path": "area.py"},
+    )

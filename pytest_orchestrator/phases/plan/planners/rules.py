@@ -367,7 +367,7 @@ def _inline(root: Path, command: str) -> Parsed:
         return None
     symbol = sentence_name(match["symbol"])
     if match["within"]:  # a local variable of a function
-        function = refactor.locate(root, sentence_name(match["within"]), "_orchestrate_placeholder")
+        function, *_ = reshape.check_local(root, symbol, sentence_name(match["within"]), None)
         args = {"symbol": symbol, "within": function.qualname, "path": function.path}
         what, path = f"the variable `{symbol}` of `{function.qualname}`", function.path
     else:
