@@ -488,4 +488,19 @@ def moved_test_ids(root: Path, plan: Plan) -> dict[str, str]:
             old = str(args["path"])
             new = str(PurePosixPath(old).with_name(f"{args['new_name']}.py"))
             out[f"{old}::{doctest_module(root, old)}"] = f"{new}::{doctest_module(root, new)}"
+        elif step.op == "rename_module" and args.get("path"):  # a package folder
+            old = str(args["path"])
+            new = str(PurePosixPath(old).with_name(str(args["new_name"])))
+            inner = sorted((root / new).rglob("*.py")) if (root / new).is_dir() else []
+            for path in inner:
+                rel = path.relative_to(root / new).as_posix()
+                old_module = ".".join(
+                    [*doctest_module(root, new).split(".")[:-1], old.split("/")[-1]]
+                )
+                new_module = doctest_module(root, f"{new}/{rel}")
+                tail = new_module.removeprefix(doctest_module(root, new))
+                out[f"{old}/{rel}::{old_module}{tail}"] = f"{new}/{rel}::{new_module}"
+            for path in inner:  # test files in the package: their path only
+                rel = path.relative_to(root / new).as_posix()
+                out[f"{old}/{rel}"] = f"{new}/{rel}"
     return out

@@ -257,3 +257,26 @@ def test_renaming_a_package_lists_every_file_it_moves(tmp_path: Path) -> None:
     assert {"pkg/__init__.py", "pkg/core.py", "lib/__init__.py", "lib/core.py"} <= set(changed)
     assert "use.py" in changed
     assert (tmp_path / "use.py").read_text() == "from lib.core import X\n"
+
+
+def test_a_renamed_package_keeps_its_doctest_ids_for_the_gate(tmp_path: Path) -> None:
+    from pytest_orchestrator.plan import Plan, Step
+
+    (tmp_path / "inflect").mkdir()
+    (tmp_path / "inflect/__init__.py").write_text("")
+    (tmp_path / "inflect/tests").mkdir()
+    (tmp_path / "inflect/tests/__init__.py").write_text("")
+    (tmp_path / "inflect/tests/test_x.py").write_text("")
+    step = Step(
+        id="rename",
+        pool="mutate",
+        op="rename_module",
+        args={"path": "inflection", "new_name": "inflect"},
+    )
+    ids = reshape.moved_test_ids(tmp_path, Plan(command="rename", steps=[step]))
+    nodeid = "inflection/__init__.py::inflection.camelize"
+    from pytest_orchestrator.phases.execute.gate import map_id
+
+    assert map_id(nodeid, ids) == "inflect/__init__.py::inflect.camelize"
+    test = "inflection/tests/test_x.py::test_a"
+    assert map_id(test, ids) == "inflect/tests/test_x.py::test_a"
