@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pytest_orchestrator.errors import PlanError, PlanValidationError
 from pytest_orchestrator.tokens import MAX_INPUT_TOKENS_PER_STEP, MAX_OUTPUT_TOKENS
@@ -174,6 +181,91 @@ class RenameSymbolArgs(OpArgs):
         return None if value is None else repo_relative(value)
 
 
+def _optional_path(value: str | None) -> str | None:
+    return None if value is None else repo_relative(value)
+
+
+class MoveSymbolArgs(OpArgs):
+    symbol: str = Field(min_length=1)
+    """A module-level function, class or constant (``name`` or ``module.name``)."""
+    to: str
+    """The destination module file, e.g. ``calc/rounding.py``; created when missing."""
+    path: str | None = None
+    """The file that defines ``symbol``; found by search when omitted."""
+    reexport: bool = False
+    """Leave ``from <to> import <name>`` in the old module, so old imports keep working."""
+
+    _to = field_validator("to")(repo_relative)
+    _path = field_validator("path")(_optional_path)
+
+
+class RenameModuleArgs(OpArgs):
+    path: str
+    """The module file (``calc.py``) or package folder (``pkg/util``) to rename."""
+    new_name: str = Field(min_length=1)
+    """The new last segment of its dotted name (no ``.py``)."""
+
+    _path = field_validator("path")(repo_relative)
+
+
+class ChangeSignatureArgs(OpArgs):
+    symbol: str = Field(min_length=1)
+    """The function or method (``Class.method``) whose signature changes."""
+    action: Literal["add", "rename", "remove"]
+    """``add`` a parameter with a default, ``rename`` one (keyword call sites follow),
+    ``remove`` one the body never uses (call sites drop the argument)."""
+    param: str = Field(min_length=1)
+    new_name: str | None = None
+    """For ``rename``: the parameter's new name."""
+    default: str | None = None
+    """For ``add``: the default, as Python source (``2``, ``None``, ``'utf-8'``)."""
+    path: str | None = None
+
+    _path = field_validator("path")(_optional_path)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ChangeSignatureArgs:
+        if self.action == "rename" and not self.new_name:
+            raise ValueError("action 'rename' needs new_name")
+        if self.action == "add" and self.default is None:
+            raise ValueError("action 'add' needs a default (call sites are not changed)")
+        return self
+
+
+class InlineArgs(OpArgs):
+    symbol: str = Field(min_length=1)
+    """A function (calls replaced by its body) or a variable (uses replaced by its value)."""
+    within: str | None = None
+    """For a local variable: the function (``name`` or ``Class.method``) it lives in."""
+    path: str | None = None
+
+    _path = field_validator("path")(_optional_path)
+
+
+class ExtractArgs(OpArgs):
+    path: str
+    new_name: str = Field(min_length=1)
+    """The new function's (or method's) name."""
+    start_line: int | None = Field(None, ge=1)
+    end_line: int | None = Field(None, ge=1)
+    """The lines to extract, 1-based and inclusive; or name a block instead:"""
+    symbol: str | None = None
+    block: str | None = None
+    """The statements after the comment ``# <block>`` inside ``symbol``, up to a blank line."""
+
+    _path = field_validator("path")(repo_relative)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ExtractArgs:
+        lines = self.start_line is not None and self.end_line is not None
+        named = self.symbol is not None and self.block is not None
+        if lines == named:
+            raise ValueError("give either start_line and end_line, or symbol and block")
+        if lines and (self.end_line or 0) < (self.start_line or 0):
+            raise ValueError("end_line is before start_line")
+        return self
+
+
 class ReplaceBlockArgs(OpArgs):
     path: str
     search: str = Field(min_length=1)
@@ -268,6 +360,41 @@ def _builtin_ops() -> dict[str, OpSpec]:
             RenameSymbolArgs,
             f"{ops}:rename_symbol",
             "rename a function, class, method or constant everywhere (rope)",
+        ),
+        OpSpec(
+            "move_symbol",
+            "mutate",
+            MoveSymbolArgs,
+            f"{ops}:move_symbol",
+            "to another module",
+        ),
+        OpSpec(
+            "rename_module",
+            "mutate",
+            RenameModuleArgs,
+            f"{ops}:rename_module",
+            "imports follow",
+        ),
+        OpSpec(
+            "change_signature",
+            "mutate",
+            ChangeSignatureArgs,
+            f"{ops}:change_signature",
+            "add/rename/remove",
+        ),
+        OpSpec(
+            "inline",
+            "mutate",
+            InlineArgs,
+            f"{ops}:inline",
+            "into its uses",
+        ),
+        OpSpec(
+            "extract",
+            "mutate",
+            ExtractArgs,
+            f"{ops}:extract",
+            "into a function",
         ),
         OpSpec(
             "replace_block",

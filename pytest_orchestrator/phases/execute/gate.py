@@ -51,8 +51,11 @@ from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
 from pytest_orchestrator.repo.git import changes_since
 
-REFACTOR_OPS: Final = frozenset({"rename_symbol"})
-"""Ops whose edits to test files are mechanical (rope rewrites references, nothing else)."""
+REFACTOR_OPS: Final = frozenset(
+    {"rename_symbol", "move_symbol", "rename_module", "change_signature", "extract", "inline"}
+)
+"""Ops whose edits to test files are mechanical (rope rewrites references, nothing else).
+``inline`` is refused when planned for a function the tests call (`reshape.check_inline`)."""
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError
-from pytest_orchestrator.phases.execute import refactor
+from pytest_orchestrator.phases.execute import refactor, reshape
 from pytest_orchestrator.phases.plan.edits import occurrences
 from pytest_orchestrator.phases.plan.prompting import nearest_match
 from pytest_orchestrator.plan import (
     ApplyPatchArgs,
+    ChangeSignatureArgs,
+    ExtractArgs,
+    InlineArgs,
     LintArgs,
     MonteCarloArgs,
+    MoveSymbolArgs,
     ReadSliceArgs,
+    RenameModuleArgs,
     RenameSymbolArgs,
     ReplaceBlockArgs,
     RunTestsArgs,
@@ -187,16 +192,80 @@ def _changed(root: Path, base: str) -> list[str]:
 
 
 def rename_symbol(ctx: StepContext, args: RenameSymbolArgs) -> OpOutcome:
-    changed = refactor.rename(
+    renamed = refactor.rename(
         ctx.root, args.symbol, args.new_name, args.path, check=lambda rel: inside(ctx.root, rel)
     )
-    for rel in changed:  # and verified after: what rope reports it wrote is still inside
+    for rel in renamed.changed:  # and verified after: what was written is still inside
         inside(ctx.root, rel)
+    mentions = renamed.mentions
     return OpOutcome(
         True,
-        f"renamed {args.symbol} -> {args.new_name} in {len(changed)} files",
-        changed_files=changed,
+        f"renamed {args.symbol} -> {args.new_name} in {len(renamed.changed)} files "
+        f"({len(mentions.updated)} text mentions updated, {len(mentions.left)} left, "
+        f"{len(mentions.literals)} string literals to review)",
+        changed_files=renamed.changed,
+        data={"mentions": mentions.as_data()},
     )
+
+
+def _reshaped(ctx: StepContext, summary: str, changed: list[str]) -> OpOutcome:
+    for rel in changed:  # what was written is still inside
+        inside(ctx.root, rel)
+    return OpOutcome(True, f"{summary} ({len(changed)} files)", changed_files=changed)
+
+
+def move_symbol(ctx: StepContext, args: MoveSymbolArgs) -> OpOutcome:
+    def check(rel: str) -> object:
+        return inside(ctx.root, rel)
+
+    changed = reshape.move(ctx.root, args.symbol, args.to, args.path, check, reexport=args.reexport)
+    return _reshaped(ctx, f"moved {args.symbol} to {args.to}", changed)
+
+
+def rename_module(ctx: StepContext, args: RenameModuleArgs) -> OpOutcome:
+    changed = reshape.rename_module(
+        ctx.root, args.path, args.new_name, lambda rel: inside(ctx.root, rel)
+    )
+    return _reshaped(ctx, f"renamed module {args.path} -> {args.new_name}", changed)
+
+
+def change_signature(ctx: StepContext, args: ChangeSignatureArgs) -> OpOutcome:
+    def check(rel: str) -> object:
+        return inside(ctx.root, rel)
+
+    if args.action == "add":
+        default = args.default or "None"
+        changed = reshape.add_parameter(
+            ctx.root, args.symbol, args.param, default, args.path, check
+        )
+        what = f"added {args.param}={default} to {args.symbol}"
+    elif args.action == "rename":
+        new = args.new_name or ""
+        changed = reshape.rename_parameter(ctx.root, args.symbol, args.param, new, args.path, check)
+        what = f"renamed parameter {args.param} -> {new} of {args.symbol}"
+    else:
+        changed = reshape.remove_parameter(ctx.root, args.symbol, args.param, args.path, check)
+        what = f"removed parameter {args.param} of {args.symbol}"
+    return _reshaped(ctx, what, changed)
+
+
+def inline(ctx: StepContext, args: InlineArgs) -> OpOutcome:
+    changed = reshape.inline(
+        ctx.root, args.symbol, args.path, lambda rel: inside(ctx.root, rel), args.within
+    )
+    return _reshaped(ctx, f"inlined {args.symbol}", changed)
+
+
+def extract(ctx: StepContext, args: ExtractArgs) -> OpOutcome:
+    if args.symbol is not None and args.block is not None:
+        start, end = reshape.block_lines(ctx.root, args.path, args.symbol, args.block)
+    else:
+        start, end = args.start_line or 0, args.end_line or 0
+    inside(ctx.root, args.path)
+    changed = reshape.extract(
+        ctx.root, args.path, start, end, args.new_name, lambda rel: inside(ctx.root, rel)
+    )
+    return _reshaped(ctx, f"extracted {args.path}:{start}-{end} into {args.new_name}", changed)
 
 
 def replace_block(ctx: StepContext, args: ReplaceBlockArgs) -> OpOutcome:

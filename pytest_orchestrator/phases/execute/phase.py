@@ -48,7 +48,7 @@ from pytest_orchestrator.model import (
     TestRunResult,
 )
 from pytest_orchestrator.options import GATE_TIMEOUT_FACTOR, GATE_TIMEOUT_FLOOR
-from pytest_orchestrator.phases.execute import gate
+from pytest_orchestrator.phases.execute import gate, reshape
 from pytest_orchestrator.phases.execute.ops import AttemptState, OpOutcome, StepContext, inside
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.repo.worktree import Worktree
@@ -177,7 +177,7 @@ class Executor:
         changed = gate.changes(root, run.base_commit)
         self._touched.update(c.path for c in changed)  # restored test files included
         held = gate.test_files(baseline)
-        names = gate.renames(plan)
+        names = gate.renames(plan) | reshape.moved_test_ids(root, plan)
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
         named = spec.Spec(run.settings.spec, run.spec_base) if run.spec_base else None
@@ -452,7 +452,7 @@ class Executor:
             worker=outcome.worker,
             seconds=round(time.perf_counter() - started, 3),
             changed_files=outcome.changed_files,
-            data={"failed": outcome.data["failed"]} if outcome.data.get("failed") else {},
+            data={k: outcome.data[k] for k in ("failed", "mentions") if outcome.data.get(k)},
         )
         with self._lock:
             self._results[step.id] = result

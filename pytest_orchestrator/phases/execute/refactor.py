@@ -16,11 +16,14 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
+from pytest_orchestrator.phases.execute.mentions import Mentions, files_with, target_for, update
 from pytest_orchestrator.phases.map.search import closest_names
+from pytest_orchestrator.repo.layout import source_roots
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,11 @@ class Definition:
     """Names already defined in the scope the symbol lives in."""
     end_line: int = 0
     """Last line of the defining statement (the whole function or class)."""
+    stub: str | None = None
+    """The ``.pyi`` twin declaring the same symbol, renamed with it (a stub is not a second
+    definition)."""
+    external_bases: tuple[str, ...] = ()
+    """For a method: the bases of its class that rope resolves outside the repository."""
 
 
 def rg_binary() -> str:
@@ -70,6 +78,33 @@ def files_mentioning(root: Path, name: str) -> list[str]:
     if proc.returncode not in (0, 1):
         raise OrchestratorError(f"ripgrep failed: {proc.stderr.strip()}")
     return sorted(p.removeprefix("./") for p in proc.stdout.split())
+
+
+def rope_project(root: Path) -> Any:
+    """A rope project over ``root`` with the configured source roots and stubs as Python
+    files; plain file writes (rope's git integration would stage files itself)."""
+    from rope.base.fscommands import FileSystemCommands
+    from rope.base.project import Project
+
+    return Project(
+        str(root),
+        ropefolder=None,
+        fscommands=FileSystemCommands(),
+        source_folders=source_roots(root),
+        python_files=["*.py", "*.pyi"],
+    )
+
+
+def module_of(root: Path, rel: str) -> str:
+    """The dotted module ``rel`` is imported as, given the source roots."""
+    for base in sorted(source_roots(root), key=len, reverse=True):
+        if rel.startswith(base + "/"):
+            rel = rel[len(base) + 1 :]
+            break
+    parts = rel.removesuffix(".pyi").removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def _name_offset(text: str, lines: list[int], node: ast.AST, name: str) -> int:
@@ -132,7 +167,7 @@ def find_definitions(root: Path, symbol: str, path: str | None = None) -> list[D
         for line in text.splitlines(keepends=True):
             starts.append(starts[-1] + len(line))
         scopes: list[tuple[str, list[ast.stmt]]] = []
-        module_parts = rel.removesuffix(".py").replace("/", ".").split(".")
+        module_parts = module_of(root, rel).split(".")
         if not outer or outer == module_parts[-len(outer) :]:
             scopes.append(("", tree.body))
         for node in tree.body:
@@ -164,21 +199,50 @@ def all_symbols(root: Path, files: list[str]) -> list[str]:
     return sorted(names)
 
 
+def with_stubs(found: list[Definition]) -> list[Definition]:
+    """Fold each ``.pyi`` declaration into the ``.py`` definition it describes (same module,
+    same qualified name); a stub with no implementation beside it stays a definition."""
+    stubs = {(d.path[:-4], d.qualname): d.path for d in found if d.path.endswith(".pyi")}
+    impls = {(d.path[:-3], d.qualname) for d in found if d.path.endswith(".py")}
+    out = []
+    for d in found:
+        if d.path.endswith(".py"):
+            out.append(replace(d, stub=stubs.get((d.path[:-3], d.qualname))))
+        elif (d.path[:-4], d.qualname) not in impls:
+            out.append(d)
+    return out
+
+
+def hint(root: Path, found: list[Definition]) -> str:
+    """How to name one of several definitions: module-qualified for module-level names
+    (``calc.add``), class-qualified for methods (``Meter.reading``)."""
+    names = []
+    for d in found:
+        if "." in d.qualname:
+            names.append(d.qualname)
+        else:
+            names.append(f"{module_of(root, d.path)}.{d.qualname}")
+    return " or ".join(f"'{n}'" for n in names)
+
+
 def locate(root: Path, symbol: str, new_name: str, path: str | None = None) -> Definition:
     """The single definition to rename, after checking the new name; else a clear `EditError`."""
     if not new_name.isidentifier() or keyword.iskeyword(new_name):
         raise EditError(f"{new_name!r} is not a valid Python identifier: choose another new name")
     found = find_definitions(root, symbol, path)
+    if path and path.endswith(".py") and (root / (path + "i")).is_file():
+        found += find_definitions(root, symbol, path + "i")
+    found = with_stubs(found)
     if not found:
         py_files = [str(p.relative_to(root)) for p in root.rglob("*.py") if ".git" not in p.parts]
         close = closest_names([symbol], all_symbols(root, py_files[:2000]))
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise EditError(f"no definition of {symbol!r} found in the repository.{hint}")
+        hint_ = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise EditError(f"no definition of {symbol!r} found in the repository.{hint_}")
     if len(found) > 1:
         where = ", ".join(f"{d.path}:{d.line} ({d.qualname})" for d in found)
         raise EditError(
             f"{symbol!r} is defined in several places ({where}): name one, e.g. "
-            f"'Class.{symbol}' or pass the path in the plan"
+            f"{hint(root, found)}, or pass the path in the plan"
         )
     definition = found[0]
     if new_name in definition.scope_names:
@@ -186,7 +250,59 @@ def locate(root: Path, symbol: str, new_name: str, path: str | None = None) -> D
             f"{new_name!r} already exists beside {definition.qualname!r} in {definition.path}: "
             "renaming would shadow it; choose another new name"
         )
+    if "." in definition.qualname:
+        overridden = external_override(root, definition)
+        if overridden:
+            raise EditError(
+                f"{definition.qualname!r} overrides {overridden}, defined outside the "
+                "repository: renamed, it would silently stop overriding it; refused"
+            )
     return definition
+
+
+def external_override(root: Path, definition: Definition) -> str:
+    """The base-class method, outside the repository, that the method ``definition`` overrides
+    (``textwrap.TextWrapper._handle_long_word``); "" when none. rope resolves the bases."""
+    cls_name, name = definition.qualname.split(".")[-2:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        project = rope_project(root)
+        try:
+            module = project.get_pymodule(project.get_resource(definition.path))
+            pyclass = module.get_attribute(cls_name).get_object()
+            pending, seen = list(pyclass.get_superclasses()), set()
+            while pending:
+                base = pending.pop(0)
+                if id(base) in seen:
+                    continue
+                seen.add(id(base))
+                resource = base.get_module().get_resource()
+                inside = resource is not None and Path(resource.real_path).resolve().is_relative_to(
+                    root.resolve()
+                )
+                if not inside and name in base.get_attributes():
+                    owner = getattr(base, "get_name", lambda: "a base class")()
+                    modname = _module_name(base)
+                    return f"{modname + '.' if modname else ''}{owner}.{name}"
+                pending += list(base.get_superclasses())
+        except Exception:  # rope cannot resolve a base: nothing is known to be overridden
+            return ""
+        finally:
+            project.close()
+    return ""
+
+
+def _module_name(pyclass: Any) -> str:
+    resource = pyclass.get_module().get_resource()
+    return Path(resource.real_path).stem if resource is not None else "builtins"
+
+
+@dataclass(frozen=True)
+class Renamed:
+    changed: list[str]
+    """Every file written: code (rope), the stub, text mentions."""
+    mentions: Mentions
 
 
 def rename(
@@ -196,10 +312,11 @@ def rename(
     path: str | None = None,
     *,
     check: Callable[[str], object] = lambda rel: None,
-) -> list[str]:
-    """Rename ``symbol`` to ``new_name`` everywhere under ``root``; return the changed files.
+) -> Renamed:
+    """Rename ``symbol`` to ``new_name`` everywhere under ``root``: the code with rope (the
+    ``.pyi`` twin too), then the text mentions (`mentions.update`).
 
-    ``check`` is called with every file rope is about to write, before anything is written;
+    ``check`` is called with every file about to be written, before anything is written;
     it raises to refuse the whole rename (the ops refuse symlinks and paths outside).
     """
     definition = locate(root, symbol, new_name, path)
@@ -209,7 +326,18 @@ def rename(
         # rope's own deprecations are not the user's concern (and fail runs under -W error)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        return _rope_rename(root, definition, new_name, candidates, check)
+        changed = _rope_rename(root, definition, new_name, candidates, check)
+        if definition.stub is not None:
+            stub = find_definitions(root, definition.qualname, definition.stub)
+            if stub:
+                changed += _rope_rename(root, stub[0], new_name, [definition.stub], check)
+    owner = definition.qualname.rpartition(".")[0]
+    target = target_for(old, new_name, module_of(root, definition.path), owner)
+    texts = files_with(root, old, rg_binary())
+    for rel in texts:
+        check(rel)
+    found = update(root, target, texts)
+    return Renamed(sorted({*changed, *found.files}), found)
 
 
 def _rope_rename(
@@ -219,17 +347,15 @@ def _rope_rename(
     files: list[str],
     check: Callable[[str], object],
 ) -> list[str]:
-    from rope.base.fscommands import FileSystemCommands
-    from rope.base.project import Project
     from rope.refactor.rename import Rename
 
-    # Plain file writes: rope's git integration would stage files itself (and leaks pipes).
-    project = Project(str(root), ropefolder=None, fscommands=FileSystemCommands())
+    project = rope_project(root)
     try:
         resource = project.get_resource(definition.path)
         renamer = Rename(project, resource, definition.offset)
         resources = [project.get_resource(p) for p in files]
-        changes = renamer.get_changes(new_name, resources=resources, docs=True)
+        # docs=False: comments, docstrings and strings are the text pass's (mentions.py)
+        changes = renamer.get_changes(new_name, resources=resources, docs=False)
         changed = sorted(c.resource.path for c in changes.changes)
         for rel in [definition.path, *changed]:
             check(rel)

@@ -36,6 +36,7 @@ from pytest_orchestrator.phases.montecarlo.child.capture import read_captured
 from pytest_orchestrator.phases.montecarlo.targets import (
     Target,
     definers,
+    keyword_renames_from,
     renamed,
     renames_from,
     targets_from_run,
@@ -177,6 +178,8 @@ class Sampler:
     targets: list[Target]
     reports: dict[str, FunctionReport]
     renames: dict[str, str] = field(default_factory=dict)
+    keywords: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The plan's parameter renames: qualname -> {old keyword: new}."""
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -234,6 +237,7 @@ class Sampler:
         names = {renamed(t.qualname, renames).split(".")[0] for t in targets}
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
+            keywords=keyword_renames_from(plan),
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
         )  # fmt: skip
 
@@ -266,6 +270,7 @@ class Sampler:
                             renamed(t.qualname, self.renames).split(".")[0], []
                         ),
                         "samples": self.base_counts.get(t.id, MAX_SAMPLES),
+                        "keywords": self.keywords.get(t.qualname, {}),
                         "skip": self.bad.get(t.id, []),
                     }
                     for t in shard

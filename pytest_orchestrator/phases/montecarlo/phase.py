@@ -313,16 +313,19 @@ def pr_section(s: MonteCarloSummary) -> str:
         total = sum(r.samples for r in funcs)
         lines.append(f"Differential sampling: {len(funcs)} function(s), {total} samples per side.")
         lines.append("")
+        if weak := weak_evidence(funcs):
+            lines += [weak, ""]
         off = {d.simulation: d.candidate for d in s.deltas if d.metric == "divergent_samples"}
-        lines += ["| function | samples | raised | divergent |", "|---|---|---|---|"]
+        lines += ["| function | samples | raised | returned | divergent |", "|---|---|---|---|---|"]
         shown = sorted(funcs, key=lambda r: (-off.get(r.name, 0.0), r.name))[:12]
         for r in shown:
             name = r.name.removeprefix("differential:")
             divergent = "n/a" if r.name not in off else f"{off[r.name]:g}"
             raised = int(r.metrics.get("raised", 0))
-            lines.append(f"| `{name}` | {r.samples} | {raised} | {divergent} |")
+            returned = f"{returned_share(r):.0%}"
+            lines.append(f"| `{name}` | {r.samples} | {raised} | {returned} | {divergent} |")
         if len(funcs) > len(shown):
-            lines.append(f"| ... {len(funcs) - len(shown)} more | | | |")
+            lines.append(f"| ... {len(funcs) - len(shown)} more | | | | |")
         lines.append("")
     if s.notes:
         lines.append("<details><summary>Notes</summary>")
@@ -330,6 +333,38 @@ def pr_section(s: MonteCarloSummary) -> str:
         lines += [f"- {n}" for n in s.notes[:40]]
         lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+WEAK_SHARE: Final = 0.5
+"""Below this share of samples reaching a return, a comparison mostly compares error paths."""
+
+
+def returned_share(result: SimulationResult) -> float:
+    """The share of a function's samples that reached a return (did not raise)."""
+    if not result.samples:
+        return 0.0
+    return max(0.0, 1.0 - result.metrics.get("raised", 0.0) / result.samples)
+
+
+def weak_evidence(funcs: list[SimulationResult]) -> str:
+    """A plain sentence when most samples raised: agreement on error paths says little
+    about behaviour on the inputs that matter. "" when the evidence is not weak."""
+    total = sum(r.samples for r in funcs)
+    if not total:
+        return ""
+    share = sum(returned_share(r) * r.samples for r in funcs) / total
+    weak = sorted(
+        r.name.removeprefix("differential:") for r in funcs if returned_share(r) < WEAK_SHARE
+    )
+    if share >= WEAK_SHARE and not weak:
+        return ""
+    named = ", ".join(f"`{n}`" for n in weak[:8]) + (" …" if len(weak) > 8 else "")
+    return (
+        f"**Weak evidence**: {share:.0%} of the samples reached a return; the rest raised. "
+        f"Where most inputs raise ({named}), base and candidate agree mostly on error paths, "
+        "which says little about behaviour on valid inputs: read the diff, and add tests or "
+        "`pytest_orchestrator_strategies` for these functions."
+    )
 
 
 def promises_preservation(plan: Plan | None, command: str) -> bool:

@@ -176,6 +176,20 @@ def renames_from(plan: Plan | None) -> dict[str, str]:
     return out
 
 
+def keyword_renames_from(plan: Plan | None) -> dict[str, dict[str, str]]:
+    """``symbol`` -> {old parameter: new} for every ``change_signature`` rename: the
+    candidate is called with the base's keyword arguments under their new names (a
+    parameter rename keeps behaviour; the call spelling is what changed)."""
+    out: dict[str, dict[str, str]] = {}
+    for step in plan.steps if plan is not None else []:
+        if step.op == "change_signature" and step.args.get("action") == "rename":
+            symbol = str(step.args.get("symbol", ""))
+            old, new = str(step.args.get("param", "")), str(step.args.get("new_name", ""))
+            if symbol and old and new:
+                out.setdefault(symbol, {})[old] = new
+    return out
+
+
 def definers(tree: Path, names: set[str]) -> dict[str, list[str]]:
     """Modules of ``tree`` that define each name at top level (to follow moves)."""
     found: dict[str, list[str]] = {n: [] for n in names}

@@ -29,6 +29,7 @@ SHRINK_ORDER: Final = (
     "Diff",
     "plan.json",
     "Model calls",
+    "Text mentions",
     "Test changes",
     "Coverage",
     "Optimise",
@@ -190,6 +191,8 @@ def pr_markdown(
     if checks := checks_section(attempt).strip():
         sections.append(("Checks", checks))
     sections.append(("Monte Carlo", _mc_section(run).strip()))
+    if mentions := mentions_section(attempt).strip():
+        sections.append(("Text mentions", mentions))
     from pytest_orchestrator.phases.optimise.phase import pr_section as optimise_section
 
     if optimised := optimise_section(run).strip():
@@ -365,6 +368,29 @@ def checks_section(attempt: Attempt | None) -> str:
     if new:
         lines += ["", "Findings the change adds:", ""]
         lines += [f"- `{f.path}:{f.line}` {f.tool} {f.rule}: {f.message}" for f in new[:50]]
+    return "\n".join(lines)
+
+
+def mentions_section(attempt: Attempt | None) -> str:
+    """What a rename did to the text around the code: docs, docstrings, comments, doctests
+    updated; mentions left on purpose, each with why; string literals for review."""
+    found = [s.data["mentions"] for s in (attempt.steps if attempt else []) if "mentions" in s.data]
+    if not found:
+        return ""
+    lines = ["## Text mentions", ""]
+    for title, key in (
+        ("Text mentions updated", "updated"),
+        ("Left on purpose", "left"),
+        ("String literals naming the symbol (not changed: review them)", "literals"),
+    ):
+        rows = [row for data in found for row in data.get(key, [])]
+        lines += [f"{title}: {len(rows)}", ""]
+        for row in rows[:50]:
+            why = f" — {row['why']}" if key == "left" else ""
+            lines.append(f"- `{row['path']}:{row['line']}` `{row['text']}`{why}")
+        if len(rows) > 50:
+            lines.append(f"- … and {len(rows) - 50} more")
+        lines.append("")
     return "\n".join(lines)
 
 

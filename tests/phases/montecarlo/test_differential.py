@@ -426,7 +426,7 @@ def test_pr_section_lists_sampled_functions_worst_first(zoo: Zoo) -> None:
     text = mc.pr_section(zoo[1])
     rows = [line for line in text.splitlines() if line.startswith("| `pkg.zoo.")]
     assert rows
-    first_divergent = float(rows[0].split("|")[4])
+    first_divergent = float(rows[0].split("|")[5])
     assert first_divergent > 0
 
 

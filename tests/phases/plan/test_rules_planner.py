@@ -83,7 +83,9 @@ def test_methods_and_constants_are_renamed_everywhere(make_repo: Callable[..., P
 
 def test_an_ambiguous_name_asks_for_the_class(make_repo: Callable[..., Path]) -> None:
     repo = make_repo({"other.py": "class Gauge:\n    def reading(self):\n        return 1\n"})
-    with pytest.raises(EditError, match=r"defined in several places.*Class\.reading"):
+    with pytest.raises(
+        EditError, match=r"defined in several places.*e\.g\. 'Meter\.reading' or 'Gauge\.reading'"
+    ):
         RulesPlanner().plan(context(repo, "rename reading to measure"))
 
 

@@ -124,6 +124,8 @@ class _Child:
             func, found = self.locate(t)
             end["found"] = found
             stream = self.inputs_for(t, func)
+            if self.side == "candidate" and t.get("keywords"):
+                func = _renaming_keywords(func, dict(t["keywords"]))
             end.update(self.sample(tid, func, stream, budget, start))
             end["sources"] = stream.sources
             if self.side == "base":
@@ -382,6 +384,15 @@ def child_main(spec_path: Path, side: str, seed: int, out: Path, until: float) -
             remaining = max(0.05, child.deadline - time.monotonic())
             child.run_target(t, remaining / (len(targets) - k))
     return 0
+
+
+def _renaming_keywords(func: Callable[..., Any], names: dict[str, str]) -> Callable[..., Any]:
+    """``func`` called with the base's keyword arguments under the plan's new names."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **{names.get(k, k): v for k, v in kwargs.items()})
+
+    return call
 
 
 def user_strategies(tree: Path) -> tuple[dict[Any, Callable[[Any], Any]], str]:

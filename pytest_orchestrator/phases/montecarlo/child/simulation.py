@@ -282,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tree = Path.cwd()
     if str(tree) not in sys.path[:1]:
         sys.path.insert(0, str(tree))
+    from pytest_orchestrator.repo.layout import source_roots
+
+    for k, root in enumerate(source_roots(tree), start=1):  # a src/ layout, as configured
+        sys.path.insert(k, str(tree / root))
     fresh_imports(tree)
     if args.mode == "sample":
         from pytest_orchestrator.phases.montecarlo.child import sampling

@@ -1,0 +1,191 @@
+"""Each new refactoring end to end: a real ``pytest --orchestrate "…"`` run on a small
+pricing library, green, with the minimal diff, and the project's own suite green on the
+branch (run again here, outside the orchestrator, on the branch's files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import commit_all, git, snapshot
+
+PRICING = '''\
+"""Prices with tax and discounts."""
+
+TAX_RATE = 0.2
+
+
+def with_tax(amount, region=None):
+    """The amount with tax: ``with_tax(10) == 12.0``."""
+    return round(amount * (1 + TAX_RATE), 2)
+
+
+def discounted(amount, percent):
+    # clamp
+    rate = max(0, min(percent, 100))
+    factor = (100 - rate) / 100
+
+    price = amount * factor
+    return round(price, 2)
+
+
+def cents(amount):
+    return int(round(amount * 100))
+
+
+def total(items, percent=0):
+    subtotal = sum(discounted(a, percent) for a in items)
+    return with_tax(subtotal)
+'''
+
+TESTS = """\
+from shop.pricing import cents, discounted, total, with_tax
+
+
+def test_with_tax():
+    assert with_tax(amount=10) == 12.0
+
+
+def test_discounted():
+    assert discounted(50, 10) == 45.0
+    assert discounted(50, 150) == 0.0
+
+
+def test_cents():
+    assert cents(1.5) == 150
+
+
+def test_total():
+    assert total([10, 20], percent=50) == 18.0
+"""
+
+APP = """\
+from shop import pricing
+
+
+def receipt(items):
+    return f"total: {pricing.total(items)} ({pricing.cents(pricing.total(items))} cents)"
+"""
+
+
+@pytest.fixture
+def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = pytester.path / "repo"
+    for name, text in {
+        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n",
+        "shop/__init__.py": "",
+        "shop/pricing.py": PRICING,
+        "shop/app.py": APP,
+        "tests/test_pricing.py": TESTS,
+        "tests/test_app.py": "from shop.app import receipt\n\n\ndef test_receipt():\n"
+        "    assert receipt([10]) == 'total: 12.0 (1200 cents)'\n",
+    }.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root)
+    monkeypatch.chdir(root)
+    return root
+
+
+def suite_on_branch(repo: Path, branch: str, tmp: Path) -> str:
+    """The project's own suite, run on the branch's files in a fresh clone."""
+    clone = tmp / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", branch, str(repo), str(clone)], check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+    return proc.stdout
+
+
+CASES: list[tuple[str, set[str], list[str]]] = [
+    (
+        "Move total to shop/checkout.py",
+        {"shop/pricing.py", "shop/checkout.py", "shop/app.py", "tests/test_pricing.py"},
+        ["+from shop.checkout import total", "+def total(items, percent=0):"],
+    ),
+    (
+        "Move cents to shop/money.py and keep a re-export",
+        {"shop/pricing.py", "shop/money.py", "shop/app.py", "tests/test_pricing.py"},
+        ["+from shop.money import cents  # re-exported: moved", "+def cents(amount):"],
+    ),
+    (
+        "Rename module shop.pricing to prices",
+        {"shop/pricing.py", "shop/prices.py", "shop/app.py", "tests/test_pricing.py"},
+        ["+from shop import prices", "+from shop.prices import cents, discounted, total, with_tax"],
+    ),
+    (
+        "Add parameter currency='EUR' to total.",
+        {"shop/pricing.py"},
+        ["+def total(items, percent=0, currency='EUR'):"],
+    ),
+    (
+        "Rename parameter amount of with_tax to net",
+        {"shop/pricing.py", "tests/test_pricing.py"},
+        ["+def with_tax(net, region=None):", "+    assert with_tax(net=10) == 12.0"],
+    ),
+    (
+        "Inline the variable factor in discounted.",
+        {"shop/pricing.py"},
+        ["+    price = amount * ((100 - rate) / 100)"],
+    ),
+    (
+        "Extract the block clamp in discounted into clamp_percent",
+        {"shop/pricing.py"},
+        ["+def clamp_percent(percent):", "+    factor = clamp_percent(percent)"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "files", "lines"), CASES, ids=[c[0] for c in CASES])
+def test_each_op_goes_green_with_a_minimal_diff(
+    pytester: pytest.Pytester,
+    shop: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    command: str,
+    files: set[str],
+    lines: list[str],
+) -> None:
+    result = pytester.runpytest_subprocess("--orchestrate", command)
+    assert result.ret == 0, result.stdout.str()
+    (run_dir,) = (shop / ".orchestrate" / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["outcome"] == "green"
+    branch = git(shop, "branch", "--list", "orchestrate/*").strip().lstrip("* ")
+    changed = set(git(shop, "diff", "--no-renames", "--name-only", "main", branch).split())
+    assert changed == files
+    diff = git(shop, "diff", "main", branch)
+    for line in lines:
+        assert line in diff.splitlines(), diff
+    out = suite_on_branch(shop, branch, tmp_path_factory.mktemp("suite"))
+    assert "5 passed" in out
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("Inline with_tax", "*used in tests*no longer check it*refused*"),
+        (
+            "Move with_tax to shop/tax.py",
+            "*would make shop.pricing and shop.tax import each other*",
+        ),
+    ],
+)
+def test_unsafe_refactorings_are_refused_and_change_nothing(
+    pytester: pytest.Pytester, shop: Path, command: str, message: str
+) -> None:
+    before = snapshot(shop)
+    result = pytester.runpytest_subprocess("--orchestrate", command)
+    assert result.ret == 4, result.stdout.str()
+    result.stdout.fnmatch_lines([message])
+    assert snapshot(shop) == before
