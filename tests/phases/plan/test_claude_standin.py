@@ -342,14 +342,17 @@ def test_a_thinking_budget_under_the_minimum_is_a_clear_setting_error() -> None:
 def test_an_exact_count_lets_more_material_in_than_the_estimate(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The estimate errs high; with count_tokens the planning request grows into the room it
-    left, and still fits the budget."""
+    """On ordinary code the estimate errs high; with count_tokens the planning request grows
+    into the room it left, and still fits the budget."""
     from pytest_orchestrator.model import RankedSlice, Slice
 
     lines = []
     for i in range(30):
         lines += [f"def func_{i}(x: int) -> int:"]
-        lines += [f"    x = x * {j} + {i}  # step {j} of the computation" for j in range(30)]
+        lines += [
+            f"    total = apply_adjustment(total, weights[{j}])  # fold in the next weighting"
+            for j in range(30)
+        ]
         lines += ["    return x", "", ""]
     (repo / "big.py").write_text("\n".join(lines))
     slices = [
