@@ -93,9 +93,17 @@ def start_slow_run(repo: Path) -> tuple[subprocess.Popen[bytes], Path]:
 def simulating(tree: Path) -> bool:
     """A Monte Carlo child of the run in ``tree`` is running."""
     return any(
-        "pytest_orchestrator.phases.montecarlo.child.simulation" in " ".join(p.cmdline())
+        "pytest_orchestrator.phases.montecarlo.child.simulation" in " ".join(_cmdline(p))
         for p in inner_runs(tree)
     )
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    """``proc``'s command line; empty once it has exited (it may, between listing and now)."""
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
 
 
 def interrupt(proc: subprocess.Popen[bytes], sig: signal.Signals) -> str:
