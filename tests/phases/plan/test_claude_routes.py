@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,19 +12,9 @@ from pytest_orchestrator.phases.plan.llm import LlmConfig
 from pytest_orchestrator.phases.plan.planners import PlanContext, choose, describe_planner
 from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
 from pytest_orchestrator.phases.plan.routes import detect
-from pytest_orchestrator.plan import OPS, Budgets
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, plan_reply
-from pytest_orchestrator.tokens import TokenLedger
+from tests.phases.plan.kelly import PLAN, kelly_context, kelly_repo
 
-PLAN = [
-    {
-        "id": "rename",
-        "pool": "mutate",
-        "op": "rename_symbol",
-        "args": {"symbol": "kelly", "new_name": "kelly_fraction", "path": "sizing.py"},
-    },
-    {"id": "tests", "pool": "scan", "op": "run_tests", "needs": ["rename"]},
-]
 ROUTE_VARIABLES = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
@@ -54,24 +43,11 @@ def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeAnt
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "sizing.py").write_text("def kelly(p, b):\n    return p - (1 - p) / b\n")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    return root
+    return kelly_repo(tmp_path)
 
 
 def plan(root: Path, model: str = "claude-sonnet-4-6") -> tuple[AnthropicPlanner, PlanContext]:
-    ctx = PlanContext(
-        command="Rename kelly to kelly_fraction",
-        worktree=root,
-        slices=[],
-        outline=["sizing.py"],
-        tests=[],
-        budgets=Budgets(),
-        ops=dict(OPS),
-        ledger=TokenLedger(),
-    )
+    ctx = kelly_context(root)
     planner = AnthropicPlanner(LlmConfig(model=model, mcp_max_tool_calls=0))
     (result,) = planner.plan(ctx)
     assert result.steps[0].op == "rename_symbol"

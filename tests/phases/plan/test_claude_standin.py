@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,43 +12,20 @@ from pytest_orchestrator.errors import PlanValidationError
 from pytest_orchestrator.phases.plan.llm import LlmConfig, ModelCallError, calls_table
 from pytest_orchestrator.phases.plan.planners import PlanContext
 from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
-from pytest_orchestrator.plan import OPS, Budgets
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, plan_reply
-from pytest_orchestrator.tokens import TokenLedger
+from tests.phases.plan.kelly import PLAN, kelly_context, kelly_repo
 
-PLAN = [
-    {
-        "id": "rename",
-        "pool": "mutate",
-        "op": "rename_symbol",
-        "args": {"symbol": "kelly", "new_name": "kelly_fraction", "path": "sizing.py"},
-    },
-    {"id": "tests", "pool": "scan", "op": "run_tests", "needs": ["rename"]},
-]
 USER = [{"role": "user", "content": "hi"}]
 TOOL = {"name": "t", "input_schema": {"type": "object"}}
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "sizing.py").write_text("def kelly(p, b):\n    return p - (1 - p) / b\n")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    return root
+    return kelly_repo(tmp_path)
 
 
 def context(root: Path) -> PlanContext:
-    return PlanContext(
-        command="Rename kelly to kelly_fraction",
-        worktree=root,
-        slices=[],
-        outline=["sizing.py"],
-        tests=[],
-        budgets=Budgets(),
-        ops=dict(OPS),
-        ledger=TokenLedger(),
-    )
+    return kelly_context(root)
 
 
 def planner(model: str, **config: Any) -> AnthropicPlanner:

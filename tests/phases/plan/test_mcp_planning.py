@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -13,10 +12,10 @@ import pytest
 from pytest_orchestrator.phases.plan.llm import LlmConfig, request_tokens
 from pytest_orchestrator.phases.plan.planners import PlanContext
 from pytest_orchestrator.phases.plan.planners.anthropic import AnthropicPlanner
-from pytest_orchestrator.plan import OPS, Budgets
+from pytest_orchestrator.plan import Budgets
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic, plan_reply
-from pytest_orchestrator.tokens import TokenLedger
 from pytest_orchestrator.tracing import Tracer
+from tests.phases.plan.kelly import kelly_context, kelly_repo
 
 ENV_KEY = "sk-ant-api03-PLANTEDmcpPlanning0123456789abc"
 SERVER = textwrap.dedent(
@@ -62,9 +61,7 @@ PLAN = [
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "sizing.py").write_text("def kelly(p, b):\n    return p - (1 - p) / b\n")
+    root = kelly_repo(tmp_path)
     (root / ".env").write_text(f"ANTHROPIC_API_KEY={ENV_KEY}\n")
     (tmp_path / "glossary.py").write_text(SERVER)
     (root / ".mcp.json").write_text(
@@ -80,22 +77,11 @@ def repo(tmp_path: Path) -> Path:
             }
         )
     )
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     return root
 
 
 def context(root: Path, **extra: object) -> PlanContext:
-    values: dict[str, object] = {"budgets": Budgets(), **extra}
-    return PlanContext(
-        command="Rename kelly to kelly_fraction",
-        worktree=root,
-        slices=[],
-        outline=["sizing.py"],
-        tests=[],
-        ops=dict(OPS),
-        ledger=TokenLedger(),
-        **values,
-    )  # type: ignore[arg-type]
+    return kelly_context(root, **extra)
 
 
 def tool_use(name: str, **arguments: object) -> dict[str, object]:
