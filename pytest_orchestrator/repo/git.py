@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 from pytest_orchestrator.errors import RepositoryError
+
+_TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 # Commits made by the orchestrator need an identity even on machines with none configured.
 _IDENTITY = {
@@ -35,28 +38,36 @@ def git(
         env.setdefault(key, value)
     # Its own process group: Ctrl-C in the terminal reaches the whole foreground group, and
     # a git killed half-way through (during cleanup, say) leaves a branch or a lock file in
-    # the user's repository. Interrupting us still stops it: `run` kills it on the way out.
-    # A signal meant for us (Ctrl-C pressed again during cleanup) can reach git in the instant
-    # before it leaves our group: a reading command killed that way is simply run again.
-    for _ in range(2 if read_only else 1):
-        proc = subprocess.run(
+    # the user's repository. Interrupting us still stops it: it is killed on the way out.
+    # Started with SIGINT and SIGTERM blocked: one sent to our group in the instant before
+    # the child has left it stays pending, blocked, in git (CPython unblocks a child's signals,
+    # with default handlers, only after it changed group), instead of killing it.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINAL_SIGNALS)
+    try:
+        proc = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
-            input=stdin,
-            capture_output=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
-            check=False,
             process_group=0,
         )
-        if proc.returncode >= 0:
-            break
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(stdin)
+        except BaseException:
+            proc.kill()
+            raise
     if check and proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
+        detail = (stderr or stdout).strip()
         if proc.returncode < 0:
             detail = f"killed by signal {-proc.returncode}" + (f": {detail}" if detail else "")
         raise RepositoryError(f"git {' '.join(args)} failed in {cwd}: {detail}")
-    return proc.stdout
+    return stdout
 
 
 def toplevel(start: Path) -> Path:

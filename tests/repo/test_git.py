@@ -1,10 +1,11 @@
-"""repo.git: a reading git killed by a stray signal runs again; anything else is reported."""
+"""repo.git: a Ctrl-C or SIGTERM meant for us never kills git; a git that dies says how."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,34 +16,40 @@ from pytest_orchestrator.repo.git import git
 REAL_GIT = shutil.which("git")
 
 
-def dying_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `git` on PATH that is killed by SIGTERM on its first call, then is the real git."""
+def dying_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: str) -> Path:
+    """A `git` on PATH that sends itself ``sig`` on its first call, then is the real git."""
     bin_dir, marker = tmp_path / "bin", tmp_path / "died-once"
     bin_dir.mkdir()
     fake = bin_dir / "git"
-    fake.write_text(
-        f"#!/bin/sh\nif [ ! -e {marker} ]; then touch {marker}; kill -TERM $$; fi\n"
-        f'exec {REAL_GIT} "$@"\n'
+    fake.write_text(  # Python, not sh: a shell unblocks signals when it starts
+        f"#!{sys.executable}\nimport os, pathlib, signal, sys\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        f"    marker.touch()\n    os.kill(os.getpid(), signal.SIG{sig})\n"
+        f"os.execv({REAL_GIT!r}, ['git', *sys.argv[1:]])\n"
     )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     return marker
 
 
-def test_a_reading_command_killed_by_a_signal_runs_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_a_terminal_signal_reaching_git_does_not_kill_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: str
 ) -> None:
+    """As when Ctrl-C reaches git in the instant before it leaves our process group."""
     subprocess.run([REAL_GIT, "init", "-q", str(tmp_path / "repo")], check=True)
-    marker = dying_git(tmp_path, monkeypatch)
-    out = git("rev-parse", "--git-common-dir", cwd=tmp_path / "repo", read_only=True)
-    assert out.strip() == ".git"
-    assert marker.exists()  # the first call really died
+    marker = dying_git(tmp_path, monkeypatch, sig)
+    git("branch", "-m", "main", cwd=tmp_path / "repo")  # a writing command, not repeated
+    assert marker.exists()  # the signal was sent
+    out = git("symbolic-ref", "--short", "HEAD", cwd=tmp_path / "repo", read_only=True)
+    assert out.strip() == "main"
 
 
 def test_a_writing_command_killed_by_a_signal_is_reported_as_such(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     subprocess.run([REAL_GIT, "init", "-q", str(tmp_path / "repo")], check=True)
-    dying_git(tmp_path, monkeypatch)
-    with pytest.raises(RepositoryError, match="killed by signal 15"):
+    dying_git(tmp_path, monkeypatch, "KILL")
+    with pytest.raises(RepositoryError, match="killed by signal 9"):
         git("branch", "x", cwd=tmp_path / "repo")
