@@ -15,6 +15,7 @@ from typing import Final
 import pytest
 
 from pytest_orchestrator.model import Attempt, PublishResult
+from pytest_orchestrator.phases.plan.redact import redact
 from pytest_orchestrator.phases.publish.change import Change, trailers
 from pytest_orchestrator.phases.publish.forge import choose_forge
 from pytest_orchestrator.plan import Plan
@@ -221,8 +222,13 @@ def pr_markdown(
 def fit_body(sections: list[tuple[str, str]], where: str, limit: int = BODY_LIMIT) -> str:
     """Join the sections (the first, the summary, never shrinks), shrinking the others in
     `SHRINK_ORDER` until the whole fits ``limit`` characters; then a note under the summary
-    says what was cut and that the whole is in ``where``."""
-    texts = dict(sections)
+    says what was cut and that the whole is in ``where``.
+
+    Every section is redacted first (`redact`: credential shapes and the values of this
+    process's credential variables): the body is posted where anyone who can read the
+    repository reads it, and a plan, a diff or a test's output may carry a credential that
+    the run itself refused (a red run's PR.md shows the plan that tried)."""
+    texts = {name: redact(text) for name, text in sections}
     budget = limit - NOTE_ROOM
     cut: list[str] = []
     for name in SHRINK_ORDER:
@@ -245,7 +251,7 @@ def fit_body(sections: list[tuple[str, str]], where: str, limit: int = BODY_LIMI
             f"this order: {', '.join(SHRINK_ORDER)}). Cut: {'; '.join(cut)}. The whole is in "
             f"{where}."
         )
-        first = sections[0][0]
+        first = next(iter(texts))
         texts[first] = texts[first] + "\n\n" + note[: NOTE_ROOM - 10]
     return _joined(texts)[:limit]
 

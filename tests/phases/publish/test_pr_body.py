@@ -58,3 +58,33 @@ def test_small_limits_leave_stubs_and_still_fit(limit: int) -> None:
     assert len(body) <= limit
     assert body.startswith("# Title")
     assert "## Diff\n\n_(left out: " in body
+
+
+def test_no_credential_reaches_the_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A red run's PR.md shows the plan that tried to add a credential: the value is gone
+    from the body, whichever section carries it, and the rest of the section stays."""
+    token = "s3cr3t-Value-only-this-process-knows-7f2c9a"
+    monkeypatch.setenv("DEPLOY_TOKEN", token)
+    aws = "AKIA" + "Q3EXAMPLE7XZ4LMN"
+    body = fit_body(
+        [
+            ("Summary", "# Title\n\n## Summary\n\n- **Gate: red** (secrets)"),
+            ("Diff", f'## Diff\n\n```diff\n+KEY = "{aws}"\n+x = 1\n```'),
+            ("plan.json", f'## plan.json\n\n```json\n{{"new": "TOKEN = \\"{token}\\""}}\n```'),
+            ("Attempts", f"## Attempts\n\n| 1 | evidence | printed {token} |"),
+        ],
+        WHERE,
+    )
+    assert token not in body
+    assert aws not in body
+    assert body.count("[REDACTED") == 3
+    assert "+x = 1" in body
+    assert "- **Gate: red** (secrets)" in body
+
+
+def test_a_redacted_body_that_is_cut_keeps_its_note_under_the_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", "s3cr3t-Value-only-this-process-knows-7f2c9a")
+    body = fit_body(sections(diff=200_000, plan=2_000), WHERE)
+    assert body.startswith("# Title\n\n## Summary\n\n- **Gate: green**\n\n> **Shortened")
