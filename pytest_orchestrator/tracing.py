@@ -333,7 +333,7 @@ def _attr(value: Any) -> Any:
     return json.dumps(value, default=str)[:4000]
 
 
-def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """Head and tail of a long text: the start says what was asked, the end the latest turn."""
     if len(text) <= limit:
         return text
@@ -347,7 +347,7 @@ def _set_messages(span: Span, prefix: str, messages: Sequence[Mapping[str, Any]]
         span.set_attribute(f"{key}.role", str(message.get("role", "")))
         content = message.get("content", "")
         if isinstance(content, str):
-            span.set_attribute(f"{key}.content", _clip(content))
+            span.set_attribute(f"{key}.content", clip(content))
             continue
         texts, calls = [], 0
         for block in content or []:
@@ -359,12 +359,12 @@ def _set_messages(span: Span, prefix: str, messages: Sequence[Mapping[str, Any]]
                 span.set_attribute(f"{call}.id", str(block.get("id", "")))
                 span.set_attribute(f"{call}.function.name", str(block.get("name", "")))
                 span.set_attribute(
-                    f"{call}.function.arguments", _clip(json.dumps(block.get("input", {})))
+                    f"{call}.function.arguments", clip(json.dumps(block.get("input", {})))
                 )
                 calls += 1
             elif block.get("type") == "tool_result":
                 texts.append(_block_text(block.get("content")))
-        span.set_attribute(f"{key}.content", _clip("\n\n".join(texts)))
+        span.set_attribute(f"{key}.content", clip("\n\n".join(texts)))
 
 
 def _block_text(content: Any) -> str:

@@ -54,7 +54,7 @@ from pytest_orchestrator.tokens import (
     MAX_OUTPUT_TOKENS,
     estimate_tokens,
 )
-from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE, llm_input, llm_output
+from pytest_orchestrator.tracing import INPUT_VALUE, LLM, OUTPUT_VALUE, clip, llm_input, llm_output
 
 if TYPE_CHECKING:
     import anthropic
@@ -511,7 +511,7 @@ class ModelClient:
                     "llm.model_name": kwargs["model"],
                     "llm.invocation_parameters": {"max_tokens": kwargs["max_tokens"]},
                     "llm.token_count.prompt_estimate": input_tokens,
-                    INPUT_VALUE: json.dumps(kwargs["messages"])[-4000:],
+                    INPUT_VALUE: clip(json.dumps(kwargs["messages"]), 4000),
                     "orchestrator.step": step,
                 },
             )

@@ -380,6 +380,7 @@ def test_every_call_is_recorded_in_the_ledger_and_the_trace(
     assert attrs["llm.token_count.prompt"] == 1234
     assert attrs["llm.token_count.completion"] == 56
     assert "Rename kelly" in attrs["input.value"]
+    assert attrs["input.value"].startswith('[{"role": "user"')
     assert "submit_plan" in attrs["output.value"]
     # OpenInference chat messages, so Phoenix shows the conversation
     assert attrs["llm.input_messages.0.message.role"] == "system"
