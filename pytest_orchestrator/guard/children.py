@@ -16,6 +16,7 @@ the same job for the children started here; both satisfy `Guard`.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from typing import Final, Protocol
 
 import pytest_orchestrator
 from pytest_orchestrator.guard import containment
-from pytest_orchestrator.guard.proctree import Group, kill_group, stop_group
+from pytest_orchestrator.guard.proctree import Group, kill_group, process_start, stop_group
 
 # Variables a child keeps from our environment; everything else is dropped so neither an
 # editable install nor the user's PYTHONPATH can make the child import the wrong tree.
@@ -37,6 +38,8 @@ _KEEP_ENV: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "U
 PRESSURE_ENV: Final = "PYTEST_ORCHESTRATOR_PRESSURE"
 """Same name as ``PressureGauge.ENV_VAR``; copied so importing the gauge stays lazy."""
 STDERR_TAIL: Final = 4000
+SCRATCH_PREFIX: Final = "orchestrate-child-"
+"""The children's stderr files live in ``<tmp>/orchestrate-child-<our pid>-<random>``."""
 
 
 class Guard(Protocol):
@@ -167,7 +170,8 @@ def run_children(
     running: dict[int, _Running] = {}
     results: dict[int, ChildResult] = {}
     watch: dict[int, tuple[int, float]] = {}  # index -> (progress size, when it last grew)
-    with tempfile.TemporaryDirectory(prefix="orchestrate-child-") as tmp:
+    remove_orphaned_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as tmp:
         try:
             while pending or running:
                 while pending and len(running) < max(1, parallel):
@@ -211,6 +215,23 @@ def run_children(
                 if guard is not None:
                     guard.unguard(child.proc.pid)
     return [results[i] for i in range(len(specs))]
+
+
+def remove_orphaned_scratch(root: Path | None = None) -> list[Path]:
+    """Remove the scratch directories of orchestrators that no longer run (a ``kill -9``
+    skips every cleanup, so the next run does it); return what was removed. Only our own
+    directories, and only those whose process is gone."""
+    removed = []
+    for entry in Path(root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = entry.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        try:
+            ours = entry.is_dir() and entry.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if ours and pid.isdigit() and process_start(int(pid)) is None:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _stalled(spec: ChildSpec, watch: dict[int, tuple[int, float]], index: int) -> bool:

@@ -13,7 +13,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pytest_orchestrator.guard.children import RssWatch, child_env, run_children
+from pytest_orchestrator.guard.children import (
+    SCRATCH_PREFIX,
+    RssWatch,
+    child_env,
+    remove_orphaned_scratch,
+    run_children,
+)
 from tests.guard.children_helpers import spec
 
 SLEEPER = """\
@@ -141,3 +147,20 @@ def test_rss_watch_stops_a_group_at_the_first_sample_over_its_mark() -> None:
         proc.wait()
     assert seen == [100_000_000, 200_000_000, 254_000_000, 255_000_000]
     assert watch.peak_bytes == 255_000_000
+
+
+def test_scratch_left_by_a_killed_orchestrator_is_removed_by_the_next(tmp_path: Path) -> None:
+    """kill -9 skips every cleanup: the directory of a process that is gone is removed; one
+    of a process still running (ours) and anything not ours by name stay."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"{SCRATCH_PREFIX}{dead.pid}-abc123"
+    live = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def456"
+    other = tmp_path / "orchestrate-childish-1-x"
+    for d in (orphan, live, other):
+        d.mkdir()
+        (d / "0.stderr").write_text("")
+    assert remove_orphaned_scratch(tmp_path) == [orphan]
+    assert not orphan.exists()
+    assert live.exists()
+    assert other.exists()
