@@ -63,6 +63,7 @@ HELDOUT = [
     "tornadoweb/tornado",
     "urllib3/urllib3",
     "python-poetry/poetry",
+    "pygments/pygments",
 ]
 MAX_FILES = 4
 _CLOSING = re.compile(
