@@ -52,6 +52,8 @@ TUNING = [
     "aio-libs/aiohttp",
     "tox-dev/tox",
     "scrapy/scrapy",
+    "tkem/cachetools",
+    "astanin/python-tabulate",
 ]
 HELDOUT = [
     "pallets/jinja",
