@@ -66,6 +66,7 @@ HELDOUT = [
     "urllib3/urllib3",
     "python-poetry/poetry",
     "pygments/pygments",
+    "pyparsing/pyparsing",
 ]
 MAX_FILES = 4
 _CLOSING = re.compile(
