@@ -52,6 +52,8 @@ TUNING = [
     "aio-libs/aiohttp",
     "tox-dev/tox",
     "scrapy/scrapy",
+    "tkem/cachetools",
+    "astanin/python-tabulate",
 ]
 HELDOUT = [
     "pallets/jinja",
@@ -63,6 +65,8 @@ HELDOUT = [
     "tornadoweb/tornado",
     "urllib3/urllib3",
     "python-poetry/poetry",
+    "pygments/pygments",
+    "pyparsing/pyparsing",
 ]
 MAX_FILES = 4
 _CLOSING = re.compile(
