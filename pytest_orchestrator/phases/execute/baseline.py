@@ -152,7 +152,10 @@ def _run(
 
 
 def bytecode_prefix(run: Run) -> Path:
-    """The bytecode prefix the run's own test runs share (`testrun.invalidate_bytecode`):
-    beside the worktree, removed with it; never in the checkout, which no inner run's
-    environment may name."""
-    return run.scratch / "pycache"
+    """The bytecode prefix the run's own test runs share: the worktree slot's, beside it,
+    kept from run to run like the worktree (the interpreter's and the dependencies' bytecode
+    is then written once, not once per run), never in the checkout, which no inner run's
+    environment may name. What a run or an attempt rewrote is deleted from it before the
+    next test run (`testrun.invalidate_bytecode`: the session after resetting the slot, the
+    executor for each attempt's touched files)."""
+    return run.worktree.parent / "pycache"
