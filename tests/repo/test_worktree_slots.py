@@ -112,7 +112,7 @@ def test_a_damaged_slot_is_added_afresh(make_repo: Callable[..., Path], damage: 
         (admin / "index.lock").write_text("")
     else:
         for path in sorted(first.path.rglob("*"), reverse=True):
-            if path.is_file() and ".git" != path.name:
+            if path.is_file() and path.name != ".git":
                 os.unlink(path)
     tree = Worktree.create(repo, head, "Rename add to plus", "run2")
     try:
