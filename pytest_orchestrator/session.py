@@ -212,10 +212,8 @@ class Orchestrator:
         if named.named:
             spec.check_at_base(root, base_commit, named)
             settings = settings.model_copy(update={"spec": named})
-        for branch in worktree.clean_stale(root):
-            self._write(
-                f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True
-            )
+        for stale in worktree.clean_stale(root):
+            self._write(f"orchestrate: removed leftovers of interrupted run {stale}", yellow=True)
         for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
             if ours.resolve().is_relative_to(root.resolve()):
                 git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")

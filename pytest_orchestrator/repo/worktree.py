@@ -461,7 +461,7 @@ def _is_result(repo: Path, record: dict[str, Any]) -> bool:
 
 
 def clean_stale(repo: Path) -> list[str]:
-    """Stop and remove what runs whose process is gone left behind; return their branches.
+    """Stop and remove what runs whose process is gone left behind; return their run ids.
 
     For each such lease: its recorded process groups are stopped (SIGTERM, then SIGKILL),
     its scratch directory removed (its persistent worktree stays, for the next run to reset),
@@ -483,8 +483,7 @@ def clean_stale(repo: Path) -> list[str]:
         if not _remove(repo, record, live_branches=live):
             continue  # the lease stays for another try
         _unlink_lease(lease)
-        if record.get("branch"):
-            removed.append(str(record["branch"]))
+        removed.append(lease.stem)
     _drop_if_empty(leases)
     return removed
 
