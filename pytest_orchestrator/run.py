@@ -69,7 +69,7 @@ class RunRecord:
             "seconds": round(time.time() - self.started, 3),
             "base_commit": run.base_commit,
             "branch": run.branch,
-            "worktree": str(run.worktree),
+            "worktree": str(run.worktree) if run.worktree != run.repo else None,
             "planner": run.settings.planner,
             "phases": [vars(p) for p in self.phases],
             "baseline": run.baseline.counts().model_dump() if run.baseline else None,

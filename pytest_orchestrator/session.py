@@ -97,7 +97,6 @@ class Orchestrator:
         self.tree: Worktree | None = None
         self._checkout: checkout.Snapshot | None = None
         self._scratch: Path | None = None
-        self._bytecode: bool | None = None  # sys.dont_write_bytecode before we set it
         # Tests named on the command line are the spec, for the inner runs to select: this
         # process never collects them (it loads no conftest of the target), and -k/-m must
         # not deselect the plan's steps, which are this session's items.
@@ -266,10 +265,7 @@ class Orchestrator:
                 self.config.pluginmanager.import_plugin(name)
         self._progress(f"orchestrate: run {run_id} from {base_commit[:10]}")
         differs = view.checkout_differs(root, base_commit)
-        if differs is None:
-            # Map, Logic and Plan read the checkout in place: nothing may be written there,
-            # bytecode of a conftest the controller imports included.
-            self._bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        if differs is None:  # Map, Logic and Plan read the checkout in place
             self._load_target_hooks(run)
         else:
             self._progress(f"orchestrate: the base is read from a worktree ({differs})")
@@ -337,6 +333,9 @@ class Orchestrator:
         manager = self.config.pluginmanager
         if manager.has_plugin("target-conftest"):
             manager.unregister(name="target-conftest")
+        # from the checkout, read in place: no bytecode of the conftest is written there
+        before = sys.dont_write_bytecode
+        sys.dont_write_bytecode = before or run.worktree == run.repo
         try:
             plugin = hookspecs.target_hooks(run.worktree, in_child=False)
             if plugin is not None:
@@ -347,6 +346,8 @@ class Orchestrator:
                 f"({type(exc).__name__}: {exc}); import the code under test inside hook functions",
                 yellow=True,
             )
+        finally:
+            sys.dont_write_bytecode = before
 
     def _start_baseline(self, run: Run) -> None:
         """On its own thread, beside Monte Carlo: the suite at the base (or its cached run)."""
@@ -753,9 +754,7 @@ class Orchestrator:
         if self.baseline is not None:
             self.baseline.cancel()
         run = self.run
-        if run is None and self.tree is not None:  # interrupted between the two in _start
-            self.tree.remove()
-        if run is not None:
+        if run is not None:  # (the worktree, if any, was taken after the run began)
             try:
                 self._root_span.__exit__(None, None, None)
                 if run.gauge is not None:
@@ -774,8 +773,6 @@ class Orchestrator:
                 write_job_summary(run)  # in Actions: the outcome on the workflow run's page
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
-        if self._bytecode is not None:
-            sys.dont_write_bytecode = self._bytecode
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._cleanup()

@@ -1,15 +1,19 @@
 """The worktree a run edits, and the guarantee that nothing of a run outlives it.
 
 The user's checkout is never edited: a run that will change code works in a `git worktree`
-of its own. The worktrees persist, one *slot* per concurrent run, under the repository's
-git directory (``.git/orchestrate-trees/<n>/tree``): a run takes the first slot no live run
-holds (an ``flock`` on ``<n>.lock``, released by the kernel however the holder ends), and
-resets it to the base commit, cleans it (``git clean -ffdx``: nothing of an earlier run
-stays) and verifies it, which rewrites only the files that differ instead of checking out
-every file. A slot that fails verification is removed and added afresh. They live in the git
-directory, not in the checkout or the cache directory (which is in the checkout by default):
-a second copy of the repository inside the checkout would be seen by the user's tools and by
-the phases that read the checkout (`pytest_orchestrator.repo.view`).
+of its own. The worktrees persist, one *slot* per concurrent run, in a private directory per
+repository under the system's temporary directory (`slots_home`:
+``$TMPDIR/pytest-orchestrator-<uid>/<key of the repository>/<n>/tree``): a run takes the
+first slot no live run holds (an ``flock`` on ``<n>.lock``, released by the kernel however
+the holder ends), and resets it to the base commit, cleans it (``git clean -ffdx``: nothing of
+an earlier run stays) and verifies it (HEAD, and an empty ``git status --ignored``), which
+rewrites only the files that differ instead of checking out every file. A slot that fails
+verification (a kill mid-checkout, files the system's temp cleaner removed) is added afresh.
+Not in the checkout, nor in the cache directory (inside the checkout by default): a worktree
+nested in the checkout would find the checkout's pytest configuration above its own, hand
+the checkout's path to the code under test in every path it sees, and be walked by the
+user's tools and by the phases that read the checkout in place (`pytest_orchestrator.repo.view`).
+Slots of repositories that no longer exist are removed by the next run.
 
 A small lease file under ``.git/orchestrate/`` names the owning process and what the run
 holds: its worktree, the process groups of its test runs and Monte Carlo children
@@ -29,10 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,8 +58,8 @@ BRANCH_ATTEMPTS: Final = 20
 """Names tried (``<slug>``, ``<slug>-2``, …) when concurrent runs take them first."""
 STALE_GRACE: Final = 2.0
 """Seconds a dead run's process groups get between SIGTERM and SIGKILL."""
-TREES: Final = "orchestrate-trees"
-"""The persistent worktrees' directory, in the repository's (common) git directory."""
+TREES: Final = f"pytest-orchestrator-{os.getuid()}"
+"""The directory of every repository's persistent worktrees, in the system's temp dir."""
 SLOTS: Final = 8
 """Persistent worktrees per repository: how many runs may work on it at once."""
 
@@ -114,9 +121,8 @@ class Worktree:
         leftovers of a run that died) before anything in it changes, so a later run can tell
         whose leftovers they are; the branch is made later, by `commit`.
         """
-        leases = _leases(repo)
-        leases.mkdir(parents=True, exist_ok=True)
         path, fd = _take_slot(repo)
+        leases = _leases(repo)
         tree = cls(
             repo, path, "", base_commit, leases / f"{run_id}.json", slugify(command), attempts,
             _slot=fd,
@@ -355,12 +361,33 @@ class Worktree:
             self._write(record)
 
 
+def slots_home(repo: Path) -> Path:
+    """The directory of ``repo``'s worktree slots (keyed by its git directory, so every
+    worktree of one repository shares them)."""
+    common = str(common_dir(repo).resolve())
+    return Path(tempfile.gettempdir()) / TREES / hashlib.sha256(common.encode()).hexdigest()[:16]
+
+
+def _private(directory: Path) -> None:
+    """Make ``directory`` ours alone, or refuse: another user could plant a tree there."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = directory.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise RepositoryError(
+            f"{directory} is not a private directory of yours (a link, another owner, or "
+            "writable by others): remove it, or point TMPDIR elsewhere, and run again"
+        )
+
+
 def _take_slot(repo: Path) -> tuple[Path, int]:
     """The worktree path of the first slot no live run holds, and its locked file."""
-    trees = common_dir(repo) / TREES
-    trees.mkdir(parents=True, exist_ok=True)
+    trees = slots_home(repo)
+    _private(trees.parent)
+    _private(trees)
+    _prune_orphans(trees.parent)
+    (trees / "repository").write_text(str(common_dir(repo).resolve()), encoding="utf-8")
     for n in range(SLOTS):
-        fd = os.open(trees / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(trees / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -371,6 +398,17 @@ def _take_slot(repo: Path) -> tuple[Path, int]:
         f"{SLOTS} runs are already working on this repository, each in a worktree of its own "
         f"under {trees}: wait for one of them to finish, then run again"
     )
+
+
+def _prune_orphans(root: Path) -> None:
+    """Remove the slots of repositories whose git directory is gone (nothing can run there)."""
+    for home in root.iterdir():
+        try:
+            recorded = (home / "repository").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if recorded and not Path(recorded).is_dir():
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _is_our_worktree(repo: Path, path: Path) -> bool:

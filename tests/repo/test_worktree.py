@@ -14,7 +14,7 @@ import pytest
 from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.guard.proctree import process_start
 from pytest_orchestrator.repo import worktree
-from pytest_orchestrator.repo.worktree import TREES, Worktree, clean_stale, slugify
+from pytest_orchestrator.repo.worktree import Worktree, clean_stale, slots_home, slugify
 from tests.conftest import git, snapshot
 
 
@@ -38,12 +38,13 @@ def test_a_worktree_is_outside_the_checkout_and_leaves_nothing(
     make_repo: Callable[..., Path],
 ) -> None:
     """Edits in the worktree never show in the checkout; remove() takes branch and lease
-    away and leaves only the slot, in the git directory, detached at the base."""
+    away and leaves only the slot, outside the checkout, detached at the base."""
     repo = make_repo()
     before = snapshot(repo)
     head = git(repo, "rev-parse", "HEAD").strip()
     tree = Worktree.create(repo, head, "Rename add to plus", "run1")
-    assert tree.path == repo / ".git" / TREES / "0" / "tree"
+    assert tree.path == slots_home(repo) / "0" / "tree"
+    assert not tree.path.is_relative_to(repo)
     assert (tree.branch, tree.reused) == ("", False)
     assert git(tree.path, "rev-parse", "--abbrev-ref", "HEAD").strip() == "HEAD"  # detached
     (tree.path / "calc.py").write_text("changed\n")

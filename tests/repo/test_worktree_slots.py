@@ -4,6 +4,7 @@ shared by two live runs, rebuilt when damaged."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.repo import worktree
-from pytest_orchestrator.repo.worktree import TREES, Worktree
+from pytest_orchestrator.repo.worktree import Worktree, slots_home
 from tests.conftest import commit_all, git, snapshot
 
 
@@ -69,7 +70,7 @@ def test_two_live_runs_never_share_a_slot(make_repo: Callable[..., Path]) -> Non
     a = Worktree.create(repo, head, "Rename add to plus", "a")
     b = Worktree.create(repo, head, "Rename add to plus", "b")
     try:
-        trees = repo / ".git" / TREES
+        trees = slots_home(repo)
         assert (a.path, b.path) == (trees / "0" / "tree", trees / "1" / "tree")
         a.remove()
         c = Worktree.create(repo, head, "Rename add to plus", "c")
@@ -123,3 +124,35 @@ def test_a_damaged_slot_is_added_afresh(make_repo: Callable[..., Path], damage: 
     finally:
         tree.remove()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 2
+
+
+def test_the_slots_of_a_repository_that_is_gone_are_removed_by_the_next_run(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    gone = tmp_path / "gone"
+    git(repo, "clone", "-q", str(repo), str(gone))
+    Worktree.create(gone, head, "Rename add to plus", "old").remove()
+    home = slots_home(gone)
+    assert (home / "0" / "tree" / "calc.py").is_file()
+    shutil.rmtree(gone)
+    Worktree.create(repo, head, "Rename add to plus", "new").remove()
+    assert not home.exists()
+    assert slots_home(repo).is_dir()
+
+
+def test_a_slot_directory_someone_else_can_write_is_refused(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    home = slots_home(repo)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o777)
+    try:
+        with pytest.raises(RepositoryError, match="not a private directory of yours"):
+            Worktree.create(repo, head, "Rename add to plus", "run1")
+    finally:
+        home.chmod(0o700)
+    assert not (repo / ".git" / "orchestrate").exists()

@@ -118,17 +118,22 @@ def interrupt(proc: subprocess.Popen[bytes], sig: signal.Signals) -> str:
     return out.decode(errors="replace")
 
 
-def assert_nothing_left(repo: Path, before: dict[str, str], tree: Path) -> None:
-    """Nothing but the worktree slot, free again: the next run takes and resets it."""
-    assert snapshot(repo) == before
-    assert not (repo / ".git" / "orchestrate").exists()
-    wait_for(lambda: not inner_runs(tree), timeout=30)
+def slot_is_free(repo: Path, tree: Path) -> bool:
+    """The run's worktree slot is free: the next run takes it, and resets it."""
     head = git(repo, "rev-parse", "HEAD").strip()
     again = Worktree.create(repo, head, "Rename add to plus", "after")
     try:
-        assert (again.path, again.reused) == (tree, True)
+        return (again.path, again.reused) == (tree, True)
     finally:
         again.remove()
+
+
+def assert_nothing_left(repo: Path, before: dict[str, str], tree: Path) -> None:
+    """Nothing but the worktree slot, free again."""
+    assert snapshot(repo) == before
+    assert not (repo / ".git" / "orchestrate").exists()
+    wait_for(lambda: not inner_runs(tree), timeout=30)
+    assert slot_is_free(repo, tree)
 
 
 # The Monte Carlo hook runs in a child per revision; this one outlasts the phase's cap.
@@ -260,7 +265,7 @@ def test_ctrl_c_while_publishing_exits_2_without_a_traceback(
     assert "Traceback" not in out
     assert "interrupted while publishing" in out
     assert not (repo / ".git" / "orchestrate").exists()
-    assert not tree.exists()
+    assert slot_is_free(repo, tree)
     tips = subprocess.run(
         ["git", "for-each-ref", "--format=%(objectname)", "refs/heads/orchestrate/"],
         cwd=repo, capture_output=True, text=True, check=True,
