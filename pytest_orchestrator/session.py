@@ -216,7 +216,8 @@ class Orchestrator:
         for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
             if ours.resolve().is_relative_to(root.resolve()):
                 git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")
-        dirty = git.dirty_paths(root)
+        self._checkout = checkout.snapshot(root)
+        dirty = self._checkout.dirty()
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
             self._write(
@@ -224,7 +225,6 @@ class Orchestrator:
                 f"it starts from {base_commit[:10]}",
                 yellow=True,
             )
-        self._checkout = checkout.snapshot(root)
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = settings.run_root / run_id
         try:
@@ -264,7 +264,7 @@ class Orchestrator:
             if not self.config.pluginmanager.has_plugin(name):
                 self.config.pluginmanager.import_plugin(name)
         self._progress(f"orchestrate: run {run_id} from {base_commit[:10]}")
-        differs = view.checkout_differs(root, base_commit)
+        differs = view.checkout_differs(root, base_commit, self._checkout)
         if differs is None:  # Map, Logic and Plan read the checkout in place
             self._load_target_hooks(run)
         else:

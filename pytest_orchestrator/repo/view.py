@@ -20,30 +20,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_orchestrator.repo.checkout import Snapshot
 from pytest_orchestrator.repo.git import git
 
 
-def _read(repo: Path, *args: str) -> str:
-    return git(*args, cwd=repo, check=False, read_only=True)
-
-
-def checkout_differs(repo: Path, base_commit: str) -> str | None:
-    """None when the checkout at ``repo`` equals ``base_commit`` and can be read in place;
-    else why not, in a few words."""
-    head = _read(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}").strip()
-    if head != base_commit:
-        return f"the checkout is at {head[:10] or 'no commit'}, not the base"
-    if _read(repo, "config", "--bool", "core.sparseCheckout").strip() == "true":
+def checkout_differs(repo: Path, base_commit: str, taken: Snapshot) -> str | None:
+    """None when the checkout at ``repo`` (as ``taken`` at the run's start) equals
+    ``base_commit`` and can be read in place; else why not, in a few words."""
+    if taken.commit != base_commit:
+        return f"the checkout is at {taken.commit[:10] or 'no commit'}, not the base"
+    sparse = git("config", "--bool", "core.sparseCheckout", cwd=repo, check=False, read_only=True)
+    if sparse.strip() == "true":
         return "the checkout is sparse"
-    flagged = [
-        entry
-        for entry in _read(repo, "ls-files", "-v", "-z").split("\0")
-        if entry and not entry.startswith("H ")
-    ]
-    if flagged:
-        return f"{len(flagged)} index entries are flagged assume-unchanged or skip-worktree"
-    status = _read(repo, "status", "--porcelain", "-z", "--untracked-files=normal")
-    changed = [entry for entry in status.split("\0") if entry]
-    if changed:
-        return f"{len(changed)} path(s) differ from the base"
+    if taken.hidden:
+        return f"{taken.hidden} index entries are flagged assume-unchanged or skip-worktree"
+    if taken.status:
+        return f"{len(taken.dirty()) or len(taken.status)} path(s) differ from the base"
     return None
