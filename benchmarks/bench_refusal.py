@@ -1,6 +1,7 @@
 """How long an unplannable command takes to be refused, and a dry run, against Map's time.
 
     python benchmarks/bench_refusal.py [--runs N] [--repo GIT_DIR --dry CMD [--refuse CMD]]
+                                       [--dont-write-bytecode]
 
 Without ``--repo``: a fresh git copy of examples/wheel (as examples/run.sh does) per run; with
 it, a clone of that repository (a real project, fetched, never committed). Each command is
@@ -48,9 +49,8 @@ def fresh_copy(tmp: Path, source: Path | None) -> Path:
     return repo
 
 
-def timed(repo: Path, *args: str) -> tuple[float, float, int, float]:
+def timed(repo: Path, env: dict[str, str], *args: str) -> tuple[float, float, int, float]:
     """Wall seconds, CPU seconds of the process tree, exit status, Map's seconds."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PYTEST_"))}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
@@ -77,7 +77,13 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, help="a git repository to clone (default: example)")
     parser.add_argument("--refuse", default=REFUSED, help="a command the rules planner refuses")
     parser.add_argument("--dry", default=DRY, help="a rename the rules planner can plan")
+    parser.add_argument("--dont-write-bytecode", action="store_true")
     args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PYTEST_"))}
+    if args.dont_write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     rows: dict[str, list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         repo = fresh_copy(Path(tmp), args.repo)
@@ -86,7 +92,7 @@ def main() -> None:
                 ("refusal (exit 4)", [f"--orchestrate={args.refuse}"], 4),
                 ("dry run (exit 0)", [f"--orchestrate={args.dry}", "--orchestrate-dry-run"], 0),
             ):
-                wall, cpu, code, map_s = timed(repo, *argv)
+                wall, cpu, code, map_s = timed(repo, env, *argv)
                 if code != expected:
                     sys.exit(f"{name}: expected exit {expected}, got exit {code}")
                 label = f"{name}, {'cold' if n == 0 else 'warm'}"
@@ -98,7 +104,8 @@ def main() -> None:
                 sys.exit(f"a worktree was made:\n{worktrees}")
     what = args.repo.name if args.repo else "bundled example"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{what}, {args.runs} runs (first cold), {os.cpu_count()} cores, load {load}")
+    bytecode = "PYTHONDONTWRITEBYTECODE=1" if args.dont_write_bytecode else "bytecode written"
+    print(f"{what}, {args.runs} runs (first cold), {bytecode}, {os.cpu_count()} cores, load {load}")
     print(f"{'':<26}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'Map med':>9}")
     for name, values in rows.items():
         walls, cpus, maps = zip(*values, strict=True)
