@@ -400,15 +400,20 @@ def _take_slot(repo: Path) -> tuple[Path, int]:
     )
 
 
-def _prune_orphans(root: Path) -> None:
-    """Remove the slots of repositories whose git directory is gone (nothing can run there)."""
+def _prune_orphans(root: Path, limit: int = 1) -> None:
+    """Remove the slots of (at most ``limit``) repositories whose git directory is gone:
+    nothing can run there. One per run: a test suite leaves hundreds of throw-away
+    repositories, and deleting all their slots at once held one run up for minutes."""
     for home in root.iterdir():
+        if limit <= 0:
+            return
         try:
             recorded = (home / "repository").read_text(encoding="utf-8")
         except OSError:
             continue
         if recorded and not Path(recorded).is_dir():
             shutil.rmtree(home, ignore_errors=True)
+            limit -= 1
 
 
 def _is_our_worktree(repo: Path, path: Path) -> bool:

@@ -126,19 +126,23 @@ def test_a_damaged_slot_is_added_afresh(make_repo: Callable[..., Path], damage: 
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 2
 
 
-def test_the_slots_of_a_repository_that_is_gone_are_removed_by_the_next_run(
+def test_the_slots_of_repositories_that_are_gone_are_removed_one_per_run(
     make_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
     repo = make_repo()
     head = git(repo, "rev-parse", "HEAD").strip()
-    gone = tmp_path / "gone"
-    git(repo, "clone", "-q", str(repo), str(gone))
-    Worktree.create(gone, head, "Rename add to plus", "old").remove()
-    home = slots_home(gone)
-    assert (home / "0" / "tree" / "calc.py").is_file()
-    shutil.rmtree(gone)
+    gone = [tmp_path / "gone1", tmp_path / "gone2"]
+    for clone in gone:
+        git(repo, "clone", "-q", str(repo), str(clone))
+        Worktree.create(clone, head, "Rename add to plus", "old").remove()
+    homes = [slots_home(clone) for clone in gone]
+    assert all((home / "0" / "tree" / "calc.py").is_file() for home in homes)
+    for clone in gone:
+        shutil.rmtree(clone)
     Worktree.create(repo, head, "Rename add to plus", "new").remove()
-    assert not home.exists()
+    assert sum(home.exists() for home in homes) == 1
+    Worktree.create(repo, head, "Rename add to plus", "newer").remove()
+    assert not any(home.exists() for home in homes)
     assert slots_home(repo).is_dir()
 
 
