@@ -1,18 +1,25 @@
-"""How long an unplannable command takes to be refused on the bundled example.
+"""How long an unplannable command takes to be refused, and a dry run, against Map's time.
 
-    python benchmarks/bench_refusal.py [--runs N]
+    python benchmarks/bench_refusal.py [--runs N] [--repo GIT_DIR --dry CMD [--refuse CMD]]
+                                       [--dont-write-bytecode]
 
-Each run makes a fresh git copy of examples/wheel (as examples/run.sh does), then times
-``python -m pytest --orchestrate COMMAND`` as a whole process, for a command the offline rules
-planner cannot plan (refused: exit 4) and, for scale, a dry run of a rename it can plan (Map,
-Logic and Plan only). The planner is asked right after Map and Logic, before Monte Carlo and
-the baseline test run, so both should take about Map's time plus interpreter start-up.
+Without ``--repo``: a fresh git copy of examples/wheel (as examples/run.sh does) per run; with
+it, a clone of that repository (a real project, fetched, never committed). Each command is
+timed as a whole process, ``python -m pytest --orchestrate COMMAND``, by wall clock and by
+the CPU of its process tree: one the offline rules planner cannot plan (refused: exit 4) and
+a dry run of a rename it can plan (Map, Logic and Plan only). The planner is asked right
+after Map and Logic, before a worktree, Monte Carlo and the baseline test run, so both should
+take about Map's time (read from the run's ``run.json``) plus interpreter start-up. The first
+run of each clone is cold (empty cache directory), the others warm. The machine's load
+average is printed: on a shared machine the CPU column is the steadier one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,7 +33,11 @@ REFUSED = "Make the sizing smarter about volatility regimes"
 DRY = "Rename calculate_position_size to position_size"
 
 
-def fresh_copy(tmp: Path) -> Path:
+def fresh_copy(tmp: Path, source: Path | None) -> Path:
+    if source is not None:
+        repo = tmp / source.name.removesuffix(".git")
+        subprocess.run(["git", "clone", "-q", str(source), str(repo)], check=True)
+        return repo
     repo = tmp / "wheel"
     shutil.copytree(ROOT / "examples" / "wheel", repo)
     for args in (
@@ -38,8 +49,9 @@ def fresh_copy(tmp: Path) -> Path:
     return repo
 
 
-def timed(repo: Path, *args: str) -> tuple[float, int]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+def timed(repo: Path, env: dict[str, str], *args: str) -> tuple[float, float, int, float]:
+    """Wall seconds, CPU seconds of the process tree, exit status, Map's seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
@@ -49,30 +61,58 @@ def timed(repo: Path, *args: str) -> tuple[float, int]:
         env=env,
         check=False,
     )
-    return time.perf_counter() - start, proc.returncode
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    runs = repo / ".orchestrate" / "runs"
+    latest = max(runs.iterdir(), key=lambda p: p.stat().st_mtime)
+    phases = json.loads((latest / "run.json").read_text())["phases"]
+    map_seconds = next((p["seconds"] for p in phases if p["phase"] == "map"), 0.0)
+    return wall, cpu, proc.returncode, map_seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--repo", type=Path, help="a git repository to clone (default: example)")
+    parser.add_argument("--refuse", default=REFUSED, help="a command the rules planner refuses")
+    parser.add_argument("--dry", default=DRY, help="a rename the rules planner can plan")
+    parser.add_argument("--dont-write-bytecode", action="store_true")
     args = parser.parse_args()
-    rows: dict[str, list[float]] = {"refusal (exit 4)": [], "dry run (exit 0)": []}
-    for _ in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            repo = fresh_copy(Path(tmp))
-            seconds, code = timed(repo, f"--orchestrate={REFUSED}")
-            if code != 4:
-                sys.exit(f"expected a refusal (exit 4), got exit {code}")
-            rows["refusal (exit 4)"].append(seconds)
-            seconds, code = timed(repo, f"--orchestrate={DRY}", "--orchestrate-dry-run")
-            if code != 0:
-                sys.exit(f"expected a dry run (exit 0), got exit {code}")
-            rows["dry run (exit 0)"].append(seconds)
-    print(f"bundled example, {args.runs} runs, {os.cpu_count()} cores")
-    print(f"{'':<20}{'median':>9}{'min':>9}{'max':>9}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PYTEST_"))}
+    if args.dont_write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = fresh_copy(Path(tmp), args.repo)
+        for n in range(args.runs):
+            for name, argv, expected in (
+                ("refusal (exit 4)", [f"--orchestrate={args.refuse}"], 4),
+                ("dry run (exit 0)", [f"--orchestrate={args.dry}", "--orchestrate-dry-run"], 0),
+            ):
+                wall, cpu, code, map_s = timed(repo, env, *argv)
+                if code != expected:
+                    sys.exit(f"{name}: expected exit {expected}, got exit {code}")
+                label = f"{name}, {'cold' if n == 0 else 'warm'}"
+                rows.setdefault(label, []).append((wall, cpu, map_s))
+            worktrees = subprocess.run(
+                ["git", "worktree", "list"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout
+            if worktrees.count("\n") != 1:
+                sys.exit(f"a worktree was made:\n{worktrees}")
+    what = args.repo.name if args.repo else "bundled example"
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    bytecode = "PYTHONDONTWRITEBYTECODE=1" if args.dont_write_bytecode else "bytecode written"
+    print(f"{what}, {args.runs} runs (first cold), {bytecode}, {os.cpu_count()} cores, load {load}")
+    print(f"{'':<26}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'Map med':>9}")
     for name, values in rows.items():
-        med, lo, hi = statistics.median(values), min(values), max(values)
-        print(f"{name:<20}{med:>9.2f}{lo:>9.2f}{hi:>9.2f}")
+        walls, cpus, maps = zip(*values, strict=True)
+        print(
+            f"{name:<26}{statistics.median(walls):>9.2f}{min(walls):>9.2f}"
+            f"{statistics.median(cpus):>9.2f}{statistics.median(maps):>9.2f}"
+        )
 
 
 if __name__ == "__main__":

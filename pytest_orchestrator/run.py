@@ -69,7 +69,7 @@ class RunRecord:
             "seconds": round(time.time() - self.started, 3),
             "base_commit": run.base_commit,
             "branch": run.branch,
-            "worktree": str(run.worktree),
+            "worktree": str(run.worktree) if run.worktree != run.repo else None,
             "planner": run.settings.planner,
             "phases": [vars(p) for p in self.phases],
             "baseline": run.baseline.counts().model_dump() if run.baseline else None,
@@ -124,8 +124,12 @@ class Run:
     repo: Path
     """The user's checkout: read for git metadata only, never written (but the run dir)."""
     worktree: Path
-    """The isolated worktree every phase reads and every mutate step writes."""
+    """Where the phases read the base, and every mutate step writes: the run's worktree once
+    it exists; before, for Map, Logic and Plan, the user's checkout when it equals the base
+    (`pytest_orchestrator.repo.view`; read only). A run that will not change anything (a dry
+    run, a refusal) never has a worktree."""
     branch: str
+    """The run's branch: empty until the green result was committed."""
     base_commit: str
     base_branch: str | None
     run_dir: Path
@@ -151,6 +155,8 @@ class Run:
     attempts: list[Attempt] = field(default_factory=list)
     published: PublishResult | None = None
     notes: list[str] = field(default_factory=list)
+    scratch_dir: Path | None = None
+    """See `scratch`; None: beside the worktree."""
 
     def __post_init__(self) -> None:
         self.record = RunRecord(self.run_id, self.settings.command)
@@ -161,9 +167,10 @@ class Run:
 
     @property
     def scratch(self) -> Path:
-        """Working files of inner runs and children: beside the worktree, outside the
-        checkout, so nothing the target's code can read names the user's checkout."""
-        return self.worktree.parent / "scratch"
+        """Working files of inner runs and children: the run's own temporary directory,
+        outside the checkout, removed at the end of the run (the session's, and a dead
+        run's by the next run, through the lease)."""
+        return self.scratch_dir or self.worktree.parent / "scratch"
 
     def latest_montecarlo(self) -> MonteCarloSummary | None:
         """The last Monte Carlo comparison an attempt made, else the base side's: what

@@ -4,11 +4,12 @@
 pytest stage                what the orchestrator does there
 ==========================  ===========================================================
 ``pytest_sessionstart``     check the repository, open the run directory, tracer, gauge
-                            and cache, create the worktree, start the baseline test run
-``pytest_collection``       1 Map, 2 Logic, 3 Monte Carlo, 4 Plan, 5 Optimise; the plan's
-                            steps become the session's items
+                            and cache; choose where the base is read
+``pytest_collection``       1 Map, 2 Logic; the planner accepts the command, the worktree is
+                            taken, the baseline test run starts; 3 Monte Carlo, 4 Plan,
+                            5 Optimise; the plan's steps become the session's items
 ``pytest_runtestloop``      6 Execute and 7 Review, attempt after attempt
-``pytest_sessionfinish``    the gate; publish when green; remove the worktree
+``pytest_sessionfinish``    the gate; publish when green; release the worktree
 ``pytest_terminal_summary`` the outcome, and where the PR is
 ==========================  ===========================================================
 
@@ -23,6 +24,8 @@ import os
 import re
 import shutil
 import signal
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -30,6 +33,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -92,6 +96,7 @@ class Orchestrator:
         self._more_after = False
         self.tree: Worktree | None = None
         self._checkout: checkout.Snapshot | None = None
+        self._scratch: Path | None = None
         # Tests named on the command line are the spec, for the inner runs to select: this
         # process never collects them (it loads no conftest of the target), and -k/-m must
         # not deselect the plan's steps, which are this session's items.
@@ -106,7 +111,7 @@ class Orchestrator:
 
     @property
     def _tree(self) -> Worktree:
-        assert self.tree is not None, "the worktree exists from sessionstart on"
+        assert self.tree is not None, "the worktree exists once the planner accepted the command"
         return self.tree
 
     # ------------------------------------------------------------------ reporting
@@ -156,9 +161,7 @@ class Orchestrator:
         from pytest_orchestrator.phases.plan.planners import describe_planner
 
         opt = config.option
-        planner = describe_planner(
-            opt.orchestrate_planner or config.getini("orchestrate_planner")
-        )
+        planner = describe_planner(opt.orchestrate_planner or config.getini("orchestrate_planner"))
         what = opt.orchestrate or f"plan {opt.orchestrate_plan}"
         return f"orchestrate: {what!r} (planner: {planner})"
 
@@ -208,14 +211,13 @@ class Orchestrator:
         if named.named:
             spec.check_at_base(root, base_commit, named)
             settings = settings.model_copy(update={"spec": named})
-        for branch in worktree.clean_stale(root):
-            self._write(
-                f"orchestrate: removed leftovers of an interrupted run ({branch})", yellow=True
-            )
+        for stale in worktree.clean_stale(root):
+            self._write(f"orchestrate: removed leftovers of interrupted run {stale}", yellow=True)
         for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
             if ours.resolve().is_relative_to(root.resolve()):
                 git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")
-        dirty = git.dirty_paths(root)
+        self._checkout = checkout.snapshot(root)
+        dirty = self._checkout.dirty()
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
             self._write(
@@ -223,7 +225,6 @@ class Orchestrator:
                 f"it starts from {base_commit[:10]}",
                 yellow=True,
             )
-        self._checkout = checkout.snapshot(root)
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = settings.run_root / run_id
         try:
@@ -235,19 +236,17 @@ class Orchestrator:
                 "--orchestrate-run-dir (or orchestrate_run_dir) at a writable directory",
             ) from None
         self._install_sigterm()
+        from pytest_orchestrator.repo import view
         from pytest_orchestrator.tracing import Tracer
 
         tracer = Tracer(run_dir / "trace.json", ui=settings.trace_ui)
-        tree = worktree.Worktree.create(root, base_commit, settings.command, run_id)
-        self.tree = tree
-        for path in worktree.init_submodules(root, tree.path, base_commit):
-            self._write(f"orchestrate: submodule {path} cloned from your checkout")
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"orchestrate-{run_id}-"))
         self.run = run = Run(
             run_id=run_id,
             settings=settings,
             repo=root,
-            worktree=tree.path,
-            branch=tree.branch,
+            worktree=root,
+            branch="",
             base_commit=base_commit,
             base_branch=base_branch,
             run_dir=run_dir,
@@ -255,23 +254,55 @@ class Orchestrator:
             tracer=tracer,
             ops=self._ops(),
             report=self._progress,
+            scratch_dir=self._scratch,
         )
         self._root_span = tracer.span("orchestrate", kind="AGENT", command=settings.command)
         self._root_span.__enter__()
         run.write("command.txt", settings.command + "\n")
         self._open_components(run)
-        self.executor = Executor(run, tree)
-        self.config.pluginmanager.register(self.executor, "orchestrator-executor")
         for name in PHASE_PLUGINS:
             if not self.config.pluginmanager.has_plugin(name):
                 self.config.pluginmanager.import_plugin(name)
-        self._load_target_hooks(run)
-        self._progress(
-            f"orchestrate: run {run_id} on {tree.branch} from {base_commit[:10]} "
-            f"(worktree {tree.path})"
-        )
+        self._progress(f"orchestrate: run {run_id} from {base_commit[:10]}")
+        differs = view.checkout_differs(root, base_commit, self._checkout)
+        if differs is None:  # Map, Logic and Plan read the checkout in place
+            self._load_target_hooks(run)
+        else:
+            self._progress(f"orchestrate: the base is read from a worktree ({differs})")
+            self._take_worktree(run)
         if named.named:
             self._progress(f"orchestrate: the spec is the named tests: {named.shown()}")
+
+    def _take_worktree(self, run: Run) -> None:
+        """The run's worktree (a persistent slot reset to the base), once the run needs one:
+        from now on every phase reads and writes there, and the target's hooks come from it."""
+        if self.tree is not None:
+            return
+        from pytest_orchestrator.phases.execute.baseline import bytecode_prefix
+        from pytest_orchestrator.phases.execute.testrun import invalidate_bytecode
+        from pytest_orchestrator.repo import worktree
+
+        start = time.perf_counter()
+        tree = worktree.Worktree.create(
+            run.repo, run.base_commit, run.command, run.run_id, scratch=run.scratch
+        )
+        self.tree = tree
+        run.worktree = tree.path
+        # the slot's bytecode of files the reset rewrote is stale
+        invalidate_bytecode(bytecode_prefix(run), tree.path, tree.rewritten)
+        for path in worktree.init_submodules(run.repo, tree.path, run.base_commit):
+            self._write(f"orchestrate: submodule {path} cloned from your checkout")
+        self.executor = Executor(run, tree)
+        self.config.pluginmanager.register(self.executor, "orchestrator-executor")
+        self._load_target_hooks(run)
+        how = (
+            f"reused: {len(tree.rewritten)} file(s) differed from the base and were reset"
+            if tree.reused
+            else "checked out"
+        )
+        self._progress(
+            f"orchestrate: worktree {tree.path} ({how}, {time.perf_counter() - start:.2f}s)"
+        )
 
     def _ops(self) -> dict[str, OpSpec]:
         ops = dict(OPS)
@@ -297,7 +328,14 @@ class Orchestrator:
 
     def _load_target_hooks(self, run: Run) -> None:
         """Register the target's root conftest ``pytest_orchestrator_*`` hooks (not others;
-        not the ones that run its code, which run in the Monte Carlo children)."""
+        not the ones that run its code, which run in the Monte Carlo children), from where
+        the run reads now: those of the checkout give way to the worktree's."""
+        manager = self.config.pluginmanager
+        if manager.has_plugin("target-conftest"):
+            manager.unregister(name="target-conftest")
+        # from the checkout, read in place: no bytecode of the conftest is written there
+        before = sys.dont_write_bytecode
+        sys.dont_write_bytecode = before or run.worktree == run.repo
         try:
             plugin = hookspecs.target_hooks(run.worktree, in_child=False)
             if plugin is not None:
@@ -308,6 +346,8 @@ class Orchestrator:
                 f"({type(exc).__name__}: {exc}); import the code under test inside hook functions",
                 yellow=True,
             )
+        finally:
+            sys.dont_write_bytecode = before
 
     def _start_baseline(self, run: Run) -> None:
         """On its own thread, beside Monte Carlo: the suite at the base (or its cached run)."""
@@ -394,8 +434,10 @@ class Orchestrator:
         run.planner = load(run)
         if self.preloaded is None:
             # The planner says now whether it can plan at all: a refusal costs Map and
-            # Logic, not Monte Carlo and a run of the suite.
+            # Logic, not a worktree, Monte Carlo and a run of the suite.
             run.planner.can_plan(context_for(run))
+        if not run.settings.dry_run:
+            self._take_worktree(run)  # --collect-only too: Optimise works on a copy of it
         if not (run.settings.dry_run or self.config.option.collectonly):
             # Nothing runs in a dry run or --collect-only: no sampling, no baseline.
             self._start_baseline(run)
@@ -660,6 +702,7 @@ class Orchestrator:
             # commit, and the lease names that commit (an interruption before this line
             # leaves nothing; after it, exactly the result).
             commit = self._tree.commit(commit_message(run, final))
+            run.branch = self._tree.branch
             self._tree.keep_branch(commit)
             try:
                 with run.phase(Phase.PUBLISH) as note:
@@ -681,7 +724,7 @@ class Orchestrator:
             reason = ExitReason.TESTS_FAILED
             if final is not None and final.tests is not None and final.tests.green:
                 reason = ExitReason.CHECKS_FAILED
-            run.finish(reason, "the gate stayed red: no commit, no PR, the branch was removed")
+            run.finish(reason, "the gate stayed red: no commit, no branch, no PR")
             write_bundle(run, final, diff=self._tree.diff() if final else "")
 
     def _remember(self, run: Run) -> None:
@@ -711,9 +754,7 @@ class Orchestrator:
         if self.baseline is not None:
             self.baseline.cancel()
         run = self.run
-        if run is None and self.tree is not None:  # interrupted between the two in _start
-            self.tree.remove()
-        if run is not None:
+        if run is not None:  # (the worktree, if any, was taken after the run began)
             try:
                 self._root_span.__exit__(None, None, None)
                 if run.gauge is not None:
@@ -730,6 +771,8 @@ class Orchestrator:
                 from pytest_orchestrator.phases.publish.summary import write_job_summary
 
                 write_job_summary(run)  # in Actions: the outcome on the workflow run's page
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._cleanup()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_orchestrator.repo.worktree import TREES
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic
 
 # When this suite itself runs in GitHub Actions, the runs it starts must not find the job's
@@ -78,7 +79,10 @@ def snapshot(repo: Path) -> dict[str, str]:
     }
     state["<git status>"] = git(repo, "status", "--porcelain")
     state["<branches>"] = git(repo, "branch", "--list")
-    state["<worktrees>"] = git(repo, "worktree", "list", "--porcelain").count("worktree ")
+    state["<worktrees>"] = sum(  # the persistent worktree slots are kept by design
+        line.startswith("worktree ") and f"/{TREES}/" not in line
+        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+    )
     return state
 
 

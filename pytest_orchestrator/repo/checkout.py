@@ -12,6 +12,7 @@ plain ``git status`` would refresh, and so rewrite, the index).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -29,6 +30,14 @@ class Snapshot:
     index: str
     status: frozenset[str]
     files: dict[str, tuple[int, int]]
+    commit: str = ""
+    """HEAD's commit."""
+    hidden: int = 0
+    """Index entries flagged assume-unchanged or skip-worktree: changes git does not show."""
+
+    def dirty(self) -> list[str]:
+        """The paths ``git status`` shows (staged, modified, untracked but not ignored)."""
+        return sorted(entry[3:] for entry in self.status if entry[2:3] == " ")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -36,23 +45,28 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def snapshot(repo: Path) -> Snapshot:
-    head = _git(repo, "rev-parse", "HEAD").strip() + " " + _git(repo, "symbolic-ref", "-q", "HEAD")
+    commit = _git(repo, "rev-parse", "HEAD").strip()
+    head = commit + " " + _git(repo, "symbolic-ref", "-q", "HEAD")
     refs = {}
     for line in _git(repo, "for-each-ref", "--format=%(objectname) %(refname)").splitlines():
         sha, _, name = line.partition(" ")
         if not name.startswith(OWN_REFS):
             refs[name] = sha
-    index = hashlib.sha1(_git(repo, "ls-files", "--stage", "-z").encode()).hexdigest()
+    listing = _git(repo, "ls-files", "--stage", "-v", "-z")  # "<tag> <mode> <sha> <stage>\t<path>"
+    index = hashlib.sha1(listing.encode()).hexdigest()
+    entries = [entry for entry in listing.split("\0") if entry]
     status = frozenset(_git(repo, "status", "--porcelain", "-z").split("\0")) - {""}
     files = {}
-    for rel in _git(repo, "ls-files", "-z").split("\0"):
-        if rel:
-            try:
-                st = (repo / rel).lstat()
-            except OSError:
-                continue
-            files[rel] = (st.st_size, st.st_mtime_ns)
-    return Snapshot(head.strip(), refs, index, status, files)
+    top = str(repo)
+    for entry in entries:
+        rel = entry.partition("\t")[2]
+        try:
+            st = os.lstat(os.path.join(top, rel))  # (not pathlib: 60,000 files add up)
+        except OSError:
+            continue
+        files[rel] = (st.st_size, st.st_mtime_ns)
+    hidden = sum(not entry.startswith("H ") for entry in entries)
+    return Snapshot(head.strip(), refs, index, status, files, commit, hidden)
 
 
 def differences(before: Snapshot, after: Snapshot) -> list[str]:

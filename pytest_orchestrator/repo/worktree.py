@@ -1,14 +1,29 @@
-"""The isolated worktree a run edits, and the guarantee that nothing of it outlives the run.
+"""The worktree a run edits, and the guarantee that nothing of a run outlives it.
 
-The user's checkout is never edited: every run works in a `git worktree` on a branch
-``orchestrate/<slug>`` in a temporary directory. A small lease file under
-``.git/orchestrate/`` names the owning process and what the run holds: its worktree and
-branch, the process groups of its test runs and Monte Carlo children (registered through
-`pytest_orchestrator.guard.containment`), and — once a green commit exists — that commit. A later
-run stops and removes what an owner that died without cleaning up (``kill -9``, power loss)
-left behind (`clean_stale`).
+The user's checkout is never edited: a run that will change code works in a `git worktree`
+of its own. The worktrees persist, one *slot* per concurrent run, in a private directory per
+repository under the system's temporary directory (`slots_home`:
+``$TMPDIR/pytest-orchestrator-<uid>/<key of the repository>/<n>/tree``): a run takes the
+first slot no live run holds (an ``flock`` on ``<n>.lock``, released by the kernel however
+the holder ends), and resets it to the base commit, cleans it (``git clean -ffdx``: nothing of
+an earlier run stays) and verifies it (HEAD, and an empty ``git status --ignored``), which
+rewrites only the files that differ instead of checking out every file. A slot that fails
+verification (a kill mid-checkout, files the system's temp cleaner removed) is added afresh.
+Not in the checkout, nor in the cache directory (inside the checkout by default): a worktree
+nested in the checkout would find the checkout's pytest configuration above its own, hand
+the checkout's path to the code under test in every path it sees, and be walked by the
+user's tools and by the phases that read the checkout in place (`pytest_orchestrator.repo.view`).
+Slots of repositories that no longer exist are removed by the next run.
 
-Only a tested commit is a result: a branch survives only when the lease records a commit
+A small lease file under ``.git/orchestrate/`` names the owning process and what the run
+holds: its worktree, the process groups of its test runs and Monte Carlo children
+(registered through `pytest_orchestrator.guard.containment`), and — once a green commit
+exists — its branch and that commit. A later run stops and removes what an owner that died
+without cleaning up (``kill -9``, power loss) left behind (`clean_stale`); a slot itself is
+left for the next run to reset.
+
+The worktree's HEAD is detached: a run's branch ``orchestrate/<slug>`` is created only for a
+commit (`Worktree.commit`), and survives only when the lease records that commit
 (`Worktree.keep_branch`) *and* the branch still points at it. A keep flag without a commit,
 or a branch that has moved since, is deleted like any other leftover. The lease is replaced
 atomically, so a kill in mid-write never leaves half a record.
@@ -17,10 +32,13 @@ atomically, so a kill in mid-write never leaves half a record.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -40,6 +58,10 @@ BRANCH_ATTEMPTS: Final = 20
 """Names tried (``<slug>``, ``<slug>-2``, …) when concurrent runs take them first."""
 STALE_GRACE: Final = 2.0
 """Seconds a dead run's process groups get between SIGTERM and SIGKILL."""
+TREES: Final = f"pytest-orchestrator-{os.getuid()}"
+"""The directory of every repository's persistent worktrees, in the system's temp dir."""
+SLOTS: Final = 8
+"""Persistent worktrees per repository: how many runs may work on it at once."""
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ")
 
@@ -62,13 +84,22 @@ def _leases(repo: Path) -> Path:
 
 @dataclass(eq=False)
 class Worktree:
-    """A worktree of ``base_commit`` on ``branch``, with its lease."""
+    """A persistent worktree slot holding ``base_commit`` (detached), with its lease."""
 
     repo: Path
     path: Path
     branch: str
+    """Empty until `commit` made the run's branch."""
     base_commit: str
     lease: Path
+    slug: str = "change"
+    attempts: int = BRANCH_ATTEMPTS
+    reused: bool = False
+    """The slot held a worktree already, which was reset rather than checked out afresh."""
+    rewritten: list[str] = field(default_factory=list)
+    """When reused: the files the reset rewrote or deleted (they differed from the base)."""
+    _slot: int | None = field(default=None, repr=False)
+    """The open, ``flock``-ed lock file of the slot (closed by `remove` or by our death)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _gitdir: str = field(default="", repr=False)
     """The worktree's ``.git`` pointer as git wrote it: a plan must never redirect it."""
@@ -82,63 +113,66 @@ class Worktree:
         run_id: str,
         *,
         attempts: int = BRANCH_ATTEMPTS,
+        scratch: Path | None = None,
     ) -> Worktree:
-        """Create the worktree on the first free ``orchestrate/<slug>[-n]`` branch.
+        """Take a free slot and make its worktree the base commit, clean and verified.
 
-        Another run may take a name between our check and ``git worktree add``; then the
-        next name is tried, ``attempts`` names in all. The lease names the branch before git
-        creates it (a kill in between must not leave an unrecorded branch) but marks it
-        *claimed* only once it is ours: an unclaimed name is never deleted unless it still
-        points at the base commit and no live run names it.
+        The lease names the slot (and the run's ``scratch`` directory, removed with the
+        leftovers of a run that died) before anything in it changes, so a later run can tell
+        whose leftovers they are; the branch is made later, by `commit`.
         """
+        path, fd = _take_slot(repo)
         leases = _leases(repo)
-        leases.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"orchestrate-{run_id}-")) / "tree"
-        tree = cls(repo, path, "", base_commit, leases / f"{run_id}.json")
-        record: dict[str, Any] = {
-            "pid": os.getpid(),
-            "created": psutil.Process().create_time(),
-            "branch": "",
-            "base": base_commit,
-            "path": str(path),
-            "claimed": False,
-            "keep": False,
-            "commit": None,
-            "groups": [],
-        }
+        tree = cls(
+            repo, path, "", base_commit, leases / f"{run_id}.json", slugify(command), attempts,
+            _slot=fd,
+        )  # fmt: skip
         try:
-            for name in _branch_names(slugify(command), attempts):
-                if branch_exists(repo, name):
-                    continue
-                tree.branch = record["branch"] = name
-                tree._write(record)
-                if tree._add(name):
-                    tree._gitdir = (tree.path / ".git").read_text(encoding="utf-8")
-                    tree._update(claimed=True)
-                    containment.attach(tree)
-                    return tree
-            raise RepositoryError(
-                f"no free branch name for this run: orchestrate/{slugify(command)} and its "
-                f"{attempts - 1} numbered variants are taken, some by runs that started at the "
-                "same moment. Delete old orchestrate/* branches (git branch --list "
-                "'orchestrate/*') or try again."
+            tree._write(
+                {
+                    "pid": os.getpid(),
+                    "created": psutil.Process().create_time(),
+                    "branch": "",
+                    "base": base_commit,
+                    "path": str(path),
+                    "scratch": str(scratch) if scratch is not None else "",
+                    "persistent": True,
+                    "claimed": False,
+                    "keep": False,
+                    "commit": None,
+                    "groups": [],
+                }
             )
+            tree.reused = tree._prepare()
+            tree._gitdir = (tree.path / ".git").read_text(encoding="utf-8")
+            containment.attach(tree)
+            return tree
         except BaseException:
             tree.remove()
             raise
 
-    def _add(self, branch: str) -> bool:
-        """``git worktree add -b``; False when another run created ``branch`` meanwhile."""
-        try:
-            git(
-                "worktree", "add", "--quiet", "-b", branch, str(self.path), self.base_commit,
-                cwd=self.repo,
-            )  # fmt: skip
-        except RepositoryError as exc:
-            if "already exists" in str(exc) and branch_exists(self.repo, branch):
-                return False
-            raise
-        return True
+    def _prepare(self) -> bool:
+        """Reset the slot's worktree to the base, or add it afresh; True when reused."""
+        if _is_our_worktree(self.repo, self.path):
+            try:
+                out = git("diff", "--name-only", "--no-renames", "-z", self.base_commit,
+                          cwd=self.path)  # fmt: skip
+                self.rewritten = sorted(p for p in out.split("\0") if p)
+                git("checkout", "--quiet", "--force", "--detach", self.base_commit, cwd=self.path)
+                git("clean", "-ffdxq", cwd=self.path)
+                if _verified(self.path, self.base_commit):
+                    return True
+            except RepositoryError:
+                pass  # broken in some other way: start it afresh below
+        git("worktree", "remove", "--force", "--force", str(self.path), cwd=self.repo, check=False)
+        shutil.rmtree(self.path, ignore_errors=True)
+        git("worktree", "prune", cwd=self.repo, check=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        git(
+            "worktree", "add", "--quiet", "--detach", str(self.path), self.base_commit,
+            cwd=self.repo,
+        )  # fmt: skip
+        return False
 
     def verify(self) -> None:
         """Refuse to go on unless the worktree's git dir is still its own.
@@ -198,9 +232,49 @@ class Worktree:
         return lines
 
     def commit(self, message: str) -> str:
+        """Commit the change (on the detached HEAD) and make the run's branch point at it:
+        a new branch for the first commit; a later one moves it (a kept commit stays the
+        recorded result, so a moved branch is no longer one)."""
         self._git("add", "-A")
+        previous = self._git("rev-parse", "HEAD").strip()
         self._git("commit", "--quiet", "--no-verify", "-F", "-", stdin=message)
-        return self._git("rev-parse", "HEAD").strip()
+        commit = self._git("rev-parse", "HEAD").strip()
+        if self.branch:
+            git("update-ref", f"refs/heads/{self.branch}", commit, previous, cwd=self.repo)
+        else:
+            self._branch_at(commit)
+        return commit
+
+    def _branch_at(self, commit: str) -> None:
+        """Create the first free ``orchestrate/<slug>[-n]`` branch at ``commit``.
+
+        Another run may take a name between our check and ``git branch``; then the next name
+        is tried, ``attempts`` names in all. The lease names the branch (and the commit)
+        before git creates it — a kill in between must not leave an unrecorded branch — but
+        marks it *claimed* only once it is ours: an unclaimed name is never deleted unless it
+        points at the base or that commit and no live run names it.
+        """
+        for name in _branch_names(self.slug, self.attempts):
+            if branch_exists(self.repo, name):
+                continue
+            self.branch = name
+            self._update(branch=name, claimed=False, commit=commit)
+            try:
+                git("branch", "--quiet", "--no-track", name, commit, cwd=self.repo)
+            except RepositoryError as exc:
+                if "already exists" in str(exc) and branch_exists(self.repo, name):
+                    continue
+                raise
+            self._update(claimed=True)
+            return
+        self.branch = ""
+        self._update(branch="", claimed=False)
+        raise RepositoryError(
+            f"no free branch name for this run's commit {commit[:12]}: orchestrate/{self.slug} "
+            f"and its {self.attempts - 1} numbered variants are taken, some by runs that "
+            "finished at the same moment. Delete old orchestrate/* branches (git branch "
+            "--list 'orchestrate/*') or try again."
+        )
 
     def keep_branch(self, commit: str) -> None:
         """Make ``commit`` — already on the branch — the run's result: `remove` and a later
@@ -238,16 +312,20 @@ class Worktree:
                 self._write(record)
 
     def remove(self) -> None:
-        """Stop the run's recorded process groups, then remove the worktree, its temp dir,
-        the branch unless it holds the kept commit, and the lease. Idempotent."""
+        """Stop the run's recorded process groups, delete the branch unless it holds the
+        kept commit, drop the lease and free the slot (its worktree stays, for the next run
+        to reset). Idempotent."""
         containment.detach(self)
         with self._lock:
             record = self._read()
         if record is None:  # removed before, or never leased: no branch of ours to judge
-            record = {"path": str(self.path), "branch": ""}
+            record = {"path": str(self.path), "branch": "", "persistent": True}
         _stop_groups(record, grace=1.0)
         if _remove(self.repo, record, live_branches=_live_branches(self.repo, but=self.lease)):
             _unlink_lease(self.lease)
+        if self._slot is not None:
+            os.close(self._slot)  # releases the flock
+            self._slot = None
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -281,6 +359,79 @@ class Worktree:
                 )
             record.update(changes)
             self._write(record)
+
+
+def slots_home(repo: Path) -> Path:
+    """The directory of ``repo``'s worktree slots (keyed by its git directory, so every
+    worktree of one repository shares them)."""
+    common = str(common_dir(repo).resolve())
+    return Path(tempfile.gettempdir()) / TREES / hashlib.sha256(common.encode()).hexdigest()[:16]
+
+
+def _private(directory: Path) -> None:
+    """Make ``directory`` ours alone, or refuse: another user could plant a tree there."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = directory.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise RepositoryError(
+            f"{directory} is not a private directory of yours (a link, another owner, or "
+            "writable by others): remove it, or point TMPDIR elsewhere, and run again"
+        )
+
+
+def _take_slot(repo: Path) -> tuple[Path, int]:
+    """The worktree path of the first slot no live run holds, and its locked file."""
+    trees = slots_home(repo)
+    _private(trees.parent)
+    _private(trees)
+    _prune_orphans(trees.parent)
+    (trees / "repository").write_text(str(common_dir(repo).resolve()), encoding="utf-8")
+    for n in range(SLOTS):
+        fd = os.open(trees / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return trees / str(n) / "tree", fd
+    raise RepositoryError(
+        f"{SLOTS} runs are already working on this repository, each in a worktree of its own "
+        f"under {trees}: wait for one of them to finish, then run again"
+    )
+
+
+def _prune_orphans(root: Path, limit: int = 1) -> None:
+    """Remove the slots of (at most ``limit``) repositories whose git directory is gone:
+    nothing can run there. One per run: a test suite leaves hundreds of throw-away
+    repositories, and deleting all their slots at once held one run up for minutes."""
+    for home in root.iterdir():
+        if limit <= 0:
+            return
+        try:
+            recorded = (home / "repository").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if recorded and not Path(recorded).is_dir():
+            shutil.rmtree(home, ignore_errors=True)
+            limit -= 1
+
+
+def _is_our_worktree(repo: Path, path: Path) -> bool:
+    """``path`` is a worktree of ``repo`` (its ``.git`` file leads to the same git dir)."""
+    if not (path / ".git").is_file() or (path / ".git").is_symlink():
+        return False
+    out = git("rev-parse", "--git-common-dir", cwd=path, check=False, read_only=True).strip()
+    return bool(out) and (path / out).resolve() == common_dir(repo).resolve()
+
+
+def _verified(path: Path, base_commit: str) -> bool:
+    """HEAD is the base commit and nothing differs from it, ignored files included."""
+    head = git("rev-parse", "HEAD", cwd=path, check=False, read_only=True).strip()
+    status = git(
+        "status", "--porcelain", "--ignored=matching", "--untracked-files=all",
+        cwd=path, check=False, read_only=True,
+    )  # fmt: skip
+    return head == base_commit and not status.strip()
 
 
 def _branch_names(slug: str, attempts: int) -> list[str]:
@@ -321,8 +472,12 @@ def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> b
     True when all of it is gone: otherwise the caller keeps the lease, so that the next
     run tries again rather than nobody ever.
     """
+    if record.get("scratch"):
+        shutil.rmtree(str(record["scratch"]), ignore_errors=True)
     path = Path(record.get("path") or "")
-    if record.get("path"):
+    if record.get("persistent"):
+        pass  # a slot's worktree stays: the next run that takes the slot resets it
+    elif record.get("path"):
         if path.exists():
             git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
         shutil.rmtree(path.parent, ignore_errors=True)
@@ -333,25 +488,27 @@ def _remove(repo: Path, record: dict[str, Any], *, live_branches: set[str]) -> b
         git("branch", "-D", "--quiet", branch, cwd=repo, check=False)
         if _tip(repo, branch) is not None:
             return False
-    return not (record.get("path") and path.exists())
+    return bool(record.get("persistent")) or not (record.get("path") and path.exists())
 
 
 def _is_result(repo: Path, record: dict[str, Any]) -> bool:
     """Whether the lease's branch must stay: it holds the recorded green commit, or it was
-    never ours (an unclaimed name another run created; ours would still be at the base)."""
+    never ours (an unclaimed name another run created; ours would be at the base or at the
+    commit the lease records)."""
     tip = _tip(repo, str(record.get("branch") or ""))
     if tip is None:
         return True  # nothing to delete
     if record.get("keep") and record.get("commit") and tip == record["commit"]:
         return True
-    return not record.get("claimed", True) and tip != record.get("base")
+    return not record.get("claimed", True) and tip not in (record.get("base"), record.get("commit"))
 
 
 def clean_stale(repo: Path) -> list[str]:
-    """Stop and remove what runs whose process is gone left behind; return their branches.
+    """Stop and remove what runs whose process is gone left behind; return their run ids.
 
     For each such lease: its recorded process groups are stopped (SIGTERM, then SIGKILL),
-    its worktree removed, and its branch deleted unless it holds the recorded green commit.
+    its scratch directory removed (its persistent worktree stays, for the next run to reset),
+    and its branch deleted unless it holds the recorded green commit.
     """
     leases = _leases(repo)
     removed: list[str] = []
@@ -369,8 +526,7 @@ def clean_stale(repo: Path) -> list[str]:
         if not _remove(repo, record, live_branches=live):
             continue  # the lease stays for another try
         _unlink_lease(lease)
-        if record.get("branch"):
-            removed.append(str(record["branch"]))
+        removed.append(lease.stem)
     _drop_if_empty(leases)
     return removed
 

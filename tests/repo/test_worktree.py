@@ -1,4 +1,5 @@
-"""The worktree: isolated from the checkout, reset between attempts, gone afterwards."""
+"""The worktree: isolated from the checkout, reset between attempts, a persistent slot that
+the next run resets; nothing else of a run outlives it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.guard.proctree import process_start
-from pytest_orchestrator.repo.worktree import Worktree, clean_stale, slugify
+from pytest_orchestrator.repo import worktree
+from pytest_orchestrator.repo.worktree import Worktree, clean_stale, slots_home, slugify
 from tests.conftest import git, snapshot
 
 
@@ -35,13 +37,16 @@ def test_branch_slugs_come_from_the_first_clause(command: str, slug: str) -> Non
 def test_a_worktree_is_outside_the_checkout_and_leaves_nothing(
     make_repo: Callable[..., Path],
 ) -> None:
-    """Edits in the worktree never show in the checkout; remove() takes worktree, branch
-    and lease away."""
+    """Edits in the worktree never show in the checkout; remove() takes branch and lease
+    away and leaves only the slot, outside the checkout, detached at the base."""
     repo = make_repo()
     before = snapshot(repo)
     head = git(repo, "rev-parse", "HEAD").strip()
     tree = Worktree.create(repo, head, "Rename add to plus", "run1")
+    assert tree.path == slots_home(repo) / "0" / "tree"
     assert not tree.path.is_relative_to(repo)
+    assert (tree.branch, tree.reused) == ("", False)
+    assert git(tree.path, "rev-parse", "--abbrev-ref", "HEAD").strip() == "HEAD"  # detached
     (tree.path / "calc.py").write_text("changed\n")
     (tree.path / "new.py").write_text("new\n")
     assert tree.changed_files() == ["calc.py", "new.py"]
@@ -54,6 +59,7 @@ def test_a_worktree_is_outside_the_checkout_and_leaves_nothing(
     tree.remove()
     assert snapshot(repo) == before
     assert not (repo / ".git" / "orchestrate").exists()
+    assert tree.path.is_dir()
 
 
 def test_a_kept_branch_survives_removal(make_repo: Callable[..., Path]) -> None:
@@ -67,7 +73,7 @@ def test_a_kept_branch_survives_removal(make_repo: Callable[..., Path]) -> None:
     assert tree.kept_commit() == commit
     tree.remove()
     assert git(repo, "rev-parse", "orchestrate/rename-add-to-plus").strip() == commit
-    assert git(repo, "worktree", "list").count("\n") == 1
+    assert tree.branch == "orchestrate/rename-add-to-plus"
 
 
 def test_taken_branch_names_get_a_suffix(make_repo: Callable[..., Path]) -> None:
@@ -76,9 +82,13 @@ def test_taken_branch_names_get_a_suffix(make_repo: Callable[..., Path]) -> None
     head = git(repo, "rev-parse", "HEAD").strip()
     tree = Worktree.create(repo, head, "Rename add to plus", "run1")
     try:
+        (tree.path / "calc.py").write_text("changed\n")
+        commit = tree.commit("change")
         assert tree.branch == "orchestrate/rename-add-to-plus-2"
+        assert git(repo, "rev-parse", tree.branch).strip() == commit
     finally:
         tree.remove()
+    assert "rename-add-to-plus-2" not in git(repo, "branch", "--list")  # not kept: deleted
 
 
 def test_leases_of_live_processes_are_left_alone(make_repo: Callable[..., Path]) -> None:
@@ -168,15 +178,25 @@ def abandon(repo: Path, keep: str) -> Path:
 def test_a_dead_runs_branch_stays_only_at_its_recorded_commit(
     make_repo: Callable[..., Path], keep: str, kept: bool
 ) -> None:
-    """clean_stale keeps a branch only when it points at the commit the lease records."""
+    """clean_stale keeps a branch only when it points at the commit the lease records; the
+    dead run's slot stays for the next run, which resets it."""
     repo = make_repo()
+    before = snapshot(repo)
     path = abandon(repo, keep)
     lease = json.loads(next((repo / ".git" / "orchestrate").glob("*.json")).read_text())
     assert path.is_dir()
-    assert clean_stale(repo) == ["orchestrate/rename-add-to-plus"]
-    assert not path.exists()
+    assert clean_stale(repo) == ["dead"]
     assert not (repo / ".git" / "orchestrate").exists()
-    assert git(repo, "worktree", "list").count("\n") == 1
+    assert {k: v for k, v in snapshot(repo).items() if k != "<branches>"} == {
+        k: v for k, v in before.items() if k != "<branches>"
+    }
+    head = git(repo, "rev-parse", "HEAD").strip()
+    again = Worktree.create(repo, head, "Rename add to plus", "next")
+    try:
+        assert (again.path, again.reused, again.rewritten) == (path, True, ["calc.py"])
+        assert (path / "calc.py").read_text() == (repo / "calc.py").read_text()
+    finally:
+        again.remove()
     branches = git(repo, "branch", "--list").split()
     assert ("orchestrate/rename-add-to-plus" in branches) == kept
     if kept:
@@ -226,7 +246,7 @@ def test_clean_stale_stops_the_process_groups_of_a_dead_run(
         owner.kill()
         owner.wait()
         assert process_start(sleeper) is not None  # it outlived its owner
-        assert clean_stale(repo) == ["orchestrate/rename-add-to-plus"]
+        assert clean_stale(repo) == ["dead"]
         assert process_start(sleeper) is None
         assert snapshot(repo) == before
         assert not (repo / ".git" / "orchestrate").exists()
@@ -243,26 +263,47 @@ def test_when_every_name_is_taken_the_error_says_what_to_do(
         git(repo, "branch", name)
     before = snapshot(repo)
     head = git(repo, "rev-parse", "HEAD").strip()
-    with pytest.raises(RepositoryError, match="Delete old orchestrate/"):
-        Worktree.create(repo, head, "Rename add to plus", "run1", attempts=2)
+    tree = Worktree.create(repo, head, "Rename add to plus", "run1", attempts=2)
+    try:
+        (tree.path / "calc.py").write_text("changed\n")
+        with pytest.raises(RepositoryError, match="Delete old orchestrate/"):
+            tree.commit("change")
+        assert tree.branch == ""
+    finally:
+        tree.remove()
     assert snapshot(repo) == before
     assert not (repo / ".git" / "orchestrate").exists()
 
 
 def test_a_name_taken_after_the_check_is_left_to_its_owner(
-    make_repo: Callable[..., Path],
+    make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The race itself: another run created the branch between our check and our add."""
+    """The race itself: another run created the branch between our check and ours."""
     repo = make_repo()
     head = git(repo, "rev-parse", "HEAD").strip()
     tree = Worktree.create(repo, head, "Rename add to plus", "run1")
+    theirs = "orchestrate/rename-add-to-plus"
+    real = worktree.branch_exists
+    checked: list[str] = []
+
+    def stale_check(root: Path, name: str) -> bool:
+        if name == theirs and name not in checked:  # "not taken", said just before it was
+            checked.append(name)
+            git(repo, "branch", theirs)
+            return False
+        return real(root, name)
+
+    monkeypatch.setattr(worktree, "branch_exists", stale_check)
     try:
-        git(repo, "branch", "orchestrate/theirs")
-        assert tree._add("orchestrate/theirs") is False
-        assert "orchestrate/theirs" in git(repo, "branch", "--list")
+        (tree.path / "calc.py").write_text("changed\n")
+        commit = tree.commit("change")
+        assert tree.branch == theirs + "-2"
+        assert git(repo, "rev-parse", theirs).strip() == head
+        assert git(repo, "rev-parse", tree.branch).strip() == commit
     finally:
         tree.remove()
-    assert "orchestrate/theirs" in git(repo, "branch", "--list")
+    assert theirs in git(repo, "branch", "--list")
+    assert theirs + "-2" not in git(repo, "branch", "--list")
 
 
 RACER = """\
@@ -273,7 +314,9 @@ repo, head, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 while not go.exists():
     time.sleep(0.001)
 tree = Worktree.create(repo, head, "Rename add to plus", sys.argv[4])
-print(tree.branch, flush=True)
+(tree.path / "calc.py").write_text(sys.argv[4] + "\\n")
+tree.commit("change")
+print(tree.branch, tree.path, flush=True)
 (go.parent / f"made-{sys.argv[4]}").touch()
 while len(list(go.parent.glob("made-*"))) < 4:  # hold the branch until every racer has one
     time.sleep(0.01)
@@ -284,8 +327,8 @@ tree.remove()
 def test_concurrent_runs_each_get_their_own_branch(
     make_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """Runs released at the same moment race for one name: each ends with a branch of its
-    own, none with a git error."""
+    """Runs released at the same moment race for one slot and one name: each works in a
+    worktree of its own and ends with a branch of its own, none with a git error."""
     repo = make_repo()
     before = snapshot(repo)
     head = git(repo, "rev-parse", "HEAD").strip()
@@ -302,7 +345,8 @@ def test_concurrent_runs_each_get_their_own_branch(
     go.touch()
     results = [r.communicate(timeout=120) for r in racers]
     assert [r.returncode for r in racers] == [0] * 4, results
-    assert len({out.strip() for out, _ in results}) == 4
+    assert len({out.split()[0] for out, _ in results}) == 4
+    assert len({out.split()[1] for out, _ in results}) == 4
     assert snapshot(repo) == before
 
 

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from pytest_orchestrator.guard.proctree import Group, group_alive
-from pytest_orchestrator.repo.worktree import clean_stale
-from tests.conftest import snapshot
+from pytest_orchestrator.repo.worktree import Worktree, clean_stale
+from tests.conftest import git, snapshot
 
 SLOW_TEST = "import time\n\ndef test_slow():\n    time.sleep(120)\n"
 
@@ -118,11 +118,22 @@ def interrupt(proc: subprocess.Popen[bytes], sig: signal.Signals) -> str:
     return out.decode(errors="replace")
 
 
+def slot_is_free(repo: Path, tree: Path) -> bool:
+    """The run's worktree slot is free: the next run takes it, and resets it."""
+    head = git(repo, "rev-parse", "HEAD").strip()
+    again = Worktree.create(repo, head, "Rename add to plus", "after")
+    try:
+        return (again.path, again.reused) == (tree, True)
+    finally:
+        again.remove()
+
+
 def assert_nothing_left(repo: Path, before: dict[str, str], tree: Path) -> None:
+    """Nothing but the worktree slot, free again."""
     assert snapshot(repo) == before
     assert not (repo / ".git" / "orchestrate").exists()
-    assert not tree.exists()
     wait_for(lambda: not inner_runs(tree), timeout=30)
+    assert slot_is_free(repo, tree)
 
 
 # The Monte Carlo hook runs in a child per revision; this one outlasts the phase's cap.
@@ -180,24 +191,25 @@ def test_interrupting_a_run_leaves_nothing_behind(
 def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
     make_repo: Callable[..., Path], pytester: pytest.Pytester
 ) -> None:
-    """kill -9 skips all cleanup: the next run finds the dead owner's lease and removes its
-    worktree and branch before starting."""
+    """kill -9 skips all cleanup: the next run finds the dead owner's lease, stops what it
+    left running, and resets its worktree slot rather than checking out a new one."""
     repo = make_repo({"tests/test_slow.py": SLOW_TEST})
     before = snapshot(repo)
     proc, stale = start_slow_run(repo)
     groups = recorded_groups(repo)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
-    assert snapshot(repo)["<worktrees>"] == 2  # the killed run's worktree is still there
-    assert stale.is_dir()
+    assert stale.is_dir()  # the killed run's worktree, with whatever it had done
     (repo / "tests" / "test_slow.py").unlink()
     subprocess.run(["git", "commit", "-qam", "fast again"], cwd=repo, check=True)
     result = pytester.runpytest_subprocess("--orchestrate", "Rename add to plus")
     result.stdout.fnmatch_lines(
-        ["*removed leftovers of an interrupted run (orchestrate/rename-add-to-plus)*"]
+        [
+            "*removed leftovers of interrupted run *",
+            f"*worktree {stale} (reused: * file(s) differed from the base and were reset*",
+        ]
     )
     assert result.ret == 0
-    assert not stale.exists()
     after = snapshot(repo)
     assert after["<worktrees>"] == before["<worktrees>"] == 1
     assert after["<branches>"].split() == ["*", "main", "orchestrate/rename-add-to-plus"]
@@ -217,7 +229,7 @@ def test_a_killed_runs_monte_carlo_children_do_not_outlive_it(
     groups = recorded_groups(repo)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
-    assert clean_stale(repo) == ["orchestrate/rename-add-to-plus"]
+    assert len(clean_stale(repo)) == 1
     assert not any(group_alive(g) for g in groups)
     assert_nothing_left(repo, before, tree)
 
@@ -253,7 +265,7 @@ def test_ctrl_c_while_publishing_exits_2_without_a_traceback(
     assert "Traceback" not in out
     assert "interrupted while publishing" in out
     assert not (repo / ".git" / "orchestrate").exists()
-    assert not tree.exists()
+    assert slot_is_free(repo, tree)
     tips = subprocess.run(
         ["git", "for-each-ref", "--format=%(objectname)", "refs/heads/orchestrate/"],
         cwd=repo, capture_output=True, text=True, check=True,

@@ -12,12 +12,49 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from pytest_orchestrator.model import TestRunResult
+from pytest_orchestrator.options import DEFAULT_TEST_TIMEOUT, GATE_TIMEOUT_FACTOR
 from pytest_orchestrator.phases.execute import baseline_cache, impact
 from pytest_orchestrator.phases.execute.testrun import Coverage, run_tests
 from pytest_orchestrator.repo.git import git
 from pytest_orchestrator.run import Run
+
+FIRST_TIMEOUT: Final = 3600.0
+"""Seconds a baseline may take when nothing says how long this suite runs: generous (sympy
+collects for minutes), yet a hung suite is still stopped."""
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """How long the baseline run may take, and why (for the message when it is cut off)."""
+
+    seconds: float
+    why: str
+
+    def hint(self) -> str:
+        return (
+            f"the baseline may take {self.seconds:.0f}s ({self.why}). If the suite really "
+            "needs longer, set orchestrate_test_timeout = SECONDS in your pytest configuration "
+            "(e.g. [tool.pytest.ini_options] in pyproject.toml); if it hangs, find the test"
+        )
+
+
+def baseline_timeout(setting: float, recent: float | None) -> Timeout:
+    """The baseline's own timeout. An ``orchestrate_test_timeout`` the user set is obeyed;
+    left at its default, it is sized from how long this repository's suite took lately
+    (``recent``, from the baseline cache): `GATE_TIMEOUT_FACTOR` times that, never below the
+    default; with no earlier run, `FIRST_TIMEOUT`."""
+    if setting != DEFAULT_TEST_TIMEOUT:
+        return Timeout(setting, "orchestrate_test_timeout")
+    if recent is not None:
+        return Timeout(
+            max(DEFAULT_TEST_TIMEOUT, GATE_TIMEOUT_FACTOR * recent),
+            f"{GATE_TIMEOUT_FACTOR:g}x the {recent:.0f}s an earlier baseline took, "
+            f"at least {DEFAULT_TEST_TIMEOUT:.0f}s",
+        )
+    return Timeout(FIRST_TIMEOUT, "no earlier baseline of this repository says how long it runs")
 
 
 @dataclass(frozen=True)
@@ -51,13 +88,15 @@ def measure(run: Run) -> Baseline:
         full_key = baseline_cache.key(tree_id, what, env)
         hit = None if settings.fresh else cache.get(full_key)
         measured = 0
+        limit = baseline_timeout(settings.test_timeout, cache.recent_seconds())
         if hit is not None:
             result = hit.result
         else:
             data = run.scratch / "coverage-baseline" / ".coverage"
             data.parent.mkdir(parents=True, exist_ok=True)
             wanted = [str(run.worktree / p) for p in todo]
-            result = _run(run, "baseline", Coverage(data, wanted, contexts=True) if todo else None)
+            coverage = Coverage(data, wanted, contexts=True) if todo else None
+            result = _run(run, "baseline", limit, coverage)
             if todo:
                 impacts.record(data, run.worktree, blobs, todo)
                 measured = len(todo)
@@ -71,7 +110,7 @@ def measure(run: Run) -> Baseline:
             if spec_hit is not None:
                 spec = spec_hit.result
             else:
-                spec = _run(run, "spec-base", None, opts, paths)
+                spec = _run(run, "spec-base", limit, None, opts, paths)
                 cache.put(spec_key, spec, run.run_id)
         return Baseline(
             result=result,
@@ -89,6 +128,7 @@ def measure(run: Run) -> Baseline:
 def _run(
     run: Run,
     label: str,
+    limit: Timeout,
     coverage: Coverage | None,
     options: list[str] | None = None,
     paths: list[str] | None = None,
@@ -103,7 +143,8 @@ def _run(
             config_args=options,
             paths=paths,
             env_allow=run.settings.env_allow,
-            timeout=run.settings.test_timeout,
+            timeout=limit.seconds,
+            timeout_hint=limit.hint(),
             gauge=run.gauge,
             coverage=coverage,
             pycache=bytecode_prefix(run),
@@ -111,7 +152,10 @@ def _run(
 
 
 def bytecode_prefix(run: Run) -> Path:
-    """The bytecode prefix the run's own test runs share (`testrun.invalidate_bytecode`):
-    beside the worktree, removed with it; never in the checkout, which no inner run's
-    environment may name."""
-    return run.scratch / "pycache"
+    """The bytecode prefix the run's own test runs share: the worktree slot's, beside it,
+    kept from run to run like the worktree (the interpreter's and the dependencies' bytecode
+    is then written once, not once per run), never in the checkout, which no inner run's
+    environment may name. What a run or an attempt rewrote is deleted from it before the
+    next test run (`testrun.invalidate_bytecode`: the session after resetting the slot, the
+    executor for each attempt's touched files)."""
+    return run.worktree.parent / "pycache"

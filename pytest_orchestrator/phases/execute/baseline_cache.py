@@ -100,6 +100,20 @@ class BaselineCache:
                 (MAX_ENTRIES,),
             )
 
+    def recent_seconds(self, entries: int = 5) -> float | None:
+        """The longest duration among the latest ``entries`` stored runs (any tree), or None:
+        how long this repository's suite took lately, to size the next baseline's timeout."""
+        if self._conn is None:
+            return None
+        try:
+            rows = self._conn.execute(
+                "SELECT result FROM baselines ORDER BY written DESC LIMIT ?", (entries,)
+            ).fetchall()
+            found = [TestRunResult.model_validate_json(row[0]).seconds for row in rows]
+        except (sqlite3.Error, ValueError):
+            return None
+        return max(found) if found else None
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

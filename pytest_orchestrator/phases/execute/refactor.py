@@ -58,18 +58,22 @@ def rg_binary() -> str:
 
 def files_mentioning(root: Path, name: str) -> list[str]:
     """Python files under ``root`` containing ``name`` as a whole word (ripgrep)."""
+    return _files_matching(root, "--word-regexp", "--fixed-strings", "--", name)
+
+
+def files_defining(root: Path, name: str) -> list[str]:
+    """Python files under ``root`` with a line that may define ``name`` where
+    `find_definitions` looks (``def``/``class``, or an assignment, at the start of a line):
+    only those are parsed, not every file that mentions the name (827 files for ``sympify``
+    in sympy, 10 s)."""
+    word = re.escape(name)
+    pattern = rf"^[ \t]*((async[ \t]+)?def|class)[ \t]+{word}\b|^[ \t]*{word}[ \t]*(:|=([^=]|$))"
+    return _files_matching(root, "--regexp", pattern)
+
+
+def _files_matching(root: Path, *args: str) -> list[str]:
     proc = subprocess.run(
-        [
-            rg_binary(),
-            "--files-with-matches",
-            "--word-regexp",
-            "--fixed-strings",
-            "--type",
-            "py",
-            "--",
-            name,
-            ".",
-        ],
+        [rg_binary(), "--files-with-matches", "--type", "py", *args, "."],
         cwd=root,
         capture_output=True,
         text=True,
@@ -155,7 +159,7 @@ def _names(body: list[ast.stmt]) -> frozenset[str]:
 def find_definitions(root: Path, symbol: str, path: str | None = None) -> list[Definition]:
     """Where ``symbol`` (``name`` or ``Class.name``) is defined; all matches."""
     *outer, name = symbol.split(".")
-    files = [path] if path else files_mentioning(root, name)
+    files = [path] if path else files_defining(root, name)
     found: list[Definition] = []
     for rel in files:
         try:

@@ -147,7 +147,7 @@ def pr_markdown(
     else:
         lines.append("- **Gate: red** — no commit, no PR; see the attempts below")
     lines.append(
-        f"- Branch: `{branch}`"
+        (f"- Branch: `{branch}`" if branch else "- Branch: none (made only for a green commit)")
         + (f" at `{commit[:12]}`" if commit else "")
         + f", from `{run.base_branch or 'HEAD'}` at `{run.base_commit[:12]}`"
     )
