@@ -123,3 +123,23 @@ def no_inherited_gauge(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_orchestrator.guard.pressure import ENV_VAR
 
     monkeypatch.delenv(ENV_VAR, raising=False)
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_slots_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Remove the worktree slots of this session's throw-away repositories: a run keeps its
+    slot for the next run on the same repository, and no later run comes for these. (Each
+    xdist worker removes those of the repositories under its own temporary directory.)"""
+    yield
+    import shutil
+    import tempfile
+
+    ours = tmp_path_factory.getbasetemp().resolve()
+    for home in (Path(tempfile.gettempdir()) / TREES).glob("*"):
+        try:
+            recorded = Path((home / "repository").read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if recorded.resolve().is_relative_to(ours):
+            shutil.rmtree(home, ignore_errors=True)
