@@ -19,7 +19,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
-from pytest_orchestrator.phases.execute.refactor import Definition, locate, rope_project
+from pytest_orchestrator.phases.execute import imports
+from pytest_orchestrator.phases.execute.refactor import (
+    Definition,
+    files_mentioning,
+    locate,
+    module_of,
+    rope_project,
+)
 from pytest_orchestrator.repo.files import atomic_write
 
 if TYPE_CHECKING:
@@ -95,10 +102,17 @@ def move(
     with _rope(root, f"move {found.qualname!r} to {to}") as project:
         project.validate()
         mover = create_move(project, project.get_resource(found.path), found.offset)
-        changed = _apply(project, mover.get_changes(project.get_resource(to)), check)
+        changes = mover.get_changes(project.get_resource(to))
+        if not reexport:  # the other files' imports are rewritten minimally by `imports`
+            changes.changes = [c for c in changes.changes if c.resource.path in {found.path, to}]
+        changed = _apply(project, changes, check)
+    source = root / found.path
+    atomic_write(source, spaced(source.read_text(encoding="utf-8")))
+    if to in created:  # the whole file is rope's: only the imports the moved code reads
+        dest = root / to
+        atomic_write(dest, imports.drop_unused(dest.read_text(encoding="utf-8")))
+    changed += _follow_move(root, found, to, check, reexport=reexport)
     if reexport:
-        from pytest_orchestrator.phases.execute.refactor import module_of
-
         source = root / found.path
         text = source.read_text(encoding="utf-8")
         line = f"from {module_of(root, to)} import {found.qualname}  # re-exported: moved\n"
@@ -108,6 +122,59 @@ def move(
     return sorted({*changed, *created, found.path})
 
 
+def _follow_move(
+    root: Path, found: Definition, to: str, check: Check, *, reexport: bool
+) -> list[str]:
+    """What rope leaves behind after a move (`imports.follow`): imports of the old location
+    inside functions, aliased or through the module, and the old module's ``__all__`` entry
+    when it no longer binds the name. With a re-export the old location stays valid."""
+    if reexport:
+        return []
+    old, new = module_of(root, found.path), module_of(root, to)
+    name = found.qualname
+    files = sorted(set(files_mentioning(root, name)) - {to})
+    for rel in files:
+        check(rel)
+    changed = imports.follow(root, files, {f: module_of(root, f) for f in files}, old, new, name)
+    source = root / found.path
+    text = source.read_text(encoding="utf-8")
+    bound = {n for node in ast.parse(text).body for n in _bound(node)}
+    bound |= {
+        (a.asname or a.name).split(".")[0]
+        for node in ast.parse(text).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for a in node.names
+    }
+    if name not in bound:
+        dropped = imports.drop_from_all(text, name)
+        if dropped != text:
+            check(found.path)
+            atomic_write(source, dropped)
+            changed.append(found.path)
+    return changed
+
+
+def spaced(text: str) -> str:
+    """``text`` with two blank lines before each top-level definition that rope left glued
+    to the line above (an import it put where the moved definition was), and one after a
+    module docstring followed directly by code (PEP 8, which linters check)."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    inserts: dict[int, str] = {}
+    for i, node in enumerate(tree.body):
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        above = lines[first - 2].strip() if first >= 2 else ""
+        if not above or above.startswith("#"):
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            inserts[first - 1] = "\n\n"
+        elif i == 1 and ast.get_docstring(tree) is not None:
+            inserts[first - 1] = "\n"
+    for index in sorted(inserts, reverse=True):
+        lines.insert(index, inserts[index])
+    return "".join(lines)
+
+
 def check_move(
     root: Path, symbol: str, to: str, path: str | None, *, reexport: bool = False
 ) -> Definition:
@@ -115,8 +182,6 @@ def check_move(
     a destination that is not a module file, or a move after which the two modules would
     import each other (the moved code needs a name the old module keeps, and the old module
     still uses what moved)."""
-    from pytest_orchestrator.phases.execute.refactor import module_of
-
     found = definition(root, symbol, path)
     if "." in found.qualname:
         raise EditError(f"{found.qualname!r} is a method: only module-level definitions move")
@@ -335,7 +400,6 @@ def remove_parameter(
 def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
     """The definition to inline, or a clear `EditError`: a name the tests use would, inlined
     into them, no longer be what they check (and the gate would be easier to pass)."""
-    from pytest_orchestrator.phases.execute.refactor import files_mentioning
     from pytest_orchestrator.repo.files import is_test_path
 
     found = definition(root, symbol, path)

@@ -1,0 +1,301 @@
+"""Imports of a name that moved to another module, in every form Python writes them.
+
+rope updates the module-level ``from old import name`` it resolves, but not an import inside
+a function (``def test(): from tabulate import simple_separated_format``), an aliased one,
+or ``old.name`` through a module imported under another name. Such an import keeps working
+only while the old module still happens to hold the name, and fails the moment it does not:
+tabulate's regression tests went red at the gate for exactly that. So after a move every
+remaining reference to ``old.name`` is found here, at any nesting, and rewritten:
+
+- ``from old import name [as x]`` (absolute or relative): the alias leaves the list (the
+  statement goes when it was alone) and ``from new import name [as x]`` follows it, at the
+  same indentation;
+- ``import old [as m]`` / ``from parent import old_leaf [as m]`` used as ``m.name``: the
+  use becomes ``new.name`` and ``import new`` follows the binding; a binding left unused goes.
+
+`stale` reports what is left (the review check of a move reads it).
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_orchestrator.repo.files import atomic_write
+
+
+@dataclass(frozen=True)
+class Stale:
+    path: str
+    line: int
+    text: str
+
+
+def absolute(importer: str, node: ast.ImportFrom) -> str:
+    """The module a ``from … import`` names, relative levels resolved against the dotted
+    name ``importer`` of the importing module (``pkg`` for ``pkg/__init__.py``)."""
+    if not node.level:
+        return node.module or ""
+    parts = importer.split(".")
+    drop = node.level - 1 if importer.endswith(".__init__") else node.level
+    base = parts[: len(parts) - drop] if drop else parts
+    base = [p for p in base if p != "__init__"]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _importer(module: str, rel: str) -> str:
+    return module + ".__init__" if rel.endswith("__init__.py") else module
+
+
+def _bindings(tree: ast.Module, importer: str, old: str) -> dict[str, ast.stmt]:
+    """Each expression text that names the module ``old`` (``old``, an alias, a leaf
+    imported from its parent) -> the statement binding it."""
+    out: dict[str, ast.stmt] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == old:
+                    out[alias.asname or old] = node
+        elif isinstance(node, ast.ImportFrom):
+            parent = absolute(importer, node)
+            for alias in node.names:
+                if f"{parent}.{alias.name}" == old:
+                    out[alias.asname or alias.name] = node
+    return out
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    return ""
+
+
+def _offsets(text: str) -> list[int]:
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _span(text: str, starts: list[int], node: ast.AST) -> tuple[int, int]:
+    def at(line: int, col: int) -> int:
+        raw = text[starts[line - 1] : starts[line] if line < len(starts) else len(text)]
+        return starts[line - 1] + len(raw.encode()[:col].decode(errors="ignore"))
+
+    end_line = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+    end_col = getattr(node, "end_col_offset", None) or 0
+    return at(node.lineno, node.col_offset), at(end_line, end_col)  # type: ignore[attr-defined]
+
+
+def _alias(alias: ast.alias) -> str:
+    return f"{alias.name} as {alias.asname}" if alias.asname else alias.name
+
+
+def _from(module: str, aliases: list[ast.alias], multiline: bool, indent: str) -> str:
+    if multiline:
+        inner = "".join(f"{indent}    {_alias(a)},\n" for a in aliases)
+        return f"from {module} import (\n{inner}{indent})"
+    return f"from {module} import {', '.join(_alias(a) for a in aliases)}"
+
+
+def _edits(
+    text: str, tree: ast.Module, importer: str, old: str, new: str, name: str
+) -> list[tuple[int, int, str]]:
+    starts = _offsets(text)
+    edits: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or absolute(importer, node) != old:
+            continue
+        moved = [a for a in node.names if a.name == name]
+        if not moved:
+            continue
+        begin, end = _span(text, starts, node)
+        indent = text[starts[node.lineno - 1] : begin]
+        kept = [a for a in node.names if a.name != name]
+        lines = [_from(new, [a], False, indent) for a in moved]
+        if kept:
+            source = "." * node.level + (node.module or "")
+            multiline = len(kept) > 1 and node.end_lineno != node.lineno
+            lines.insert(0, _from(source, kept, multiline, indent))
+        edits.append((begin, end, f"\n{indent}".join(lines)))
+    bindings = _bindings(tree, importer, old)
+    other_uses: set[str] = set()
+    moved_uses: dict[str, int] = {}
+    for node in ast.walk(tree):
+        key = _dotted(node.value) if isinstance(node, ast.Attribute) else ""
+        if key in bindings:
+            assert isinstance(node, ast.Attribute)
+            if node.attr != name:
+                other_uses.add(key)
+                continue
+            moved_uses[key] = moved_uses.get(key, 0) + 1
+            edits.append((*_span(text, starts, node), f"{new}.{name}"))
+    names = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    statements: dict[int, tuple[ast.stmt, list[str]]] = {}
+    for key, count in moved_uses.items():
+        statement = bindings[key]
+        entry = statements.setdefault(id(statement), (statement, []))
+        if key not in other_uses and ("." in key or names.count(key) <= count):
+            entry[1].append(key)
+    present = any(
+        isinstance(n, ast.Import) and any(a.name == new and not a.asname for a in n.names)
+        for n in ast.walk(tree)
+    )
+    for statement, keys in statements.values():
+        begin, end = _span(text, starts, statement)
+        indent = text[starts[statement.lineno - 1] : begin]
+        lines = [_without(statement, keys)] + ([] if present else [f"import {new}"])
+        lines = [line for line in lines if line]
+        present = True
+        if not lines and text[end : end + 1] == "\n" and not indent.strip():
+            begin, end = starts[statement.lineno - 1], end + 1  # the whole line goes
+        edits.append((begin, end, f"\n{indent}".join(lines)))
+    return edits
+
+
+def _without(statement: ast.stmt, keys: list[str]) -> str:
+    """``statement`` without the aliases binding ``keys``, "" when nothing is left."""
+    assert isinstance(statement, ast.Import | ast.ImportFrom)
+    kept = [a for a in statement.names if (a.asname or a.name) not in keys]
+    if not kept:
+        return ""
+    if isinstance(statement, ast.Import):
+        return f"import {', '.join(_alias(a) for a in kept)}"
+    source = "." * statement.level + (statement.module or "")
+    return _from(source, kept, False, "")
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Apply the edits, last first (they never overlap: attribute uses are not inside
+    import statements, and each statement is rewritten once)."""
+    for begin, end, new in sorted(edits, reverse=True):
+        text = text[:begin] + new + text[end:]
+    return text
+
+
+def follow(
+    root: Path, files: list[str], modules: dict[str, str], old: str, new: str, name: str
+) -> list[str]:
+    """Rewrite every import of ``old.name`` in ``files`` to ``new.name``; ``modules`` maps
+    each file to its dotted module name. Returns the files changed."""
+    changed = []
+    for rel in files:
+        path = root / rel
+        try:
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text)
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            continue
+        edits = _edits(text, tree, _importer(modules[rel], rel), old, new, name)
+        if edits:
+            result = _apply(text, edits)
+            if result != text:
+                atomic_write(path, result)
+                changed.append(rel)
+    return changed
+
+
+def stale(
+    root: Path, files: list[str], modules: dict[str, str], old: str, name: str
+) -> list[Stale]:
+    """The references to ``old.name`` left in ``files``: imports from ``old`` of ``name`` and
+    ``m.name`` uses through a binding of ``old``."""
+    out = []
+    for rel in files:
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+            tree = ast.parse(text)
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            continue
+        importer = _importer(modules[rel], rel)
+        bindings = _bindings(tree, importer, old)
+        lines = text.splitlines()
+        for node in ast.walk(tree):
+            hit = (
+                isinstance(node, ast.ImportFrom)
+                and absolute(importer, node) == old
+                and any(a.name == name for a in node.names)
+            ) or (
+                isinstance(node, ast.Attribute)
+                and node.attr == name
+                and _dotted(node.value) in bindings
+            )
+            if hit:
+                line = int(getattr(node, "lineno", 1))
+                out.append(Stale(rel, line, lines[line - 1].strip()[:120]))
+    return sorted(out, key=lambda s: (s.path, s.line))
+
+
+def drop_from_all(text: str, name: str) -> str:
+    """``text`` without ``"name"`` in its module-level ``__all__`` list or tuple (a name a
+    module no longer binds cannot be exported: ``from m import *`` would fail)."""
+    tree = ast.parse(text)
+    starts = _offsets(text)
+    for node in tree.body:
+        if not (
+            isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
+            and "__all__" in {_dotted(t) for t in _targets(node)}
+            and isinstance(node.value, ast.List | ast.Tuple)
+        ):
+            continue
+        elements = node.value.elts
+        for i, element in enumerate(elements):
+            if isinstance(element, ast.Constant) and element.value == name:
+                begin, end = _span(text, starts, element)
+                if i + 1 < len(elements):
+                    end = _span(text, starts, elements[i + 1])[0]
+                else:
+                    if i > 0:
+                        begin = _span(text, starts, elements[i - 1])[1]
+                    if text[end : end + 1] == ",":
+                        end += 1
+                        begin += 1 if i > 0 and text[begin : begin + 1] == "," else 0
+                return text[:begin] + text[end:]
+    return text
+
+
+def used_names(tree: ast.Module) -> set[str]:
+    """Every name the module reads, in its code and in its doctests."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    parser = doctest.DocTestParser()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            doc = ast.get_docstring(node, clean=False) or ""
+            for example in parser.get_examples(doc) if ">>>" in doc else []:
+                try:
+                    names |= {
+                        n.id for n in ast.walk(ast.parse(example.source)) if isinstance(n, ast.Name)
+                    }
+                except SyntaxError:
+                    continue
+    return names
+
+
+def drop_unused(text: str) -> str:
+    """``text`` without the module-level imported names it never reads (code or doctests):
+    rope's move copies imports the moved code does not need (``__all__`` included)."""
+    tree = ast.parse(text)
+    used = used_names(tree)
+    starts = _offsets(text)
+    edits = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+            unused = [k for k in bound if k not in used]
+            if unused:
+                keys = [a.asname or a.name for a in node.names if (a.asname or a.name) in unused]
+                begin, end = _span(text, starts, node)
+                kept = _without(node, keys)
+                if not kept and text[end : end + 1] == "\n":
+                    end += 1
+                edits.append((begin, end, kept))
+    return _apply(text, edits).lstrip("\n")  # no blank lines where the imports were
+
+
+def _targets(node: ast.Assign | ast.AugAssign | ast.AnnAssign) -> list[ast.expr]:
+    return list(node.targets) if isinstance(node, ast.Assign) else [node.target]
