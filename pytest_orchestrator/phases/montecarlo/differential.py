@@ -37,8 +37,10 @@ from pytest_orchestrator.phases.montecarlo.targets import (
     Target,
     definers,
     keyword_renames_from,
+    qualified_renames_from,
     renamed,
     renames_from,
+    requalify,
     targets_from_run,
     top_level,
 )
@@ -180,6 +182,8 @@ class Sampler:
     renames: dict[str, str] = field(default_factory=dict)
     keywords: dict[str, dict[str, str]] = field(default_factory=dict)
     """The plan's parameter renames: qualname -> {old keyword: new}."""
+    qualified: dict[str, str] = field(default_factory=dict)
+    """The dotted names a module rename or a move changes (`qualified_renames_from`)."""
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -237,7 +241,7 @@ class Sampler:
         names = {renamed(t.qualname, renames).split(".")[0] for t in targets}
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
-            keywords=keyword_renames_from(plan),
+            keywords=keyword_renames_from(plan), qualified=qualified_renames_from(tree, plan),
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
         )  # fmt: skip
 
@@ -435,7 +439,15 @@ class Sampler:
             return f
         base = self._side_outcomes("base").get(f.target, {})
         cand = self._side_outcomes("candidate").get(f.target, {})
-        rename = _renamer(top_level(self.renames))
+        qualified = self.qualified
+        leaf = _renamer(top_level(self.renames))
+
+        def rename(name: str) -> str:
+            return leaf(requalify(name, qualified))
+
+        def text(value: str) -> str:
+            return requalify(value, qualified)
+
         divergent: list[tuple[int, str]] = []
         compared = 0
         for i, record in sorted(cand.items()):
@@ -443,7 +455,7 @@ class Sampler:
             if b is None:
                 continue
             compared += 1
-            where = agree(b["o"], record["o"], rename=rename)
+            where = agree(b["o"], record["o"], rename=rename, text=text)
             if where is not None:
                 divergent.append((i, where))
         crashed_at = None
