@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
-from pytest_orchestrator.phases.execute import imports
+from pytest_orchestrator.phases.execute import extraction, imports
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     files_mentioning,
@@ -491,20 +491,20 @@ def _inline_local(root: Path, name: str, within: str, path: str | None, check: C
 
 def extract(root: Path, path: str, start: int, end: int, new_name: str, check: Check) -> list[str]:
     """Extract lines ``start``..``end`` (1-based, inclusive) of ``path`` into a new function
-    (a method when they lie in one); rope works out the parameters and the return values."""
-    from rope.refactor.extract import ExtractMethod
-
+    (a method when they use the enclosing method's ``self``): `extraction.extract` works out
+    the parameters and exactly the return values the rest of the function reads."""
     identifier(new_name, "function name")
     text = (root / path).read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
     if not 1 <= start <= end <= len(lines):
         raise EditError(f"lines {start}-{end} are not in {path} ({len(lines)} lines)")
-    begin = sum(len(line) for line in lines[: start - 1])
-    begin += len(lines[start - 1]) - len(lines[start - 1].lstrip())
-    finish = sum(len(line) for line in lines[:end]) - 1
-    with _rope(root, f"extract lines {start}-{end} of {path}") as project:
-        extractor = ExtractMethod(project, project.get_resource(path), begin, finish)
-        return _apply(project, extractor.get_changes(new_name), check)
+    try:
+        done = extraction.extract(text, path, start, end, new_name)
+    except SyntaxError as exc:
+        raise EditError(f"{path} does not parse: {exc}") from None
+    check(path)
+    atomic_write(root / path, done.text)
+    return [path]
 
 
 def block_lines(root: Path, path: str, symbol: str, block: str) -> tuple[int, int]:
