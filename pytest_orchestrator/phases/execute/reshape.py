@@ -23,6 +23,7 @@ from pytest_orchestrator.phases.execute import extraction, imports
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     files_mentioning,
+    keep_sorted,
     locate,
     module_of,
     rope_project,
@@ -289,7 +290,10 @@ def rename_module(root: Path, path: str, new_name: str, check: Check) -> list[st
         raise EditError(f"{sibling.relative_to(root)} already exists: choose another name")
     with _rope(root, f"rename the module {path!r}") as project:
         resource = project.get_resource(path)
-        return _apply(project, Rename(project, resource, None).get_changes(new_name), check)
+        changed = _apply(project, Rename(project, resource, None).get_changes(new_name), check)
+    old_name = PurePosixPath(path).name.removesuffix(".py")
+    keep_sorted(root, [rel for rel in changed if (root / rel).is_file()], old_name, new_name)
+    return changed
 
 
 def _function(
