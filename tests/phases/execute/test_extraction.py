@@ -44,8 +44,13 @@ def test_the_variable_read_after_comes_back_not_a_generator_variable() -> None:
     before: dict[str, object] = {}
     exec(TYPEDKEY, before)
     after = run(TYPEDKEY, 3, 5, "kw_key")
-    for call in [((1, 2), {"a": 3}), ((), {}), (("x",), {"b": 1.5, "a": None})]:
-        assert after["typedkey"](*call[0], **call[1]) == before["typedkey"](*call[0], **call[1])  # type: ignore[operator]
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
+        ((1, 2), {"a": 3}),
+        ((), {}),
+        (("x",), {"b": 1.5, "a": None}),
+    ]
+    for args, kwargs in calls:
+        assert after["typedkey"](*args, **kwargs) == before["typedkey"](*args, **kwargs)  # type: ignore[operator]
 
 
 def test_several_values_come_back_in_binding_order() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -44,7 +44,7 @@ def colour(name):
 
 
 @pytest.fixture
-def module(tmp_path: Path) -> ModuleType:
+def module(tmp_path: Path) -> Iterator[ModuleType]:
     path = tmp_path / "tableformats.py"
     path.write_text(FORMATS)
     spec = importlib.util.spec_from_file_location("tableformats_under_test", path)
