@@ -174,16 +174,18 @@ def _inline(root: Path, args: dict[str, Any]) -> Result:
             if isinstance(n, ast.Name) and n.id == name
         ]
         return left, f"{name} no longer appears in {within}"
+    path = str(args.get("path") or "")
     problems = [
-        f"{d.path}:{d.line} still defines {name}" for d in refactor.find_definitions(root, symbol)
+        f"{d.path}:{d.line} still defines {name}"
+        for d in refactor.find_definitions(root, symbol, path or None)
     ]
-    files, _ = _py_files(root, name)
-    for rel in files:
-        for n in ast.walk(ast.parse((root / rel).read_text(encoding="utf-8"))):
+    if path and (root / path).is_file():
+        for n in ast.walk(ast.parse((root / path).read_text(encoding="utf-8"))):
             if isinstance(n, ast.Name) and n.id == name:
-                problems.append(f"{rel}:{n.lineno} still uses {name}")
-            elif isinstance(n, ast.alias) and (n.asname or n.name) == name:
-                problems.append(f"{rel}:{n.lineno} still imports {name}")
+                problems.append(f"{path}:{n.lineno} still uses {name}")
+        files, modules = _py_files(root, name)
+        found = imports.stale(root, files, modules, refactor.module_of(root, path), name)
+        problems += [f"{s.path}:{s.line} still imports {name} ({s.text})" for s in found]
     return problems, f"{name} is defined and used nowhere"
 
 
