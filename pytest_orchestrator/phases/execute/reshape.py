@@ -497,18 +497,29 @@ def extract(root: Path, path: str, start: int, end: int, new_name: str, check: C
     """Extract lines ``start``..``end`` (1-based, inclusive) of ``path`` into a new function
     (a method when they use the enclosing method's ``self``): `extraction.extract` works out
     the parameters and exactly the return values the rest of the function reads."""
+    done = check_extract(root, path, start, end, new_name)
+    check(path)
+    atomic_write(root / path, done.text)
+    return [path]
+
+
+def check_extract(
+    root: Path, path: str, start: int, end: int, new_name: str
+) -> extraction.Extraction:
+    """The extraction, computed without writing; a clear `EditError` when it cannot be
+    done (the planner calls this, so a bad range is refused before anything runs)."""
     identifier(new_name, "function name")
-    text = (root / path).read_text(encoding="utf-8")
+    try:
+        text = (root / path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EditError(f"cannot read {path}: {exc}") from None
     lines = text.splitlines(keepends=True)
     if not 1 <= start <= end <= len(lines):
         raise EditError(f"lines {start}-{end} are not in {path} ({len(lines)} lines)")
     try:
-        done = extraction.extract(text, path, start, end, new_name)
+        return extraction.extract(text, path, start, end, new_name)
     except SyntaxError as exc:
         raise EditError(f"{path} does not parse: {exc}") from None
-    check(path)
-    atomic_write(root / path, done.text)
-    return [path]
 
 
 def block_lines(root: Path, path: str, symbol: str, block: str) -> tuple[int, int]:
