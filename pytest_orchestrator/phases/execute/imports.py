@@ -49,21 +49,28 @@ def _importer(module: str, rel: str) -> str:
     return module + ".__init__" if rel.endswith("__init__.py") else module
 
 
-def _bindings(tree: ast.Module, importer: str, old: str) -> dict[str, ast.stmt]:
+def _bindings(tree: ast.Module, importer: str, old: str) -> dict[str, list[ast.stmt]]:
     """Each expression text that names the module ``old`` (``old``, an alias, a leaf
-    imported from its parent) -> the statement binding it."""
-    out: dict[str, ast.stmt] = {}
+    imported from its parent) -> the statements binding it, in source order."""
+    out: dict[str, list[ast.stmt]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == old:
-                    out[alias.asname or old] = node
+                    out.setdefault(alias.asname or old, []).append(node)
         elif isinstance(node, ast.ImportFrom):
             parent = absolute(importer, node)
             for alias in node.names:
                 if f"{parent}.{alias.name}" == old:
-                    out[alias.asname or alias.name] = node
-    return out
+                    out.setdefault(alias.asname or alias.name, []).append(node)
+    return {k: sorted(v, key=lambda n: n.lineno) for k, v in out.items()}
+
+
+def _binding_of(statements: list[ast.stmt], line: int) -> ast.stmt:
+    """The binding a use on ``line`` sees: the last one above it (a function's own import
+    serves the lines after it), else the first."""
+    above = [s for s in statements if s.lineno <= line]
+    return above[-1] if above else statements[0]
 
 
 def _dotted(node: ast.expr) -> str:
@@ -124,34 +131,43 @@ def _edits(
             lines.insert(0, _from(source, kept, multiline, indent))
         edits.append((begin, end, f"\n{indent}".join(lines)))
     bindings = _bindings(tree, importer, old)
-    other_uses: set[str] = set()
-    moved_uses: dict[str, int] = {}
+    other_uses: set[int] = set()
+    moved_uses: dict[int, int] = {}
+    uses_of: dict[int, tuple[ast.stmt, str]] = {}
     for node in ast.walk(tree):
         key = _dotted(node.value) if isinstance(node, ast.Attribute) else ""
         if key in bindings:
             assert isinstance(node, ast.Attribute)
+            statement = _binding_of(bindings[key], node.lineno)
+            uses_of[id(statement)] = (statement, key)
             if node.attr != name:
-                other_uses.add(key)
+                other_uses.add(id(statement))
                 continue
-            moved_uses[key] = moved_uses.get(key, 0) + 1
+            moved_uses[id(statement)] = moved_uses.get(id(statement), 0) + 1
             edits.append((*_span(text, starts, node), f"{new}.{name}"))
-    names = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
     statements: dict[int, tuple[ast.stmt, list[str]]] = {}
-    for key, count in moved_uses.items():
-        statement = bindings[key]
-        entry = statements.setdefault(id(statement), (statement, []))
-        if key not in other_uses and ("." in key or names.count(key) <= count):
+    for sid, count in moved_uses.items():
+        statement, key = uses_of[sid]
+        entry = statements.setdefault(sid, (statement, []))
+        names = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Name)
+            and n.id == key
+            and _binding_of(bindings[key], n.lineno) is statement
+        ]
+        if sid not in other_uses and ("." in key or len(names) <= count):
             entry[1].append(key)
-    present = any(
+    present = any(  # at module level: a function's own import serves only that function
         isinstance(n, ast.Import) and any(a.name == new and not a.asname for a in n.names)
-        for n in ast.walk(tree)
+        for n in tree.body
     )
     for statement, keys in statements.values():
         begin, end = _span(text, starts, statement)
         indent = text[starts[statement.lineno - 1] : begin]
         lines = [_without(statement, keys)] + ([] if present else [f"import {new}"])
         lines = [line for line in lines if line]
-        present = True
+        present = present or not indent
         if not lines and text[end : end + 1] == "\n" and not indent.strip():
             begin, end = starts[statement.lineno - 1], end + 1  # the whole line goes
         edits.append((begin, end, f"\n{indent}".join(lines)))

@@ -141,6 +141,20 @@ def test_a_module_the_moved_code_needs_is_imported_once(root: Path) -> None:
     assert suite(root).returncode == 0
 
 
+def test_each_function_gets_its_own_import(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "core.py").write_text(CORE)
+    two = (
+        "def test_a():\n    import pkg.core as pc\n    assert pc.simple('a') == 'xa'\n\n\n"
+        "def test_b():\n    import pkg.core as pc\n    assert pc.simple('b') == 'xb'\n"
+    )
+    (tmp_path / "test_two.py").write_text(two)
+    reshape.move(tmp_path, "simple", "pkg/formats.py", None, nothing, reexport=False)
+    assert (tmp_path / "test_two.py").read_text().count("    import pkg.formats\n") == 2
+    assert suite(tmp_path).returncode == 0
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
