@@ -403,7 +403,9 @@ def remove_parameter(
 
 def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
     """The definition to inline, or a clear `EditError`: a name the tests use would, inlined
-    into them, no longer be what they check (and the gate would be easier to pass)."""
+    into them, no longer be what they check (and the gate would be easier to pass); and
+    what rope refuses (a function with statements after a ``return``) is refused here, when
+    planning, not after Monte Carlo and the baseline run."""
     from pytest_orchestrator.repo.files import is_test_path
 
     found = definition(root, symbol, path)
@@ -414,6 +416,10 @@ def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
             f"{found.qualname!r} is used in tests ({', '.join(tests[:3])}): inlined there, the "
             "tests would no longer check it; refused (inline it where only code uses it)"
         )
+    from rope.refactor.inline import create_inline
+
+    with _rope(root, f"inline {found.qualname!r}") as project:  # rope's own refusals, now
+        create_inline(project, project.get_resource(found.path), found.offset).get_changes()
     return found
 
 

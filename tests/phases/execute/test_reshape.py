@@ -280,3 +280,12 @@ def test_a_renamed_package_keeps_its_doctest_ids_for_the_gate(tmp_path: Path) ->
     assert map_id(nodeid, ids) == "inflect/__init__.py::inflect.camelize"
     test = "inflection/tests/test_x.py::test_a"
     assert map_id(test, ids) == "inflect/tests/test_x.py::test_a"
+
+
+def test_what_rope_cannot_inline_is_refused_when_checked(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        "def early(x):\n    if x:\n        return 1\n    return 2\n\n\n"
+        "def use():\n    return early(0)\n"
+    )
+    with pytest.raises(EditError, match="rope could not inline 'early'"):
+        reshape.check_inline(tmp_path, "early", None)
