@@ -22,6 +22,7 @@ import ast
 import doctest
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from pytest_orchestrator.repo.files import atomic_write
 
@@ -275,9 +276,9 @@ def drop_from_all(text: str, name: str) -> str:
     return text
 
 
-def used_names(tree: ast.Module) -> set[str]:
-    """Every name the module reads, in its code and in its doctests."""
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+def doctest_names(tree: ast.Module) -> set[str]:
+    """Every name the module's doctests read."""
+    names: set[str] = set()
     parser = doctest.DocTestParser()
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -292,24 +293,34 @@ def used_names(tree: ast.Module) -> set[str]:
     return names
 
 
+NOQA_DOCTESTS: Final = "  # noqa: F401 - read by the doctests"
+
+
 def drop_unused(text: str) -> str:
     """``text`` without the module-level imported names it never reads (code or doctests):
-    rope's move copies imports the moved code does not need (``__all__`` included)."""
+    rope's move copies imports the moved code does not need (``__all__`` included). An
+    import only the doctests read stays, marked for linters (they do not read doctests, and
+    would report it unused where the base had none)."""
     tree = ast.parse(text)
-    used = used_names(tree)
+    in_code = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    in_doctests = doctest_names(tree)
     starts = _offsets(text)
     edits = []
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
-            bound = {(a.asname or a.name).split(".")[0] for a in node.names}
-            unused = [k for k in bound if k not in used]
-            if unused:
-                keys = [a.asname or a.name for a in node.names if (a.asname or a.name) in unused]
-                begin, end = _span(text, starts, node)
-                kept = _without(node, keys)
-                if not kept and text[end : end + 1] == "\n":
-                    end += 1
-                edits.append((begin, end, kept))
+            keys = [a.asname or a.name for a in node.names]
+            unused = [k for k in keys if k.split(".")[0] not in in_code | in_doctests]
+            doctest_only = [k for k in keys if k.split(".")[0] in in_doctests - in_code]
+            begin, end = _span(text, starts, node)
+            marked = NOQA_DOCTESTS.strip() in text[end : text.find("\n", end)]
+            if not unused and (not doctest_only or marked):
+                continue
+            kept = _without(node, unused)
+            if kept and doctest_only and not marked:
+                kept += NOQA_DOCTESTS
+            if not kept and text[end : end + 1] == "\n":
+                end += 1
+            edits.append((begin, end, kept))
     return _apply(text, edits).lstrip("\n")  # no blank lines where the imports were
 
 

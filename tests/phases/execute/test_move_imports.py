@@ -167,3 +167,17 @@ def test_each_function_gets_its_own_import(tmp_path: Path) -> None:
 )
 def test_drop_from_all(source: str, expected: str) -> None:
     assert imports.drop_from_all(source, "b") == expected
+
+
+def test_an_import_only_the_doctests_read_stays_marked_for_linters() -> None:
+    """tabulate's moved ``simple_separated_format`` has a doctest calling ``tabulate``: the
+    import stays (the doctest needs it) and ruff does not report it unused."""
+    text = (
+        "from pkg.core import __all__, helper, render, unused\n\n\n"
+        'def fmt(x):\n    """\n    >>> render(fmt(1))\n    \'1\'\n    """\n    return helper(x)\n'
+    )
+    kept = imports.drop_unused(text)
+    assert kept.startswith(
+        "from pkg.core import helper, render  # noqa: F401 - read by the doctests\n"
+    )
+    assert imports.drop_unused(kept) == kept
