@@ -36,6 +36,7 @@ from pytest_orchestrator.phases.montecarlo.child.capture import read_captured
 from pytest_orchestrator.phases.montecarlo.targets import (
     Target,
     definers,
+    inlined_from,
     keyword_renames_from,
     qualified_renames_from,
     renamed,
@@ -184,6 +185,8 @@ class Sampler:
     """The plan's parameter renames: qualname -> {old keyword: new}."""
     qualified: dict[str, str] = field(default_factory=dict)
     """The dotted names a module rename or a move changes (`qualified_renames_from`)."""
+    inlined: set[str] = field(default_factory=set)
+    """Names the plan inlines: gone on the candidate side by design (`inlined_from`)."""
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -242,6 +245,7 @@ class Sampler:
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
             keywords=keyword_renames_from(plan), qualified=qualified_renames_from(tree, plan),
+            inlined=inlined_from(tree, plan),
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
         )  # fmt: skip
 
@@ -427,6 +431,9 @@ class Sampler:
         from pytest_orchestrator.phases.montecarlo.outcomes import agree
 
         f.sources = f.sources or self.base_sources.get(f.target, {})
+        if f.skipped.startswith(_GONE[0]) and f.target in self.inlined:
+            f.skipped = "inlined by the plan: its callers are compared"
+            return f
         if f.skipped.startswith(_GONE) and self.base_counts.get(f.target):
             # the base answered these inputs; the candidate cannot even be called: that is a
             # behaviour change (an import that now fails, a rename the plan does not declare)

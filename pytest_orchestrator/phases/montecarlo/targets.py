@@ -215,6 +215,17 @@ def requalify(text: str, renames: dict[str, str]) -> str:
     return text
 
 
+def inlined_from(tree: Path, plan: Plan | None) -> set[str]:
+    """The functions and constants the plan inlines, as ``module.name`` (gone by design:
+    their callers, which now hold their bodies, are what is compared)."""
+    out = set()
+    for step in plan.steps if plan is not None else []:
+        if step.op == "inline" and not step.args.get("within") and step.args.get("path"):
+            name = str(step.args.get("symbol", "")).rpartition(".")[2]
+            out.add(f"{dotted(tree, str(step.args['path']))}.{name}")
+    return out
+
+
 def keyword_renames_from(plan: Plan | None) -> dict[str, dict[str, str]]:
     """``symbol`` -> {old parameter: new} for every ``change_signature`` rename: the
     candidate is called with the base's keyword arguments under their new names (a

@@ -51,7 +51,9 @@ RENAME = Step(id="rename", pool="mutate", op="rename_module",
               args={"path": "src/cache/func.py", "new_name": "functions"})  # fmt: skip
 
 
-def make_run(tmp_path: Path, tree: Path) -> Run:
+def make_run(
+    tmp_path: Path, tree: Path, functions: tuple[str, ...] = ("factory", "boxed", "where", "label")
+) -> Run:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     settings = Settings(command="rename module cache.func to functions",
@@ -62,7 +64,7 @@ def make_run(tmp_path: Path, tree: Path) -> Run:
     run.logic = LogicResult(
         slices=[RankedSlice(slice=Slice(path="src/cache/func.py", symbol=name, kind="function",
                                         start_line=1, end_line=2, hash="0", tokens=1), score=1.0)
-                for name in ("factory", "boxed", "where", "label")],
+                for name in functions],
         budget_tokens=4000, used_tokens=1,
     )  # fmt: skip
     return run
