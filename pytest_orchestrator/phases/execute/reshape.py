@@ -99,6 +99,7 @@ def move(
     from rope.refactor.move import create_move
 
     found = check_move(root, symbol, to, path, reexport=reexport)
+    glued = glued((root / found.path).read_text(encoding="utf-8"))
     created = _create_module(root, to, check)
     with _rope(root, f"move {found.qualname!r} to {to}") as project:
         project.validate()
@@ -108,7 +109,7 @@ def move(
             changes.changes = [c for c in changes.changes if c.resource.path in {found.path, to}]
         changed = _apply(project, changes, check)
     source = root / found.path
-    atomic_write(source, spaced(source.read_text(encoding="utf-8")))
+    atomic_write(source, spaced(source.read_text(encoding="utf-8"), glued))
     if to in created:  # the whole file is rope's: only the imports the moved code reads
         dest = root / to
         atomic_write(dest, imports.drop_unused(dest.read_text(encoding="utf-8")))
@@ -155,18 +156,34 @@ def _follow_move(
     return changed
 
 
-def spaced(text: str) -> str:
-    """``text`` with two blank lines before each top-level definition that rope left glued
-    to the line above (an import it put where the moved definition was), and one after a
-    module docstring followed directly by code (PEP 8, which linters check)."""
+def glued(text: str) -> dict[int, tuple[str, str]]:
+    """The module-body statements that follow the line above with no blank line: index ->
+    (that line, the statement's first line)."""
     tree = ast.parse(text)
-    lines = text.splitlines(keepends=True)
-    inserts: dict[int, str] = {}
+    lines = text.splitlines()
+    out = {}
     for i, node in enumerate(tree.body):
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
         above = lines[first - 2].strip() if first >= 2 else ""
-        if not above or above.startswith("#"):
+        if above and not above.startswith("#"):
+            out[i] = (above, lines[first - 1].strip())
+    return out
+
+
+def spaced(text: str, keep: dict[int, tuple[str, str]] | None = None) -> str:
+    """``text`` with two blank lines before each top-level definition that rope left glued
+    to the line above (an import it put where the moved definition was), and one after a
+    module docstring followed directly by code (PEP 8, which linters check). A pair of
+    lines the author wrote glued (``keep``, from `glued` before the move) stays so."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    inserts: dict[int, str] = {}
+    authored = set((keep or {}).values())
+    for i, pair in glued(text).items():
+        if pair in authored:
             continue
+        node = tree.body[i]
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             inserts[first - 1] = "\n\n"
         elif i == 1 and ast.get_docstring(tree) is not None:

@@ -181,3 +181,12 @@ def test_an_import_only_the_doctests_read_stays_marked_for_linters() -> None:
         "from pkg.core import helper, render  # noqa: F401 - read by the doctests\n"
     )
     assert imports.drop_unused(kept) == kept
+
+
+def test_the_old_module_keeps_pep8_spacing_and_its_author_layout() -> None:
+    tail = "X = 1\ndef y():\n    pass\n"  # glued by its author: left so
+    after = '"""Core."""\nfrom pkg.fmt import simple\ndef other():\n    return simple()\n' + tail
+    authored = reshape.glued('"""Core."""\n\n\ndef simple():\n    pass\n' + tail)
+    assert reshape.spaced(after, authored) == (
+        '"""Core."""\n\nfrom pkg.fmt import simple\n\n\ndef other():\n    return simple()\n' + tail
+    )
