@@ -99,7 +99,7 @@ def move(
     from rope.refactor.move import create_move
 
     found = check_move(root, symbol, to, path, reexport=reexport)
-    glued = glued((root / found.path).read_text(encoding="utf-8"))
+    authored = glued((root / found.path).read_text(encoding="utf-8"))
     created = _create_module(root, to, check)
     with _rope(root, f"move {found.qualname!r} to {to}") as project:
         project.validate()
@@ -109,7 +109,7 @@ def move(
             changes.changes = [c for c in changes.changes if c.resource.path in {found.path, to}]
         changed = _apply(project, changes, check)
     source = root / found.path
-    atomic_write(source, spaced(source.read_text(encoding="utf-8"), glued))
+    atomic_write(source, spaced(source.read_text(encoding="utf-8"), authored))
     if to in created:  # the whole file is rope's: only the imports the moved code reads
         dest = root / to
         atomic_write(dest, imports.drop_unused(dest.read_text(encoding="utf-8")))
