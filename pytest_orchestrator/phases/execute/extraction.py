@@ -267,8 +267,8 @@ def extract(text: str, path: str, start: int, end: int, new_name: str) -> Extrac
     body = textwrap.dedent("".join(lines[statements[0].lineno - 1 : end]))
     def_indent = " " * function.col_offset if method else ""
     inner = def_indent + "    "
-    signature = ", ".join(params)
-    new_def = f"{def_indent}def {new_name}({signature}):\n"
+    signature, returned = _annotations(text, function, params, returns, method)
+    new_def = f"{def_indent}def {new_name}({signature}){returned}:\n"
     new_def += textwrap.indent(body, inner)
     if returns:
         new_def += f"{inner}return {', '.join(returns)}\n"
@@ -286,6 +286,38 @@ def extract(text: str, path: str, start: int, end: int, new_name: str) -> Extrac
     while rest and not rest[0].strip():
         rest = rest[1:]
     return Extraction("".join(out + rest), params, returns)
+
+
+def _annotations(
+    text: str, function: Function, params: list[str], returns: list[str], method: bool
+) -> tuple[str, str]:
+    """The new function's parameter list and return annotation. In annotated code (the
+    enclosing function is fully annotated: a project checked with ``mypy --strict`` would
+    reject an unannotated function) each parameter takes the enclosing function's
+    annotation of the same name, and the return is ``None`` or the one returned
+    parameter's type; when a type is not known this way, nothing is annotated."""
+    a = function.args
+    declared = {x.arg: x.annotation for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    typed = function.returns is not None and all(
+        n is not None for name, n in declared.items() if name not in ("self", "cls")
+    )
+    plain = (", ".join(params), "")
+    if not typed:
+        return plain
+    notes = {k: ast.get_source_segment(text, v) for k, v in declared.items() if v is not None}
+    parts = []
+    for i, name in enumerate(params):
+        if method and i == 0:
+            parts.append(name)
+        elif notes.get(name):
+            parts.append(f"{name}: {notes[name]}")
+        else:
+            return plain
+    if not returns:
+        return ", ".join(parts), " -> None"
+    if len(returns) == 1 and notes.get(returns[0]):
+        return ", ".join(parts), f" -> {notes[returns[0]]}"
+    return plain
 
 
 def _statements(body: list[ast.stmt]) -> list[ast.stmt]:

@@ -331,7 +331,7 @@ def add_parameter(
     existing call meaning what it meant. Before ``**kwargs`` when there is one, else last."""
     identifier(param, "parameter name")
     try:
-        ast.parse(default, mode="eval")
+        value = ast.parse(default, mode="eval").body
     except SyntaxError:
         raise EditError(f"the default {default!r} is not a Python expression") from None
     found, node, text = _function(root, symbol, path)
@@ -340,6 +340,14 @@ def add_parameter(
     names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
     if param in names:
         raise EditError(f"{found.qualname!r} already has a parameter {param!r}")
+    spelled = f"{param}={default}"
+    kind = type(value.value) if isinstance(value, ast.Constant) else None
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    annotated = node.returns is not None and all(
+        a.annotation is not None for a in every if a.arg not in ("self", "cls")
+    )
+    if annotated and kind in (bool, int, float, str, bytes):  # typed code stays typed
+        spelled = f"{param}: {kind.__name__} = {default}"
     starts = [0]
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
@@ -351,7 +359,7 @@ def add_parameter(
 
     if args.kwarg is not None:
         at = text.rindex("**", 0, offset(args.kwarg.lineno, args.kwarg.col_offset))
-        insert = f"{param}={default}, "
+        insert = f"{spelled}, "
     else:
         parts: list[ast.AST] = [*args.posonlyargs, *args.args, *args.defaults, *args.kwonlyargs]
         parts += [d for d in args.kw_defaults if d is not None]
@@ -362,10 +370,10 @@ def add_parameter(
                 (getattr(n, "end_lineno", 1) or 1, getattr(n, "end_col_offset", 0)) for n in parts
             ]
             at = offset(*max(ends))
-            insert = f", {param}={default}"
+            insert = f", {spelled}"
         else:
             at = text.index("(", offset(node.lineno, node.col_offset)) + 1
-            insert = f"{param}={default}"
+            insert = spelled
     check(found.path)
     atomic_write(root / found.path, text[:at] + insert + text[at:])
     return [found.path]

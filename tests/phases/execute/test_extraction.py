@@ -146,3 +146,18 @@ def test_a_break_inside_a_loop_of_the_range_is_fine() -> None:
 def test_a_taken_name_is_refused() -> None:
     with pytest.raises(EditError, match="already defined"):
         extract(TYPEDKEY, "m.py", 3, 5, "other")
+
+
+def test_annotated_code_gets_an_annotated_function() -> None:
+    """inflection is checked with ``mypy --strict``: an unannotated extraction is a finding."""
+    source = (
+        "def slug(string: str, separator: str = '-') -> str:\n"
+        "    if separator:\n        string = string.replace(' ', separator)\n"
+        "    return string.lower()\n"
+    )
+    done = extract(source, "m.py", 2, 3, "spaced")
+    assert "def spaced(separator: str, string: str) -> str:\n" in done.text
+    none = "def f(items: list[int]) -> int:\n    items.append(1)\n    return len(items)\n"
+    assert "def grow(items: list[int]) -> None:\n" in extract(none, "m.py", 2, 2, "grow").text
+    local = "def g(x: int) -> int:\n    y = x + 1\n    z = y * 2\n    return z\n"
+    assert "def h(y):\n" in extract(local, "m.py", 3, 3, "h").text  # y's type is not known

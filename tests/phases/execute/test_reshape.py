@@ -145,7 +145,7 @@ def test_adding_a_parameter_with_a_default_touches_only_the_definition(root: Pat
         ("def f():\n    pass\n", "def f(p=1):"),
         ("def f(a, *args, k: int = 2):\n    pass\n", "def f(a, *args, k: int = 2, p=1):"),
         ("def f(a, **kw):\n    pass\n", "def f(a, p=1, **kw):"),
-        ("def f(\n    a: int,\n) -> None:\n    pass\n", "def f(\n    a: int, p=1,\n)"),
+        ("def f(\n    a: int,\n) -> None:\n    pass\n", "def f(\n    a: int, p: int = 1,\n)"),
     ],
 )
 def test_the_new_parameter_goes_where_python_accepts_it(
@@ -289,3 +289,13 @@ def test_what_rope_cannot_inline_is_refused_when_checked(tmp_path: Path) -> None
     )
     with pytest.raises(EditError, match="rope could not inline 'early'"):
         reshape.check_inline(tmp_path, "early", None)
+
+
+def test_a_parameter_added_to_annotated_code_is_annotated(tmp_path: Path) -> None:
+    source = "def f(x: int) -> int:\n    return x\n\n\ndef g(x):\n    return x\n"
+    (tmp_path / "m.py").write_text(source)
+    reshape.add_parameter(tmp_path, "f", "strict", "False", None, nothing)
+    reshape.add_parameter(tmp_path, "g", "strict", "False", None, nothing)
+    text = (tmp_path / "m.py").read_text()
+    assert "def f(x: int, strict: bool = False) -> int:" in text
+    assert "def g(x, strict=False):" in text
