@@ -19,13 +19,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
-from pytest_orchestrator.phases.execute import extraction, imports
+from pytest_orchestrator.phases.execute import extraction, imports, mentions
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     files_mentioning,
     keep_sorted,
     locate,
     module_of,
+    rg_binary,
     rope_project,
 )
 from pytest_orchestrator.repo.files import atomic_write
@@ -305,12 +306,15 @@ def rename_module(root: Path, path: str, new_name: str, check: Check) -> list[st
     sibling = target.with_name(new_name + (".py" if target.is_file() else ""))
     if sibling.exists() or target.with_name(new_name).exists():
         raise EditError(f"{sibling.relative_to(root)} already exists: choose another name")
+    old_module = module_of(root, path)
     with _rope(root, f"rename the module {path!r}") as project:
         resource = project.get_resource(path)
         changed = _apply(project, Rename(project, resource, None).get_changes(new_name), check)
     old_name = PurePosixPath(path).name.removesuffix(".py")
     keep_sorted(root, [rel for rel in changed if (root / rel).is_file()], old_name, new_name)
-    return changed
+    new_module = ".".join([*old_module.split(".")[:-1], new_name])
+    texts = mentions.update_module(root, old_module, new_module, rg_binary(), check)
+    return sorted({*changed, *texts.files})
 
 
 def _function(
