@@ -445,6 +445,15 @@ def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
             f"{found.qualname!r} is used in tests ({', '.join(tests[:3])}): inlined there, the "
             "tests would no longer check it; refused (inline it where only code uses it)"
         )
+    tree = ast.parse((root / found.path).read_text(encoding="utf-8"))
+    node = next((n for n in tree.body if getattr(n, "lineno", 0) == found.line), None)
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        nested = [n for s in node.body for n in ast.walk(s) if isinstance(n, ast.FunctionDef)]
+        if nested:
+            raise EditError(
+                f"{found.qualname!r} defines the function {nested[0].name!r}: inlined, its "
+                "`return` would be rewritten as the outer function's (rope); refused"
+            )
     from rope.refactor.inline import create_inline
 
     with _rope(root, f"inline {found.qualname!r}") as project:  # rope's own refusals, now

@@ -299,3 +299,13 @@ def test_a_parameter_added_to_annotated_code_is_annotated(tmp_path: Path) -> Non
     text = (tmp_path / "m.py").read_text()
     assert "def f(x: int, strict: bool = False) -> int:" in text
     assert "def g(x, strict=False):" in text
+
+
+def test_a_function_with_a_nested_function_is_not_inlined(tmp_path: Path) -> None:
+    """inflection's ``_irregular``: rope rewrote the nested function's ``return``."""
+    (tmp_path / "m.py").write_text(
+        "def outer(s):\n    def inner(c):\n        return c.upper()\n\n    print(inner(s))\n\n\n"
+        "outer('a')\n"
+    )
+    with pytest.raises(EditError, match="defines the function 'inner'"):
+        reshape.check_inline(tmp_path, "outer", None)
