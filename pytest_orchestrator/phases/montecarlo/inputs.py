@@ -129,7 +129,11 @@ class Generator:
             if p.default is p.empty or p.default is None:
                 return self.literals.fitting(p.name, None)
             hint = type(p.default)
-        kinds = [a for a in typing.get_args(hint) if isinstance(a, type)] or [hint]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        kinds = [a for a in typing.get_args(hint) if isinstance(a, type)] if union else [hint]
+        kinds = [k for k in kinds if k in _LITERAL_TYPES]  # not list[float], not Callable
+        if not kinds:
+            return []
         if float in kinds:
             kinds.append(int)
         return self.literals.fitting(p.name, kinds)

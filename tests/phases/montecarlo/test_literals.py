@@ -102,3 +102,17 @@ def test_literals_raise_the_share_of_samples_reaching_a_return(
 
 def test_a_module_without_source_has_no_literals() -> None:
     assert not module_literals(len)
+
+
+def test_a_container_or_callable_parameter_takes_no_scalar_literal(module: ModuleType) -> None:
+    import inspect
+
+    def f(values: list[float], callback: Callable[[int], int], name: str | None = None) -> None:
+        pass
+
+    gen = Generator(f, rng_for(1, "f"))
+    gen.literals = module_literals(module.render)
+    params = {p.name: p for p in inspect.signature(f).parameters.values()}
+    assert gen.literals_for(params["values"]) == []
+    assert gen.literals_for(params["callback"]) == []
+    assert "plain" in gen.literals_for(params["name"])
