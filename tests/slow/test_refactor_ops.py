@@ -189,3 +189,100 @@ def test_unsafe_refactorings_are_refused_and_change_nothing(
     assert result.ret == 4, result.stdout.str()
     result.stdout.fnmatch_lines([message])
     assert snapshot(shop) == before
+
+
+# ------------------------------------------------- the shapes that failed on real projects
+
+CORE = '''\
+"""Formats and cache keys."""
+
+
+def separated(sep):
+    return "{}" + sep + "{}"
+
+
+def keyed(*args, **kwargs):
+    if kwargs:
+        items = tuple(sorted(kwargs.items()))
+        key = args + items
+        key += tuple(type(v) for _, v in items)
+    else:
+        key = args
+    key += tuple(type(v) for v in args)
+    return key
+
+
+def factory(n):
+    def decorator(f):
+        return f
+
+    return decorator
+'''
+
+CORE_TESTS = """\
+from fmt.core import factory, keyed
+
+
+def test_separated():
+    from fmt.core import separated
+
+    assert separated("|") == "{}|{}"
+
+
+def test_keyed():
+    assert keyed(1, a=2) == (1, ("a", 2), int, int)
+    assert keyed(1) == (1, int)
+
+
+def test_factory():
+    assert factory(1)(len) is len
+"""
+
+SHAPES: list[tuple[str, list[str]]] = [
+    (  # tabulate: a test's function-level import of the old location went red
+        "Move separated to fmt/seps.py",
+        ["+    from fmt.seps import separated", "-    from fmt.core import separated"],
+    ),
+    (  # cachetools: the returned closure's qualified name names the module
+        "Rename module fmt.core to formats",
+        ["+from fmt.formats import factory, keyed", "+    from fmt.formats import separated"],
+    ),
+    (  # cachetools: rope returned the generator's loop variable, not `key`
+        "Extract lines 10-12 of fmt/core.py into keyed_items",
+        ["+        key = keyed_items(kwargs, args)", "+    return key"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "lines"), SHAPES, ids=[c[0] for c in SHAPES])
+def test_the_real_project_failures_go_green(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+    command: str,
+    lines: list[str],
+) -> None:
+    root = pytester.path / "repo"
+    for name, text in {
+        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n",
+        "fmt/__init__.py": "",
+        "fmt/core.py": CORE,
+        "tests/test_core.py": CORE_TESTS,
+    }.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root)
+    monkeypatch.chdir(root)
+    result = pytester.runpytest_subprocess("--orchestrate", command)
+    assert result.ret == 0, result.stdout.str()
+    (run_dir,) = (root / ".orchestrate" / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    checks = {c["name"]: c["ok"] for c in record["attempts"][-1]["checks"]}
+    assert checks["montecarlo"]
+    assert all(checks.values()), checks
+    branch = git(root, "branch", "--list", "orchestrate/*").strip().lstrip("* ")
+    diff = git(root, "diff", "main", branch).splitlines()
+    for line in lines:
+        assert line in diff, "\n".join(diff)
+    assert "3 passed" in suite_on_branch(root, branch, tmp_path_factory.mktemp("suite"))

@@ -27,6 +27,7 @@ import io
 import re
 import subprocess
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -262,3 +263,80 @@ def update(root: Path, target: Target, files: list[str], *, write: bool = True) 
         if write and new != text:
             atomic_write(path, new)
     return out
+
+
+HISTORY: Final = re.compile(r"(?i)^(changelog|changes|history|news|release[-_ ]?notes)")
+"""Files that record what was: an old module name there is history, not a stale mention."""
+
+
+def module_pattern(old: str) -> re.Pattern[str]:
+    """The dotted module ``old`` as a whole dotted name (``cachetools.func`` in
+    ``cachetools.func.lru_cache`` or ``.. module:: cachetools.func``, never in
+    ``cachetools.functools``); a top-level module only where it reads as a module: after
+    ``import``/``from``, on a module directive or role, or followed by an attribute."""
+    dotted = re.escape(old)
+    if "." in old:
+        return re.compile(rf"(?<![\w./-]){dotted}(?![\w])")
+    reads_as_module = r"(?:(?<=import )|(?<=from )|(?<=module:: )|(?<=:mod:`)"
+    return re.compile(rf"{reads_as_module}|(?<![\w./-])(?={dotted}\.\w)){dotted}(?![\w])")
+
+
+def update_module(
+    root: Path, old: str, new: str, rg: str, check: Callable[[str], object]
+) -> Mentions:
+    """After a module rename: its dotted name in docs (``.md``/``.rst``/``.txt``), docstrings
+    and comments, written as the new one; history files (changelogs) left, with why."""
+    out = Mentions()
+    pattern = module_pattern(old)
+    for rel in files_with(root, old.rsplit(".", 1)[-1], rg):
+        path = root / rel
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not pattern.search(text):
+            continue
+        if HISTORY.match(Path(rel).name):
+            first = next(i for i, s in enumerate(text.splitlines(), 1) if pattern.search(s))
+            out.left.append(Mention(rel, first, "", "a changelog: history, not changed"))
+            continue
+        if rel.endswith((".py", ".pyi")):
+            new_text = _sub_in_prose(text, pattern, new, rel, out)
+        else:
+            lines = text.split("\n")
+            for i, line in enumerate(lines):
+                if pattern.search(line):
+                    out.updated.append(Mention(rel, i + 1, line.strip()[:160]))
+                    lines[i] = pattern.sub(new, line)
+            new_text = "\n".join(lines)
+        if new_text != text:
+            check(rel)
+            atomic_write(path, new_text)
+    return out
+
+
+def _sub_in_prose(
+    text: str, pattern: re.Pattern[str], new: str, rel: str, out: Mentions
+) -> str:
+    """``text`` with ``pattern`` replaced in its comments and docstrings only (the code is
+    rope's; other strings are data)."""
+    try:
+        tree = ast.parse(text)
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (SyntaxError, tokenize.TokenError):
+        return text
+    docs = _docstring_nodes(tree)
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    edits = []
+    for tok in tokens:
+        prose = tok.type == tokenize.COMMENT or (tok.type == tokenize.STRING and tok.start in docs)
+        if prose and pattern.search(tok.string):
+            begin = starts[tok.start[0] - 1] + tok.start[1]
+            end = starts[tok.end[0] - 1] + tok.end[1]
+            edits.append((begin, end, pattern.sub(new, tok.string)))
+            out.updated.append(Mention(rel, tok.start[0], tok.line.strip()[:160]))
+    for begin, end, replacement in sorted(edits, reverse=True):
+        text = text[:begin] + replacement + text[end:]
+    return text

@@ -22,7 +22,9 @@ from typing import Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
 from pytest_orchestrator.phases.execute.mentions import Mentions, files_with, target_for, update
+from pytest_orchestrator.phases.execute.ordering import resort
 from pytest_orchestrator.phases.map.search import closest_names
+from pytest_orchestrator.repo.files import atomic_write
 from pytest_orchestrator.repo.layout import source_roots
 
 
@@ -341,7 +343,20 @@ def rename(
     for rel in texts:
         check(rel)
     found = update(root, target, texts)
+    keep_sorted(root, sorted({*changed, *found.files}), old, new_name)
     return Renamed(sorted({*changed, *found.files}), found)
+
+
+def keep_sorted(root: Path, files: list[str], old: str, new: str) -> None:
+    """Import lists and ``__all__`` that were sorted before the rename stay sorted
+    (`ordering.resort`), so a project linting with ruff's ``I`` / ``RUF022`` stays green."""
+    for rel in files:
+        if rel.endswith((".py", ".pyi")):
+            path = root / rel
+            text = path.read_text(encoding="utf-8")
+            again = resort(text, old, new)
+            if again != text:
+                atomic_write(path, again)
 
 
 def _rope_rename(

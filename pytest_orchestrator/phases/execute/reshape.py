@@ -19,7 +19,16 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
-from pytest_orchestrator.phases.execute.refactor import Definition, locate, rope_project
+from pytest_orchestrator.phases.execute import extraction, imports, mentions
+from pytest_orchestrator.phases.execute.refactor import (
+    Definition,
+    files_mentioning,
+    keep_sorted,
+    locate,
+    module_of,
+    rg_binary,
+    rope_project,
+)
 from pytest_orchestrator.repo.files import atomic_write
 
 if TYPE_CHECKING:
@@ -91,14 +100,22 @@ def move(
     from rope.refactor.move import create_move
 
     found = check_move(root, symbol, to, path, reexport=reexport)
+    authored = glued((root / found.path).read_text(encoding="utf-8"))
     created = _create_module(root, to, check)
     with _rope(root, f"move {found.qualname!r} to {to}") as project:
         project.validate()
         mover = create_move(project, project.get_resource(found.path), found.offset)
-        changed = _apply(project, mover.get_changes(project.get_resource(to)), check)
+        changes = mover.get_changes(project.get_resource(to))
+        if not reexport:  # the other files' imports are rewritten minimally by `imports`
+            changes.changes = [c for c in changes.changes if c.resource.path in {found.path, to}]
+        changed = _apply(project, changes, check)
+    source = root / found.path
+    atomic_write(source, spaced(source.read_text(encoding="utf-8"), authored))
+    if to in created:  # the whole file is rope's: only the imports the moved code reads
+        dest = root / to
+        atomic_write(dest, imports.drop_unused(dest.read_text(encoding="utf-8")))
+    changed += _follow_move(root, found, to, check, reexport=reexport)
     if reexport:
-        from pytest_orchestrator.phases.execute.refactor import module_of
-
         source = root / found.path
         text = source.read_text(encoding="utf-8")
         line = f"from {module_of(root, to)} import {found.qualname}  # re-exported: moved\n"
@@ -108,6 +125,75 @@ def move(
     return sorted({*changed, *created, found.path})
 
 
+def _follow_move(
+    root: Path, found: Definition, to: str, check: Check, *, reexport: bool
+) -> list[str]:
+    """What rope leaves behind after a move (`imports.follow`): imports of the old location
+    inside functions, aliased or through the module, and the old module's ``__all__`` entry
+    when it no longer binds the name. With a re-export the old location stays valid."""
+    if reexport:
+        return []
+    old, new = module_of(root, found.path), module_of(root, to)
+    name = found.qualname
+    files = sorted(set(files_mentioning(root, name)) - {to})
+    for rel in files:
+        check(rel)
+    changed = imports.follow(root, files, {f: module_of(root, f) for f in files}, old, new, name)
+    source = root / found.path
+    text = source.read_text(encoding="utf-8")
+    bound = {n for node in ast.parse(text).body for n in _bound(node)}
+    bound |= {
+        (a.asname or a.name).split(".")[0]
+        for node in ast.parse(text).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for a in node.names
+    }
+    if name not in bound:
+        dropped = imports.drop_from_all(text, name)
+        if dropped != text:
+            check(found.path)
+            atomic_write(source, dropped)
+            changed.append(found.path)
+    return changed
+
+
+def glued(text: str) -> dict[int, tuple[str, str]]:
+    """The module-body statements that follow the line above with no blank line: index ->
+    (that line, the statement's first line)."""
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    out = {}
+    for i, node in enumerate(tree.body):
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        above = lines[first - 2].strip() if first >= 2 else ""
+        if above and not above.startswith("#"):
+            out[i] = (above, lines[first - 1].strip())
+    return out
+
+
+def spaced(text: str, keep: dict[int, tuple[str, str]] | None = None) -> str:
+    """``text`` with two blank lines before each top-level definition that rope left glued
+    to the line above (an import it put where the moved definition was), and one after a
+    module docstring followed directly by code (PEP 8, which linters check). A pair of
+    lines the author wrote glued (``keep``, from `glued` before the move) stays so."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    inserts: dict[int, str] = {}
+    authored = set((keep or {}).values())
+    for i, pair in glued(text).items():
+        if pair in authored:
+            continue
+        node = tree.body[i]
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            inserts[first - 1] = "\n\n"
+        elif i == 1 and ast.get_docstring(tree) is not None:
+            inserts[first - 1] = "\n"
+    for index in sorted(inserts, reverse=True):
+        lines.insert(index, inserts[index])
+    return "".join(lines)
+
+
 def check_move(
     root: Path, symbol: str, to: str, path: str | None, *, reexport: bool = False
 ) -> Definition:
@@ -115,8 +201,6 @@ def check_move(
     a destination that is not a module file, or a move after which the two modules would
     import each other (the moved code needs a name the old module keeps, and the old module
     still uses what moved)."""
-    from pytest_orchestrator.phases.execute.refactor import module_of
-
     found = definition(root, symbol, path)
     if "." in found.qualname:
         raise EditError(f"{found.qualname!r} is a method: only module-level definitions move")
@@ -222,9 +306,15 @@ def rename_module(root: Path, path: str, new_name: str, check: Check) -> list[st
     sibling = target.with_name(new_name + (".py" if target.is_file() else ""))
     if sibling.exists() or target.with_name(new_name).exists():
         raise EditError(f"{sibling.relative_to(root)} already exists: choose another name")
+    old_module = module_of(root, path)
     with _rope(root, f"rename the module {path!r}") as project:
         resource = project.get_resource(path)
-        return _apply(project, Rename(project, resource, None).get_changes(new_name), check)
+        changed = _apply(project, Rename(project, resource, None).get_changes(new_name), check)
+    old_name = PurePosixPath(path).name.removesuffix(".py")
+    keep_sorted(root, [rel for rel in changed if (root / rel).is_file()], old_name, new_name)
+    new_module = ".".join([*old_module.split(".")[:-1], new_name])
+    texts = mentions.update_module(root, old_module, new_module, rg_binary(), check)
+    return sorted({*changed, *texts.files})
 
 
 def _function(
@@ -245,7 +335,7 @@ def add_parameter(
     existing call meaning what it meant. Before ``**kwargs`` when there is one, else last."""
     identifier(param, "parameter name")
     try:
-        ast.parse(default, mode="eval")
+        value = ast.parse(default, mode="eval").body
     except SyntaxError:
         raise EditError(f"the default {default!r} is not a Python expression") from None
     found, node, text = _function(root, symbol, path)
@@ -254,6 +344,14 @@ def add_parameter(
     names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
     if param in names:
         raise EditError(f"{found.qualname!r} already has a parameter {param!r}")
+    spelled = f"{param}={default}"
+    kind = type(value.value) if isinstance(value, ast.Constant) else None
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    annotated = node.returns is not None and all(
+        a.annotation is not None for a in every if a.arg not in ("self", "cls")
+    )
+    if annotated and kind in (bool, int, float, str, bytes):  # typed code stays typed
+        spelled = f"{param}: {kind.__name__} = {default}"
     starts = [0]
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
@@ -265,7 +363,7 @@ def add_parameter(
 
     if args.kwarg is not None:
         at = text.rindex("**", 0, offset(args.kwarg.lineno, args.kwarg.col_offset))
-        insert = f"{param}={default}, "
+        insert = f"{spelled}, "
     else:
         parts: list[ast.AST] = [*args.posonlyargs, *args.args, *args.defaults, *args.kwonlyargs]
         parts += [d for d in args.kw_defaults if d is not None]
@@ -276,10 +374,10 @@ def add_parameter(
                 (getattr(n, "end_lineno", 1) or 1, getattr(n, "end_col_offset", 0)) for n in parts
             ]
             at = offset(*max(ends))
-            insert = f", {param}={default}"
+            insert = f", {spelled}"
         else:
             at = text.index("(", offset(node.lineno, node.col_offset)) + 1
-            insert = f"{param}={default}"
+            insert = spelled
     check(found.path)
     atomic_write(root / found.path, text[:at] + insert + text[at:])
     return [found.path]
@@ -334,8 +432,9 @@ def remove_parameter(
 
 def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
     """The definition to inline, or a clear `EditError`: a name the tests use would, inlined
-    into them, no longer be what they check (and the gate would be easier to pass)."""
-    from pytest_orchestrator.phases.execute.refactor import files_mentioning
+    into them, no longer be what they check (and the gate would be easier to pass); and
+    what rope refuses (a function with statements after a ``return``) is refused here, when
+    planning, not after Monte Carlo and the baseline run."""
     from pytest_orchestrator.repo.files import is_test_path
 
     found = definition(root, symbol, path)
@@ -346,6 +445,19 @@ def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
             f"{found.qualname!r} is used in tests ({', '.join(tests[:3])}): inlined there, the "
             "tests would no longer check it; refused (inline it where only code uses it)"
         )
+    tree = ast.parse((root / found.path).read_text(encoding="utf-8"))
+    node = next((n for n in tree.body if getattr(n, "lineno", 0) == found.line), None)
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        nested = [n for s in node.body for n in ast.walk(s) if isinstance(n, ast.FunctionDef)]
+        if nested:
+            raise EditError(
+                f"{found.qualname!r} defines the function {nested[0].name!r}: inlined, its "
+                "`return` would be rewritten as the outer function's (rope); refused"
+            )
+    from rope.refactor.inline import create_inline
+
+    with _rope(root, f"inline {found.qualname!r}") as project:  # rope's own refusals, now
+        create_inline(project, project.get_resource(found.path), found.offset).get_changes()
     return found
 
 
@@ -427,20 +539,31 @@ def _inline_local(root: Path, name: str, within: str, path: str | None, check: C
 
 def extract(root: Path, path: str, start: int, end: int, new_name: str, check: Check) -> list[str]:
     """Extract lines ``start``..``end`` (1-based, inclusive) of ``path`` into a new function
-    (a method when they lie in one); rope works out the parameters and the return values."""
-    from rope.refactor.extract import ExtractMethod
+    (a method when they use the enclosing method's ``self``): `extraction.extract` works out
+    the parameters and exactly the return values the rest of the function reads."""
+    done = check_extract(root, path, start, end, new_name)
+    check(path)
+    atomic_write(root / path, done.text)
+    return [path]
 
+
+def check_extract(
+    root: Path, path: str, start: int, end: int, new_name: str
+) -> extraction.Extraction:
+    """The extraction, computed without writing; a clear `EditError` when it cannot be
+    done (the planner calls this, so a bad range is refused before anything runs)."""
     identifier(new_name, "function name")
-    text = (root / path).read_text(encoding="utf-8")
+    try:
+        text = (root / path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EditError(f"cannot read {path}: {exc}") from None
     lines = text.splitlines(keepends=True)
     if not 1 <= start <= end <= len(lines):
         raise EditError(f"lines {start}-{end} are not in {path} ({len(lines)} lines)")
-    begin = sum(len(line) for line in lines[: start - 1])
-    begin += len(lines[start - 1]) - len(lines[start - 1].lstrip())
-    finish = sum(len(line) for line in lines[:end]) - 1
-    with _rope(root, f"extract lines {start}-{end} of {path}") as project:
-        extractor = ExtractMethod(project, project.get_resource(path), begin, finish)
-        return _apply(project, extractor.get_changes(new_name), check)
+    try:
+        return extraction.extract(text, path, start, end, new_name)
+    except SyntaxError as exc:
+        raise EditError(f"{path} does not parse: {exc}") from None
 
 
 def block_lines(root: Path, path: str, symbol: str, block: str) -> tuple[int, int]:

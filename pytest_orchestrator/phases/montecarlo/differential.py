@@ -36,9 +36,12 @@ from pytest_orchestrator.phases.montecarlo.child.capture import read_captured
 from pytest_orchestrator.phases.montecarlo.targets import (
     Target,
     definers,
+    inlined_from,
     keyword_renames_from,
+    qualified_renames_from,
     renamed,
     renames_from,
+    requalify,
     targets_from_run,
     top_level,
 )
@@ -180,6 +183,10 @@ class Sampler:
     renames: dict[str, str] = field(default_factory=dict)
     keywords: dict[str, dict[str, str]] = field(default_factory=dict)
     """The plan's parameter renames: qualname -> {old keyword: new}."""
+    qualified: dict[str, str] = field(default_factory=dict)
+    """The dotted names a module rename or a move changes (`qualified_renames_from`)."""
+    inlined: set[str] = field(default_factory=set)
+    """Names the plan inlines: gone on the candidate side by design (`inlined_from`)."""
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -237,7 +244,8 @@ class Sampler:
         names = {renamed(t.qualname, renames).split(".")[0] for t in targets}
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
-            keywords=keyword_renames_from(plan),
+            keywords=keyword_renames_from(plan), qualified=qualified_renames_from(tree, plan),
+            inlined=inlined_from(tree, plan),
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
         )  # fmt: skip
 
@@ -423,6 +431,9 @@ class Sampler:
         from pytest_orchestrator.phases.montecarlo.outcomes import agree
 
         f.sources = f.sources or self.base_sources.get(f.target, {})
+        if f.skipped.startswith(_GONE[0]) and f.target in self.inlined:
+            f.skipped = "inlined by the plan: its callers are compared"
+            return f
         if f.skipped.startswith(_GONE) and self.base_counts.get(f.target):
             # the base answered these inputs; the candidate cannot even be called: that is a
             # behaviour change (an import that now fails, a rename the plan does not declare)
@@ -435,7 +446,15 @@ class Sampler:
             return f
         base = self._side_outcomes("base").get(f.target, {})
         cand = self._side_outcomes("candidate").get(f.target, {})
-        rename = _renamer(top_level(self.renames))
+        qualified = self.qualified
+        leaf = _renamer(top_level(self.renames))
+
+        def rename(name: str) -> str:
+            return leaf(requalify(name, qualified))
+
+        def text(value: str) -> str:
+            return requalify(value, qualified)
+
         divergent: list[tuple[int, str]] = []
         compared = 0
         for i, record in sorted(cand.items()):
@@ -443,7 +462,7 @@ class Sampler:
             if b is None:
                 continue
             compared += 1
-            where = agree(b["o"], record["o"], rename=rename)
+            where = agree(b["o"], record["o"], rename=rename, text=text)
             if where is not None:
                 divergent.append((i, where))
         crashed_at = None

@@ -3,11 +3,16 @@
 1. Argument values captured while the affected tests ran on the base revision
    (`pytest_orchestrator.phases.montecarlo.child.capture`): the real distribution.
 2. Calls written in the function's docstring (``>>> f(1, 2.5)``), arguments taken literally.
-3. Values drawn from the type hints and defaults: numbers with their edge cases, strings,
+3. The module's own literals (`module_literals`): its constants, default values, dictionary
+   keys and the literals its code compares with, drawn for a parameter of their type (or
+   with no type) — a quarter of the time, most of the time once most draws have raised. A
+   function that looks a format name up in a dict of formats raises on every random string
+   and returns on the dict's keys.
+4. Values drawn from the type hints and defaults: numbers with their edge cases, strings,
    containers, enums, ``Literal``, ``Optional``, dataclasses and pydantic models built field by
    field, numpy arrays.
-4. Strategies a user registers for a type in their ``conftest.py``
-   (``ORCHESTRATOR_STRATEGIES = {Type: callable(rng) -> value}``) take precedence over 3.
+5. Strategies a user registers for a type in their ``conftest.py``
+   (``ORCHESTRATOR_STRATEGIES = {Type: callable(rng) -> value}``) take precedence over 4.
 
 Everything is drawn from a numpy ``Generator`` seeded from the run's seed and the
 function's name, so the same seed always yields the same inputs.
@@ -33,6 +38,7 @@ import hashlib
 import inspect
 import math
 import re
+import textwrap
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -52,6 +58,12 @@ FLOAT_EDGES: Final = (
 )  # fmt: skip
 STR_EDGES: Final = ("", " ", "a", "A", "abc", "0", "-1", "1.5", "None", "héllo", "日本", "a b\tc\n")
 EDGE_SHARE: Final = 0.25
+LITERAL_SHARE: Final = 0.25
+"""Share of draws taken from the module's literals while most calls return."""
+LITERAL_SHARE_RAISING: Final = 0.75
+"""... and once more than half of at least `RAISING_AFTER` calls have raised."""
+RAISING_AFTER: Final = 8
+MAX_LITERALS: Final = 200
 POOL_SIZE: Final = 64
 MAX_LEN: Final = 6
 
@@ -96,6 +108,35 @@ class Generator:
                 raise Unsupported(f"parameter {p.name!r}: needs an instance")
         if self.owner is not None and self.params and self.params[0].name == "self":
             self.hints.setdefault("self", self.owner)
+        self.literals = module_literals(self.func)
+        self.calls = 0
+        self.raised = 0
+
+    def note(self, ok: bool) -> None:
+        """Count a call's outcome: when most raise, the module's literals are drawn more."""
+        self.calls += 1
+        self.raised += not ok
+
+    def literal_share(self) -> float:
+        raising = self.calls >= RAISING_AFTER and self.raised * 2 > self.calls
+        return LITERAL_SHARE_RAISING if raising else LITERAL_SHARE
+
+    def literals_for(self, p: inspect.Parameter) -> list[Any]:
+        """The nearest literals (`Literals.fitting`) of ``p``'s hinted type (or its
+        default's), or of any type when nothing says what it takes."""
+        hint = self.hints.get(p.name, inspect.Parameter.empty)
+        if hint is inspect.Parameter.empty:
+            if p.default is p.empty or p.default is None:
+                return self.literals.fitting(p.name, None)
+            hint = type(p.default)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        kinds = [a for a in typing.get_args(hint) if isinstance(a, type)] if union else [hint]
+        kinds = [k for k in kinds if k in _LITERAL_TYPES]  # not list[float], not Callable
+        if not kinds:
+            return []
+        if float in kinds:
+            kinds.append(int)
+        return self.literals.fitting(p.name, kinds)
 
     def learn(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Remember the values of a call that did not raise: later draws reuse and perturb
@@ -121,7 +162,10 @@ class Generator:
                 keyword_only = True  # later positionals would shift: pass them by name
                 continue
             pool = self.pools.get(p.name)
-            if pool and self.rng.random() < 0.5:
+            literals = self.literals_for(p) if self.literals else []
+            if literals and self.rng.random() < self.literal_share():
+                value = literals[int(self.rng.integers(len(literals)))]
+            elif pool and self.rng.random() < 0.5:
                 value = _perturb(pool[int(self.rng.integers(len(pool)))], self.rng)
             else:
                 value = self.value_for(p)
@@ -404,6 +448,135 @@ def _build_pydantic(cls: type, rng: np.random.Generator, strategies: Strategies,
         except Exception as exc:
             last = exc
     raise Unsupported(f"could not build a {cls.__name__}: {last}")
+
+
+# ---------------------------------------------------------------------------- literals
+
+_LITERAL_TYPES: Final = (str, int, float, bytes)
+
+
+@dataclass(frozen=True)
+class Literals:
+    """A function's literals, nearest first: per parameter (what the code compares it
+    with, directly or through a module constant: ``fmt in FORMATS``, ``how == "right"``),
+    the function's own (its body and the constants it reads), the module's."""
+
+    params: dict[str, list[Any]]
+    function: list[Any]
+    module: list[Any]
+
+    def __bool__(self) -> bool:
+        return bool(self.module or self.function)
+
+    def fitting(self, name: str, kinds: list[type] | None) -> list[Any]:
+        """The nearest non-empty level's literals of one of ``kinds`` (any when None)."""
+        for level in (self.params.get(name, []), self.function, self.module):
+            fit = [v for v in level if kinds is None or type(v) in kinds]
+            if fit:
+                return fit
+        return []
+
+
+_module_cache: dict[str, tuple[list[Any], dict[str, list[Any]]]] = {}
+
+
+def _constants(expr: ast.expr) -> list[Any]:
+    """The literal values an expression holds: itself, a container's items, a dict's keys."""
+    if isinstance(expr, ast.Dict):
+        items: list[ast.expr] = [k for k in expr.keys if k is not None]
+    elif isinstance(expr, ast.Tuple | ast.List | ast.Set):
+        items = list(expr.elts)
+    elif isinstance(expr, ast.Call) and expr.args and _callee(expr.func) in ("frozenset", "set"):
+        return _constants(expr.args[0])
+    else:
+        items = [expr]
+    out = []
+    for item in items:
+        value = item.value if isinstance(item, ast.Constant) else None
+        too_long = isinstance(value, str | bytes) and len(value) > 100
+        if type(value) in _LITERAL_TYPES and not too_long:
+            out.append(value)
+    return out
+
+
+def _found(tree: ast.AST) -> list[Any]:
+    """Literals in compared values, default values, dict keys, subscripts, ``case`` values."""
+    found: list[Any] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for expr in [node.left, *node.comparators]:
+                found += _constants(expr)
+        elif isinstance(node, ast.arguments):
+            for d in [*node.defaults, *node.kw_defaults]:
+                found += _constants(d) if d is not None else []
+        elif isinstance(node, ast.Dict):
+            found += _constants(node)
+        elif isinstance(node, ast.Subscript):
+            found += _constants(node.slice)
+        elif isinstance(node, ast.MatchValue):
+            found += _constants(node.value)
+    return found
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        if not any(type(v) is type(o) and v == o for o in out) and len(out) < MAX_LITERALS:
+            out.append(v)
+    return out
+
+
+def module_literals(func: Callable[..., Any]) -> Literals:
+    """The literals `Literals` describes, for ``func``, from its module's source: constants
+    (and the items of constant tuples, lists, sets and dict keys), default values, what is
+    compared with, subscript keys (``FORMATS["grid"]``), ``case`` values. Docstrings and
+    messages are not among them."""
+    module = inspect.getmodule(func)
+    name = getattr(module, "__name__", "")
+    if name not in _module_cache:
+        try:
+            tree = ast.parse(inspect.getsource(module)) if module is not None else None
+        except (OSError, TypeError, SyntaxError):
+            tree = None
+        everything: list[Any] = []
+        constants: dict[str, list[Any]] = {}
+        for statement in tree.body if tree is not None else []:
+            if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
+                values = _constants(statement.value)
+                single = [statement.target] if isinstance(statement, ast.AnnAssign) else []
+                for target in single or getattr(statement, "targets", []):
+                    if isinstance(target, ast.Name) and values:
+                        constants[target.id] = values
+                everything += values
+        everything += _found(tree) if tree is not None else []
+        _module_cache[name] = (_unique(everything), constants)
+    everything, constants = _module_cache[name]
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return Literals({}, [], everything)
+    params: dict[str, list[Any]] = {}
+    for compare in ast.walk(node):
+        if not isinstance(compare, ast.Compare):
+            continue
+        sides = [compare.left, *compare.comparators]
+        names = [s.id for s in sides if isinstance(s, ast.Name)]
+        values = [v for s in sides for v in _constants(s)]
+        values += [v for s in sides if isinstance(s, ast.Name) for v in constants.get(s.id, [])]
+        for n in names:
+            params.setdefault(n, []).extend(values)
+    for sub in ast.walk(node):  # FORMATS[fmt]: fmt is one of FORMATS' keys
+        if (
+            isinstance(sub, ast.Subscript)
+            and isinstance(sub.value, ast.Name)
+            and isinstance(sub.slice, ast.Name)
+        ):
+            params.setdefault(sub.slice.id, []).extend(constants.get(sub.value.id, []))
+    read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    own = _found(node) + [v for n in sorted(read) for v in constants.get(n, [])]
+    return Literals(
+        {k: _unique(v) for k, v in params.items() if v}, _unique(own), everything
+    )
 
 
 # ---------------------------------------------------------------------------- docstrings

@@ -117,17 +117,26 @@ def agree(
     rtol: float = 1e-9,
     atol: float = 1e-12,
     rename: Callable[[str], str] = lambda s: s,
+    text: Callable[[str], str] = lambda s: s,
 ) -> str | None:
     """None when ``a`` and ``b`` agree; otherwise where they first differ.
 
     ``rename`` maps a base-side type or callable name to its candidate-side name, so a pure
-    rename of a class is not a divergence.
+    rename of a class is not a divergence. ``text`` maps a base-side string to what the
+    candidate is expected to say instead (a renamed module's dotted name in a repr): two
+    strings agree when they are equal or the mapped base string equals the candidate's.
     """
-    return _diff(a, b, rtol, atol, rename, "")
+    return _diff(a, b, rtol, atol, rename, "", text)
 
 
 def _diff(
-    a: Json, b: Json, rtol: float, atol: float, rename: Callable[[str], str], at: str
+    a: Json,
+    b: Json,
+    rtol: float,
+    atol: float,
+    rename: Callable[[str], str],
+    at: str,
+    text: Callable[[str], str],
 ) -> str | None:
     if isinstance(a, bool) or isinstance(b, bool):
         return None if a is b else f"{at or 'value'}: {a!r} != {b!r}"
@@ -146,7 +155,7 @@ def _diff(
             where = (
                 at if key in ("list", "tuple", "items", "fields", "dict", "set") else f"{at}.{key}"
             )
-            found = _diff(va, vb, rtol, atol, rename, where)
+            found = _diff(va, vb, rtol, atol, rename, where, text)
             if found:
                 return found
         return None
@@ -154,11 +163,13 @@ def _diff(
         if len(a) != len(b):
             return f"{at or 'value'}: length {len(a)} != {len(b)}"
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            found = _diff(x, y, rtol, atol, rename, f"{at}[{i}]")
+            found = _diff(x, y, rtol, atol, rename, f"{at}[{i}]", text)
             if found:
                 return found
         return None
-    return None if a == b else f"{at or 'value'}: {_short(a)} != {_short(b)}"
+    if a == b or (isinstance(a, str) and isinstance(b, str) and text(a) == b):
+        return None
+    return f"{at or 'value'}: {_short(a)} != {_short(b)}"
 
 
 def _short(value: Json, limit: int = 120) -> str:

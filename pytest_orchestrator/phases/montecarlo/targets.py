@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pytest_orchestrator.repo.files import is_test_path
+from pytest_orchestrator.repo.layout import source_roots
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plan import Plan
@@ -173,6 +174,55 @@ def renames_from(plan: Plan | None) -> dict[str, str]:
             new = str(step.args.get("new_name", "")).rpartition(".")[2]
             if old and new:
                 out[old] = new
+    return out
+
+
+def qualified_renames_from(tree: Path, plan: Plan | None) -> dict[str, str]:
+    """Old dotted name -> new, for what a module rename or a move changes in the names
+    values carry (``__module__``, qualnames, reprs, type names): ``cachetools.func`` ->
+    ``cachetools.functions``; ``pkg.core.simple`` -> ``pkg.formats.simple``. Such a
+    difference is the planned effect, not a behaviour change."""
+    out: dict[str, str] = {}
+    for step in plan.steps if plan is not None else []:
+        args = step.args
+        if step.op == "rename_module" and args.get("path") and args.get("new_name"):
+            old = dotted(tree, str(args["path"]))
+            out[old] = ".".join([*old.split(".")[:-1], str(args["new_name"])])
+        elif step.op == "move_symbol" and args.get("path") and args.get("to"):
+            name = str(args.get("symbol", "")).rpartition(".")[2]
+            old, new = dotted(tree, str(args["path"])), dotted(tree, str(args["to"]))
+            out[f"{old}.{name}"] = f"{new}.{name}"
+    return out
+
+
+def dotted(tree: Path, rel: str) -> str:
+    """The dotted module a file or package folder of ``tree`` is imported as."""
+    for base in sorted(source_roots(tree), key=len, reverse=True):
+        if rel.startswith(base + "/"):
+            rel = rel[len(base) + 1 :]
+            break
+    parts = rel.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def requalify(text: str, renames: dict[str, str]) -> str:
+    """``text`` with each old dotted name (`qualified_renames_from`) written as its new one,
+    only as a whole dotted name: ``cachetools.func`` in ``cachetools.func._cache`` or
+    ``<class 'cachetools.func.X'>``, never in ``cachetools.functools`` or ``my_cachetools.func``."""
+    for old, new in renames.items():
+        if old in text:
+            text = re.sub(rf"(?<![\w.]){re.escape(old)}(?!\w)", new, text)
+    return text
+
+
+def inlined_from(tree: Path, plan: Plan | None) -> set[str]:
+    """The functions and constants the plan inlines, as ``module.name`` (gone by design:
+    their callers, which now hold their bodies, are what is compared)."""
+    out = set()
+    for step in plan.steps if plan is not None else []:
+        if step.op == "inline" and not step.args.get("within") and step.args.get("path"):
+            name = str(step.args.get("symbol", "")).rpartition(".")[2]
+            out.add(f"{dotted(tree, str(step.args['path']))}.{name}")
     return out
 
 

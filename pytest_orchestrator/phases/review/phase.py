@@ -9,9 +9,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_orchestrator.model import Attempt, Check, GateResult, Phase
-from pytest_orchestrator.phases.execute import refactor
 from pytest_orchestrator.phases.review import checks as repo_checks
-from pytest_orchestrator.phases.review import secrets, trace_errors
+from pytest_orchestrator.phases.review import promises, secrets, trace_errors
 from pytest_orchestrator.run import Run
 
 
@@ -33,9 +32,11 @@ def pytest_orchestrator_review(run: Run, attempt: Attempt) -> list[Check]:
         and all(s.ok for s in attempt.steps)
     ):  # a red attempt's tree is not the change: its linters would only add noise
         checks += repo_checks.review(run, attempt)
-    for step in plan.steps:
-        if step.op == "rename_symbol" and attempt.steps:
-            checks.append(_renamed(run, step.args["symbol"], step.args["new_name"]))
+    if attempt.steps and all(s.ok for s in attempt.steps):  # each op's own promise
+        for step in plan.steps:
+            promise = promises.check(run.worktree, step)
+            if promise is not None:
+                checks.append(promise)
     return checks
 
 
@@ -118,18 +119,3 @@ def _diff(attempt: Attempt) -> Check:
     if not attempt.diff_stat:
         return Check(name="diff", ok=False, detail="the attempt changed nothing")
     return Check(name="diff", ok=True, detail=attempt.diff_stat.splitlines()[-1].strip())
-
-
-def _renamed(run: Run, symbol: str, new_name: str) -> Check:
-    """After a rename the new name is defined and the old one is not."""
-    *outer, _old = symbol.split(".")
-    new_symbol = ".".join([*outer, new_name])
-    has_new = refactor.find_definitions(run.worktree, new_symbol)
-    has_old = refactor.find_definitions(run.worktree, symbol)
-    ok = bool(has_new) and not has_old
-    detail = (
-        f"{symbol} -> {new_symbol}"
-        if ok
-        else (f"{symbol} is still defined" if has_old else f"{new_symbol} is not defined")
-    )
-    return Check(name="rename", ok=ok, detail=detail)

@@ -145,7 +145,7 @@ def test_adding_a_parameter_with_a_default_touches_only_the_definition(root: Pat
         ("def f():\n    pass\n", "def f(p=1):"),
         ("def f(a, *args, k: int = 2):\n    pass\n", "def f(a, *args, k: int = 2, p=1):"),
         ("def f(a, **kw):\n    pass\n", "def f(a, p=1, **kw):"),
-        ("def f(\n    a: int,\n) -> None:\n    pass\n", "def f(\n    a: int, p=1,\n)"),
+        ("def f(\n    a: int,\n) -> None:\n    pass\n", "def f(\n    a: int, p: int = 1,\n)"),
     ],
 )
 def test_the_new_parameter_goes_where_python_accepts_it(
@@ -280,3 +280,32 @@ def test_a_renamed_package_keeps_its_doctest_ids_for_the_gate(tmp_path: Path) ->
     assert map_id(nodeid, ids) == "inflect/__init__.py::inflect.camelize"
     test = "inflection/tests/test_x.py::test_a"
     assert map_id(test, ids) == "inflect/tests/test_x.py::test_a"
+
+
+def test_what_rope_cannot_inline_is_refused_when_checked(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        "def early(x):\n    if x:\n        return 1\n    return 2\n\n\n"
+        "def use():\n    return early(0)\n"
+    )
+    with pytest.raises(EditError, match="rope could not inline 'early'"):
+        reshape.check_inline(tmp_path, "early", None)
+
+
+def test_a_parameter_added_to_annotated_code_is_annotated(tmp_path: Path) -> None:
+    source = "def f(x: int) -> int:\n    return x\n\n\ndef g(x):\n    return x\n"
+    (tmp_path / "m.py").write_text(source)
+    reshape.add_parameter(tmp_path, "f", "strict", "False", None, nothing)
+    reshape.add_parameter(tmp_path, "g", "strict", "False", None, nothing)
+    text = (tmp_path / "m.py").read_text()
+    assert "def f(x: int, strict: bool = False) -> int:" in text
+    assert "def g(x, strict=False):" in text
+
+
+def test_a_function_with_a_nested_function_is_not_inlined(tmp_path: Path) -> None:
+    """inflection's ``_irregular``: rope rewrote the nested function's ``return``."""
+    (tmp_path / "m.py").write_text(
+        "def outer(s):\n    def inner(c):\n        return c.upper()\n\n    print(inner(s))\n\n\n"
+        "outer('a')\n"
+    )
+    with pytest.raises(EditError, match="defines the function 'inner'"):
+        reshape.check_inline(tmp_path, "outer", None)

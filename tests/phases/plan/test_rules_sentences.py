@@ -106,16 +106,6 @@ def mutate_step(root: Path, command: str) -> tuple[str, dict[str, object]]:
             {"symbol": "add", "action": "remove", "param": "b", "path": "calc.py"},
         ),
         ("Inline SCALE", "inline", {"symbol": "SCALE", "path": "calc.py"}),
-        (
-            "Extract lines 11-12 of calc.py into a function named double",
-            "extract",
-            {"new_name": "double", "path": "calc.py", "start_line": 11, "end_line": 12},
-        ),
-        (
-            "Extract the block 'sum' in scaled into double.",
-            "extract",
-            {"new_name": "double", "path": "calc.py", "symbol": "scaled", "block": "sum"},
-        ),
     ],
 )
 def test_each_sentence_plans_its_op(
@@ -147,3 +137,33 @@ def test_inlining_a_local_variable_is_planned(make_repo: Callable[..., Path]) ->
         "inline",
         {"symbol": "size", "within": "area", "path": "area.py"},
     )
+
+
+def test_an_extraction_a_call_cannot_express_is_refused_when_planning(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo({"clip.py": "def clip(x):\n    if x < 0:\n        return 0\n    return x\n"})
+    with pytest.raises(EditError, match=r"lines 2-3 of clip\.py contain a `return`"):
+        mutate_step(repo, "Extract lines 2-3 of clip.py into floor")
+
+
+SUMS = "def twice(x):\n    # sum\n    total = x + x\n    out = total * 2\n\n    return out\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        (
+            "Extract lines 3-4 of sums.py into a function named double",
+            {"new_name": "double", "path": "sums.py", "start_line": 3, "end_line": 4},
+        ),
+        (
+            "Extract the block 'sum' in twice into double.",
+            {"new_name": "double", "path": "sums.py", "symbol": "twice", "block": "sum"},
+        ),
+    ],
+)
+def test_extract_sentences_plan_their_op(
+    make_repo: Callable[..., Path], command: str, args: dict[str, object]
+) -> None:
+    assert mutate_step(make_repo({"sums.py": SUMS}), command) == ("extract", args)

@@ -343,6 +343,8 @@ class _Inputs:
         return blob
 
     def accept(self, blob: bytes, ok: bool) -> None:
+        if self.generator is not None:
+            self.generator.note(ok)
         if ok and self.generator is not None:
             with contextlib.suppress(Exception):
                 self.generator.learn(*pickle.loads(blob))

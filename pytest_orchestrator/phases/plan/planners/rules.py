@@ -392,12 +392,16 @@ def _extract(root: Path, command: str) -> Parsed:
     args: dict[str, object] = {"new_name": new}
     if match["start"]:
         path = _module_path(root, where)
-        args |= {"path": path, "start_line": int(match["start"]), "end_line": int(match["end"])}
+        start, end = int(match["start"]), int(match["end"])
+        args |= {"path": path, "start_line": start, "end_line": end}
         what = f"lines {match['start']}-{match['end']} of `{path}`"
     else:
         definition = refactor.locate(root, where, "_orchestrate_placeholder")
         path = definition.path
-        args |= {"path": path, "symbol": definition.qualname, "block": match["block"].strip()}
-        what = f"the block `# {match['block'].strip()}` of `{definition.qualname}`"
+        block = match["block"].strip()
+        start, end = reshape.block_lines(root, path, definition.qualname, block)
+        args |= {"path": path, "symbol": definition.qualname, "block": block}
+        what = f"the block `# {block}` of `{definition.qualname}`"
+    reshape.check_extract(root, path, start, end, new)  # refused now, not after the baseline
     step = _mutate("extract", args, f"extract {what} into {new}", "extract")
     return step, f"Extract {what} into a new function `{new}`.", new
