@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pytest_orchestrator.phases.execute.spans import line_starts, span
 from pytest_orchestrator.repo.files import atomic_write
 
 
@@ -83,23 +84,6 @@ def _dotted(node: ast.expr) -> str:
     return ""
 
 
-def _offsets(text: str) -> list[int]:
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    return starts
-
-
-def _span(text: str, starts: list[int], node: ast.AST) -> tuple[int, int]:
-    def at(line: int, col: int) -> int:
-        raw = text[starts[line - 1] : starts[line] if line < len(starts) else len(text)]
-        return starts[line - 1] + len(raw.encode()[:col].decode(errors="ignore"))
-
-    end_line = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
-    end_col = getattr(node, "end_col_offset", None) or 0
-    return at(node.lineno, node.col_offset), at(end_line, end_col)  # type: ignore[attr-defined]
-
-
 def _alias(alias: ast.alias) -> str:
     return f"{alias.name} as {alias.asname}" if alias.asname else alias.name
 
@@ -114,7 +98,7 @@ def _from(module: str, aliases: list[ast.alias], multiline: bool, indent: str) -
 def _edits(
     text: str, tree: ast.Module, importer: str, old: str, new: str, name: str
 ) -> list[tuple[int, int, str]]:
-    starts = _offsets(text)
+    starts = line_starts(text)
     edits: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.ImportFrom) or absolute(importer, node) != old:
@@ -122,7 +106,7 @@ def _edits(
         moved = [a for a in node.names if a.name == name]
         if not moved:
             continue
-        begin, end = _span(text, starts, node)
+        begin, end = span(text, starts, node)
         indent = text[starts[node.lineno - 1] : begin]
         kept = [a for a in node.names if a.name != name]
         lines = [_from(new, [a], False, indent) for a in moved]
@@ -145,7 +129,7 @@ def _edits(
                 other_uses.add(id(statement))
                 continue
             moved_uses[id(statement)] = moved_uses.get(id(statement), 0) + 1
-            edits.append((*_span(text, starts, node), f"{new}.{name}"))
+            edits.append((*span(text, starts, node), f"{new}.{name}"))
     statements: dict[int, tuple[ast.stmt, list[str]]] = {}
     for sid, count in moved_uses.items():
         statement, key = uses_of[sid]
@@ -164,7 +148,7 @@ def _edits(
         for n in tree.body
     )
     for statement, keys in statements.values():
-        begin, end = _span(text, starts, statement)
+        begin, end = span(text, starts, statement)
         indent = text[starts[statement.lineno - 1] : begin]
         lines = [_without(statement, keys)] + ([] if present else [f"import {new}"])
         lines = [line for line in lines if line]
@@ -252,7 +236,7 @@ def drop_from_all(text: str, name: str) -> str:
     """``text`` without ``"name"`` in its module-level ``__all__`` list or tuple (a name a
     module no longer binds cannot be exported: ``from m import *`` would fail)."""
     tree = ast.parse(text)
-    starts = _offsets(text)
+    starts = line_starts(text)
     for node in tree.body:
         if not (
             isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
@@ -263,12 +247,12 @@ def drop_from_all(text: str, name: str) -> str:
         elements = node.value.elts
         for i, element in enumerate(elements):
             if isinstance(element, ast.Constant) and element.value == name:
-                begin, end = _span(text, starts, element)
+                begin, end = span(text, starts, element)
                 if i + 1 < len(elements):
-                    end = _span(text, starts, elements[i + 1])[0]
+                    end = span(text, starts, elements[i + 1])[0]
                 else:
                     if i > 0:
-                        begin = _span(text, starts, elements[i - 1])[1]
+                        begin = span(text, starts, elements[i - 1])[1]
                     if text[end : end + 1] == ",":
                         end += 1
                         begin += 1 if i > 0 and text[begin : begin + 1] == "," else 0
@@ -304,14 +288,14 @@ def drop_unused(text: str) -> str:
     tree = ast.parse(text)
     in_code = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     in_doctests = doctest_names(tree)
-    starts = _offsets(text)
+    starts = line_starts(text)
     edits = []
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             keys = [a.asname or a.name for a in node.names]
             unused = [k for k in keys if k.split(".")[0] not in in_code | in_doctests]
             doctest_only = [k for k in keys if k.split(".")[0] in in_doctests - in_code]
-            begin, end = _span(text, starts, node)
+            begin, end = span(text, starts, node)
             marked = NOQA_DOCTESTS.strip() in text[end : text.find("\n", end)]
             if not unused and (not doctest_only or marked):
                 continue

@@ -22,15 +22,15 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pytest_orchestrator.phases.execute.spans import line_starts, span
+
 Key = Callable[[str], Any]
 
 
 def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
     """Digits compare as numbers: ``f2`` before ``f10``."""
     return tuple(
-        (0, int(part)) if part.isdigit() else (1, part)
-        for part in re.split(r"(\d+)", text)
-        if part
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part
     )
 
 
@@ -53,21 +53,6 @@ def _sorted(names: Sequence[str], key: Key) -> bool:
     return list(names) == sorted(names, key=key)
 
 
-def _offsets(text: str) -> list[int]:
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    return starts
-
-
-def _span(text: str, starts: list[int], node: Any) -> tuple[int, int]:
-    def at(line: int, col: int) -> int:
-        raw = text[starts[line - 1] : starts[line] if line < len(starts) else len(text)]
-        return starts[line - 1] + len(raw.encode()[:col].decode(errors="ignore"))
-
-    return at(node.lineno, node.col_offset), at(node.end_lineno, node.end_col_offset)
-
-
 def resort(text: str, old: str, new: str) -> str:
     """``text`` (after renaming ``old`` to ``new``) with each ``from`` import list and
     ``__all__`` that holds ``new`` and was sorted with ``old`` in its place sorted again."""
@@ -75,7 +60,7 @@ def resort(text: str, old: str, new: str) -> str:
         tree = ast.parse(text)
     except SyntaxError:
         return text
-    starts = _offsets(text)
+    starts = line_starts(text)
     edits: list[tuple[int, int, str]] = []
     lists: list[tuple[Sequence[ast.AST], list[str], Key]] = []
     for node in ast.walk(tree):
@@ -98,7 +83,7 @@ def resort(text: str, old: str, new: str) -> str:
         before = [old if n == new else n for n in names]
         if not _sorted(before, key) or _sorted(names, key):
             continue
-        spans = [_span(text, starts, item) for item in items]
+        spans = [span(text, starts, item) for item in items]
         lines = [getattr(item, "lineno", 0) for item in items]
         ends = [text.find("\n", e) % (len(text) + 1) for _, e in spans]
         if len(set(lines)) == len(lines) and all(text[e:].startswith(",") for _, e in spans):

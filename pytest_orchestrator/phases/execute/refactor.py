@@ -23,6 +23,7 @@ from typing import Any
 from pytest_orchestrator.errors import EditError, OrchestratorError
 from pytest_orchestrator.phases.execute.mentions import Mentions, files_with, target_for, update
 from pytest_orchestrator.phases.execute.ordering import resort
+from pytest_orchestrator.phases.execute.spans import line_starts
 from pytest_orchestrator.phases.map.search import closest_names
 from pytest_orchestrator.repo.files import atomic_write
 from pytest_orchestrator.repo.layout import source_roots
@@ -169,9 +170,7 @@ def find_definitions(root: Path, symbol: str, path: str | None = None) -> list[D
             tree = ast.parse(text)
         except (OSError, UnicodeDecodeError, SyntaxError):
             continue
-        starts = [0]
-        for line in text.splitlines(keepends=True):
-            starts.append(starts[-1] + len(line))
+        starts = line_starts(text)
         scopes: list[tuple[str, list[ast.stmt]]] = []
         module_parts = module_of(root, rel).split(".")
         if not outer or outer == module_parts[-len(outer) :]:
