@@ -292,9 +292,7 @@ class SearchIndex:
                 f"SELECT token, data FROM postings WHERE token IN ({marks})", chunk
             ):
                 parts.setdefault(token, []).append(data)
-        return {
-            t: np.frombuffer(b"".join(d), dtype="<u4").reshape(-1, 2) for t, d in parts.items()
-        }
+        return {t: np.frombuffer(b"".join(d), dtype="<u4").reshape(-1, 2) for t, d in parts.items()}
 
     # ------------------------------------------------------------------------- building
 
