@@ -233,8 +233,12 @@ class SearchIndex:
     def __init__(self, path: Path | None, *, timeout: float = 5.0) -> None:
         self.path = path
         self._db: sqlite3.Connection | None
+        # Map searches from worker threads: one connection, one lock
+        self.lock = threading.Lock()
         try:
-            self._db = open_store(path, SCHEMA_VERSION, _CREATE, timeout=timeout)
+            self._db = open_store(
+                path, SCHEMA_VERSION, _CREATE, timeout=timeout, check_same_thread=False
+            )
         except sqlite3.DatabaseError:  # corrupt twice: it is only a cache
             self._db = None
 
@@ -266,7 +270,7 @@ class SearchIndex:
         if self._db is None:
             return None
         try:
-            with transaction(self._db):  # one snapshot of the file
+            with self.lock, transaction(self._db):  # one snapshot of the file
                 row = self._db.execute("SELECT files FROM trees WHERE tree = ?", (tree,)).fetchone()
                 if row is None:
                     return None
@@ -288,9 +292,11 @@ class SearchIndex:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for token, data in self._db.execute(
-                f"SELECT token, data FROM postings WHERE token IN ({marks})", chunk
-            ):
+            with self.lock:
+                rows = self._db.execute(
+                    f"SELECT token, data FROM postings WHERE token IN ({marks})", chunk
+                ).fetchall()
+            for token, data in rows:
                 parts.setdefault(token, []).append(data)
         return {t: np.frombuffer(b"".join(d), dtype="<u4").reshape(-1, 2) for t, d in parts.items()}
 
@@ -498,7 +504,8 @@ class TreeIndex:
         """Blob number and content as ripgrep searches it (a BOM dropped; binary left out)."""
         if self._oids is None:
             assert self.store._db is not None
-            self._oids = dict(self.store._db.execute("SELECT no, oid FROM blobs"))
+            with self.store.lock:
+                self._oids = dict(self.store._db.execute("SELECT no, oid FROM blobs"))
         by_oid = {self._oids[b]: b for b in sorted(set(blobs))}
         for oid, data in read_blobs(self.git_dir, list(by_oid)):
             if b"\0" not in data:
