@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -123,11 +124,15 @@ def scan(data: bytes) -> dict[bytes, int]:
     return out
 
 
-def text_of(data: bytes) -> str:
-    """A blob's text as ripgrep searches it (UTF-8, a BOM dropped)."""
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[3:]
-    return data.decode("utf-8", errors="replace")
+def _checked_out(path: Path, oid: str) -> bytes | None:
+    """The content of ``path`` if it is the blob ``oid`` (its git hash checked), else None."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    digest.update(data)
+    return data if digest.hexdigest() == oid else None
 
 
 # ----------------------------------------------------------------------------- git
@@ -282,7 +287,7 @@ class SearchIndex:
         if gdir is None:
             return None
         vocab = b"".join(c for (c,) in chunks).decode("ascii")
-        return TreeIndex(self, gdir, [(str(p), int(n)) for p, n in files], vocab)
+        return TreeIndex(self, gdir, [(str(p), int(n)) for p, n in files], vocab, root)
 
     def postings(self, tokens: Iterable[int]) -> dict[int, np.ndarray]:
         """token -> its (blob, packed) pairs, as an (n, 2) uint32 array."""
@@ -437,9 +442,15 @@ class TreeIndex:
     """Map's searches over one completely indexed tree."""
 
     def __init__(
-        self, store: SearchIndex, gdir: Path, files: list[tuple[str, int]], vocab: str
+        self,
+        store: SearchIndex,
+        gdir: Path,
+        files: list[tuple[str, int]],
+        vocab: str,
+        root: Path | None = None,
     ) -> None:
         self.store = store
+        self.root = root
         self.git_dir = gdir
         self.paths: dict[int, list[str]] = {}
         for path, no in files:
@@ -501,15 +512,24 @@ class TreeIndex:
     # --- contents of files the postings cannot answer alone
 
     def _contents(self, blobs: Iterable[int]) -> Iterator[tuple[int, bytes]]:
-        """Blob number and content as ripgrep searches it (a BOM dropped; binary left out)."""
+        """Blob number and content as ripgrep searches it (a BOM dropped; binary left out):
+        the checkout's file when it holds exactly that blob (reading a file is much cheaper
+        than inflating a git object), else git's object."""
         if self._oids is None:
             assert self.store._db is not None
             with self.store.lock:
                 self._oids = dict(self.store._db.execute("SELECT no, oid FROM blobs"))
-        by_oid = {self._oids[b]: b for b in sorted(set(blobs))}
-        for oid, data in read_blobs(self.git_dir, list(by_oid)):
+        missing: dict[str, int] = {}
+        for blob in sorted(set(blobs)):
+            oid = self._oids[blob]
+            data = _checked_out(self.root / self.paths[blob][0], oid) if self.root else None
+            if data is None:
+                missing[oid] = blob
+            elif b"\0" not in data:
+                yield blob, data[3:] if data.startswith(codecs.BOM_UTF8) else data
+        for oid, data in read_blobs(self.git_dir, list(missing)):
             if b"\0" not in data:
-                yield by_oid[oid], data[3:] if data.startswith(codecs.BOM_UTF8) else data
+                yield missing[oid], data[3:] if data.startswith(codecs.BOM_UTF8) else data
 
     def _texts(self, blobs: Iterable[int]) -> Iterator[tuple[int, str]]:
         for blob, data in self._contents(blobs):
@@ -530,7 +550,7 @@ class TreeIndex:
         phrased: set[int] = set()  # blobs that may hold a phrase: searched with the pattern
         for phrase in phrase_by_lower:
             pieces = [p.lower() for p in _ASCII_NAME.findall(phrase)]
-            if not pieces:
+            if not pieces or not phrase.isascii():
                 return None
             holders: set[int] | None = None
             for piece in pieces:  # blobs with a token containing every piece of the phrase
@@ -552,21 +572,20 @@ class TreeIndex:
             _tally_postings(tally, found.tokens, tokens[quick], blobs[quick], counts[quick], self)
             if capped:
                 where = np.isin(blobs, np.fromiter(capped, np.int64))
-                per_blob: dict[int, list[str]] = {}
+                per_blob: dict[int, set[bytes]] = {}
                 for b, t in zip(blobs[where].tolist(), tokens[where].tolist(), strict=True):
-                    per_blob.setdefault(b, []).append(found.tokens[t])
+                    per_blob.setdefault(b, set()).add(found.tokens[t].encode())
                 for blob, data in self._contents(capped):
-                    lines = _capped_counts(data, per_blob[blob])
+                    lines = _capped_counts(data, wordset, per_blob[blob])
                     for path in self.paths[blob]:
                         for token, n in lines.items():
                             tally.add(path, _shown(token), n)
         if phrased:
-            pattern = re.compile(
-                search.terms_pattern(wordset, phrase_by_lower), re.IGNORECASE | re.MULTILINE
-            )
-            for blob, text in self._texts(phrased):
+            pattern = re.compile(search.terms_pattern(wordset, phrase_by_lower), re.IGNORECASE)
+            needles = [*wordset, *phrase_by_lower]
+            for blob, data in self._contents(phrased):
                 for path in self.paths[blob]:
-                    _search_terms(text, pattern, path, tally)
+                    _search_terms(data, needles, pattern, path, tally)
         return tally.hits
 
     def find_identifiers(self, identifiers: Iterable[str]) -> search.IdentifierHits | None:
@@ -684,58 +703,54 @@ for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_":
     _IDENT_BYTE[_c] = True
 
 
-def _capped_counts(data: bytes, tokens: list[str]) -> Counter[str]:
-    """Occurrences of ``tokens`` (whole identifier-character runs) in ``data`` on its first
-    `search.MAX_LINES_PER_FILE` lines holding any of them: ripgrep's ``--max-count``."""
+def _matching_lines(data: bytes, needles: Iterable[str]) -> list[bytes]:
+    """The first `search.MAX_LINES_PER_FILE` lines of ``data`` holding one of ``needles``
+    (ASCII, lower case) in any case: exactly the lines on which ripgrep's ``--max-count``
+    counts, since `count_terms`' pattern matches on a line just when a query word or phrase
+    occurs in it. Found by plain substring search of the lower-cased bytes."""
+    lower = data.lower()
     positions: list[int] = []
-    which: list[int] = []
-    lengths: list[int] = []
-    for k, token in enumerate(tokens):
-        needle = token.encode()
-        lengths.append(len(needle))
-        i = data.find(needle)
+    for needle in needles:
+        encoded = needle.encode()
+        i = lower.find(encoded)
         while i != -1:
             positions.append(i)
-            which.append(k)
-            i = data.find(needle, i + len(needle))  # a whole run cannot start inside another
+            i = lower.find(encoded, i + 1)
     if not positions:
-        return Counter()
-    raw = np.frombuffer(data, dtype=np.uint8)
-    pos = np.array(positions)
-    tok = np.array(which)
-    end = pos + np.array(lengths)[tok]
-    whole = ~_IDENT_BYTE[raw[np.maximum(pos - 1, 0)]] | (pos == 0)
-    whole &= ~_IDENT_BYTE[raw[np.minimum(end, len(raw) - 1)]] | (end >= len(raw))
-    pos, tok = pos[whole], tok[whole]
-    lines = np.searchsorted(np.flatnonzero(raw == 10), pos)
-    distinct = np.unique(lines)
-    if len(distinct) > search.MAX_LINES_PER_FILE:
-        keep = lines <= distinct[search.MAX_LINES_PER_FILE - 1]
-        tok = tok[keep]
-    counts = np.bincount(tok, minlength=len(tokens))
-    return Counter({tokens[k]: int(n) for k, n in enumerate(counts.tolist()) if n})
+        return []
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    lines = np.unique(np.searchsorted(newlines, positions))[: search.MAX_LINES_PER_FILE]
+    out = []
+    for k in lines.tolist():
+        start = int(newlines[k - 1]) + 1 if k else 0
+        end = int(newlines[k]) if k < len(newlines) else len(data)
+        out.append(data[start:end])
+    return out
 
 
-def _search_terms(text: str, pattern: re.Pattern[str], path: str, tally: search.TermTally) -> None:
-    """`search.count_terms`' ripgrep pass over one file's text: at most
-    `search.MAX_LINES_PER_FILE` matching lines, a match longer than `search.MAX_COLUMNS`
-    bytes counted as ripgrep prints it."""
-    lines = 0
-    last_line = -1
-    pos = 0
-    line = 0
-    for m in pattern.finditer(text):
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        if line != last_line:
-            lines += 1
-            if lines > search.MAX_LINES_PER_FILE:
-                break
-            last_line = line
-        match = m.group()
-        if len(match.encode()) > search.MAX_COLUMNS:
-            match = _OMITTED
-        tally.add(path, match)
+def _capped_counts(data: bytes, words: Iterable[str], tokens: set[bytes]) -> Counter[str]:
+    """Occurrences of ``tokens`` on the lines ripgrep's ``--max-count`` lets through."""
+    counts: Counter[str] = Counter()
+    for line in _matching_lines(data, words):
+        for token in _TOKEN.findall(line):
+            if token in tokens:
+                counts[token.decode()] += 1
+    return counts
+
+
+def _search_terms(
+    data: bytes,
+    needles: Iterable[str],
+    pattern: re.Pattern[str],
+    path: str,
+    tally: search.TermTally,
+) -> None:
+    """`search.count_terms`' ripgrep pass over one file: its pattern on the lines
+    `_matching_lines` finds, a match longer than `search.MAX_COLUMNS` bytes counted as
+    ripgrep prints it."""
+    for line in _matching_lines(data, needles):
+        for m in pattern.finditer(line.decode("utf-8", errors="replace")):
+            tally.add(path, _shown(m.group()))
 
 
 # ----------------------------------------------------------------------------- building aside
