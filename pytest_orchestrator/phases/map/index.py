@@ -713,9 +713,13 @@ def _matching_lines(data: bytes, needles: Iterable[str]) -> list[bytes]:
     for needle in needles:
         encoded = needle.encode()
         i = lower.find(encoded)
-        while i != -1:
+        # one position per line suffices, and the first lines of each needle
+        for _ in range(search.MAX_LINES_PER_FILE):
+            if i == -1:
+                break
             positions.append(i)
-            i = lower.find(encoded, i + 1)
+            end = lower.find(b"\n", i)
+            i = -1 if end == -1 else lower.find(encoded, end + 1)
     if not positions:
         return []
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
