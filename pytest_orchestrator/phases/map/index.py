@@ -90,6 +90,8 @@ MAX_TREES: Final = 50
 #: `SLACK_BLOBS`), old commits' blobs dominate it: it starts again from empty.
 MAX_GROWTH: Final = 3
 SLACK_BLOBS: Final = 5000
+#: Bytes of a file searched at a time for the lines ripgrep's per-file cap lets through.
+_CHUNK: Final = 32 << 10
 _OMITTED: Final = "[Omitted long matching line]"
 """What ripgrep prints for a match longer than ``--max-columns`` (counted as ripgrep's was)."""
 
@@ -707,28 +709,27 @@ def _matching_lines(data: bytes, needles: Iterable[str]) -> list[bytes]:
     """The first `search.MAX_LINES_PER_FILE` lines of ``data`` holding one of ``needles``
     (ASCII, lower case) in any case: exactly the lines on which ripgrep's ``--max-count``
     counts, since `count_terms`' pattern matches on a line just when a query word or phrase
-    occurs in it. Found by plain substring search of the lower-cased bytes."""
+    occurs in it. Found by plain substring search of the lower-cased bytes, a chunk at a time
+    (the cap is usually reached long before a file's end)."""
     lower = data.lower()
-    positions: list[int] = []
-    for needle in needles:
-        encoded = needle.encode()
-        i = lower.find(encoded)
-        # one position per line suffices, and the first lines of each needle
-        for _ in range(search.MAX_LINES_PER_FILE):
-            if i == -1:
-                break
-            positions.append(i)
-            end = lower.find(b"\n", i)
-            i = -1 if end == -1 else lower.find(encoded, end + 1)
-    if not positions:
-        return []
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    lines = np.unique(np.searchsorted(newlines, positions))[: search.MAX_LINES_PER_FILE]
-    out = []
-    for k in lines.tolist():
-        start = int(newlines[k - 1]) + 1 if k else 0
-        end = int(newlines[k]) if k < len(newlines) else len(data)
-        out.append(data[start:end])
+    encoded = [n.encode() for n in needles]
+    out: list[bytes] = []
+    start = 0
+    while start < len(lower) and len(out) < search.MAX_LINES_PER_FILE:
+        stop = lower.find(b"\n", start + _CHUNK)
+        stop = len(lower) if stop == -1 else stop + 1
+        starts: set[int] = set()
+        for needle in encoded:
+            i = lower.find(needle, start, stop)
+            while i != -1:
+                before = lower.rfind(b"\n", start, i)
+                starts.add(start if before == -1 else before + 1)
+                end = lower.find(b"\n", i, stop)  # one hit per line suffices
+                i = -1 if end == -1 else lower.find(needle, end + 1, stop)
+        for first in sorted(starts)[: search.MAX_LINES_PER_FILE - len(out)]:
+            end = data.find(b"\n", first)
+            out.append(data[first : len(data) if end == -1 else end])
+        start = stop
     return out
 
 
