@@ -16,10 +16,18 @@ session's, paid once per ``pytest`` run; the child reports them separately).
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
 on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
 
+With ``--pytest`` it times the real command instead, as a whole process
+(``pytest --orchestrate "COMMAND" --orchestrate-dry-run``: start-up, worktree, Map, Logic,
+Plan) in a clone of the corpus, with its own cache directory: cold (an empty cache; the run
+starts the index build aside and stops it at its end), then, once the index is built
+(timed), warm-new (each command for the first time) and warm (the same command again). Wall
+and CPU seconds of the process tree, the largest RSS of any of its processes, and Map's own
+seconds from the run's ``run.json``.
+
 Usage::
 
     python benchmarks/build_corpus.py          # once
-    python benchmarks/bench_map.py [--corpus DIR] [--runs 5]
+    python benchmarks/bench_map.py [--corpus DIR] [--runs 5] [--pytest]
 """
 
 from __future__ import annotations
@@ -128,9 +136,11 @@ def build(corpus: Path, cache_dir: Path) -> dict[str, object]:
     }
 
 
-def measure(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
+def measure(corpus: Path, cache_dir: Path, command: str | None) -> dict[str, object]:
+    """One child run: Map + Logic for ``command``, or (None) the index build."""
+    what = ["--build-index"] if command is None else [command]
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(cache_dir), "--corpus", str(corpus), command],
+        [sys.executable, __file__, "--child", str(cache_dir), "--corpus", str(corpus), *what],
         capture_output=True,
         text=True,
         check=True,
@@ -139,18 +149,97 @@ def measure(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     return result
 
 
+def orchestrate(repo: Path, cache_dir: Path, command: str) -> dict[str, float]:
+    """One ``pytest --orchestrate COMMAND --orchestrate-dry-run`` in ``repo``, measured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ANTHROPIC"))}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd += ["-o", f"orchestrate_cache_dir={cache_dir}", "--orchestrate", command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "--orchestrate-dry-run"], cwd=repo, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-2000:]}")
+    runs = repo / ".orchestrate" / "runs"
+    record = json.loads(
+        (max(runs.iterdir(), key=lambda p: p.stat().st_mtime) / "run.json").read_text()
+    )
+    phases = {p["phase"]: p["seconds"] for p in record["phases"]}
+    return {
+        "wall": wall,
+        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "rss_mb": after.ru_maxrss / 1024,
+        "map": float(phases.get("map", 0.0)),
+    }
+
+
+def whole_process(corpus: Path) -> None:
+    """The ``--pytest`` mode (see the module doc)."""
+    from pytest_orchestrator.phases.map.search_cache import tree_state
+
+    work = Path(tempfile.mkdtemp(prefix="bench-map-pytest-"))
+    repo, cache_dir = work / "corpus", work / "cache"
+    subprocess.run(["git", "clone", "-q", "--shared", str(corpus), str(repo)], check=True)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = f"{'command':<44} {'run':<9} {'wall':>6} {'cpu':>6} {'Map':>6} {'max RSS':>8}"
+    print(header)
+    print("-" * len(header))
+
+    def show(command: str, name: str, r: dict[str, float]) -> None:
+        label = command.replace("\n", " ")[:43]
+        print(f"{label:<44} {name:<9} {r['wall']:>5.2f}s {r['cpu']:>5.2f}s {r['map']:>5.2f}s"
+              f" {r['rss_mb']:>6.0f}MB")  # fmt: skip
+
+    colds: list[dict[str, float]] = []
+    for command in COMMANDS:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        colds.append(orchestrate(repo, cache_dir, command))
+        show(command, "cold", colds[-1])
+    tree = tree_state(repo)
+    assert tree is not None, "the clone must be a clean git tree"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest_orchestrator.phases.map.index",
+                    str(repo), tree, str(cache_dir)], check=True)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"index build (the rest of it, after the cold runs): {time.perf_counter() - start:.1f}s"
+          f" wall, {after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime:.1f}s CPU,"
+          f" max RSS {after.ru_maxrss / 1024:.0f} MB")  # fmt: skip
+    news, warms = [], []
+    for command in COMMANDS:
+        news.append(orchestrate(repo, cache_dir, command))
+        show(command, "warm-new", news[-1])
+        warms.append(orchestrate(repo, cache_dir, command))
+        show(command, "warm", warms[-1])
+    print("-" * len(header))
+    for name, rs in (("cold", colds), ("warm-new", news), ("warm", warms)):
+        print(f"{name:<9} median wall {statistics.median(r['wall'] for r in rs):.2f}s,"
+              f" CPU {statistics.median(r['cpu'] for r in rs):.2f}s,"
+              f" Map {statistics.median(r['map'] for r in rs):.2f}s"
+              f" (worst {max(r['map'] for r in rs):.2f}s)")  # fmt: skip
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus" / "corpus")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--build-index", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pytest", action="store_true", help="time the real command instead")
     parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        if args.command == "--build":
+        if args.build_index:
             print(json.dumps(build(args.corpus, args.child)))
         else:
             print(json.dumps(child(args.corpus, args.child, args.command)))
+        return 0
+    if args.pytest:
+        whole_process(args.corpus)
         return 0
     files = [p for p in args.corpus.rglob("*.py") if p.is_file() and not p.is_symlink()]
     lines = sum(p.read_bytes().count(b"\n") for p in files)
@@ -158,7 +247,7 @@ def main() -> int:
     print(f"{args.runs} runs each; wall and CPU of Map+Logic only (CPU includes ripgrep)")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     shared = Path(tempfile.mkdtemp(prefix="bench-map-new-"))
-    built = measure(args.corpus, shared, "--build")
+    built = measure(args.corpus, shared, None)
     print(
         f"index build: {float(str(built['wall'])):.1f}s wall, {float(str(built['cpu'])):.1f}s CPU,"
         f" peak RSS {float(str(built['rss_mb'])):.0f} MB, {float(str(built['size_mb'])):.0f} MB"
