@@ -191,3 +191,43 @@ def test_unreadable_store_means_ripgrep(tmp_path: Path, make_repo: Callable[...,
     assert tree is not None
     assert not store.update(repo, tree)
     assert store.tree(repo, tree) is None
+
+
+def test_the_hook_builds_the_index_aside_and_the_next_map_uses_it(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A cold Map answers with ripgrep and starts the build in a process of its own (as a
+    registered group, which a session's cleanup would stop); once it is done, Map uses it."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from pytest_orchestrator.guard import containment
+    from pytest_orchestrator.phases.map.phase import pytest_orchestrator_map
+    from pytest_orchestrator.run import Run
+
+    repo = make_repo({"pool.py": "class QueuePool:\n    timeout = 1\n"})
+    cache = tmp_path / "cache"
+    run = SimpleNamespace(
+        command="QueuePool ignores its timeout",
+        worktree=repo,
+        cache=None,
+        settings=SimpleNamespace(cache_dir=cache),
+        report=lambda line: None,
+    )
+    before = set(containment.registered())
+    first = pytest_orchestrator_map(cast(Run, run))
+    assert first.stats["index"] == 0.0
+    started = set(containment.registered()) - before
+    assert len(started) <= 1  # (a fast build may be reaped already)
+    tree = tree_state(repo)
+    assert tree is not None
+    store = SearchIndex.open(cache)
+    deadline = threading.Event()
+    for _ in range(600):  # the build of a two-file tree: wait for it, however loaded
+        if store.has(tree):
+            break
+        deadline.wait(0.1)
+    assert store.has(tree)
+    second = pytest_orchestrator_map(cast(Run, run))
+    assert second.stats["index"] == 1.0
+    assert [r.slice.symbol for r in second.slices] == [r.slice.symbol for r in first.slices]
