@@ -173,7 +173,11 @@ class TermTally:
         """The query words among ``match``'s sub-words."""
         parts = self._split.get(match)
         if parts is None:
-            parts = self._split[match] = [w for w in split_identifier(match) if w in self.wordset]
+            if match.isascii() and match.isalpha() and match.islower():  # one sub-word: itself
+                parts = [match] if match in self.wordset else []
+            else:
+                parts = [w for w in split_identifier(match) if w in self.wordset]
+            self._split[match] = parts
         return parts
 
     def add(self, path: str, match: str, times: int = 1) -> None:
