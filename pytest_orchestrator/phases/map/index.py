@@ -533,10 +533,6 @@ class TreeIndex:
             if b"\0" not in data:
                 yield missing[oid], data[3:] if data.startswith(codecs.BOM_UTF8) else data
 
-    def _texts(self, blobs: Iterable[int]) -> Iterator[tuple[int, str]]:
-        for blob, data in self._contents(blobs):
-            yield blob, data.decode("utf-8", errors="replace")
-
     # --- the searches of `pytest_orchestrator.phases.map.search`
 
     def count_terms(
@@ -613,15 +609,13 @@ class TreeIndex:
                     if packed & DEF:
                         out.definitions.setdefault(name, set()).add(path)
         if exact:
-            pattern = re.compile(search.identifiers_pattern(names), re.MULTILINE)
+            pattern = re.compile(search.identifiers_pattern(names))
             wanted = set(names)
-            for blob, text in self._texts(exact):
-                for path in self.paths[blob]:
-                    for m in pattern.finditer(text):
-                        match = m.group()
-                        if len(match.encode()) > search.MAX_COLUMNS:
-                            match = _OMITTED
-                        search.tally_identifier(out, wanted, path, match)
+            for blob, data in self._contents(exact):
+                for line in _lines_holding(data, names):
+                    for m in pattern.finditer(line.decode("utf-8", errors="replace")):
+                        for path in self.paths[blob]:
+                            search.tally_identifier(out, wanted, path, _shown(m.group()))
         return out
 
     def find_import_lines(self, leaf_names: Iterable[str]) -> dict[str, list[str]] | None:
@@ -633,18 +627,14 @@ class TreeIndex:
             return None
         found = self._found(self._exact(names))
         blobs = {int(b) for pairs in found.pairs for b, packed in pairs.tolist() if packed & IMPORT}
-        pattern = re.compile(search.imports_pattern(names), re.MULTILINE)
+        pattern = re.compile(search.imports_pattern(names))
         out: dict[str, list[str]] = {}
-        for blob, text in self._texts(blobs):
-            lines: list[str] = []
-            last = -1
-            for m in pattern.finditer(text):
-                start = text.rfind("\n", 0, m.start()) + 1
-                if start == last:
-                    continue
-                last = start
-                end = text.find("\n", start)
-                lines.append(text[start : end if end != -1 else len(text)].strip())
+        for blob, data in self._contents(blobs):
+            lines = [
+                text.strip()
+                for line in _lines_holding(data, names)
+                if pattern.search(text := line.decode("utf-8", errors="replace"))
+            ]
             if lines:
                 for path in self.paths[blob]:
                     out[path] = list(lines)
@@ -730,6 +720,25 @@ def _matching_lines(data: bytes, needles: Iterable[str]) -> list[bytes]:
             end = data.find(b"\n", first)
             out.append(data[first : len(data) if end == -1 else end])
         start = stop
+    return out
+
+
+def _lines_holding(data: bytes, needles: Iterable[str]) -> list[bytes]:
+    """The lines of ``data`` holding one of ``needles`` (case-sensitive), in order: the only
+    lines on which a pattern that needs one of them can match (ripgrep matches line by
+    line, so running the pattern on these lines alone gives its answer)."""
+    starts: set[int] = set()
+    for needle in needles:
+        encoded = needle.encode()
+        i = data.find(encoded)
+        while i != -1:
+            starts.add(data.rfind(b"\n", 0, i) + 1)
+            end = data.find(b"\n", i)
+            i = -1 if end == -1 else data.find(encoded, end + 1)
+    out = []
+    for first in sorted(starts):
+        end = data.find(b"\n", first)
+        out.append(data[first : len(data) if end == -1 else end])
     return out
 
 
