@@ -11,7 +11,9 @@ session's, paid once per ``pytest`` run; the child reports them separately).
 - warm-new: what a *new* command on the unchanged corpus costs: the warm cache directory
   with its search cache deleted before each run (so every search is made again, as for
   terms never searched before) and the identifier index present (built once beforehand,
-  timed with its peak RSS as "index build"): the searches come from the index.
+  timed with its peak RSS as "index build"): the searches come from the index;
+- rg: the same without the index (ripgrep searches), each run interleaved with a warm-new
+  one, so both see the same load.
 
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
 on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
@@ -256,13 +258,15 @@ def main() -> int:
     )
     header = (
         f"{'command':<44} {'cold wall':>9} {'cold cpu':>8} {'warm wall':>9} {'warm cpu':>8}"
-        f" {'new wall':>8} {'new cpu':>7} {'peak RSS':>9} {'parsed c/w':>10}  top kept slice"
+        f" {'new wall':>8} {'new cpu':>7} {'rg wall':>7} {'rg cpu':>7} {'peak RSS':>9}"
+        f" {'parsed c/w':>10}  top kept slice"
     )
     print(header)
     print("-" * len(header))
     all_cold: list[float] = []
     all_warm: list[float] = []
     all_new: list[float] = []
+    all_rg: list[float] = []
     peak = float(str(built["rss_mb"]))
     for command in COMMANDS:
         cold = []
@@ -272,13 +276,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             measure(args.corpus, Path(tmp), command)
             warm = [measure(args.corpus, Path(tmp), command) for _ in range(args.runs)]
-            for name in ("index.sqlite", "index.sqlite-wal"):
-                if (shared / name).exists():
-                    shutil.copy(shared / name, Path(tmp) / name)
-            new = []
-            for _ in range(args.runs):
+            new, rg_new = [], []
+            for _ in range(args.runs):  # interleaved: the same load for both
+                for stale in [*Path(tmp).glob("search.sqlite*"), *Path(tmp).glob("index.sqlite*")]:
+                    stale.unlink()
+                rg_new.append(measure(args.corpus, Path(tmp), command))
+                assert rg_new[-1]["index"] == 0
                 for stale in Path(tmp).glob("search.sqlite*"):
                     stale.unlink()
+                for name in ("index.sqlite", "index.sqlite-wal"):
+                    if (shared / name).exists():
+                        shutil.copy(shared / name, Path(tmp) / name)
                 new.append(measure(args.corpus, Path(tmp), command))
                 assert new[-1]["index"] == 1, "warm-new must search the index"
 
@@ -290,11 +298,13 @@ def main() -> int:
         all_cold.append(med(cold, "wall"))
         all_warm.append(med(warm, "wall"))
         all_new.append(med(new, "wall"))
+        all_rg.append(med(rg_new, "wall"))
         label = command.replace("\n", " ")[:43]
         print(
             f"{label:<44} {med(cold, 'wall'):>8.2f}s {med(cold, 'cpu'):>7.2f}s"
             f" {med(warm, 'wall'):>8.2f}s {med(warm, 'cpu'):>7.2f}s"
-            f" {med(new, 'wall'):>7.2f}s {med(new, 'cpu'):>6.2f}s {rss:>7.0f}MB"
+            f" {med(new, 'wall'):>7.2f}s {med(new, 'cpu'):>6.2f}s"
+            f" {med(rg_new, 'wall'):>6.2f}s {med(rg_new, 'cpu'):>6.2f}s {rss:>7.0f}MB"
             f" {med(cold, 'parsed'):>4.0f}/{med(warm, 'parsed'):<4.0f}  {cold[0]['top']}"
         )
     print("-" * len(header))
@@ -302,7 +312,8 @@ def main() -> int:
         f"median over commands: cold {statistics.median(all_cold):.2f}s, "
         f"warm {statistics.median(all_warm):.2f}s, warm-new {statistics.median(all_new):.2f}s; "
         f"worst cold {max(all_cold):.2f}s, worst warm {max(all_warm):.2f}s, "
-        f"worst warm-new {max(all_new):.2f}s; peak RSS {peak:.0f} MB"
+        f"worst warm-new {max(all_new):.2f}s; warm-new with ripgrep instead of the index "
+        f"{statistics.median(all_rg):.2f}s; peak RSS {peak:.0f} MB"
     )
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     shutil.rmtree(shared, ignore_errors=True)
