@@ -20,11 +20,11 @@ on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
 
 With ``--pytest`` it times the real command instead, as a whole process
 (``pytest --orchestrate "COMMAND" --orchestrate-dry-run``: start-up, worktree, Map, Logic,
-Plan) in a clone of the corpus, with its own cache directory: cold (an empty cache; the run
-starts the index build aside and stops it at its end), then, once the index is built
-(timed), warm-new (each command for the first time) and warm (the same command again). Wall
-and CPU seconds of the process tree, the largest RSS of any of its processes, and Map's own
-seconds from the run's ``run.json``.
+Plan) in a clone of the corpus, with its own cache directory: cold (an empty cache; a dry
+run does not start the index build), then, once the index is built (timed), warm-new (each
+command for the first time) and warm (the same command again). Wall and CPU seconds of the
+process tree, the largest RSS of any of its processes, and Map's own seconds from the run's
+``run.json``.
 
 Usage::
 

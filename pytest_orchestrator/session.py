@@ -156,9 +156,7 @@ class Orchestrator:
         from pytest_orchestrator.phases.plan.planners import describe_planner
 
         opt = config.option
-        planner = describe_planner(
-            opt.orchestrate_planner or config.getini("orchestrate_planner")
-        )
+        planner = describe_planner(opt.orchestrate_planner or config.getini("orchestrate_planner"))
         what = opt.orchestrate or f"plan {opt.orchestrate_plan}"
         return f"orchestrate: {what!r} (planner: {planner})"
 

@@ -32,7 +32,7 @@ and Map runs ripgrep.
 
 Like the other caches it is never needed for correctness: a missing, locked or corrupt file
 means ripgrep, and a corrupt file is rebuilt. The index is built outside Map's answer: after
-a cold Map, `start_build` runs `update` in a process of its own (``python -m
+a cold Map (not a dry run's), `start_build` runs `update` in a process of its own (``python -m
 pytest_orchestrator.phases.map.index``), which the session stops at its end like every child.
 """
 

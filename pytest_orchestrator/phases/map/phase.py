@@ -531,7 +531,8 @@ def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
 @pytest.hookimpl(trylast=True)
 def pytest_orchestrator_map(run: Run) -> MapResult:
     """The default Map: `map_repository` over the run's worktree, with the slice cache, the
-    memory and the search cache of ``run.settings.cache_dir``."""
+    memory, the search cache and the identifier index of ``run.settings.cache_dir`` (whose
+    build this run starts aside when the tree is not indexed yet, unless it is a dry run)."""
     memory: Memory | None
     try:
         memory = Memory.open(run.settings.cache_dir)
@@ -547,7 +548,10 @@ def pytest_orchestrator_map(run: Run) -> MapResult:
             memory=memory,
             searches=searches,
             blob_index=index,
-            build_index=lambda tree: _build_aside(run.worktree, tree, run.settings.cache_dir),
+            # a dry run starts no Python process (it stays cheap); the next full run builds
+            build_index=None
+            if run.settings.dry_run
+            else lambda tree: _build_aside(run.worktree, tree, run.settings.cache_dir),
             report=run.report,
         )
     finally:

@@ -211,7 +211,7 @@ def test_the_hook_builds_the_index_aside_and_the_next_map_uses_it(
         command="QueuePool ignores its timeout",
         worktree=repo,
         cache=None,
-        settings=SimpleNamespace(cache_dir=cache),
+        settings=SimpleNamespace(cache_dir=cache, dry_run=False),
         report=lambda line: None,
     )
     before = set(containment.registered())
