@@ -7,22 +7,38 @@ session's, paid once per ``pytest`` run; the child reports them separately).
 - cold: a fresh, empty cache directory (slice cache, search cache, memory) per run;
 - warm: the cache directory of one earlier run of the same command: files are not parsed
   again (slice cache) and, the corpus being a clean git tree, the searches are not run
-  again either (search cache).
+  again either (search cache);
+- warm-new: what a *new* command on the unchanged corpus costs: the warm cache directory
+  with its search cache deleted before each run (so every search is made again, as for
+  terms never searched before) and the identifier index present (built once beforehand,
+  timed with its peak RSS as "index build"): the searches come from the index;
+- rg: the same without the index (ripgrep searches), each run interleaved with a warm-new
+  one, so both see the same load.
 
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
 on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
 
+With ``--pytest`` it times the real command instead, as a whole process
+(``pytest --orchestrate "COMMAND" --orchestrate-dry-run``: start-up, worktree, Map, Logic,
+Plan) in a clone of the corpus, with its own cache directory: cold (an empty cache; a dry
+run does not start the index build), then, once the index is built (timed), warm-new (each
+command for the first time) and warm (the same command again). Wall and CPU seconds of the
+process tree, the largest RSS of any of its processes, and Map's own seconds from the run's
+``run.json``.
+
 Usage::
 
     python benchmarks/build_corpus.py          # once
-    python benchmarks/bench_map.py [--corpus DIR] [--runs 5]
+    python benchmarks/bench_map.py [--corpus DIR] [--runs 5] [--pytest [--commands N]]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,6 +62,7 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     """One Map + Logic run, measured in this process."""
     t_import = time.perf_counter()
     from pytest_orchestrator.phases.logic.phase import prune
+    from pytest_orchestrator.phases.map.index import SearchIndex
     from pytest_orchestrator.phases.map.memory import Memory
     from pytest_orchestrator.phases.map.phase import map_repository
     from pytest_orchestrator.phases.map.search_cache import SearchCache
@@ -58,11 +75,15 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     cache = SliceCache.open(cache_dir)
     memory = Memory.open(cache_dir)
     searches = SearchCache.open(cache_dir)
-    mapped = map_repository(corpus, command, cache=cache, memory=memory, searches=searches)
+    index = SearchIndex.open(cache_dir)
+    mapped = map_repository(
+        corpus, command, cache=cache, memory=memory, searches=searches, blob_index=index
+    )
     logic = prune(mapped, corpus, budget_tokens=4000)
     cache.close()
     memory.close()
     searches.close()
+    index.close()
     wall = time.perf_counter() - t0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -80,14 +101,48 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
         "parsed": mapped.stats.get("parsed_files", 0),
         "cached": mapped.stats.get("cached_files", 0),
         "cached_searches": mapped.stats.get("cached_searches", 0),
+        "index": mapped.stats.get("index", 0),
         "files_searched": mapped.stats.get("files_searched", 0),
         "top": f"{top.path}::{top.symbol}" if top else "-",
     }
 
 
-def measure(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
+def build(corpus: Path, cache_dir: Path) -> dict[str, object]:
+    """Build the identifier index of the corpus in ``cache_dir``, measured in this process."""
+    from pytest_orchestrator.phases.map.index import SearchIndex
+    from pytest_orchestrator.phases.map.search_cache import tree_state
+
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    tree = tree_state(corpus)
+    assert tree is not None, "the corpus must be a clean git tree"
+    index = SearchIndex.open(cache_dir)
+    ok = index.update(corpus, tree)
+    index.close()
+    wall = time.perf_counter() - t0
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(
+        getattr(b, f) - getattr(a, f)
+        for a, b in ((self0, self1), (kids0, kids1))
+        for f in ("ru_utime", "ru_stime")
+    )
+    size = sum(p.stat().st_size for p in cache_dir.glob("index.sqlite*"))
+    return {
+        "ok": ok,
+        "wall": wall,
+        "cpu": cpu,
+        "rss_mb": max(self1.ru_maxrss, kids1.ru_maxrss) / 1024,
+        "size_mb": size / 2**20,
+    }
+
+
+def measure(corpus: Path, cache_dir: Path, command: str | None) -> dict[str, object]:
+    """One child run: Map + Logic for ``command``, or (None) the index build."""
+    what = ["--build-index"] if command is None else [command]
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(cache_dir), "--corpus", str(corpus), command],
+        [sys.executable, __file__, "--child", str(cache_dir), "--corpus", str(corpus), *what],
         capture_output=True,
         text=True,
         check=True,
@@ -96,29 +151,123 @@ def measure(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     return result
 
 
+def orchestrate(repo: Path, cache_dir: Path, command: str) -> dict[str, float]:
+    """One ``pytest --orchestrate COMMAND --orchestrate-dry-run`` in ``repo``, measured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ANTHROPIC"))}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd += ["-o", f"orchestrate_cache_dir={cache_dir}", "--orchestrate", command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "--orchestrate-dry-run"], cwd=repo, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    runs = repo / ".orchestrate" / "runs"
+    record = json.loads(
+        (max(runs.iterdir(), key=lambda p: p.stat().st_mtime) / "run.json").read_text()
+    )
+    phases = {p["phase"]: p["seconds"] for p in record["phases"]}
+    # exit 4 after Logic: the rules planner refuses a command only an LLM can plan (none
+    # here); Map and Logic ran, which is what is timed
+    if "map" not in phases or "logic" not in phases:
+        raise SystemExit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-2000:]}")
+    return {
+        "wall": wall,
+        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "rss_mb": after.ru_maxrss / 1024,
+        "map": float(phases.get("map", 0.0)),
+    }
+
+
+def whole_process(corpus: Path, commands: list[str]) -> None:
+    """The ``--pytest`` mode (see the module doc)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-map-pytest-"))
+    repo, cache_dir = work / "corpus", work / "cache"
+    subprocess.run(["git", "clone", "-q", "--shared", str(corpus), str(repo)], check=True)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = f"{'command':<44} {'run':<9} {'wall':>6} {'cpu':>6} {'Map':>6} {'max RSS':>8}"
+    print(header)
+    print("-" * len(header))
+
+    def show(command: str, name: str, r: dict[str, float]) -> None:
+        label = command.replace("\n", " ")[:43]
+        print(f"{label:<44} {name:<9} {r['wall']:>5.2f}s {r['cpu']:>5.2f}s {r['map']:>5.2f}s"
+              f" {r['rss_mb']:>6.0f}MB")  # fmt: skip
+
+    colds: list[dict[str, float]] = []
+    for command in commands:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        colds.append(orchestrate(repo, cache_dir, command))
+        show(command, "cold", colds[-1])
+    tree = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD^{tree}"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest_orchestrator.phases.map.index",
+                    str(repo), tree, str(cache_dir)], check=True)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"index build (the rest of it, after the cold runs): {time.perf_counter() - start:.1f}s"
+          f" wall, {after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime:.1f}s CPU,"
+          f" max RSS {after.ru_maxrss / 1024:.0f} MB")  # fmt: skip
+    news, warms = [], []
+    for command in commands:
+        news.append(orchestrate(repo, cache_dir, command))
+        show(command, "warm-new", news[-1])
+        warms.append(orchestrate(repo, cache_dir, command))
+        show(command, "warm", warms[-1])
+    print("-" * len(header))
+    for name, rs in (("cold", colds), ("warm-new", news), ("warm", warms)):
+        print(f"{name:<9} median wall {statistics.median(r['wall'] for r in rs):.2f}s,"
+              f" CPU {statistics.median(r['cpu'] for r in rs):.2f}s,"
+              f" Map {statistics.median(r['map'] for r in rs):.2f}s"
+              f" (worst {max(r['map'] for r in rs):.2f}s)")  # fmt: skip
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus" / "corpus")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--build-index", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pytest", action="store_true", help="time the real command instead")
+    parser.add_argument("--commands", type=int, default=len(COMMANDS), help="the first N only")
     parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.corpus, args.child, args.command)))
+        if args.build_index:
+            print(json.dumps(build(args.corpus, args.child)))
+        else:
+            print(json.dumps(child(args.corpus, args.child, args.command)))
+        return 0
+    if args.pytest:
+        whole_process(args.corpus, COMMANDS[: args.commands])
         return 0
     files = [p for p in args.corpus.rglob("*.py") if p.is_file() and not p.is_symlink()]
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     print(f"corpus {args.corpus}: {len(files):,} Python files, {lines:,} lines")
-    print(f"{args.runs} runs each; wall and CPU of Map+Logic only (CPU includes ripgrep)\n")
+    print(f"{args.runs} runs each; wall and CPU of Map+Logic only (CPU includes ripgrep)")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    shared = Path(tempfile.mkdtemp(prefix="bench-map-new-"))
+    built = measure(args.corpus, shared, None)
+    print(
+        f"index build: {float(str(built['wall'])):.1f}s wall, {float(str(built['cpu'])):.1f}s CPU,"
+        f" peak RSS {float(str(built['rss_mb'])):.0f} MB, {float(str(built['size_mb'])):.0f} MB"
+        " on disk\n"
+    )
     header = (
         f"{'command':<44} {'cold wall':>9} {'cold cpu':>8} {'warm wall':>9} {'warm cpu':>8}"
-        f" {'peak RSS':>9} {'parsed c/w':>10}  top kept slice"
+        f" {'new wall':>8} {'new cpu':>7} {'rg wall':>7} {'rg cpu':>7} {'peak RSS':>9}"
+        f" {'parsed c/w':>10}  top kept slice"
     )
     print(header)
     print("-" * len(header))
     all_cold: list[float] = []
     all_warm: list[float] = []
-    peak = 0.0
+    all_new: list[float] = []
+    all_rg: list[float] = []
+    peak = float(str(built["rss_mb"]))
     for command in COMMANDS:
         cold = []
         for _ in range(args.runs):
@@ -127,26 +276,47 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             measure(args.corpus, Path(tmp), command)
             warm = [measure(args.corpus, Path(tmp), command) for _ in range(args.runs)]
+            new, rg_new = [], []
+            for _ in range(args.runs):  # interleaved: the same load for both
+                for stale in [*Path(tmp).glob("search.sqlite*"), *Path(tmp).glob("index.sqlite*")]:
+                    stale.unlink()
+                rg_new.append(measure(args.corpus, Path(tmp), command))
+                assert rg_new[-1]["index"] == 0
+                for stale in Path(tmp).glob("search.sqlite*"):
+                    stale.unlink()
+                for name in ("index.sqlite", "index.sqlite-wal"):
+                    if (shared / name).exists():
+                        shutil.copy(shared / name, Path(tmp) / name)
+                new.append(measure(args.corpus, Path(tmp), command))
+                assert new[-1]["index"] == 1, "warm-new must search the index"
 
         def med(runs: list[dict[str, object]], key: str) -> float:
             return statistics.median(float(str(r[key])) for r in runs)
 
-        rss = max(float(str(r["rss_mb"])) for r in cold + warm)
+        rss = max(float(str(r["rss_mb"])) for r in [*cold, *warm, *new])
         peak = max(peak, rss)
         all_cold.append(med(cold, "wall"))
         all_warm.append(med(warm, "wall"))
+        all_new.append(med(new, "wall"))
+        all_rg.append(med(rg_new, "wall"))
         label = command.replace("\n", " ")[:43]
         print(
             f"{label:<44} {med(cold, 'wall'):>8.2f}s {med(cold, 'cpu'):>7.2f}s"
-            f" {med(warm, 'wall'):>8.2f}s {med(warm, 'cpu'):>7.2f}s {rss:>7.0f}MB"
+            f" {med(warm, 'wall'):>8.2f}s {med(warm, 'cpu'):>7.2f}s"
+            f" {med(new, 'wall'):>7.2f}s {med(new, 'cpu'):>6.2f}s"
+            f" {med(rg_new, 'wall'):>6.2f}s {med(rg_new, 'cpu'):>6.2f}s {rss:>7.0f}MB"
             f" {med(cold, 'parsed'):>4.0f}/{med(warm, 'parsed'):<4.0f}  {cold[0]['top']}"
         )
     print("-" * len(header))
     print(
         f"median over commands: cold {statistics.median(all_cold):.2f}s, "
-        f"warm {statistics.median(all_warm):.2f}s; worst cold {max(all_cold):.2f}s, "
-        f"worst warm {max(all_warm):.2f}s; peak RSS {peak:.0f} MB"
+        f"warm {statistics.median(all_warm):.2f}s, warm-new {statistics.median(all_new):.2f}s; "
+        f"worst cold {max(all_cold):.2f}s, worst warm {max(all_warm):.2f}s, "
+        f"worst warm-new {max(all_new):.2f}s; warm-new with ripgrep instead of the index "
+        f"{statistics.median(all_rg):.2f}s; peak RSS {peak:.0f} MB"
     )
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    shutil.rmtree(shared, ignore_errors=True)
     return 0
 
 

@@ -172,8 +172,8 @@ def test_a_pre_commit_hook_that_rewrites_files_is_reported_not_applied(
     assert [(f["rule"], f["path"], f["message"]) for f in hook["findings"]] == [
         ("todo-fixer", "calc.py", "the hook rewrites this file (not applied)")
     ]
-    assert "end-of-file-fixer (from https://github.com/pre-commit/pre-commit-hooks" in (
-        hook["detail"]
+    assert (
+        "end-of-file-fixer (from https://github.com/pre-commit/pre-commit-hooks" in (hook["detail"])
     )
     assert checks_of(record, 2)["pre-commit"]["ok"]
     branch = record["publish"]["branch"]
@@ -181,7 +181,7 @@ def test_a_pre_commit_hook_that_rewrites_files_is_reported_not_applied(
     assert "DONE" not in git(repo, "show", f"{branch}:calc.py")
 
 
-WARM_PLUGIN = '''\
+WARM_PLUGIN = """\
 from pytest_orchestrator.phases.execute.ops import OpOutcome
 from pytest_orchestrator.plan import LintArgs, OpSpec
 
@@ -197,7 +197,7 @@ def warm_cache(ctx, args):
     except ConnectionResetError:
         pass  # the step carries on as if nothing happened: only the trace knows
     return OpOutcome(True, "cache warmed")
-'''
+"""
 
 
 def test_a_step_whose_span_ends_in_error_is_retried_with_its_message(

@@ -52,6 +52,7 @@ from pytest_orchestrator.phases.map.graph import (
     module_names,
     resolve_imports,
 )
+from pytest_orchestrator.phases.map.index import SearchIndex, TreeIndex
 from pytest_orchestrator.phases.map.memory import Memory
 from pytest_orchestrator.phases.map.rank import (
     DEFAULT_WEIGHTS,
@@ -243,24 +244,45 @@ def _cached(
     return result
 
 
+def _either(indexed: Callable[[], T | None], searched: Callable[[], T]) -> T:
+    """The index's answer when it has one, else ripgrep's."""
+    answer = indexed()
+    return searched() if answer is None else answer
+
+
 def _search(
-    root: Path, terms: Terms, searches: SearchCache | None, stats: dict[str, float]
-) -> tuple[search.Hits, search.IdentifierHits, list[str], str | None]:
+    root: Path,
+    terms: Terms,
+    searches: SearchCache | None,
+    stats: dict[str, float],
+    index: SearchIndex | None = None,
+) -> tuple[search.Hits, search.IdentifierHits, list[str], str | None, TreeIndex | None]:
     """The file list, the word counts and the identifier pass, at once (ripgrep and git do
     the work in their own processes; the threads only wait and parse), each taken from the
-    search cache when this exact tree was searched for these terms before."""
+    search cache when this exact tree was searched for these terms before, else from the
+    identifier index when it holds the tree, else from ripgrep."""
     names = (*terms.identifiers, *terms.names)
     with ThreadPoolExecutor(max_workers=3) as pool:
         files_job = pool.submit(search.list_files, root)
-        state = tree_state(root) if searches is not None else None
+        cached = searches is not None or index is not None
+        state = tree_state(root) if cached else None
+        indexed = index.tree(root, state) if index is not None and state is not None else None
+        stats["index"] = 1.0 if indexed is not None else 0.0
         if terms.empty:
-            return search.Hits(), search.IdentifierHits(), files_job.result(), state
+            return search.Hits(), search.IdentifierHits(), files_job.result(), state, indexed
         hits_job = pool.submit(
             _cached,
             searches,
             state,
             ("words", sorted(terms.words), sorted(terms.identifiers), sorted(terms.phrases)),
-            lambda: search.count_terms(root, terms.words, terms.identifiers, terms.phrases),
+            lambda: _either(
+                lambda: (
+                    indexed.count_terms(terms.words, terms.identifiers, terms.phrases)
+                    if indexed
+                    else None
+                ),
+                lambda: search.count_terms(root, terms.words, terms.identifiers, terms.phrases),
+            ),
             search.Hits.to_json,
             search.Hits.from_json,
             stats,
@@ -270,7 +292,10 @@ def _search(
             searches,
             state,
             ("identifiers", sorted(names)),
-            lambda: search.find_identifiers(root, names),
+            lambda: _either(
+                lambda: indexed.find_identifiers(names) if indexed else None,
+                lambda: search.find_identifiers(root, names),
+            ),
             search.IdentifierHits.to_json,
             search.IdentifierHits.from_json,
             stats,
@@ -278,7 +303,7 @@ def _search(
         files = files_job.result()
         hits, idents = hits_job.result(), idents_job.result()
     stats["files_matched"] = len(hits.files | set(idents.counts))
-    return hits, idents, files, state
+    return hits, idents, files, state, indexed
 
 
 def map_repository(
@@ -288,12 +313,17 @@ def map_repository(
     cache: SliceCache | None = None,
     memory: Memory | None = None,
     searches: SearchCache | None = None,
+    blob_index: SearchIndex | None = None,
+    build_index: Callable[[str], None] | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
     max_files: int = MAX_FILES,
     max_slices: int = MAX_SLICES,
     report: Callable[[str], None] | None = None,
 ) -> MapResult:
-    """Map ``command`` onto the Python code under ``root`` (read-only). See the module doc."""
+    """Map ``command`` onto the Python code under ``root`` (read-only). See the module doc.
+
+    ``blob_index``: the identifier index to search when it holds the tree; when it does not,
+    ``build_index(tree id)`` is called once the searches are done (to index it aside)."""
     t0 = time.perf_counter()
     terms = extract(command)
     report_ = bug_report.parse(command)
@@ -303,7 +333,9 @@ def map_repository(
             weights = bug_report.REPORT_WEIGHTS
     stats: dict[str, float] = {}
     cands = Candidates(terms=terms, stats=stats)
-    hits, idents, files, state = _search(root, terms, searches, stats)
+    hits, idents, files, state, indexed = _search(root, terms, searches, stats, blob_index)
+    if indexed is None and state is not None and build_index is not None:
+        build_index(state)
     stats["files_searched"] = len(files)
     if terms.empty:
         return MapResult(terms=[], files=[], slices=[], stats=stats)
@@ -381,7 +413,10 @@ def map_repository(
         searches,
         state,
         ("imports", sorted(leaves)),
-        lambda: search.find_import_lines(root, leaves),
+        lambda: _either(
+            lambda: indexed.find_import_lines(leaves) if indexed else None,
+            lambda: search.find_import_lines(root, leaves),
+        ),
         lambda found: found,
         lambda data: {str(k): list(v) for k, v in data.items()},
         stats,
@@ -418,7 +453,7 @@ def map_repository(
         for problem in cands.problems[:10]:
             report(f"map: could not parse {problem}")
         if missing and ranked:
-            near = search.nearby_names(root, missing)
+            near = indexed.nearby_names(missing) if indexed else search.nearby_names(root, missing)
             hint = f"; nearest names: {', '.join(near)}" if near else ""
             report(f"map: not found anywhere: {', '.join(missing)}{hint}")
     best_file: dict[str, float] = {}
@@ -467,6 +502,25 @@ def _report(
     return normalise(scored)
 
 
+def _build_aside(root: Path, tree: str, cache_dir: Path) -> None:
+    """Index ``tree`` in a process of its own while the session goes on; registered with the
+    run's containment, so the session's cleanup stops it (the next build continues it)."""
+    from pytest_orchestrator.guard import containment
+    from pytest_orchestrator.phases.map.index import start_build
+
+    try:
+        proc = start_build(root, tree, cache_dir)
+    except OSError:
+        return
+    group = containment.register(proc)
+
+    def reap() -> None:
+        proc.wait()
+        containment.release(group)
+
+    threading.Thread(target=reap, name="index-build", daemon=True).start()
+
+
 def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
     """Names in the repository closest to the command's terms, for "nothing found"."""
     terms = extract(command)
@@ -477,13 +531,15 @@ def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
 @pytest.hookimpl(trylast=True)
 def pytest_orchestrator_map(run: Run) -> MapResult:
     """The default Map: `map_repository` over the run's worktree, with the slice cache, the
-    memory and the search cache of ``run.settings.cache_dir``."""
+    memory, the search cache and the identifier index of ``run.settings.cache_dir`` (whose
+    build this run starts aside when the tree is not indexed yet, unless it is a dry run)."""
     memory: Memory | None
     try:
         memory = Memory.open(run.settings.cache_dir)
     except (OSError, sqlite3.Error):  # memory is optional: a locked or unwritable dir: none
         memory = None
     searches = SearchCache.open(run.settings.cache_dir)
+    index = SearchIndex.open(run.settings.cache_dir)
     try:
         result = map_repository(
             run.worktree,
@@ -491,10 +547,16 @@ def pytest_orchestrator_map(run: Run) -> MapResult:
             cache=run.cache,
             memory=memory,
             searches=searches,
+            blob_index=index,
+            # a dry run starts no Python process (it stays cheap); the next full run builds
+            build_index=None
+            if run.settings.dry_run
+            else lambda tree: _build_aside(run.worktree, tree, run.settings.cache_dir),
             report=run.report,
         )
     finally:
         searches.close()
+        index.close()
         if memory is not None:
             memory.close()
     if not result.slices:

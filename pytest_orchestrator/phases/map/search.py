@@ -41,6 +41,8 @@ _COMMON: Final = (
     "--no-config",
     "--color=never",
     "--no-require-git",
+    # only the tree's own ignore files, as git reads them (not those of folders above it)
+    "--no-ignore-parent",
     "--type=py",
     f"--max-filesize={MAX_FILESIZE}",
 )
@@ -137,6 +139,59 @@ class Hits:
         return df
 
 
+def _term_query(
+    words: Iterable[str], identifiers: Iterable[str], phrases: Iterable[str]
+) -> tuple[set[str], dict[str, str]]:
+    """The lower-case words (identifiers split into theirs) and the phrases by lower case."""
+    wordset = {w.lower() for w in words}
+    for ident in identifiers:
+        wordset.update(split_identifier(ident))
+    return {w for w in wordset if w}, {p.lower(): p for p in phrases if p}
+
+
+def terms_pattern(wordset: set[str], phrase_by_lower: dict[str, str]) -> str:
+    """`count_terms`' regular expression (searched case-insensitively): the phrases, longest
+    first, then any identifier-character run containing a word."""
+    alternatives = [re.escape(p) for p in sorted(phrase_by_lower, key=lambda p: (-len(p), p))]
+    if wordset:
+        inner = "|".join(re.escape(w) for w in sorted(wordset, key=lambda w: (-len(w), w)))
+        alternatives.append(f"{_IDENT_CHARS}*(?:{inner}){_IDENT_CHARS}*")
+    return "|".join(alternatives)
+
+
+class TermTally:
+    """Turns `count_terms`' matches into `Hits`: the one place a match is counted, whether
+    ripgrep or the identifier index (`pytest_orchestrator.phases.map.index`) found it."""
+
+    def __init__(self, wordset: set[str], phrase_by_lower: dict[str, str]) -> None:
+        self.wordset = wordset
+        self.phrase_by_lower = phrase_by_lower
+        self.hits = Hits()
+        self._split: dict[str, list[str]] = {}
+
+    def parts(self, match: str) -> list[str]:
+        """The query words among ``match``'s sub-words."""
+        parts = self._split.get(match)
+        if parts is None:
+            if match.isascii() and match.isalpha() and match.islower():  # one sub-word: itself
+                parts = [match] if match in self.wordset else []
+            else:
+                parts = [w for w in split_identifier(match) if w in self.wordset]
+            self._split[match] = parts
+        return parts
+
+    def add(self, path: str, match: str, times: int = 1) -> None:
+        phrase = self.phrase_by_lower.get(match.lower()) if self.phrase_by_lower else None
+        if phrase is not None:
+            self.hits.phrases.setdefault(path, Counter())[phrase] += times
+            return
+        parts = self.parts(match)
+        if parts:
+            counts = self.hits.words.setdefault(path, Counter())
+            for part in parts:
+                counts[part] += times
+
+
 def count_terms(
     root: Path,
     words: Iterable[str],
@@ -151,18 +206,10 @@ def count_terms(
     tokens) while ``offset`` does not count for ``set``. Exact identifier hits are
     `find_identifiers`' job; ``identifiers`` only add their sub-words to ``words``.
     """
-    wordset = {w.lower() for w in words}
-    for ident in identifiers:
-        wordset.update(split_identifier(ident))
-    wordset = {w for w in wordset if w}
-    phrase_by_lower = {p.lower(): p for p in phrases if p}
-    hits = Hits()
+    wordset, phrase_by_lower = _term_query(words, identifiers, phrases)
+    tally = TermTally(wordset, phrase_by_lower)
     if not wordset and not phrase_by_lower:
-        return hits
-    alternatives = [re.escape(p) for p in sorted(phrase_by_lower, key=lambda p: (-len(p), p))]
-    if wordset:
-        inner = "|".join(re.escape(w) for w in sorted(wordset, key=lambda w: (-len(w), w)))
-        alternatives.append(f"{_IDENT_CHARS}*(?:{inner}){_IDENT_CHARS}*")
+        return tally.hits
     args = [
         "--only-matching",
         "--ignore-case",
@@ -173,23 +220,13 @@ def count_terms(
         f"--max-count={MAX_LINES_PER_FILE}",
         f"--max-columns={MAX_COLUMNS}",
         "-e",
-        "|".join(alternatives),
+        terms_pattern(wordset, phrase_by_lower),
     ]
-    split_cache: dict[str, list[str]] = {}
     for line in _rg(root, args).splitlines():
         path, sep, match = line.partition("\0")
-        if not sep or not match:
-            continue
-        phrase = phrase_by_lower.get(match.lower()) if phrase_by_lower else None
-        if phrase is not None:
-            hits.phrases.setdefault(path, Counter())[phrase] += 1
-            continue
-        parts = split_cache.get(match)
-        if parts is None:
-            parts = split_cache[match] = [w for w in split_identifier(match) if w in wordset]
-        if parts:
-            hits.words.setdefault(path, Counter()).update(parts)
-    return hits
+        if sep and match:
+            tally.add(path, match)
+    return tally.hits
 
 
 _DEF_MATCH: Final = re.compile(
@@ -220,38 +257,71 @@ class IdentifierHits:
         )
 
 
+#: Whitespace within a line. ripgrep matches line by line, so its ``\s`` never meets a line
+#: end; written so, the same patterns mean the same over a whole file in Python's `re`
+#: (`pytest_orchestrator.phases.map.index` checks files so).
+_WS: Final = r"[^\S\n]"
+
+
+def identifier_names(identifiers: Iterable[str]) -> list[str]:
+    """The names `find_identifiers` looks for, longest first."""
+    return sorted({i for i in identifiers if re.fullmatch(r"\w+", i)}, key=lambda n: (-len(n), n))
+
+
+def identifiers_pattern(names: Sequence[str]) -> str:
+    """`find_identifiers`' regular expression: the definition forms first (at a line's start
+    they win over the bare name), then the bare name."""
+    alternation = "|".join(names)
+    return (
+        rf"^{_WS}*(?:async{_WS}+def|def|class){_WS}+(?:{alternation})\b"
+        rf"|^(?:{alternation}){_WS}*(?::[^=\n]*)?=[^=\n]"
+        rf"|\b(?:{alternation})\b"
+    )
+
+
+def tally_identifier(out: IdentifierHits, wanted: set[str], path: str, text: str) -> None:
+    """Count one match of `identifiers_pattern` in ``path`` (a definition or a use)."""
+    m = _DEF_MATCH.match(text)
+    name = (m.group(1) or m.group(2)) if m else text
+    if name not in wanted:
+        return
+    out.counts.setdefault(path, Counter())[name] += 1
+    if m is not None:
+        out.definitions.setdefault(name, set()).add(path)
+
+
 def find_identifiers(root: Path, identifiers: Iterable[str]) -> IdentifierHits:
     """Where each identifier occurs and where it is defined: one case-sensitive pass.
 
     Identifiers are specific, so unlike `count_terms` this pass needs no per-file cap (a cap
     could hide the one line that defines a name behind ten that use a common word).
     """
-    names = sorted({i for i in identifiers if re.fullmatch(r"\w+", i)}, key=lambda n: (-len(n), n))
+    names = identifier_names(identifiers)
     out = IdentifierHits()
     if not names:
         return out
-    alternation = "|".join(names)
-    # the definition forms come first: at a line's start they win over the bare name
-    pattern = (
-        rf"^\s*(?:async\s+def|def|class)\s+(?:{alternation})\b"
-        rf"|^(?:{alternation})\s*(?::[^=\n]*)?=[^=]"
-        rf"|\b(?:{alternation})\b"
-    )
     args = ["--only-matching", "--no-line-number", "--with-filename", "--no-heading", "--null"]
-    args += [f"--max-columns={MAX_COLUMNS}", "-e", pattern]
+    args += [f"--max-columns={MAX_COLUMNS}", "-e", identifiers_pattern(names)]
     wanted = set(names)
     for line in _rg(root, args).splitlines():
         path, sep, text = line.partition("\0")
-        if not sep:
-            continue
-        m = _DEF_MATCH.match(text)
-        name = (m.group(1) or m.group(2)) if m else text
-        if name not in wanted:
-            continue
-        out.counts.setdefault(path, Counter())[name] += 1
-        if m is not None:
-            out.definitions.setdefault(name, set()).add(path)
+        if sep:
+            tally_identifier(out, wanted, path, text)
     return out
+
+
+def import_names(leaf_names: Iterable[str]) -> list[str]:
+    """The names `find_import_lines` looks for."""
+    return sorted({n for n in leaf_names if re.fullmatch(r"\w+", n)})
+
+
+def imports_pattern(names: Sequence[str]) -> str:
+    """`find_import_lines`' regular expression: a line importing from or importing a name."""
+    alternation = "|".join(names)
+    return (
+        rf"^{_WS}*(?:from{_WS}+[\w.]*\b(?:{alternation})\b"
+        rf"|(?:from{_WS}+[\w.]+{_WS}+)?import{_WS}+.*\b(?:{alternation})\b)"
+    )
 
 
 def find_import_lines(root: Path, leaf_names: Iterable[str]) -> dict[str, list[str]]:
@@ -261,17 +331,12 @@ def find_import_lines(root: Path, leaf_names: Iterable[str]) -> dict[str, list[s
     aliases and ``import a.b.c`` all match); `pytest_orchestrator.phases.map.graph` resolves
     the lines to modules. One ripgrep pass.
     """
-    names = sorted({n for n in leaf_names if re.fullmatch(r"\w+", n)})
+    names = import_names(leaf_names)
     if not names:
         return {}
-    alternation = "|".join(names)
-    pattern = (
-        rf"^\s*(?:from\s+[\w.]*\b(?:{alternation})\b"
-        rf"|(?:from\s+[\w.]+\s+)?import\s+.*\b(?:{alternation})\b)"
-    )
     out: dict[str, list[str]] = {}
-    args = ["--no-line-number", "--with-filename", "--no-heading", "--null", "-e", pattern]
-    for line in _rg(root, args).splitlines():
+    args = ["--no-line-number", "--with-filename", "--no-heading", "--null"]
+    for line in _rg(root, [*args, "-e", imports_pattern(names)]).splitlines():
         path, sep, text = line.partition("\0")
         if sep:
             out.setdefault(path, []).append(text.strip())
@@ -284,12 +349,21 @@ def nearby_names(root: Path, wanted: Sequence[str], limit: int = 5) -> list[str]
     One ripgrep pass collects names sharing a 3-letter prefix with a wanted term;
     `closest_names` picks the closest.
     """
-    prefixes = sorted({w[:3].lower() for w in wanted if len(w) >= 3 and w.isidentifier()})
+    prefixes = name_prefixes(wanted)
     if not prefixes:
         return []
     pattern = rf"\b(?i:{'|'.join(map(re.escape, prefixes))})\w*"
     args = ["--only-matching", "--no-filename", "--no-line-number", "--max-count=20", "-e", pattern]
-    names = Counter(_rg(root, args).split())
+    return closest_in_pool(wanted, Counter(_rg(root, args).split()), limit)
+
+
+def name_prefixes(wanted: Iterable[str]) -> list[str]:
+    """The lower-case 3-letter prefixes `nearby_names` collects names by."""
+    return sorted({w[:3].lower() for w in wanted if len(w) >= 3 and w.isidentifier()})
+
+
+def closest_in_pool(wanted: Sequence[str], names: Counter[str], limit: int) -> list[str]:
+    """`closest_names` among the 5,000 most frequent of ``names`` (a bound on difflib's work)."""
     pool = [n for n, _ in names.most_common(5000)]
     return closest_names(wanted, pool, limit, ignore_case=True)
 
