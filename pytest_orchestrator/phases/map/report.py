@@ -15,11 +15,17 @@ one bag of words it dilutes the few strong clues, so `parse` pulls them out firs
 
 `file_scores` then scores every file that any search touched: BM25 of the file against the
 report's words, the frames that point into it (the deepest in-repository frame most), the
-report's API names it defines or uses (rarer names count more), error-message hits, modules
-and paths the report names, and words of its path -- with test, example and documentation
-files ranked down unless the report asks about them. The weights were tuned on the tuning
-projects of ``benchmarks/data/bug_cases.jsonl`` only (``benchmarks/eval_localisation.py
---bugs``); the held-out projects are reported apart.
+report's API names it defines or uses, error-message hits, modules and paths the report
+names, words of its path, a file name the report spells as one word (``setenv`` ->
+``set_env.py``) and a small prior for long modules -- with test, example and documentation
+files ranked down unless the report asks about them. A long report mentions many names and
+words, and most of them are the reporter's context, not the fault; so every name and word
+counts by where the report shows it (`NAME_WEIGHTS`, `WORD_WEIGHTS`: the title most, a called
+name more than a keyword; a URL's or an issue template's words little or nothing) and by how
+specific it is in this repository (a name used in every module, a message found in many
+files, count less). The weights were tuned on the tuning projects of
+``benchmarks/data/bug_cases.jsonl`` only (``benchmarks/eval_localisation.py --bugs``); the
+held-out projects are reported apart.
 
 No model is called: this is parsing and arithmetic over the searches Map already runs.
 """
@@ -131,6 +137,7 @@ WEIGHTS: Final[Mapping[str, float]] = {
     "message": 1.5,
     "named": 1.5,
     "stem": 0.0,
+    "size": 0.5,
 }
 #: Factor on the score of a test file (when the report is not about tests), of an
 #: example/documentation file, and of a package's ``__init__.py`` that no frame or path names
@@ -477,6 +484,9 @@ def file_scores(
     )
     put("named", {p: 1.0 for p in ev.named})
     put("stem", _stems(report, ev.files))
+    # a small prior for long modules: they hold more of the code fixes touch, and BM25's
+    # length normalisation alone ranks them below short files that repeat a word
+    put("size", {p: math.log1p(n / 1000) for p, n in ev.sizes.items()})
     for path, comp in comps.items():
         total = sum(weights.get(k, 0.0) * v for k, v in comp.items())
         if is_test_path(path) and not report.about_tests:

@@ -331,3 +331,16 @@ def test_report_words_are_scored_with_their_weights() -> None:
     scores = file_scores(report, extract("Timezone lost\n\nthe encoder runs"), 20, ev)
     assert scores["a.py"]["bm25"] == 1.0
     assert scores["b.py"]["bm25"] < 1.0
+
+
+def test_with_equal_evidence_the_longer_module_leads() -> None:
+    """A small prior for long modules: they hold more of the code fixes touch."""
+    report = parse("Timezone lost\n\nthe encoder runs")
+    ev = evidence(
+        word_counts={"big.py": {"timezone": 1}, "small.py": {"timezone": 1}},
+        sizes={"big.py": 40_000.0, "small.py": 4_000.0},
+    )
+    scores = file_scores(report, extract("Timezone lost"), 20, ev)
+    assert scores["big.py"]["size"] == 1.0
+    assert scores["small.py"]["size"] < 1.0
+    assert scores["big.py"]["total"] > scores["small.py"]["total"]
