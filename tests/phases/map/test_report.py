@@ -337,7 +337,7 @@ def test_with_equal_evidence_the_longer_module_leads() -> None:
     """A small prior for long modules: they hold more of the code fixes touch."""
     report = parse("Timezone lost\n\nthe encoder runs")
     ev = evidence(
-        word_counts={"big.py": {"timezone": 1}, "small.py": {"timezone": 1}},
+        path={"big.py": 1.0, "small.py": 1.0},
         sizes={"big.py": 40_000.0, "small.py": 4_000.0},
     )
     scores = file_scores(report, extract("Timezone lost"), 20, ev)
