@@ -226,7 +226,11 @@ def parse(text: str) -> Report:
         messages=tuple(messages),
         about_tests=bool(_ABOUT_TESTS.search(title)),
         is_report=is_report,
-        name_weights={n: w for n, w in names.items() if n not in local or n in title_terms.all()},
+        name_weights={
+            n: w
+            for n, w in names.items()
+            if len(n) > 2 and (n not in local or n in title_terms.all())
+        },
         word_weights={
             w: v
             for w, v in words.items()
@@ -451,7 +455,8 @@ def file_scores(
     for counts in ev.uses.values():
         for name in counts:
             df[name] = df.get(name, 0) + 1
-    shown = {name: report.name_weights.get(name, 1.0) for name in terms.identifiers}
+    # the command's other identifiers (a URL's host, a snippet's output) count least
+    shown = dict.fromkeys(terms.identifiers, NAME_WEIGHTS["keyword"])
     shown.update(report.name_weights)
     weight_of = {
         name: w * math.log(1 + n_files / max(df.get(name, 0), 1)) for name, w in shown.items()
