@@ -16,14 +16,13 @@ one bag of words it dilutes the few strong clues, so `parse` pulls them out firs
 `file_scores` then scores every file that any search touched: BM25 of the file against the
 report's words, the frames that point into it (the deepest in-repository frame most), the
 report's API names it defines or uses, error-message hits, modules and paths the report
-names, words of its path, a file name the report spells as one word (``setenv`` ->
-``set_env.py``) and a small prior for long modules -- with test, example and documentation
-files ranked down unless the report asks about them. A long report mentions many names and
-words, and most of them are the reporter's context, not the fault; so every name and word
-counts by where the report shows it (`NAME_WEIGHTS`, `WORD_WEIGHTS`: the title most, a called
-name more than a keyword; a URL's or an issue template's words little or nothing) and by how
-specific it is in this repository (a name used in every module, a message found in many
-files, count less). The weights were tuned on the tuning projects of
+names, words of its path and a small prior for long modules -- with test, example and
+documentation files ranked down unless the report asks about them. A long report mentions
+many names and words, and most of them are the reporter's context, not the fault; so every
+name and word counts by where the report shows it (`NAME_WEIGHTS`, `WORD_WEIGHTS`: the title
+most, a called name more than a keyword; a URL's or an issue template's words little or
+nothing) and by how specific it is in this repository (a name used in every module, a message
+found in many files, count less). The weights were tuned on the tuning projects of
 ``benchmarks/data/bug_cases.jsonl`` only (``benchmarks/eval_localisation.py --bugs``); the
 held-out projects are reported apart.
 
@@ -136,7 +135,6 @@ WEIGHTS: Final[Mapping[str, float]] = {
     "use": 0.5,
     "message": 1.5,
     "named": 1.5,
-    "stem": 0.0,
     "size": 0.5,
 }
 #: Factor on the score of a test file (when the report is not about tests), of an
@@ -421,8 +419,6 @@ class Evidence:
     weights per word (`Report.word_weights`); without them ``bm25`` is used as it is"""
     sizes: Mapping[str, float] = field(default_factory=dict)
     """path -> bytes (BM25's document length)"""
-    files: tuple[str, ...] = ()
-    """every file of the repository (for file names the report spells as one word)"""
 
 
 def file_scores(
@@ -488,7 +484,6 @@ def file_scores(
         },
     )
     put("named", {p: 1.0 for p in ev.named})
-    put("stem", _stems(report, ev.files))
     # a small prior for long modules: they hold more of the code fixes touch, and BM25's
     # length normalisation alone ranks them below short files that repeat a word
     put("size", {p: math.log1p(n / 1000) for p, n in ev.sizes.items()})
@@ -522,25 +517,6 @@ def _weighted_bm25(report: Report, n_files: int, ev: Evidence) -> dict[str, floa
         path: bm25(counts, ev.sizes.get(path, avg), avg, idfs)
         for path, counts in ev.word_counts.items()
     }
-
-
-def _stems(report: Report, files: Iterable[str]) -> dict[str, float]:
-    """Files whose name the report spells as one word or name: ``setenv`` finds
-    ``set_env.py``, ``shell_completion`` finds ``shell_completion.py`` (a package's
-    ``__init__.py`` goes by its folder), weighted by where the report says it."""
-    spelled: dict[str, float] = {}
-    for name, weight in [*report.name_weights.items(), *report.word_weights.items()]:
-        key = name.lower().replace("_", "")
-        if len(key) >= 4:
-            _raise(spelled, key, weight)
-    out: dict[str, float] = {}
-    for path in files:
-        parts = path.removesuffix(".py").split("/")
-        stem = parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
-        weight = spelled.get(stem.lower().replace("_", ""), 0.0)
-        if weight:
-            out[path] = weight
-    return out
 
 
 #: Slice weights for a bug report: the file's report score leads (a report names its fault
@@ -584,6 +560,5 @@ def report_scores(
         package_dirs=frozenset(f.rsplit("/", 1)[0] for f in files if f.endswith("/__init__.py")),
         word_counts=hits.words,
         sizes=evidence.sizes,
-        files=tuple(files),
     )
     return {p: c["total"] for p, c in file_scores(report, terms, len(files), ev).items()}

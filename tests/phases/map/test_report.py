@@ -310,16 +310,6 @@ def test_a_message_found_in_one_file_says_more_than_one_found_everywhere() -> No
     assert scores["m1.py"]["message"] < 0.5
 
 
-def test_a_file_named_in_one_word_is_found_by_its_stem() -> None:
-    """``setenv`` spells ``set_env.py``; a package's ``__init__.py`` goes by its folder."""
-    report = parse("Substitution fails in `setenv` of the spiders\n\nbody")
-    files = ("tox/config/set_env.py", "tox/config/sets.py", "shop/spiders/__init__.py")
-    scores = file_scores(report, extract("x"), 20, evidence(files=files))
-    assert scores["tox/config/set_env.py"]["stem"] == 1.0
-    assert scores["shop/spiders/__init__.py"]["stem"] > 0
-    assert "tox/config/sets.py" not in scores
-
-
 def test_report_words_are_scored_with_their_weights() -> None:
     """With the word counts and sizes, BM25 is the report's own: a file matching the
     title's word beats one matching a body word as often."""
