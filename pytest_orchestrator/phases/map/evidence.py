@@ -37,6 +37,9 @@ class FileEvidence:
     """IDF of the command's words found in the file's path ("mysql" in dialects/mysql/...)."""
     total: dict[str, float] = field(default_factory=dict)
     """What picks the candidates: text + path + identifier and definition bonuses."""
+    sizes: dict[str, float] = field(default_factory=dict)
+    """Bytes of every file the word search matched (BM25's document length), so a bug
+    report can score the same counts again with its own weights per word."""
 
 
 def score_files(
@@ -53,7 +56,7 @@ def score_files(
         except OSError:
             sizes[path] = 0.0
     avg = sum(sizes.values()) / len(sizes) if sizes else 1.0
-    ev = FileEvidence()
+    ev = FileEvidence(sizes=sizes)
     for path, tf in hits.words.items():
         ev.text[path] = bm25(tf, sizes.get(path, avg), avg, idfs)
     # words in the path: "sizing" finds wheel_sizing/sizing.py even where the text says "size"

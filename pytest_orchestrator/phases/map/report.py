@@ -15,11 +15,16 @@ one bag of words it dilutes the few strong clues, so `parse` pulls them out firs
 
 `file_scores` then scores every file that any search touched: BM25 of the file against the
 report's words, the frames that point into it (the deepest in-repository frame most), the
-report's API names it defines or uses (rarer names count more), error-message hits, modules
-and paths the report names, and words of its path -- with test, example and documentation
-files ranked down unless the report asks about them. The weights were tuned on the tuning
-projects of ``benchmarks/data/bug_cases.jsonl`` only (``benchmarks/eval_localisation.py
---bugs``); the held-out projects are reported apart.
+report's API names it defines or uses, error-message hits, modules and paths the report
+names, words of its path and a small prior for long modules -- with test, example and
+documentation files ranked down unless the report asks about them. A long report mentions
+many names and words, and most of them are the reporter's context, not the fault; so every
+name and word counts by where the report shows it (`NAME_WEIGHTS`, `WORD_WEIGHTS`: the title
+most, a called name more than a keyword; a URL's or an issue template's words little or
+nothing) and by how specific it is in this repository (a name used in every module, a message
+found in many files, count less). The weights were tuned on the tuning projects of
+``benchmarks/data/bug_cases.jsonl`` only (``benchmarks/eval_localisation.py --bugs``); the
+held-out projects are reported apart.
 
 No model is called: this is parsing and arithmetic over the searches Map already runs.
 """
@@ -31,13 +36,20 @@ import math
 import re
 import textwrap
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from pytest_orchestrator.phases.map.evidence import FileEvidence
-from pytest_orchestrator.phases.map.rank import DEFAULT_WEIGHTS
+from pytest_orchestrator.phases.map.rank import DEFAULT_WEIGHTS, bm25, idf
 from pytest_orchestrator.phases.map.search import Hits, IdentifierHits
-from pytest_orchestrator.phases.map.terms import Terms, looks_like_code
+from pytest_orchestrator.phases.map.terms import (
+    CODE_NOISE,
+    STOP_WORDS,
+    Terms,
+    extract,
+    looks_like_code,
+    split_identifier,
+)
 from pytest_orchestrator.repo.files import is_test_path
 
 #: ``File "path", line 3, in func`` -- CPython's traceback frame.
@@ -78,15 +90,52 @@ _AUX_DIRS: Final = (
     "scripts",
 )
 
+#: How much a name counts by where the report shows it. The title is the reporter's
+#: summary; a name the snippet calls is the API in question more often than an attribute it
+#: reads or a keyword it passes.
+NAME_WEIGHTS: Final[Mapping[str, float]] = {
+    "title": 2.0,
+    "prose": 1.0,
+    "frame": 1.0,
+    "call": 1.0,
+    "name": 0.8,
+    "attribute": 0.6,
+    "keyword": 0.4,
+}
+#: How much a word counts in the report's BM25 by where it stands: title, prose, code blocks
+#: (their output and tracebacks included), issue-template words in the body.
+WORD_WEIGHTS: Final[Mapping[str, float]] = {
+    "title": 2.0,
+    "prose": 1.0,
+    "code": 0.5,
+    "template": 0.2,
+}
+_URL: Final = re.compile(r"\b(?:https?|file)://\S+|\bwww\.\S+")
+#: Issue-template scaffolding: markdown headings, bold labels, "- OS: ..." and
+#: "- Python version: ..." lines. Their words say nothing about this bug.
+_SCAFFOLD: Final = re.compile(
+    r"^\s*#{1,6}\s.*$|\*\*[^*\n]{1,60}\*\*:?|^\s*[-*]?\s*[\w .]{0,30}\b(?:[Vv]ersions?|OS|"
+    r"[Pp]latform|[Oo]perating [Ss]ystem)\s*:.*$",
+    re.MULTILINE,
+)
+#: Words issue templates put in every report ("Describe the bug", "Expected behavior").
+_TEMPLATE_WORDS: Final = frozenset(
+    # a word list reads better as one string than as a list literal
+    """describe reproduce reproducing reproducible behavior behaviour expected actual
+    environment version versions context additional steps summary example minimal
+    screenshots os python platform output result results""".split()  # noqa: SIM905
+)
+
 #: How much each piece of evidence counts in `file_scores` (see the module docstring).
 WEIGHTS: Final[Mapping[str, float]] = {
-    "bm25": 1.0,
-    "path": 0.3,
-    "trace": 2.0,
+    "bm25": 2.0,
+    "path": 1.0,
+    "trace": 4.0,
     "define": 2.0,
     "use": 0.5,
     "message": 1.5,
     "named": 1.5,
+    "size": 0.5,
 }
 #: Factor on the score of a test file (when the report is not about tests), of an
 #: example/documentation file, and of a package's ``__init__.py`` that no frame or path names
@@ -124,22 +173,49 @@ class Report:
     is_report: bool = False
     """The command reads as a bug report (a title and a body, code, a traceback, an error
     line), not a sentence."""
+    name_weights: Mapping[str, float] = field(default_factory=dict)
+    """Per code name (the snippets', the frames', the prose's), how much it counts by
+    where the report shows it (`NAME_WEIGHTS`: the title most)."""
+    word_weights: Mapping[str, float] = field(default_factory=dict)
+    """Per lower-case sub-word, its weight in the report's BM25 (the title's most); a word
+    seen only in a URL weighs nothing."""
 
 
 def parse(text: str) -> Report:
     """The frames, code names, imported modules and error messages of a bug report."""
     frames = _frames(text)
     blocks = _code_blocks(text)
-    api: dict[str, None] = {}
+    api: dict[str, float] = {}
     local: dict[str, None] = {}
     modules: dict[str, None] = {}
     for block in blocks:
         _names_of(block, api, local, modules)
     messages = _messages(text)
-    title = text.strip().split("\n", 1)[0]
+    title, _, body = text.strip().partition("\n")
     # a title, a blank line, a body -- or a traceback, code or an error line anywhere; a
     # commit message's lines or one long sentence are still a sentence
     is_report = "\n\n" in text.strip() or bool(frames or blocks or messages)
+    prose = _SCAFFOLD.sub(" ", _URL.sub(" ", _FENCE.sub("\n", body)))
+    names = dict(api)
+    for frame in frames:
+        if frame.function.isidentifier():
+            _raise(names, frame.function, NAME_WEIGHTS["frame"])
+    prose_terms = extract(prose)
+    for name in prose_terms.identifiers:
+        _raise(names, name, NAME_WEIGHTS["prose"])
+    title_terms = extract(_URL.sub(" ", title))
+    for name in title_terms.identifiers:
+        _raise(names, name, NAME_WEIGHTS["title"])
+    for name in title_terms.names:
+        # a capitalised word of the title ("Email and URL fields") may be a class
+        _raise(names, name, NAME_WEIGHTS["prose"])
+    words: dict[str, float] = {}
+    for segment, kind in (("\n".join(blocks), "code"), (prose, "prose"), (title, "title")):
+        for word in split_identifier(_URL.sub(" ", segment)):
+            weight = WORD_WEIGHTS[kind]
+            if kind != "title" and word in _TEMPLATE_WORDS:
+                weight = WORD_WEIGHTS["template"]
+            _raise(words, word, weight)
     return Report(
         frames=tuple(frames),
         api_names=tuple(n for n in api if n not in local),
@@ -148,7 +224,23 @@ def parse(text: str) -> Report:
         messages=tuple(messages),
         about_tests=bool(_ABOUT_TESTS.search(title)),
         is_report=is_report,
+        name_weights={
+            n: w
+            for n, w in names.items()
+            if len(n) > 2 and (n not in local or n in title_terms.all())
+        },
+        word_weights={
+            w: v
+            for w, v in words.items()
+            if len(w) > 1 and w not in STOP_WORDS and w not in CODE_NOISE and not w.isdigit()
+        },
     )
+
+
+def _raise(weights: dict[str, float], key: str, weight: float) -> None:
+    """Keep the highest weight seen for ``key``."""
+    if weight > weights.get(key, 0.0):
+        weights[key] = weight
 
 
 def _frames(text: str) -> list[Frame]:
@@ -192,19 +284,24 @@ def _code_blocks(text: str) -> list[str]:
 
 
 def _names_of(
-    code: str, api: dict[str, None], local: dict[str, None], modules: dict[str, None]
+    code: str, api: dict[str, float], local: dict[str, None], modules: dict[str, None]
 ) -> None:
-    """Collect the names a snippet uses and defines; a snippet that does not parse (output,
-    a traceback, another language) gives its code-looking tokens only."""
+    """Collect the names a snippet uses (with the weight of how it uses them: called, read,
+    passed as a keyword) and the names it defines; a snippet that does not parse (output, a
+    traceback, another language) gives its code-looking ``name(`` tokens only."""
+    found: dict[str, float] = {}
     try:
         tree = ast.parse(textwrap.dedent(code))
     except (SyntaxError, ValueError):
         for token in re.findall(r"[A-Za-z_][\w.]*\(", code):
-            name = token[:-1].rsplit(".", 1)[-1]
-            if len(name) > 2:
-                api.setdefault(name, None)
-        return
-    for node in ast.walk(tree):
+            _raise(found, token[:-1].rsplit(".", 1)[-1], NAME_WEIGHTS["attribute"])
+        tree = None
+    called: set[int] = set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Call):
+            called.add(id(node.func))
+    for node in ast.walk(tree) if tree is not None else ():
+        kind = "call" if id(node) in called else None
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             local.setdefault(node.name, None)
             for arg in ast.walk(node.args) if not isinstance(node, ast.ClassDef) else ():
@@ -214,22 +311,22 @@ def _names_of(
             if isinstance(node.ctx, ast.Store):
                 local.setdefault(node.id, None)
             else:
-                api.setdefault(node.id, None)
+                _raise(found, node.id, NAME_WEIGHTS[kind or "name"])
         elif isinstance(node, ast.Attribute):
-            api.setdefault(node.attr, None)
+            _raise(found, node.attr, NAME_WEIGHTS[kind or "attribute"])
         elif isinstance(node, ast.keyword) and node.arg:
-            api.setdefault(node.arg, None)
+            _raise(found, node.arg, NAME_WEIGHTS["keyword"])
         elif isinstance(node, ast.ImportFrom) and node.module:
             modules.setdefault(node.module, None)
             for alias in node.names:
-                api.setdefault(alias.name, None)
+                _raise(found, alias.name, NAME_WEIGHTS["name"])
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 modules.setdefault(alias.name, None)
                 local.setdefault((alias.asname or alias.name).split(".")[0], None)
-    for name in list(api):
-        if len(name) <= 2 or name in _BUILTINS:
-            del api[name]
+    for name, weight in found.items():
+        if len(name) > 2 and name not in _BUILTINS:
+            _raise(api, name, weight)
 
 
 _BUILTINS: Final = frozenset(
@@ -317,6 +414,11 @@ class Evidence:
     """files the report names by path or module"""
     package_dirs: frozenset[str] = frozenset()
     """directories holding an ``__init__.py`` (empty: unknown)"""
+    word_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """path -> query word -> occurrences: with ``sizes``, BM25 again with the report's
+    weights per word (`Report.word_weights`); without them ``bm25`` is used as it is"""
+    sizes: Mapping[str, float] = field(default_factory=dict)
+    """path -> bytes (BM25's document length)"""
 
 
 def file_scores(
@@ -333,7 +435,7 @@ def file_scores(
         for path, value in _normalised(values).items():
             comps.setdefault(path, {})[kind] = value
 
-    put("bm25", ev.bm25)
+    put("bm25", _weighted_bm25(report, n_files, ev) if ev.sizes else ev.bm25)
     put("path", ev.path)
     trace: dict[str, float] = {}
     in_repo = [files for files in ev.frame_files if files]
@@ -343,27 +445,48 @@ def file_scores(
         for path in files:
             trace[path] = max(trace.get(path, 0.0), weight)
     put("trace", trace)
-    api = set(report.api_names) | set(terms.identifiers)
-    define: dict[str, float] = {}
-    for name, paths in ev.definitions.items():
-        if name not in api:
-            continue
-        paths = list(paths)
-        # a name defined in one file says more than one defined in twenty
-        for path in paths:
-            define[path] = define.get(path, 0.0) + 1.0 / len(paths)
-    put("define", define)
+    # a name counts by where the report shows it and by how specific it is in this
+    # repository: ``Schema`` that every module uses says less than ``Nested``
     df: dict[str, int] = {}
     for counts in ev.uses.values():
         for name in counts:
             df[name] = df.get(name, 0) + 1
+    # the command's other identifiers (a URL's host, a snippet's output) count least
+    shown = dict.fromkeys(terms.identifiers, NAME_WEIGHTS["keyword"])
+    shown.update(report.name_weights)
+    weight_of = {
+        name: w * math.log(1 + n_files / max(df.get(name, 0), 1)) for name, w in shown.items()
+    }
+    define: dict[str, float] = {}
+    for name, paths in ev.definitions.items():
+        if name not in weight_of:
+            continue
+        paths = list(paths)
+        # a name defined in one file says more than one defined in twenty
+        for path in paths:
+            define[path] = define.get(path, 0.0) + weight_of[name] / len(paths)
+    put("define", define)
     use = {
-        path: sum(math.log(1 + n_files / df[name]) for name in counts if name in api)
-        for path, counts in ev.uses.items()
+        path: sum(weight_of.get(name, 0.0) for name in counts) for path, counts in ev.uses.items()
     }
     put("use", use)
-    put("message", {p: float(len(c)) for p, c in ev.phrases.items()})
+    phrase_df: dict[str, int] = {}
+    for found in ev.phrases.values():
+        for phrase in found:
+            phrase_df[phrase] = phrase_df.get(phrase, 0) + 1
+    # an error message found in one file says where it is raised; one found in many says
+    # little (a short phrase, a common word pair)
+    put(
+        "message",
+        {
+            p: sum(math.log(1 + n_files / phrase_df[phrase]) for phrase in found)
+            for p, found in ev.phrases.items()
+        },
+    )
     put("named", {p: 1.0 for p in ev.named})
+    # a small prior for long modules: they hold more of the code fixes touch, and BM25's
+    # length normalisation alone ranks them below short files that repeat a word
+    put("size", {p: math.log1p(n / 1000) for p, n in ev.sizes.items()})
     for path, comp in comps.items():
         total = sum(weights.get(k, 0.0) * v for k, v in comp.items())
         if is_test_path(path) and not report.about_tests:
@@ -376,12 +499,32 @@ def file_scores(
     return comps
 
 
+def _weighted_bm25(report: Report, n_files: int, ev: Evidence) -> dict[str, float]:
+    """BM25 of every counted file, each query word's IDF times its `Report.word_weights`
+    (a word the report shows only in a URL counts nothing)."""
+    df: dict[str, int] = {}
+    for counts in ev.word_counts.values():
+        for word in counts:
+            df[word] = df.get(word, 0) + 1
+    idfs = {
+        w: idf(max(n_files, 1), df[w]) * report.word_weights.get(w, 0.0)
+        for w in df
+        if report.word_weights.get(w, 0.0) > 0
+    }
+    sizes = list(ev.sizes.values())
+    avg = sum(sizes) / len(sizes) if sizes else 1.0
+    return {
+        path: bm25(counts, ev.sizes.get(path, avg), avg, idfs)
+        for path, counts in ev.word_counts.items()
+    }
+
+
 #: Slice weights for a bug report: the file's report score leads (a report names its fault
 #: by evidence about files -- frames, API names, messages -- more than by any one
 #: definition), a named identifier's definition still lifts its slice within the file.
 REPORT_WEIGHTS: Final = replace(
     DEFAULT_WEIGHTS,
-    report=6.0,
+    report=10.0,
     definition=1.5,
     name=-0.5,
     identifier=0.5,
@@ -415,5 +558,7 @@ def report_scores(
         frame_files=frame_files,
         named=named,
         package_dirs=frozenset(f.rsplit("/", 1)[0] for f in files if f.endswith("/__init__.py")),
+        word_counts=hits.words,
+        sizes=evidence.sizes,
     )
     return {p: c["total"] for p, c in file_scores(report, terms, len(files), ev).items()}

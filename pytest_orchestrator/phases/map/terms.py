@@ -24,7 +24,10 @@ from typing import Final, TypeVar
 T = TypeVar("T")
 
 _TRACE_LINE: Final = re.compile(r'File "([^"]+)", line (\d+)(?:, in (\w+))?')
-_QUOTED: Final = re.compile(r"\"([^\"\n]{3,200})\"|'([^'\n]{3,200})'|`([^`\n]{2,200})`")
+#: A single quote inside a word is an apostrophe ("isn't ... didn't" is no quotation).
+_QUOTED: Final = re.compile(
+    r"\"([^\"\n]{3,200})\"|(?<!\w)'([^'\n]{3,200})'(?!\w)|`([^`\n]{2,200})`"
+)
 _PATH: Final = re.compile(r"(?<![\w/.])((?:[\w.-]+/)*[\w-]+\.py)\b")
 _TOKEN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
 _CAMEL: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -57,7 +60,7 @@ STOP_WORDS: Final[frozenset[str]] = frozenset(
     """.split()  # noqa: SIM905
 )
 #: Python keywords and builtins are identifiers, but searching for them finds everything.
-_CODE_NOISE: Final[frozenset[str]] = frozenset(
+CODE_NOISE: Final[frozenset[str]] = frozenset(
     # a word list reads better as one string than as a 200-line list literal
     """
     self cls def return none true false import from class lambda pass yield async await str
@@ -193,7 +196,7 @@ def extract(command: str) -> Terms:
                 if i == len(parts) - 1 or looks_like_code(part) or part[:1].isupper():
                     _add(identifiers, part)
             continue
-        if bare.lower() in _CODE_NOISE:
+        if bare.lower() in CODE_NOISE:
             continue
         if looks_like_code(token):
             _add(identifiers, bare)
@@ -208,7 +211,7 @@ def extract(command: str) -> Terms:
 
     words: dict[str, None] = {}
     for w in split_identifier(rest if new_names else command):
-        if len(w) > 1 and w not in STOP_WORDS and w not in _CODE_NOISE and not w.isdigit():
+        if len(w) > 1 and w not in STOP_WORDS and w not in CODE_NOISE and not w.isdigit():
             _add(words, w)
     return Terms(
         identifiers=tuple(identifiers),

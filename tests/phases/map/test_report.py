@@ -231,3 +231,106 @@ def test_a_sentence_is_ranked_as_before(tmp_path: Path) -> None:
     result = map_repository(root, "rename add to plus")
     assert result.slices[0].components["report"] == 0.0
     assert "report_frames" not in result.stats
+
+
+def evidence(**given: object) -> Evidence:
+    """An `Evidence` with nothing but ``given``."""
+    empty: dict[str, object] = {
+        "bm25": {},
+        "path": {},
+        "definitions": {},
+        "uses": {},
+        "phrases": {},
+        "frame_files": [],
+        "named": set(),
+    }
+    return Evidence(**{**empty, **given})  # type: ignore[arg-type]
+
+
+def test_names_weigh_by_where_the_report_shows_them() -> None:
+    """The title's names most; a called name more than one read as an attribute, more than
+    a keyword; the snippet's own names not at all."""
+    report = parse(
+        textwrap.dedent(
+            """            Nested() ignores its default
+
+            ```python
+            class Mine(Schema):
+                inner = fields.Nested(Other, unknown=RAISE)
+            ```
+            """
+        )
+    )
+    w = report.name_weights
+    assert w["Nested"] > w["Schema"] > w["unknown"]
+    assert w["Nested"] > w["fields"] > w["unknown"]
+    assert not {"Mine", "inner"} & set(w)
+
+
+def test_words_of_urls_and_issue_templates_barely_count() -> None:
+    report = parse(
+        textwrap.dedent(
+            """            Encoder drops the timezone
+
+            **Describe the bug**
+            The encoder loses it, see https://github.com/octo/shop/issues/12
+
+            **Environment**
+            - OS: Linux
+            - Python version: 3.12
+            """
+        )
+    )
+    w = report.word_weights
+    assert w["timezone"] > w["loses"] > w.get("describe", 0.0)
+    assert not {"github", "octo", "issues", "linux", "environment"} & set(w)
+
+
+def test_a_name_every_file_uses_says_less_than_a_rare_one() -> None:
+    """Two files each define one name the report calls; the one whose name few files use
+    leads (``Schema`` is everywhere, ``Nested`` is not)."""
+    report = parse("Nested breaks\n\n```\nSchema(x)\nNested(x)\n```")
+    uses = {f"m{i}.py": {"Schema": 1} for i in range(8)}
+    uses["schema.py"] = {"Schema": 3}
+    uses["fields.py"] = {"Nested": 2, "Schema": 1}
+    ev = evidence(definitions={"Schema": {"schema.py"}, "Nested": {"fields.py"}}, uses=uses)
+    scores = file_scores(report, extract("Nested Schema"), 20, ev)
+    assert scores["fields.py"]["define"] == 1.0
+    assert scores["schema.py"]["define"] < 0.5
+    assert scores["fields.py"]["total"] > scores["schema.py"]["total"]
+
+
+def test_a_message_found_in_one_file_says_more_than_one_found_everywhere() -> None:
+    report = parse("Crash\n\nValueError: the encoder cannot take this date")
+    phrases = {f"m{i}.py": {"common words here": 1} for i in range(6)}
+    phrases["enc.py"] = {"the encoder cannot take this date": 1}
+    phrases["m0.py"] = {"common words here": 1}
+    scores = file_scores(report, extract("x"), 20, evidence(phrases=phrases))
+    assert scores["enc.py"]["message"] == 1.0
+    assert scores["m1.py"]["message"] < 0.5
+
+
+def test_report_words_are_scored_with_their_weights() -> None:
+    """With the word counts and sizes, BM25 is the report's own: a file matching the
+    title's word beats one matching a body word as often."""
+    report = parse("Timezone lost\n\nthe encoder runs")
+    ev = evidence(
+        word_counts={"a.py": {"timezone": 2}, "b.py": {"encoder": 2}},
+        sizes={"a.py": 100.0, "b.py": 100.0},
+    )
+    scores = file_scores(report, extract("Timezone lost\n\nthe encoder runs"), 20, ev)
+    assert scores["a.py"]["bm25"] == 1.0
+    assert scores["b.py"]["bm25"] < 1.0
+
+
+def test_with_equal_evidence_the_longer_module_leads() -> None:
+    """A small prior for long modules: they hold more of the code fixes touch."""
+    report = parse("Timezone lost\n\nthe encoder runs")
+    ev = evidence(
+        path={"big.py": 1.0, "small.py": 1.0},
+        sizes={"big.py": 40_000.0, "small.py": 4_000.0},
+    )
+    scores = file_scores(report, extract("Timezone lost"), 20, ev)
+    assert scores["big.py"]["size"] == 1.0
+    assert scores["small.py"]["size"] < 1.0
+    assert scores["big.py"]["total"] > scores["small.py"]["total"]

@@ -54,6 +54,13 @@ def test_quoted_text_is_a_phrase_and_a_quoted_name_an_identifier() -> None:
     assert "kelly" in terms.identifiers
 
 
+def test_an_apostrophe_opens_no_quotation() -> None:
+    """An apostrophe (isn't, didn't) is prose; a quote standing apart is still a phrase."""
+    terms = extract("Isn't it odd that 'Schema' defaults to raise? I didn't say 'a b c' here")
+    assert terms.phrases == ("a b c",)
+    assert "Schema" in terms.identifiers
+
+
 def test_a_command_of_stop_words_is_empty() -> None:
     """Nothing searchable in "please fix it" means no terms at all."""
     assert extract("please fix it").empty
