@@ -777,8 +777,12 @@ def start_build(root: Path, tree: str, cache_dir: Path) -> subprocess.Popen[byte
     from pytest_orchestrator.guard import containment
 
     env = {**os.environ, **containment.owner_env()}
+    cache_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", __name__, str(root), tree, str(cache_dir)],
+        [sys.executable, "-m", __name__, str(root.resolve()), tree, str(cache_dir.resolve())],
+        # not the checkout: ``-m`` puts the working directory first on sys.path, and a module
+        # of the repository named like one we import would be imported (and compiled) there
+        cwd=cache_dir,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -231,3 +231,19 @@ def test_the_hook_builds_the_index_aside_and_the_next_map_uses_it(
     second = pytest_orchestrator_map(cast(Run, run))
     assert second.stats["index"] == 1.0
     assert [r.slice.symbol for r in second.slices] == [r.slice.symbol for r in first.slices]
+
+
+def test_the_build_process_never_imports_from_the_checkout(
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from the user's checkout (pytest's working directory), the build still imports
+    only our own modules: a module of the repository named like one it needs is not run, and
+    nothing is compiled into the checkout."""
+    repo = make_repo({"sqlite3.py": "raise SystemExit(7)\n", "pool.py": "class QueuePool: ...\n"})
+    tree = tree_state(repo)
+    assert tree is not None
+    monkeypatch.chdir(repo)
+    proc = index_mod.start_build(repo, tree, tmp_path / "cache")
+    assert proc.wait(timeout=300) == 0
+    assert SearchIndex.open(tmp_path / "cache").has(tree)
+    assert not list(repo.rglob("__pycache__"))
