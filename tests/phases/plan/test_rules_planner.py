@@ -104,3 +104,29 @@ def test_can_plan_decides_before_anything_runs(make_repo: Callable[..., Path]) -
         planner.can_plan(context(repo, "Make the calculator faster"))
     with pytest.raises((PlannerRefused, EditError)):
         planner.can_plan(context(repo, "Rename nowhere_to_be_found to plus"))
+
+
+def test_plan_reuses_the_parse_can_plan_made(
+    make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """can_plan then plan on the same base: the definition is looked up once (on a large
+    tree each lookup is a ripgrep pass and a parse of the files it names)."""
+    from pytest_orchestrator.phases.execute import refactor
+
+    lookups: list[str] = []
+    real = refactor.locate
+
+    def counted(root: Path, old: str, new: str, path: str | None = None) -> refactor.Definition:
+        lookups.append(old)
+        return real(root, old, new, path)
+
+    monkeypatch.setattr(refactor, "locate", counted)
+    repo = make_repo()
+    planner = RulesPlanner()
+    planner.can_plan(context(repo, "Rename add to plus"))
+    (plan,) = planner.plan(context(repo, "Rename add to plus"))
+    assert lookups == ["add"]
+    assert plan.step("rename").args == {"symbol": "add", "new_name": "plus", "path": "calc.py"}
+    (other,) = planner.plan(context(repo, "Rename scaled to times"))  # another command
+    assert lookups == ["add", "scaled"]
+    assert other.step("rename").args["symbol"] == "scaled"

@@ -113,6 +113,10 @@ class RulesPlanner:
 
     def __init__(self) -> None:
         self.notes: list[str] = []
+        self._parsed: dict[str, tuple[Step, str, str]] = {}
+        """Command -> its parse. ``can_plan`` and ``plan`` see the same base (read in place,
+        then from the worktree reset to it), so ``plan`` reuses ``can_plan``'s parse: on a
+        large tree finding a definition is a ripgrep pass and a parse of the files it names."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RulesPlanner:
@@ -121,10 +125,16 @@ class RulesPlanner:
     def can_plan(self, context: PlanContext) -> None:
         """The command is one this planner understands, about code that exists: planning is
         cheap and deterministic, so planning is the check."""
-        self.plan(context)
+        self._parse(context)
 
     def plan(self, context: PlanContext) -> list[Plan]:
+        step, summary, needle = self._parse(context)
+        return [_plan(context, step, summary, needle)]
+
+    def _parse(self, context: PlanContext) -> tuple[Step, str, str]:
         command = context.command
+        if command in self._parsed:
+            return self._parsed[command]
         for parse in (
             _rename_module,
             _move,
@@ -137,8 +147,8 @@ class RulesPlanner:
         ):
             found = parse(context.worktree, command)
             if found is not None:
-                step, summary, needle = found
-                return [_plan(context, step, summary, needle)]
+                self._parsed[command] = found
+                return found
         raise PlannerRefused(
             f"the rules planner does not understand {command!r}; it handles {UNDERSTOOD}. "
             "This command needs an LLM planner: set ANTHROPIC_API_KEY or pass "
