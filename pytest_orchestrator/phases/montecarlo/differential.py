@@ -39,6 +39,7 @@ from pytest_orchestrator.phases.montecarlo.targets import (
     inlined_from,
     keyword_renames_from,
     qualified_renames_from,
+    removed_params_from,
     renamed,
     renames_from,
     requalify,
@@ -183,6 +184,8 @@ class Sampler:
     renames: dict[str, str] = field(default_factory=dict)
     keywords: dict[str, dict[str, str]] = field(default_factory=dict)
     """The plan's parameter renames: qualname -> {old keyword: new}."""
+    removed: dict[str, list[str]] = field(default_factory=dict)
+    """The plan's parameter removals: qualname -> the parameters it takes away."""
     qualified: dict[str, str] = field(default_factory=dict)
     """The dotted names a module rename or a move changes (`qualified_renames_from`)."""
     inlined: set[str] = field(default_factory=set)
@@ -244,7 +247,8 @@ class Sampler:
         names = {renamed(t.qualname, renames).split(".")[0] for t in targets}
         return cls(
             "candidate", seed, work, tree, targets, reports, renames=renames,
-            keywords=keyword_renames_from(plan), qualified=qualified_renames_from(tree, plan),
+            keywords=keyword_renames_from(plan), removed=removed_params_from(plan),
+            qualified=qualified_renames_from(tree, plan),
             inlined=inlined_from(tree, plan),
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
         )  # fmt: skip
@@ -279,6 +283,7 @@ class Sampler:
                         ),
                         "samples": self.base_counts.get(t.id, MAX_SAMPLES),
                         "keywords": self.keywords.get(t.qualname, {}),
+                        "removed": self.removed.get(t.qualname, []),
                         "skip": self.bad.get(t.id, []),
                     }
                     for t in shard

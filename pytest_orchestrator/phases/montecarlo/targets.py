@@ -240,6 +240,19 @@ def keyword_renames_from(plan: Plan | None) -> dict[str, dict[str, str]]:
     return out
 
 
+def removed_params_from(plan: Plan | None) -> dict[str, list[str]]:
+    """``symbol`` -> the parameters every ``change_signature`` remove takes away: the
+    candidate is called with the base's arguments less those (the body never read them, so
+    the base's behaviour cannot depend on them; only the call spelling changed)."""
+    out: dict[str, list[str]] = {}
+    for step in plan.steps if plan is not None else []:
+        if step.op == "change_signature" and step.args.get("action") == "remove":
+            symbol, param = str(step.args.get("symbol", "")), str(step.args.get("param", ""))
+            if symbol and param:
+                out.setdefault(symbol, []).append(param)
+    return out
+
+
 def definers(tree: Path, names: set[str]) -> dict[str, list[str]]:
     """Modules of ``tree`` that define each name at top level (to follow moves)."""
     found: dict[str, list[str]] = {n: [] for n in names}

@@ -126,12 +126,15 @@ class _Child:
             stream = self.inputs_for(t, func)
             if self.side == "candidate" and t.get("keywords"):
                 func = _renaming_keywords(func, dict(t["keywords"]))
+            if self.side == "candidate" and t.get("removed"):
+                func = _dropping(func, list(t["removed"]), self._base_params(t))
             end.update(self.sample(tid, func, stream, budget, start))
             end["sources"] = stream.sources
             if self.side == "base":
                 path = self.inputs_dir / f"{t['file_id']}.pkl"
                 self.inputs_dir.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(pickle.dumps(stream.used, protocol=pickle.HIGHEST_PROTOCOL))
+                path.with_suffix(".params.json").write_text(json.dumps(_params(func)))
                 if not stream.used and not end.get("skip"):
                     end["skip"] = stream.why or "no inputs"
         except _Skip as exc:
@@ -158,6 +161,14 @@ class _Child:
             self.owner = holder if isinstance(holder, type) else None
             return obj, f"{module}.{name}"
         raise _Skip(f"not found on the {self.side} side ({'; '.join(errors)[:300]})")
+
+    def _base_params(self, t: dict[str, Any]) -> list[str]:
+        """The base function's parameter names, in order, as the base side recorded them."""
+        path = self.inputs_dir / f"{t['file_id']}.params.json"
+        try:
+            return list(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise _Skip(f"base signature unreadable: {exc}") from None
 
     def inputs_for(self, t: dict[str, Any], func: Callable[..., Any]) -> _Inputs:
         if self.side == "candidate":
@@ -393,6 +404,30 @@ def _renaming_keywords(func: Callable[..., Any], names: dict[str, str]) -> Calla
 
     def call(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **{names.get(k, k): v for k, v in kwargs.items()})
+
+    return call
+
+
+def _params(func: Callable[..., Any]) -> list[str]:
+    try:
+        return list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _dropping(
+    func: Callable[..., Any], removed: list[str], base_params: list[str]
+) -> Callable[..., Any]:
+    """``func`` called with the base's arguments less the removed parameters, whether they
+    came by keyword or by their position in the base's signature."""
+    positions = sorted((base_params.index(p) for p in removed if p in base_params), reverse=True)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        kept = list(args)
+        for i in positions:
+            if i < len(kept):
+                del kept[i]
+        return func(*kept, **{k: v for k, v in kwargs.items() if k not in removed})
 
     return call
 
