@@ -307,6 +307,8 @@ class _Inputs:
     used: list[bytes] = field(default_factory=list)
     skip: frozenset[int] = frozenset()
     """Positions (among all inputs produced) that stalled or crashed an earlier child."""
+    stalled: set[bytes] = field(default_factory=set)
+    """The inputs at those positions: never run again, wherever they are drawn."""
     dropped: int = 0
     position: int = 0
     """Position of the input last yielded."""
@@ -319,7 +321,7 @@ class _Inputs:
         position = 0  # over every input produced, kept or skipped: stable across rounds
         for blob, source in self.fixed[: self.limit]:
             self.position, position = position, position + 1
-            if self.position not in self.skip:
+            if not self._stalled(blob):
                 yield self._use(blob, source)
         misses = 0
         while self.generator is not None and len(self.used) < self.limit and misses < 50:
@@ -339,9 +341,16 @@ class _Inputs:
                 continue
             misses = 0
             self.position, position = position, position + 1
-            if self.position in self.skip:
+            if self._stalled(blob):
                 continue  # it stalled or crashed an earlier child: drawn, never run again
             yield self._use(blob, "generated")
+
+    def _stalled(self, blob: bytes) -> bool:
+        """The input at this position stalled or crashed an earlier child, or is equal to one
+        that did (a literal of the module, or a doctest's argument, is drawn again and again)."""
+        if self.position in self.skip:
+            self.stalled.add(blob)
+        return blob in self.stalled
 
     def drop_last(self) -> None:
         """Forget the input just yielded (it hung): it is neither compared nor replayed."""
