@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_orchestrator.phases.montecarlo import phase as mc
-from pytest_orchestrator.phases.montecarlo.differential import FunctionReport, read_report
+from pytest_orchestrator.phases.montecarlo.differential import FunctionReport
 from pytest_orchestrator.phases.montecarlo.targets import inlined_from
 from pytest_orchestrator.plan import Plan, Step
-from tests.phases.montecarlo.test_module_rename import make_run
+from tests.phases.montecarlo.differential_helpers import compare
 
 BASE = '''\
 def flat(items: list[int]) -> list[int]:
@@ -38,19 +37,13 @@ INLINE = Step(id="inline", pool="mutate", op="inline",
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, FunctionReport]:
-    tmp = tmp_path_factory.mktemp("inlined")
-    tree = tmp / "tree"
-    (tree / "src" / "cache").mkdir(parents=True)
-    (tree / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["src"]\n')
-    (tree / "src" / "cache" / "__init__.py").write_text("")
-    (tree / "src" / "cache" / "func.py").write_text(BASE)
-    run = make_run(tmp, tree, ("flat", "total", "other"))
-    base = mc.baseline(run)
-    (tree / "src" / "cache" / "func.py").write_text(INLINED)  # `other` goes too, unplanned
-    mc.candidate(run, base, Plan(command="inline flat", steps=[INLINE]))
-    report = read_report(run.run_dir / mc.DIFFERENTIAL_FILE)
-    assert report is not None
-    return {f.target.rpartition(".")[2]: f for f in report.functions}
+    def change(package: Path) -> None:
+        (package / "func.py").write_text(INLINED)
+
+    return compare(
+        tmp_path_factory.mktemp("inlined"), BASE, change,
+        Plan(command="inline flat", steps=[INLINE]), ("flat", "total", "other"),
+    )  # fmt: skip
 
 
 def test_the_inlined_function_is_not_a_divergence(reports: dict[str, FunctionReport]) -> None:

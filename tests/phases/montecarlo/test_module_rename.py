@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pluggy
 import pytest
 
-from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
-from pytest_orchestrator.phases.montecarlo import phase as mc
-from pytest_orchestrator.phases.montecarlo.differential import FunctionReport, read_report
+from pytest_orchestrator.phases.montecarlo.differential import FunctionReport
 from pytest_orchestrator.phases.montecarlo.outcomes import agree, encode
 from pytest_orchestrator.phases.montecarlo.targets import qualified_renames_from, requalify
-from pytest_orchestrator.plan import Budgets, Plan, Step
-from pytest_orchestrator.run import Run
-from pytest_orchestrator.settings import Settings
-from pytest_orchestrator.tracing import Tracer
+from pytest_orchestrator.plan import Plan, Step
+from tests.phases.montecarlo.differential_helpers import compare
 
 FUNC = '''\
 class Box:
@@ -51,45 +46,21 @@ RENAME = Step(id="rename", pool="mutate", op="rename_module",
               args={"path": "src/cache/func.py", "new_name": "functions"})  # fmt: skip
 
 
-def make_run(
-    tmp_path: Path, tree: Path, functions: tuple[str, ...] = ("factory", "boxed", "where", "label")
-) -> Run:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    settings = Settings(command="rename module cache.func to functions",
-                        run_root=tmp_path / "runs", cache_dir=tmp_path / "cache", seed=7,
-                        budgets=Budgets(montecarlo_seconds=15.0))  # fmt: skip
-    run = Run("modrename", settings, tree, tree, "b", "c0ffee", None, run_dir,
-              pluggy.PluginManager("pytest").hook, Tracer(run_dir / "trace.json"), {})  # fmt: skip
-    run.logic = LogicResult(
-        slices=[RankedSlice(slice=Slice(path="src/cache/func.py", symbol=name, kind="function",
-                                        start_line=1, end_line=2, hash="0", tokens=1), score=1.0)
-                for name in functions],
-        budget_tokens=4000, used_tokens=1,
-    )  # fmt: skip
-    return run
-
-
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, FunctionReport]:
     """Base on ``cache.func``; candidate on ``cache.functions``, where ``label`` also
     changed what it returns for negative numbers (an unrelated behaviour change)."""
-    tmp = tmp_path_factory.mktemp("modrename")
-    tree = tmp / "tree"
-    (tree / "src" / "cache").mkdir(parents=True)
-    (tree / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["src"]\n')
-    (tree / "src" / "cache" / "__init__.py").write_text("")
-    (tree / "src" / "cache" / "func.py").write_text(FUNC)
-    run = make_run(tmp, tree)
-    base = mc.baseline(run)
-    (tree / "src" / "cache" / "func.py").unlink()
-    (tree / "src" / "cache" / "functions.py").write_text(
-        FUNC.replace('"cache.func" if n >= 0 else "other"', '"cache.func" if n >= 0 else "oth"')
-    )
-    mc.candidate(run, base, Plan(command="rename module", steps=[RENAME]))
-    report = read_report(run.run_dir / mc.DIFFERENTIAL_FILE)
-    assert report is not None
-    return {f.target.rpartition(".")[2]: f for f in report.functions}
+
+    def rename(package: Path) -> None:
+        (package / "func.py").unlink()
+        (package / "functions.py").write_text(
+            FUNC.replace('"cache.func" if n >= 0 else "other"', '"cache.func" if n >= 0 else "oth"')
+        )
+
+    return compare(
+        tmp_path_factory.mktemp("modrename"), FUNC, rename,
+        Plan(command="rename module", steps=[RENAME]), ("factory", "boxed", "where", "label"),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["factory", "boxed", "where"])

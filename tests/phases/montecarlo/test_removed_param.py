@@ -5,13 +5,14 @@ rowalign from _append_basic_row`` failed Monte Carlo on the function itself)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pytest_orchestrator.phases.montecarlo import phase as mc
-from pytest_orchestrator.phases.montecarlo.differential import FunctionReport, read_report
+from pytest_orchestrator.phases.montecarlo.differential import FunctionReport
 from pytest_orchestrator.phases.montecarlo.targets import removed_params_from
 from pytest_orchestrator.plan import Plan, Step
-from tests.phases.montecarlo.test_module_rename import make_run
+from tests.phases.montecarlo.differential_helpers import compare
 
 BASE = '''\
 def scaled(value: int, unused: int, factor: int) -> int:
@@ -37,19 +38,13 @@ REMOVE = Step(id="remove", pool="mutate", op="change_signature",
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, FunctionReport]:
-    tmp = tmp_path_factory.mktemp("removed")
-    tree = tmp / "tree"
-    (tree / "src" / "cache").mkdir(parents=True)
-    (tree / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["src"]\n')
-    (tree / "src" / "cache" / "__init__.py").write_text("")
-    (tree / "src" / "cache" / "func.py").write_text(BASE)
-    run = make_run(tmp, tree, ("scaled", "offset"))
-    base = mc.baseline(run)
-    (tree / "src" / "cache" / "func.py").write_text(REMOVED)  # `offset` loses one too, unplanned
-    mc.candidate(run, base, Plan(command="remove unused from scaled", steps=[REMOVE]))
-    report = read_report(run.run_dir / mc.DIFFERENTIAL_FILE)
-    assert report is not None
-    return {f.target.rpartition(".")[2]: f for f in report.functions}
+    def change(package: Path) -> None:
+        (package / "func.py").write_text(REMOVED)
+
+    return compare(
+        tmp_path_factory.mktemp("removed"), BASE, change,
+        Plan(command="remove unused from scaled", steps=[REMOVE]), ("scaled", "offset"),
+    )  # fmt: skip
 
 
 def test_the_planned_removal_is_not_a_divergence(reports: dict[str, FunctionReport]) -> None:
