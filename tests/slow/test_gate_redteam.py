@@ -101,6 +101,30 @@ WEAKENINGS: dict[str, dict[str, Any]] = {
 }
 
 
+SWAPS: dict[str, dict[str, Any]] = {
+    "the function redefined in the test file": edit(
+        "tests/test_fee.py",
+        "from fee import fee\n",
+        "from fee import fee\n\n\ndef fee(amount):\n    return max(1, amount * 2 // 100)\n",
+    ),
+    "the module patched over at import": edit(
+        "tests/test_fee.py",
+        "from fee import fee\n",
+        "import fee as _m\n\n_m.fee = lambda a: max(1, a * 2 // 100)\nfrom fee import fee\n",
+    ),
+    "a module beside the tests shadows it": patch_new_file(
+        "tests/fee.py", "def fee(amount):\n    return max(1, amount * 2 // 100)"
+    ),
+    "an autouse fixture patches it": patch_new_file(
+        "tests/conftest.py",
+        "import pytest\nimport fee\n\n\n@pytest.fixture(autouse=True)\n"
+        "def _fee(monkeypatch):\n"
+        "    monkeypatch.setattr(fee, 'fee', lambda a: max(1, a * 2 // 100))",
+    ),
+}
+"""Test edits that keep every test as strict and make it test something else: refused even
+when the command asks for test changes in words."""
+
 def run_plan(
     pytester: pytest.Pytester,
     repo: Path,
@@ -291,3 +315,30 @@ def test_words_do_not_allow_weakening(
         pytester, repo, [BUG, WEAKENINGS["skip marker"]], command="Update the tests for the fee"
     )
     assert_refused(result, repo, before)
+
+
+@pytest.mark.parametrize("how", sorted(SWAPS))
+def test_words_do_not_allow_swapping_out_the_code_under_test(
+    how: str, pytester: pytest.Pytester, make_repo: Callable[..., Path]
+) -> None:
+    """ "… and update the tests" allows test edits; not ones that stop the tests calling
+    the project's code while the change breaks it."""
+    repo = make_repo(FILES)
+    before = snapshot(repo)
+    result = run_plan(
+        pytester, repo, [BUG, SWAPS[how]], command="Change the fee and update the tests"
+    )
+    assert_refused(result, repo, before)
+    result.stdout.fnmatch_lines(["*code under test replaced*"])
+
+
+def test_words_allow_a_new_expected_value(
+    pytester: pytest.Pytester, make_repo: Callable[..., Path]
+) -> None:
+    """The honest counterpart: the fee changes and the test's expected value with it."""
+    repo = make_repo(FILES)
+    expect = edit("tests/test_fee.py", "fee(1000) == 20", "fee(1000) == 30", step_id="expect")
+    result = run_plan(
+        pytester, repo, [BUG, expect], command="Make the fee three percent and update the tests"
+    )
+    assert result.ret == 0, result.stdout.str()

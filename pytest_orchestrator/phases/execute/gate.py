@@ -46,10 +46,11 @@ from pytest_orchestrator.options import (
     GATE_TIMEOUT_FACTOR,
     GATE_TIMEOUT_FLOOR,
 )
-from pytest_orchestrator.phases.execute import integrity
+from pytest_orchestrator.phases.execute import integrity, substitution
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
-from pytest_orchestrator.repo.git import changes_since
+from pytest_orchestrator.repo.git import changes_since, git
+from pytest_orchestrator.repo.layout import source_roots
 
 REFACTOR_OPS: Final = frozenset(
     {"rename_symbol", "move_symbol", "rename_module", "change_signature", "extract", "inline"}
@@ -160,18 +161,37 @@ def findings(
     names: Mapping[str, str],
 ) -> list[Finding]:
     """Every way the diff weakens the gate, plus free test edits when none are allowed."""
-    files = []
+    files: list[integrity.FileChange] = []
+    code: list[integrity.FileChange] = []
     for change in changed:
         name = PurePosixPath(change.path).name
-        if change.path in is_test or is_test_path(change.path) or name in integrity.CONFIG_FILES:
+        test = change.path in is_test or is_test_path(change.path)
+        if test or name in integrity.CONFIG_FILES or name.endswith(".py"):
             old = None if change.status == "A" else base_text(tree, base_commit, change.path)
             new_path = tree / change.path
             new = None if change.status == "D" else new_path.read_text("utf-8", errors="replace")
-            files.append(integrity.FileChange(change.path, old, new))
+            (files if test or name in integrity.CONFIG_FILES else code).append(
+                integrity.FileChange(change.path, old, new)
+            )
         elif change.status == "A":  # only its name matters (sitecustomize, .pth, shadowing)
             files.append(integrity.FileChange(change.path, None, ""))
     found = integrity.findings(
-        files, is_test=lambda p: p in is_test or is_test_path(p), renames=names
+        [*files, *(c for c in code if c.base is None)],
+        is_test=lambda p: p in is_test or is_test_path(p),
+        renames=names,
+    )
+    project = substitution.Project(
+        modules=project_modules(tree, base_commit),
+        changed=frozenset(
+            name for c in code for name in substitution.changed_definitions(c.base, c.new)
+        ),
+        is_package=lambda folder: (tree / folder / "__init__.py").is_file(),
+    )
+    found += substitution.findings(
+        [*files, *code],
+        is_test=lambda p: p in is_test or is_test_path(p),
+        project=project,
+        renames=names,
     )
     if not edits.allowed_because:
         for path, ops in sorted(edits.free.items()):
@@ -184,6 +204,13 @@ def findings(
                 )
             )
     return found
+
+
+def project_modules(tree: Path, base_commit: str) -> dict[str, frozenset[str]]:
+    """The project's top-level importable names at the base (`substitution.top_level`)."""
+    listed = git("ls-tree", "-r", "-z", "--name-only", base_commit, cwd=tree, read_only=True)
+    paths = [p for p in listed.split("\0") if p.endswith(".py") and not is_test_path(p)]
+    return substitution.top_level(paths, ["", *source_roots(tree)])
 
 
 def config_args(tree: Path, scratch: Path, base_commit: str, inifile: str | None) -> list[str]:

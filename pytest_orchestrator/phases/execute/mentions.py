@@ -315,9 +315,7 @@ def update_module(
     return out
 
 
-def _sub_in_prose(
-    text: str, pattern: re.Pattern[str], new: str, rel: str, out: Mentions
-) -> str:
+def _sub_in_prose(text: str, pattern: re.Pattern[str], new: str, rel: str, out: Mentions) -> str:
     """``text`` with ``pattern`` replaced in its comments and docstrings only (the code is
     rope's; other strings are data)."""
     try:
