@@ -342,3 +342,22 @@ def test_words_allow_a_new_expected_value(
         pytester, repo, [BUG, expect], command="Make the fee three percent and update the tests"
     )
     assert result.ret == 0, result.stdout.str()
+
+
+def test_code_that_behaves_differently_under_the_tests_is_refused(
+    pytester: pytest.Pytester, make_repo: Callable[..., Path]
+) -> None:
+    """The bug hidden from the tests by the code itself (two percent under pytest, three
+    for users): the suite passes; the gate does not."""
+    repo = make_repo(FILES)
+    before = snapshot(repo)
+    hide = edit(
+        "fee.py",
+        "    return max(1, amount * 2 // 100)",
+        "    import os\n\n    rate = 2 if 'PYTEST_CURRENT_TEST' in os.environ else 3\n"
+        "    return max(1, amount * rate // 100)",
+        step_id="hide",
+    )
+    result = run_plan(pytester, repo, [hide])
+    assert_refused(result, repo, before)
+    result.stdout.fnmatch_lines(["*code under test replaced*asks whether a test run*"])

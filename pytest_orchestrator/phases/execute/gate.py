@@ -15,7 +15,8 @@ stand in for it — and the attempt is green only if:
 * **baseline parity** holds: every test that passed at the base is collected and passes,
   its id mapped through the plan's renames (``test_x[old_name]`` -> ``test_x[new_name]``);
   not collected, skipped, xfailed or deselected is red, each id named;
-* **nothing weakens it in the diff** (`pytest_orchestrator.phases.execute.integrity`).
+* **nothing weakens it in the diff** (`pytest_orchestrator.phases.execute.integrity`), nor
+  swaps out the code the tests call (`pytest_orchestrator.phases.execute.substitution`).
 
 Test files may change only as the mechanical result of a refactor op (rope rewriting
 imports and calls) or when the command asks for test changes in words ("add tests for …").

@@ -13,7 +13,10 @@ those swaps in the diff:
   project's top-level modules (pytest puts a test file's folder, and the rootdir, on
   ``sys.path`` first, so ``tests/fee.py`` is what ``import fee`` finds);
 * **patched-over code**: test code that assigns, ``setattr``s, ``monkeypatch``es or
-  ``mock.patch``es a name the change itself defines or alters, or writes ``sys.modules``.
+  ``mock.patch``es a name the change itself defines or alters, or writes ``sys.modules``;
+* **code that knows it is tested**: code outside the tests that newly asks whether a test
+  run is calling it (``PYTEST_CURRENT_TEST``, ``"pytest" in sys.modules``, ``sys.argv``),
+  so the tests see one behaviour and users another.
 
 Only what the change adds counts: a patch the base's tests already made is the base's own
 test design. Everything here is pure: texts in, findings out.
@@ -34,6 +37,9 @@ from pytest_orchestrator.phases.execute.integrity import FileChange, rename_iden
 PATCH_CALLS: Final = frozenset({"setattr", "delattr", "patch", "object", "setitem", "dict"})
 """Calls that replace an attribute or an item: ``setattr``, ``monkeypatch.setattr``,
 ``mock.patch``, ``patch.object``, ``monkeypatch.setitem``, ``patch.dict``."""
+TEST_MODULES: Final = frozenset({"pytest", "_pytest", "unittest", "xdist"})
+"""Modules whose presence (``"pytest" in sys.modules``, ``in sys.argv[0]``) tells code that a
+test run is calling it; so does any ``PYTEST_*`` environment variable."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ def findings(
             found += _shadowing(change.path, project)
         if is_test(change.path) and change.new is not None:
             found += _swaps(change, project, names)
+        elif change.new is not None:
+            found += _test_detection(change)
     return found
 
 
@@ -124,6 +132,52 @@ def _shadowing(path: str, project: Project) -> list[Finding]:
             f"{name!r} ({where}) for the tests run from its folder",
         )
     ]
+
+
+# ---------------------------------------------------------------------------- test detection
+
+
+def _test_detection(change: FileChange) -> list[Finding]:
+    new = _tree(change.new)
+    if new is None:
+        return []
+    base = _tree(change.base)
+    before = Counter(value for value, _ in _signals(base)) if base is not None else Counter()
+    found = []
+    for value, line in _signals(new):
+        if before[value] > 0:
+            before[value] -= 1
+            continue
+        found.append(
+            Finding(
+                path=change.path,
+                line=line,
+                kind="code under test replaced",
+                detail=f"`{_short(value)}`: the code asks whether a test run is calling it, so "
+                "the tests would see other behaviour than its users do",
+            )
+        )
+    return found
+
+
+def _signals(tree: ast.Module) -> Iterator[tuple[str, int]]:
+    """Where ``tree`` tells whether it runs under the tests: a ``PYTEST_*`` name, a test
+    module's name tested with ``in`` or looked up in ``sys.modules``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and str(node.value).startswith("PYTEST_"):
+            yield str(node.value), node.lineno
+        elif isinstance(node, ast.Compare) and _module_name(node.left):
+            if any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):
+                yield ast.unparse(node), node.lineno
+        elif isinstance(node, ast.Subscript | ast.Call):
+            looked_up = node.value if isinstance(node, ast.Subscript) else node.func
+            key = node.slice if isinstance(node, ast.Subscript) else next(iter(node.args), None)
+            if "sys.modules" in ast.unparse(looked_up) and key is not None and _module_name(key):
+                yield ast.unparse(node), node.lineno
+
+
+def _module_name(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value in TEST_MODULES
 
 
 # ---------------------------------------------------------------------------- test files

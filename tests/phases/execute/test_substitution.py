@@ -170,3 +170,28 @@ def test_top_level_names_follow_source_roots() -> None:
         "shop": frozenset({"src/shop/__init__.py", "src/shop/cart.py"}),
         "setup": frozenset({"setup.py"}),
     }
+
+
+@pytest.mark.parametrize(
+    "asks",
+    [
+        "os.environ.get('PYTEST_CURRENT_TEST')",
+        "'PYTEST_XDIST_WORKER' in os.environ",
+        "'pytest' in sys.modules",
+        "sys.modules.get('_pytest') is not None",
+        "'pytest' in sys.argv[0]",
+    ],
+)
+def test_code_that_asks_whether_it_is_tested_is_found(asks: str) -> None:
+    bugged = BUGGED.replace(
+        "    return max(1, amount * 3 // 100)",
+        f"    rate = 2 if {asks} else 3\n    return max(1, amount * rate // 100)",
+    )
+    (found,) = kinds(bugged, base=FEE, path="fee.py")
+    assert "asks whether a test run is calling it" in found
+
+
+def test_asking_as_the_base_already_did_is_not_the_change() -> None:
+    base = "import sys\n\nTESTING = 'pytest' in sys.modules\n" + FEE
+    assert kinds(base.replace("* 2 //", "* 3 //"), base=base, path="fee.py") == []
+    assert kinds(FEE.replace("1)", "2)"), base=FEE, path="fee.py") == []
