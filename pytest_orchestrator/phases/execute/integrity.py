@@ -9,8 +9,8 @@ finding names ``file:line`` and what changed, independent of how the run went:
   ``pytest.skip()`` / ``xfail()`` / ``importorskip()`` / ``skipTest()`` calls added;
 * fewer checks per test function (``assert``, ``assert*`` calls, ``pytest.raises`` /
   ``warns`` / ``approx``), a comparison made weaker (``==`` -> ``>=``, a comparison ->
-  a bare truth test, ``or True``), a widened ``approx`` tolerance, fewer parametrized
-  cases, an early ``return``;
+  a bare truth test, ``or True``, ``x == x``), a widened ``approx`` tolerance, fewer
+  parametrized cases, an early ``return``;
 * deleted test functions or test files;
 * new pytest hooks, ``collect_ignore``, ``pytest_plugins`` or ``pytestmark`` in test
   files and conftests, and any change to the pytest configuration (``addopts``,
@@ -355,6 +355,9 @@ def _expr_strength(node: ast.expr) -> int:
     if isinstance(node, ast.Constant):
         return 0 if node.value else 3
     if isinstance(node, ast.Compare):
+        sides = [ast.dump(side) for side in (node.left, *node.comparators)]
+        if len(set(sides)) < len(sides):  # `x == x`: true whatever the code does
+            return 0
         return min(_STRENGTH.get(type(op), 1) for op in node.ops)
     if isinstance(node, ast.BoolOp):
         parts = [_expr_strength(v) for v in node.values]

@@ -12,6 +12,7 @@ those swaps in the diff:
 * **a shadowing module**: a new module outside any package whose name is one of the
   project's top-level modules (pytest puts a test file's folder, and the rootdir, on
   ``sys.path`` first, so ``tests/fee.py`` is what ``import fee`` finds);
+* **a test turned away**: a test that used a name the change alters no longer does;
 * **patched-over code**: test code that assigns, ``setattr``s, ``monkeypatch``es or
   ``mock.patch``es a name the change itself defines or alters, or writes ``sys.modules``;
 * **code that knows it is tested**: code outside the tests that newly asks whether a test
@@ -200,6 +201,8 @@ def _swaps(change: FileChange, project: Project, renames: dict[str, str]) -> Ite
                 detail=f"{name!r}, imported from the project ({after.imported[name]}), is "
                 f"bound again to {what}: the tests no longer use the project's {name!r}",
             )
+    if base is not None:
+        yield from _turned_away(change.path, base, new, project, renames)
     for target, count in after.patches.items():
         if count > (before.patches[target] if before else 0):
             line, _ = after.where[target]
@@ -210,6 +213,44 @@ def _swaps(change: FileChange, project: Project, renames: dict[str, str]) -> Ite
                 kind="code under test replaced",
                 detail=f"the tests replace {target}{altered}",
             )
+
+
+def _turned_away(
+    path: str, base: ast.Module, new: ast.Module, project: Project, renames: dict[str, str]
+) -> Iterator[Finding]:
+    """Tests that used a name the change alters at the base and no longer do."""
+    now = dict(_tests(new))
+    for old_name, (_, used) in _tests(base):
+        name = rename_identifiers(old_name, renames)
+        if name not in now:
+            continue  # a deleted test is integrity's finding
+        dropped = {rename_identifiers(u, renames) for u in used} & project.changed
+        line, still = now[name]
+        for gone in sorted(dropped - still):
+            yield Finding(
+                path=path,
+                line=line,
+                kind="code under test replaced",
+                detail=f"{name} no longer uses {gone!r}, which the change alters",
+            )
+
+
+def _tests(tree: ast.Module) -> Iterator[tuple[str, tuple[int, set[str]]]]:
+    """Each test function (``test*``, in ``Test*`` classes too) -> its line and the names it
+    uses (decorators included: ``parametrize`` may pass the function under test)."""
+    for node in tree.body:
+        functions = node.body if isinstance(node, ast.ClassDef) else [node]
+        prefix = f"{node.name}." if isinstance(node, ast.ClassDef) else ""
+        for function in functions:
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) and (
+                function.name.startswith("test")
+            ):
+                used = {
+                    n.id if isinstance(n, ast.Name) else n.attr
+                    for n in ast.walk(function)
+                    if isinstance(n, ast.Name | ast.Attribute)
+                }
+                yield f"{prefix}{function.name}", (function.lineno, used)
 
 
 class _Scan:

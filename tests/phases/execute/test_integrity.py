@@ -63,6 +63,10 @@ def kinds(new: str | None, base: str | None = BASE, path: str = "tests/test_fee.
         (BASE.replace("assert fee(1000) == 20", "assert fee(1000) > 0"), "assertion loosened"),
         (BASE.replace("assert fee(1000) == 20", "assert fee(1000)"), "assertion loosened"),
         (
+            BASE.replace("assert fee(1000) == 20", "assert fee(1000) == fee(1000)"),
+            "assertion loosened",
+        ),
+        (
             BASE.replace("assert fee(1000) == 20", "assert fee(1000) == 20 or True"),
             "assertion loosened",
         ),

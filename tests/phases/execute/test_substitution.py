@@ -195,3 +195,10 @@ def test_asking_as_the_base_already_did_is_not_the_change() -> None:
     base = "import sys\n\nTESTING = 'pytest' in sys.modules\n" + FEE
     assert kinds(base.replace("* 2 //", "* 3 //"), base=base, path="fee.py") == []
     assert kinds(FEE.replace("1)", "2)"), base=FEE, path="fee.py") == []
+
+
+def test_a_test_turned_away_from_the_altered_code_is_found() -> None:
+    """The test now checks another function (a copy of the old behaviour, say)."""
+    (found,) = kinds(TEST.replace("assert fee(1000)", "assert helper(1000)"))
+    assert "test_two_percent no longer uses 'fee', which the change alters" in found
+    assert kinds(TEST.replace("assert fee(1000) == 20", "assert fee(1000) == 30")) == []
