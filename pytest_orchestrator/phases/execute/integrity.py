@@ -8,9 +8,11 @@ finding names ``file:line`` and what changed, independent of how the run went:
 * skip / skipif / xfail markers (on the test, its class or ``pytestmark``) and
   ``pytest.skip()`` / ``xfail()`` / ``importorskip()`` / ``skipTest()`` calls added;
 * fewer checks per test function (``assert``, ``assert*`` calls, ``pytest.raises`` /
-  ``warns`` / ``approx``), a comparison made weaker (``==`` -> ``>=``, a comparison ->
-  a bare truth test, ``or True``, ``x == x``), a widened ``approx`` tolerance, fewer
-  parametrized cases, an early ``return``;
+  ``warns`` / ``approx``; a check inside a ``try`` or ``suppress`` / ``pytest.raises``
+  block that catches a failed check does not count, nor does ``raises`` of such an
+  error), a comparison made weaker (``==`` -> ``>=``, a comparison -> a bare truth test,
+  ``or True``, ``x == x``), a widened ``approx`` tolerance, fewer parametrized cases, an
+  early ``return``;
 * deleted test functions or test files;
 * new pytest hooks, ``collect_ignore``, ``pytest_plugins`` or ``pytestmark`` in test
   files and conftests, and any change to the pytest configuration (``addopts``,
@@ -289,14 +291,18 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, is_test: bool) -> _F
     for decorator in node.decorator_list:
         fn.skip_markers += _skip_names(decorator)
         fn.cases += _parametrize_cases(decorator)
+    swallowed = _swallowed(node)
     body_nodes = (child for statement in node.body for child in ast.walk(statement))
     for child in body_nodes:
+        if id(child) in swallowed:
+            continue
         if isinstance(child, ast.Assert):
             fn.checks += 1
             fn.asserts.append(child)
         elif isinstance(child, ast.Call):
             called = _called_name(child)
-            if called.startswith("assert") or called in CHECK_CALLS:
+            broad = called == "raises" and any(_broad(arg) for arg in child.args)
+            if called.startswith("assert") or (called in CHECK_CALLS and not broad):
                 fn.checks += 1
                 if called.startswith("assert"):
                     fn.asserts.append(child)
@@ -306,6 +312,48 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, is_test: bool) -> _F
     body = node.body
     fn.early_return = sum(isinstance(s, ast.Return) for s in body[:-1])
     return fn
+
+
+BROAD_ERRORS: Final = frozenset({"AssertionError", "Exception", "BaseException"})
+"""Exceptions a failed check raises (``assert``: AssertionError; ``pytest.fail``: a
+BaseException): catching one around a check makes the check pass whatever happens."""
+
+
+def _swallowed(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
+    """Ids of the nodes whose failure cannot fail the test: inside a ``try`` whose handler
+    catches a broad error (or everything) without raising, or inside ``with
+    contextlib.suppress(...)`` / ``pytest.raises(...)`` of a broad error."""
+    out: set[int] = set()
+    for node in ast.walk(function):
+        if _catches_failures(node):
+            body: list[ast.stmt] = getattr(node, "body", [])
+            out.update(id(n) for statement in body for n in ast.walk(statement))
+    return out
+
+
+def _catches_failures(node: ast.AST) -> bool:
+    if isinstance(node, ast.Try | ast.TryStar):
+        return any(
+            _broad(h.type) and not any(isinstance(n, ast.Raise) for n in ast.walk(h))
+            for h in node.handlers
+        )
+    if isinstance(node, ast.With | ast.AsyncWith):
+        return any(
+            isinstance(item.context_expr, ast.Call)
+            and _called_name(item.context_expr) in ("suppress", "raises")
+            and any(_broad(arg) for arg in item.context_expr.args)
+            for item in node.items
+        )
+    return False
+
+
+def _broad(error: ast.expr | None) -> bool:
+    """Whether an ``except`` clause's type (None: bare) catches a failed check."""
+    if error is None:
+        return True
+    if isinstance(error, ast.Tuple):
+        return any(_broad(e) for e in error.elts)
+    return _called_name(error) in BROAD_ERRORS
 
 
 def _called_name(node: ast.expr) -> str:

@@ -59,6 +59,28 @@ def kinds(new: str | None, base: str | None = BASE, path: str = "tests/test_fee.
             "skip call added",
         ),
         (BASE.replace("    assert fee(500) == 10\n", ""), "fewer assertions"),
+        (
+            BASE.replace(
+                "    assert fee(500) == 10\n",
+                "    try:\n        assert fee(500) == 10\n"
+                "    except AssertionError:\n        pass\n",
+            ),
+            "fewer assertions",
+        ),
+        (
+            BASE.replace(
+                "    assert fee(500) == 10\n",
+                "    with contextlib.suppress(Exception):\n        assert fee(500) == 10\n",
+            ),
+            "fewer assertions",
+        ),
+        (
+            BASE.replace(
+                "    assert fee(500) == 10\n",
+                "    with pytest.raises(BaseException):\n        assert fee(500) == 10\n",
+            ),
+            "fewer assertions",
+        ),
         (BASE.replace("assert fee(1000) == 20", "assert fee(1000) >= 20"), "assertion loosened"),
         (BASE.replace("assert fee(1000) == 20", "assert fee(1000) > 0"), "assertion loosened"),
         (BASE.replace("assert fee(1000) == 20", "assert fee(1000)"), "assertion loosened"),
