@@ -361,3 +361,31 @@ def test_code_that_behaves_differently_under_the_tests_is_refused(
     result = run_plan(pytester, repo, [hide])
     assert_refused(result, repo, before)
     result.stdout.fnmatch_lines(["*code under test replaced*asks whether a test run*"])
+
+
+GOLDEN_TEST = """\
+from pathlib import Path
+
+from fee import fee
+
+
+def test_fee_matches_the_golden_file():
+    golden = Path(__file__).parent.parent / "golden" / "fee.txt"
+    assert fee(1000) == int(golden.read_text())
+"""
+
+
+def test_editing_the_expected_output_is_a_test_edit(
+    pytester: pytest.Pytester, make_repo: Callable[..., Path]
+) -> None:
+    """The bug plus a golden file (outside any tests folder) rewritten to match it: refused,
+    as a test edit; the same with words asking for test changes goes through, marked."""
+    files = {"fee.py": FEE, "tests/test_golden.py": GOLDEN_TEST, "golden/fee.txt": "20\n"}
+    repo = make_repo({**files, "pyproject.toml": PYPROJECT})
+    before = snapshot(repo)
+    golden = edit("golden/fee.txt", "20", "30", step_id="golden")
+    result = run_plan(pytester, repo, [BUG, golden])
+    assert_refused(result, repo, before)
+    result.stdout.fnmatch_lines(["*golden/fee.txt: test edited*files the tests name*"])
+    result = run_plan(pytester, repo, [BUG, golden], command="Change the fee and update the tests")
+    assert result.ret == 0, result.stdout.str()

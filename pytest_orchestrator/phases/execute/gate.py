@@ -105,6 +105,28 @@ def test_files(baseline: TestRunResult) -> set[str]:
     return {t.nodeid.split("::", 1)[0] for t in baseline.tests}
 
 
+def files_tests_name(
+    tree: Path, base_commit: str, changed: Iterable[Change], held: set[str]
+) -> set[str]:
+    """Changed files that are not Python but whose name a test file holds at the base
+    (expected outputs, snapshots, fixtures' data, wherever they live): editing one edits
+    what the tests expect, so it counts as a test edit. Configuration files are left to
+    `integrity`, which compares their pytest settings."""
+    data = set()
+    for change in changed:
+        name = PurePosixPath(change.path).name
+        if change.status == "A" or name.endswith((".py", ".pyi")) or name in integrity.CONFIG_FILES:
+            continue  # configuration has its own checks (`integrity`)
+        listed = git(
+            "grep", "-l", "-z", "-F", "-e", name, base_commit, cwd=tree, check=False,
+            read_only=True,
+        )  # fmt: skip
+        naming = (entry.split(":", 1)[-1] for entry in listed.split("\0") if entry)
+        if any(path in held or is_test_path(path) for path in naming):
+            data.add(change.path)
+    return data
+
+
 @dataclass(frozen=True)
 class TestEdits:
     """How the attempt touched the tests, and which of those edits are allowed."""
@@ -200,8 +222,14 @@ def findings(
                 Finding(
                     path=path,
                     kind="test edited",
-                    detail=f"changed by {', '.join(ops)}: test files change only through a "
-                    "refactor op, or when the command asks for test changes in words",
+                    detail=f"changed by {', '.join(ops)}: test files"
+                    + (
+                        ""
+                        if path.endswith(".py") or is_test_path(path)
+                        else " (and files the tests name)"
+                    )
+                    + " change only through a refactor op, or when the command asks for test "
+                    "changes in words",
                 )
             )
     return found

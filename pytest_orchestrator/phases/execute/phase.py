@@ -177,6 +177,7 @@ class Executor:
         changed = gate.changes(root, run.base_commit)
         self._touched.update(c.path for c in changed)  # restored test files included
         held = gate.test_files(baseline)
+        held |= gate.files_tests_name(root, run.base_commit, changed, held)
         names = gate.renames(plan) | reshape.moved_test_ids(root, plan)
         edits = gate.classify(changed, steps, is_test=held, command=run.command)
         found = gate.findings(root, run.base_commit, changed, edits, is_test=held, names=names)
