@@ -15,7 +15,8 @@ read anything, so it runs every time; so does pre-commit. Only a completed run (
 
 Stored in ``checks.sqlite`` in the cache directory (`pytest_orchestrator.store`): never
 needed for correctness, so a locked or corrupt file is a miss, never an error.
-``--orchestrate-fresh`` skips it.
+``--orchestrate-fresh`` does not read it (and stores what it measured), like the
+baseline's cache.
 """
 
 from __future__ import annotations

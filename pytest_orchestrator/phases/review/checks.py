@@ -154,7 +154,8 @@ class BaseSide:
                 timeout, results = run.settings.check_timeout, {}
                 for t in tools:
                     key = keys.get(t.name)
-                    hit = cache.get(key) if key is not None else None
+                    # --orchestrate-fresh: measured now, then stored
+                    hit = None if key is None or run.settings.fresh else cache.get(key)
                     if hit is not None:
                         results[t.name] = ToolRun("ok", hit[0], hit[1])
                         self.cached[t.name] = hit[2]
@@ -175,8 +176,8 @@ class BaseSide:
             return results
 
     def _keys(self, tools: list[Tool]) -> dict[str, str]:
-        """Each cacheable tool's key (none with ``--orchestrate-fresh``)."""
-        if self.run.settings.fresh or not any(t.name in base_cache.CACHED for t in tools):
+        """Each cacheable tool's key."""
+        if not any(t.name in base_cache.CACHED for t in tools):
             return {}
         try:
             tree = git("rev-parse", f"{self.run.base_commit}^{{tree}}", cwd=self.run.worktree)

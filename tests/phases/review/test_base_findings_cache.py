@@ -131,11 +131,13 @@ def test_a_damaged_row_is_a_miss(repo: Path, tmp_path: Path) -> None:
     assert side.cached == {}
 
 
-def test_fresh_ignores_the_cache(repo: Path, tmp_path: Path) -> None:
+def test_fresh_ignores_the_cache_and_refills_it(repo: Path, tmp_path: Path) -> None:
     ruff_at_base(base_run(repo, tmp_path, 1))
     _, side = ruff_at_base(base_run(repo, tmp_path, 2, fresh=True))
     assert side.cached == {}
     assert side.root.is_dir()
+    _, side = ruff_at_base(base_run(repo, tmp_path, 3))
+    assert side.cached == {"ruff": "run2"}
 
 
 def test_a_failed_run_is_not_stored(
