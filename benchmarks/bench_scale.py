@@ -19,6 +19,10 @@ Usage::
 
     python benchmarks/bench_scale.py REPO --rename OLD NEW [--path FILE] [--dont-write-bytecode]
 
+The output is the JSON record, then a summary in words: each run's wall and CPU seconds,
+the warm run's CPU against the bare suite's (the goal: at most 1.3x), whether the warm run
+really reused the baseline and the linters' base findings, and the load average.
+
 With ``--in-place`` REPO is used as it is (a clone of your own, already run cold once, so
 the baseline and the impact map are cached): only the bare suite, the warm run and the dry
 run are timed, and REPO is not deleted.
@@ -79,6 +83,12 @@ def split(run_dir: Path) -> dict[str, Any]:
             for a in record["attempts"]
         ],
         "outcome": record["exit_reason"],
+        "checks_reused": [
+            c["name"]
+            for a in record["attempts"]
+            for c in a.get("checks", [])
+            if "base findings reused" in c.get("detail", "")
+        ],
     }
 
 
@@ -154,7 +164,52 @@ def main() -> None:
         results["ratio_cold_to_bare"] = round(results["cold"]["wall"] / bare, 2)
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
+    print(summary(results))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The figures in words, for a reader who was not there."""
+    bare = results["bare"]
+    lines = [
+        f"{results['repo']}: {results['command']!r}"
+        + (", PYTHONDONTWRITEBYTECODE=1" if results["PYTHONDONTWRITEBYTECODE"] else ""),
+        "CPU = user + system seconds of the whole process tree (the comparison to trust on a",
+        "shared machine); wall = elapsed seconds.",
+        f"  bare suite    wall {bare['wall']:7.2f}  CPU {bare['cpu']:7.2f}",
+    ]
+    for name in ("cold", "warm"):
+        if name not in results:
+            continue
+        r = results[name]
+        ratio = r["cpu"] / bare["cpu"]
+        goal = "  (goal <= 1.30x: " + ("met" if ratio <= 1.3 else "NOT met") + ")"
+        lines.append(
+            f"  rename, {name:4}  wall {r['wall']:7.2f}  CPU {r['cpu']:7.2f}  = "
+            f"{ratio:.2f}x the bare suite's CPU, {r['wall'] / bare['wall']:.2f}x its wall"
+            + (goal if name == "warm" else "")
+        )
+        reused = ", ".join(r["checks_reused"]) or "none"
+        lines.append(
+            f"    outcome {r['outcome']}; baseline {'reused' if r['cached'] else 'RUN (not warm)'};"
+            f" linters' base findings reused: {reused}; tests in the run's own record"
+            f" {r['gate_tests']:.1f} s wall"
+        )
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
+        lines.append(f"    phases (wall s): {phases}")
+    dry = results["dry"]
+    lines.append(
+        f"  dry run       wall {dry['wall']:7.2f}  CPU {dry['cpu']:7.2f}  (Map {dry['map']:.2f})"
+    )
+    before, after = results["load_average"], results["load_average_after"]
+    lines.append(
+        "  load average (1/5/15 min) before the orchestrated runs "
+        + "/".join(f"{x:.1f}" for x in before)
+        + ", after the dry run "
+        + "/".join(f"{x:.1f}" for x in after)
+        + " (2 cores: above ~2 the wall times are inflated, CPU less so)"
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pytest_orchestrator.errors import RepositoryError
@@ -22,16 +23,22 @@ _IDENTITY = {
 
 
 def git(
-    *args: str, cwd: Path, check: bool = True, stdin: str | None = None, read_only: bool = False
+    *args: str,
+    cwd: Path,
+    check: bool = True,
+    stdin: str | None = None,
+    read_only: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> str:
     """Run ``git args`` in ``cwd`` and return its stdout; a failure raises `RepositoryError`.
 
     ``read_only`` sets ``GIT_OPTIONAL_LOCKS=0``: a reading command (``status``, ``diff``)
-    then never refreshes, and so never rewrites or locks, the index.
+    then never refreshes, and so never rewrites or locks, the index. ``extra_env`` is added
+    to the environment (``GIT_INDEX_FILE``, say).
     """
     if shutil.which("git") is None:
         raise RepositoryError("git is not installed: install git and run again")
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(extra_env or {})}
     if read_only:
         env["GIT_OPTIONAL_LOCKS"] = "0"
     for key, value in _IDENTITY.items():
@@ -140,3 +147,23 @@ def changes_since(root: Path, commit: str) -> list[tuple[str, str]]:
         if path:
             found.setdefault(path, "A")
     return sorted((status, path) for path, status in found.items())
+
+
+def export(root: Path, commit: str, dest: Path, paths: Sequence[str] = ()) -> None:
+    """Write the files of ``commit`` (only ``paths``, which must exist there, when given)
+    under ``dest``, as a checkout writes them (attributes and filters applied), without
+    touching ``root``'s index or working tree.
+
+    Git writes the files itself (``read-tree`` into an index of its own, then
+    ``checkout-index --prefix``): no archive is streamed through Python, and nothing is
+    registered in the repository (no worktree entry a killed run could leave behind). The
+    temporary index sits beside ``dest``, so whoever deletes ``dest``'s parent deletes it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    index = dest.parent / f".{dest.name}.index"
+    try:
+        extra = {"GIT_INDEX_FILE": str(index)}
+        git("read-tree", commit, cwd=root, extra_env=extra)
+        listed = ["--", *paths] if paths else ["--all"]
+        git("checkout-index", "--force", f"--prefix={dest}/", *listed, cwd=root, extra_env=extra)
+    finally:
+        index.unlink(missing_ok=True)

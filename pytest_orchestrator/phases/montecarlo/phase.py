@@ -146,10 +146,6 @@ def _run_side(
     simulating = has_simulations(run.worktree)
     cores = _parallel(run)
     sampler = differential.Sampler.for_run(run, side, seed, plan, paths.work)
-    if side == "base" and sampler.targets:
-        from pytest_orchestrator.phases.montecarlo import shrink
-
-        shrink.snapshot(run.worktree, paths.work / shrink.BASE_SNAPSHOT)  # for shrinking later
     # The simulations take one core for the whole phase; capture and sampling share the rest.
     sampler.parallel = max(1, cores - 1) if simulating else cores
     sample_until = start + cap * SOFT_SHARE
@@ -191,7 +187,7 @@ def _run_side(
     if side == "candidate" and report.functions:
         from pytest_orchestrator.phases.montecarlo import shrink
 
-        shrink.improve(report, sampler, env, deadline, run.gauge)
+        shrink.improve(report, sampler, run.base_commit, env, deadline, run.gauge)
     report.write(run.run_dir / DIFFERENTIAL_FILE)
     notes += report.notes()
     seconds = round(time.monotonic() - start, 3)

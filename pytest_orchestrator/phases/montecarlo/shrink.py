@@ -4,9 +4,10 @@ Sampling finds divergent inputs such as ``fractional_kelly(0.9731..., 0.9488...)
 reads ``fractional_kelly(1.0, 1.0)`` faster. With the time the cap leaves, each divergent
 function's counterexample is simplified one argument at a time (numbers towards 0, 1 and
 rounder values, strings and containers shorter) and every variant runs on both sides, base in
-a snapshot of the base tree taken before any edit, candidate in the worktree, each in its own
+a snapshot of the base commit, candidate in the worktree, each in its own
 child as always. The smallest variant that still diverges replaces the counterexample; a few
-rounds repeat that.
+rounds repeat that. The base snapshot is written from the base commit only when there is a
+counterexample to shrink.
 
 Only inputs made of builtins are shrunk: the parent unpickles the counterexample to build
 variants, and must never import the target's code (a restricted unpickler refuses anything
@@ -30,7 +31,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import pickle
 import shutil
 import time
@@ -38,8 +38,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.guard.children import ChildSpec, Guard, run_children
 from pytest_orchestrator.phases.montecarlo.targets import top_level
+from pytest_orchestrator.repo.git import export, git
 
 if TYPE_CHECKING:
     from pytest_orchestrator.phases.montecarlo.differential import (
@@ -55,21 +57,26 @@ MAX_FUNCTIONS: Final = 3
 ROUND_SECONDS: Final = 2.5
 """Time one round needs (two child start-ups); no round starts with less left."""
 SNAPSHOT_FILES: Final = 5000
-_IGNORE: Final = (".git", ".orchestrate", "__pycache__", ".venv", "venv", "node_modules",
-                  ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", "*.pyc")  # fmt: skip
 _BUILTINS: Final = {"builtins": {"complex", "frozenset", "set", "bytearray", "slice", "range"}}
 
 
-def snapshot(tree: Path, dest: Path) -> bool:
-    """Copy the base tree for later shrinking; False (no snapshot) for very large trees."""
-    shutil.rmtree(dest, ignore_errors=True)
-    count = 0
-    for _, dirs, files in os.walk(tree):
-        dirs[:] = [d for d in dirs if d not in _IGNORE]  # never walk .git or a virtualenv
-        count += len(files)
-        if count > SNAPSHOT_FILES:
+def snapshot(tree: Path, commit: str, dest: Path) -> bool:
+    """Write ``commit``'s files (the base) into ``dest`` for shrinking, once; False (no
+    snapshot) for very large trees or when git cannot write it.
+
+    Written only when a counterexample is to be shrunk (a run whose sampling finds no
+    divergence, the usual one, never pays for it), from the base commit rather than a copy
+    of the worktree: the commit cannot have changed since, whatever the attempt edited."""
+    if dest.is_dir():
+        return True
+    try:
+        listed = git("ls-tree", "-r", "-z", "--name-only", commit, cwd=tree, read_only=True)
+        if listed.count("\0") > SNAPSHOT_FILES:
             return False
-    shutil.copytree(tree, dest, ignore=shutil.ignore_patterns(*_IGNORE), symlinks=True)
+        export(tree, commit, dest)
+    except (OSError, RepositoryError):
+        shutil.rmtree(dest, ignore_errors=True)
+        return False
     return True
 
 
@@ -154,16 +161,17 @@ def _call_text(call: tuple[tuple[Any, ...], dict[str, Any]]) -> str:
 def improve(
     report: DifferentialReport,
     sampler: Sampler,
+    base_commit: str,
     env: dict[str, str],
     deadline: float,
     guard: Guard | None,
 ) -> int:
     """Shrink the report's counterexamples in place while time lasts; returns how many."""
+    todo = [f for f in report.functions if f.counterexample is not None and f.compared]
     base_tree = sampler.work / BASE_SNAPSHOT
-    if not base_tree.is_dir():
+    if not todo or not snapshot(sampler.tree, base_commit, base_tree):
         return 0
     shrunk = 0
-    todo = [f for f in report.functions if f.counterexample is not None and f.compared]
     for f in todo[:MAX_FUNCTIONS]:
         if _shrink_one(f, sampler, env, deadline, guard, base_tree):
             shrunk += 1

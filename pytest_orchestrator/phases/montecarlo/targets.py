@@ -109,7 +109,9 @@ def public_callers(tree: Path, names: set[str], max_files: int = 300) -> list[Ta
             continue
         try:
             text = path.read_text(encoding="utf-8")
-            if not pattern.search(text):
+            # a substring test first: the regex's ``\b`` is tried at every position, ~1 ms
+            # per large module, and almost no module mentions the names at all
+            if not any(n in text for n in names) or not pattern.search(text):
                 continue
             parsed = ast.parse(text)
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):

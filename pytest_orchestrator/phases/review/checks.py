@@ -5,10 +5,12 @@ run offline (`precommit`), and the commands of ``orchestrate_checks``; discovery
 ``orchestrate_checks_discover = false``. Each runs once at the base and once per attempt, and
 only the findings the change adds (`findings.new_findings`) make its check red.
 
-The cost: the base side runs **once per run**, on a snapshot of the base commit in the run's
-scratch directory (``git archive``), on a background thread started when Optimise is done, so
-it overlaps the first attempt's steps and gate run instead of adding to them; pre-commit's base
-side runs on the snapshot for each new set of changed files (that is all it ever looks at).
+The cost: the base side runs **once per run**, on a background thread started when Optimise
+is done, so it overlaps the first attempt's steps and gate run instead of adding to them; and
+at most once per base for the linters this package discovers, whose base findings are kept
+across runs (`base_cache`). What must run at the base runs on a snapshot of the base commit
+in the run's scratch directory (`repo.git.export`), written only then; pre-commit's base side
+runs on it for each new set of changed files (that is all it ever looks at).
 An attempt whose steps did not all succeed is red already: its tools are not run.
 """
 
@@ -17,21 +19,21 @@ from __future__ import annotations
 import contextvars
 import re
 import shutil
-import subprocess
-import tarfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.model import Attempt, Check, CheckFinding
+from pytest_orchestrator.phases.execute.baseline_cache import environment
 from pytest_orchestrator.phases.plan.redact import redact
-from pytest_orchestrator.phases.review import precommit
+from pytest_orchestrator.phases.review import base_cache, precommit
 from pytest_orchestrator.phases.review.commands import Outcome, run_command
 from pytest_orchestrator.phases.review.findings import DiffMap, diff_map, finding, new_findings
 from pytest_orchestrator.phases.review.tools import Tool, command, discover
-from pytest_orchestrator.repo.git import git
+from pytest_orchestrator.repo.git import export, git
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
 
@@ -111,7 +113,10 @@ def configured_tools(settings: Settings, root: Path) -> list[Tool]:
 
 
 class BaseSide:
-    """The base commit's checks, computed once per run on a snapshot of the base."""
+    """The base commit's checks, computed once per run; the discovered linters' findings come
+    from `base_cache` when the base, the tool and its configuration are unchanged. A snapshot
+    of the base is written only for a tool that must run there (a miss, a project's own
+    command) or for pre-commit."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -119,8 +124,12 @@ class BaseSide:
         self.scratch = run.scratch / "checks"
         self._future: Future[dict[str, ToolRun]] | None = None
         self._lock = threading.Lock()
-        self._snapshot_done = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self._snapshot_error: str | None = None
+        self._snapshot_made = False
         self._precommit: dict[frozenset[str], ToolRun] = {}
+        self.cached: dict[str, str] = {}
+        """Tool name -> the run whose base findings were reused."""
 
     def start(self) -> None:
         with self._lock:
@@ -138,44 +147,70 @@ class BaseSide:
     def _compute(self) -> dict[str, ToolRun]:
         run = self.run
         tools = configured_tools(run.settings, run.worktree)
-        with run.tracer.span("checks.base", kind="TOOL", tools=[t.name for t in tools]):
+        with run.tracer.span("checks.base", kind="TOOL", tools=[t.name for t in tools]) as span:
+            keys = self._keys(tools)
+            cache = base_cache.FindingsCache.open(run.settings.cache_dir)
             try:
-                self._snapshot()
-            except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
-                return {t.name: ToolRun("error", detail=f"no base snapshot: {exc}") for t in tools}
+                timeout, results = run.settings.check_timeout, {}
+                for t in tools:
+                    key = keys.get(t.name)
+                    # --orchestrate-fresh: measured now, then stored
+                    hit = None if key is None or run.settings.fresh else cache.get(key)
+                    if hit is not None:
+                        results[t.name] = ToolRun("ok", hit[0], hit[1])
+                        self.cached[t.name] = hit[2]
+                        continue
+                    if run.record.exit_reason:  # the run ended meanwhile: start nothing more
+                        results[t.name] = ToolRun("error", detail="the run ended first")
+                        continue
+                    problem = self.snapshot()
+                    if problem is not None:
+                        results[t.name] = ToolRun("error", detail=f"no base snapshot: {problem}")
+                        continue
+                    results[t.name] = result = run_tool(t, self.root, self.scratch, "base", timeout)
+                    if key is not None and result.status == "ok":
+                        cache.put(key, result.findings, result.detail, run.run_id)
             finally:
-                self._snapshot_done.set()
-            timeout, results = run.settings.check_timeout, {}
-            for t in tools:
-                if run.record.exit_reason:  # the run ended meanwhile: start nothing more
-                    results[t.name] = ToolRun("error", detail="the run ended first")
-                    continue
-                results[t.name] = run_tool(t, self.root, self.scratch, "base", timeout)
+                cache.close()
+            span.set_attribute("cached", sorted(self.cached))
             return results
 
-    def _snapshot(self) -> None:
-        """The base commit's files in ``self.root``, a git repository of its own (pre-commit
-        and the tree-state guard need one); nothing is committed there."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._extract([])
-        git("init", "-q", cwd=self.root)
+    def _keys(self, tools: list[Tool]) -> dict[str, str]:
+        """Each cacheable tool's key."""
+        if not any(t.name in base_cache.CACHED for t in tools):
+            return {}
+        try:
+            tree = git("rev-parse", f"{self.run.base_commit}^{{tree}}", cwd=self.run.worktree)
+        except RepositoryError:
+            return {}
+        env = environment()
+        keys = {t.name: base_cache.tool_key(t, tree.strip(), env) for t in tools}
+        return {name: key for name, key in keys.items() if key is not None}
 
-    def _extract(self, paths: list[str]) -> None:
-        """Write ``paths`` (all files when empty) as they are at the base into the snapshot."""
-        cmd = ["git", "archive", "--format=tar", self.run.base_commit, "--", *paths]
-        proc = subprocess.Popen(cmd, cwd=self.run.worktree, stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(self.root, filter="data")
-        proc.wait()
+    def snapshot(self) -> str | None:
+        """Write the base commit's files into ``self.root`` once, a git repository of its
+        own (pre-commit and the tree-state guard need one; nothing is committed there);
+        None when it is there, else why it could not be made."""
+        with self._snapshot_lock:
+            if not self._snapshot_made and self._snapshot_error is None:
+                try:
+                    export(self.run.worktree, self.run.base_commit, self.root)
+                    git("init", "-q", cwd=self.root)
+                    self._snapshot_made = True
+                except (OSError, RepositoryError) as exc:
+                    self._snapshot_error = str(exc)
+            return self._snapshot_error
 
     def precommit(self, hooks: precommit.Hooks, files: list[str]) -> ToolRun:
         """pre-commit's findings at the base on ``files`` (base paths), cached per file set."""
         key = frozenset(files)
         if key in self._precommit:
             return self._precommit[key]
-        self.start()
-        self._snapshot_done.wait()
+        problem = self.snapshot()
+        if problem is not None:
+            result = ToolRun("error", detail=f"no base snapshot: {problem}")
+            self._precommit[key] = result
+            return result
         listed = (
             git(
                 "ls-tree",
@@ -190,8 +225,8 @@ class BaseSide:
             else ""
         )
         present = sorted(set(listed.split()) & key)
-        if present:
-            self._extract(present)  # as at the base, whatever an earlier hook run did
+        if present:  # as at the base, whatever an earlier hook run did
+            export(self.run.worktree, self.run.base_commit, self.root, present)
         label = f"base{len(self._precommit) + 1}"
         outcome = precommit.run(
             self.root, hooks, present, self.scratch, label, timeout=self.run.settings.check_timeout
@@ -271,7 +306,11 @@ def review(run: Run, attempt: Attempt) -> list[Check]:
     for tool in tools:
         with run.tracer.span(f"check.{_slug(tool.name)}", kind="TOOL"):
             now = run_tool(tool, root, scratch, label, settings.check_timeout)
-        checks.append(judge(tool.name, base_runs[tool.name], now, moves, tool.name in required))
+        check = judge(tool.name, base_runs[tool.name], now, moves, tool.name in required)
+        if tool.name in base.cached:
+            reused = f"; base findings reused from run {base.cached[tool.name]}"
+            check = check.model_copy(update={"detail": check.detail + reused})
+        checks.append(check)
     if use_precommit:
         checks.append(_precommit(run, attempt, base, moves, PRE_COMMIT in required))
     return checks

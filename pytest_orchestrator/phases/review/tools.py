@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_orchestrator.model import CheckFinding
-from pytest_orchestrator.phases.review.findings import finding, parse_located, relative
+from pytest_orchestrator.phases.review.findings import Collector, parse_located
 
 Parser = Callable[[str, Path], list[CheckFinding] | None]
 """Output and tree root to findings; None when the output is not the tool's report."""
@@ -109,11 +109,11 @@ def _ruff(output: str, root: Path) -> list[CheckFinding] | None:
         return None
     if not isinstance(items, list):
         return None
+    make = Collector("ruff", root)
     return [
-        finding(
-            "ruff",
+        make(
             str(i.get("code") or "syntax"),
-            relative(str(i.get("filename", "")), root),
+            str(i.get("filename", "")),
             int((i.get("location") or {}).get("row") or 0),
             str(i.get("message", "")),
         )
@@ -149,7 +149,7 @@ FLAKE8 = Tool(
 
 
 def _mypy_parse(output: str, root: Path) -> list[CheckFinding] | None:
-    found = []
+    found, make = [], Collector("mypy", root)
     for line in output.splitlines():
         path, sep, rest = line.partition(":")
         lineno, sep2, rest = rest.partition(":")
@@ -163,7 +163,7 @@ def _mypy_parse(output: str, root: Path) -> list[CheckFinding] | None:
         if message.endswith("]") and "  [" in message:
             message, _, code = message.rpartition("  [")
             rule = code.rstrip("]")
-        found.append(finding("mypy", rule, relative(path, root), int(lineno), message))
+        found.append(make(rule, path, int(lineno), message))
     return found
 
 
@@ -192,16 +192,15 @@ def _pyright(output: str, root: Path) -> list[CheckFinding] | None:
         data = json.loads(output)
     except json.JSONDecodeError:
         return None
-    found = []
+    found, make = [], Collector("pyright", root)
     for d in data.get("generalDiagnostics", []):
         if d.get("severity") != "error":
             continue
         start = (d.get("range") or {}).get("start") or {}
         found.append(
-            finding(
-                "pyright",
+            make(
                 str(d.get("rule") or "error"),
-                relative(str(d.get("file", "")), root),
+                str(d.get("file", "")),
                 int(start.get("line", -1)) + 1,
                 str(d.get("message", "")),
             )

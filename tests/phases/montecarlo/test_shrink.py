@@ -9,12 +9,18 @@ import pluggy
 
 from pytest_orchestrator.model import LogicResult, RankedSlice, Slice
 from pytest_orchestrator.phases.montecarlo import phase as mc
-from pytest_orchestrator.phases.montecarlo.differential import read_report
+from pytest_orchestrator.phases.montecarlo import shrink
+from pytest_orchestrator.phases.montecarlo.differential import (
+    DifferentialReport,
+    Sampler,
+    read_report,
+)
 from pytest_orchestrator.phases.montecarlo.shrink import load_builtin_call, simpler, variants
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import Settings
 from pytest_orchestrator.tracing import Tracer
+from tests.conftest import commit_all, git
 
 
 def test_numbers_shrink_towards_simple_values() -> None:
@@ -59,11 +65,14 @@ def test_counterexample_is_shrunk_after_a_divergence(tmp_path: Path) -> None:
     (tree / "pkg").mkdir(parents=True)
     (tree / "pkg" / "__init__.py").write_text("")
     (tree / "pkg" / "band.py").write_text(BAND)
+    git(tree, "init", "-q")
+    commit_all(tree)
+    base_commit = git(tree, "rev-parse", "HEAD").strip()
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     settings = Settings(command="refactor band", run_root=tmp_path / "runs",
                         cache_dir=tmp_path / "cache", seed=4)  # fmt: skip
-    run = Run("shrink", settings, tree, tree, "b", "c0ffee", None, run_dir,
+    run = Run("shrink", settings, tree, tree, "b", base_commit, None, run_dir,
               pluggy.PluginManager("pytest").hook, Tracer(run_dir / "trace.json"), {})  # fmt: skip
     run.logic = LogicResult(
         slices=[RankedSlice(slice=Slice(path="pkg/band.py", symbol="band", kind="function",
@@ -84,3 +93,25 @@ def test_counterexample_is_shrunk_after_a_divergence(tmp_path: Path) -> None:
     assert len(f.counterexample.input) <= len("(0.31)")
     assert "high" in f.counterexample.base
     assert any("shrunk from sample" in n for n in summary.notes)
+    # the base side ran on the base commit as committed, written only once there was
+    # something to shrink
+    assert (run_dir / mc.WORK_DIR / shrink.BASE_SNAPSHOT / "pkg" / "band.py").read_text() == BAND
+
+
+def test_no_base_snapshot_without_a_counterexample(tmp_path: Path) -> None:
+    """Nothing diverged, nothing to shrink: the base is never written out."""
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "__init__.py").write_text("")
+    (tree / "pkg" / "band.py").write_text(BAND)
+    git(tree, "init", "-q")
+    commit_all(tree)
+    work = tmp_path / "work"
+    work.mkdir()
+    report = DifferentialReport(side="candidate", seed=1, functions=[])
+    sampler = Sampler("candidate", 1, work, tree, [], {})
+    assert shrink.improve(report, sampler, "HEAD", {}, 0.0, None) == 0
+    assert not (work / shrink.BASE_SNAPSHOT).exists()
+    assert shrink.snapshot(tree, "HEAD", work / shrink.BASE_SNAPSHOT)
+    assert (work / shrink.BASE_SNAPSHOT / "pkg" / "band.py").read_text() == BAND
+    assert not shrink.snapshot(tree, "no-such-commit", tmp_path / "other")

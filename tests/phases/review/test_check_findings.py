@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pytest_orchestrator.model import CheckFinding
-from pytest_orchestrator.phases.review.findings import diff_map, new_findings, parse_located
+from pytest_orchestrator.phases.review.findings import (
+    Collector,
+    diff_map,
+    finding,
+    new_findings,
+    parse_located,
+    relative,
+)
 from pytest_orchestrator.phases.review.tools import _mypy_parse, _ruff
 from tests.conftest import commit_all, git
 
@@ -85,3 +94,23 @@ def test_located_lines_need_a_real_file_and_messages_are_redacted(tmp_path: Path
     (found,) = parse_located("tool", out, tmp_path)
     assert (found.path, found.line, found.rule) == ("a.py", 1, "W1")
     assert key not in found.message
+
+
+def test_a_report_reads_like_one_finding_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paths and messages are worked out once each; every finding is what `finding` makes."""
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-4f8a9c2e1d7b6a5f")
+    (tmp_path / "pkg").mkdir()
+    rows = [
+        ("F401", str(tmp_path / "pkg" / "a.py"), 1, "`os`   imported but unused"),
+        ("F401", str(tmp_path / "pkg" / "a.py"), 2, "`os`   imported but unused"),
+        ("E501", "./pkg/b.py", 3, "token tok-4f8a9c2e1d7b6a5f " + "x" * 400),
+        ("E501", "/elsewhere/c.py", 4, "line too long"),
+    ]
+    make = Collector("ruff", tmp_path)
+    made = [make(*row) for row in rows]
+    assert made == [finding("ruff", r, relative(p, tmp_path), n, m) for r, p, n, m in rows]
+    assert [x.path for x in made] == ["pkg/a.py", "pkg/a.py", "pkg/b.py", "/elsewhere/c.py"]
+    assert "tok-4f8a9c2e1d7b6a5f" not in made[2].message
+    assert len(made[2].message) <= 300
