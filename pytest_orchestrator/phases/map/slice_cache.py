@@ -113,6 +113,8 @@ _META_COLUMNS: Final = tuple(f.name for f in fields(SliceMeta))
 def _row(meta: SliceMeta) -> tuple[object, ...]:
     """``meta``'s columns in order (`dataclasses.astuple` deep-copies: ~20x the time)."""
     return tuple(getattr(meta, name) for name in _META_COLUMNS)
+
+
 _UPSERT_META: Final = (
     f"INSERT INTO slice_meta(hash, {', '.join(_META_COLUMNS)}, last_used, seq)"
     f" VALUES ({', '.join('?' * (len(_META_COLUMNS) + 3))})"
