@@ -8,28 +8,36 @@ session's, paid once per ``pytest`` run; the child reports them separately).
 - warm: the cache directory of one earlier run of the same command: files are not parsed
   again (slice cache) and, the corpus being a clean git tree, the searches are not run
   again either (search cache);
-- warm-new: what a *new* command on the unchanged corpus costs: the warm cache directory
-  with its search cache deleted before each run (so every search is made again, as for
-  terms never searched before) and the identifier index present (built once beforehand,
-  timed with its peak RSS as "index build"): the searches come from the index;
-- rg: the same without the index (ripgrep searches), each run interleaved with a warm-new
-  one, so both see the same load.
+- warm-new: what a *new* command on the unchanged corpus costs: a copy of a cache directory
+  holding only what the index build leaves (built once beforehand by the build process's own
+  code, `index.build`, timed with its peak RSS: the identifier index, then every file's
+  slices), so the command was never run there: its searches come from the index, its files'
+  slices from the build, its slices' vectors are computed;
+- rg: a new command with ripgrep instead of the index: the warm cache directory with its
+  search cache and index removed (the slices of this command's files are cached), each run
+  interleaved with a warm-new one, so both see the same load.
 
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
 on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
 
 With ``--pytest`` it times the real command instead, as a whole process
-(``pytest --orchestrate "COMMAND" --orchestrate-dry-run``: start-up, worktree, Map, Logic,
-Plan) in a clone of the corpus, with its own cache directory: cold (an empty cache; a dry
-run does not start the index build), then, once the index is built (timed), warm-new (each
-command for the first time) and warm (the same command again). Wall and CPU seconds of the
-process tree, the largest RSS of any of its processes, and Map's own seconds from the run's
-``run.json``.
+(``python -m pytest --orchestrate "COMMAND" --orchestrate-dry-run``: start-up, the checkout
+snapshot, Map, Logic, Plan) in a clone of the corpus, with its own cache directory: cold (an
+empty cache; a dry run does not start the index build), then, once the index is built
+(timed: ``python -m pytest_orchestrator.phases.map.index``, the process a full run starts),
+warm-new (each command for the first time) and warm (the same command again). Wall and CPU
+seconds of the process tree, the largest RSS of any of its processes, Map's own seconds from
+the run's ``run.json``, and the 1-minute load average before each run (on a shared machine
+wall time follows the load; CPU is the steadier figure). ``PYTHONDONTWRITEBYTECODE`` is
+passed on as set (shown in the header); ``--pytest-arg`` adds arguments to every run (e.g.
+``-p no:hypothesispytest``: the hypothesis plugin of a dev environment imports hypothesis
+at every session's end).
 
 Usage::
 
     python benchmarks/build_corpus.py          # once
-    python benchmarks/bench_map.py [--corpus DIR] [--runs 5] [--pytest [--commands N]]
+    python benchmarks/bench_map.py [--corpus DIR] [--runs 5]
+    python benchmarks/bench_map.py --pytest [--corpus DIR] [--commands N] [--pytest-arg=ARG ...]
 """
 
 from __future__ import annotations
@@ -107,34 +115,48 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     }
 
 
-def build(corpus: Path, cache_dir: Path) -> dict[str, object]:
-    """Build the identifier index of the corpus in ``cache_dir``, measured in this process."""
-    from pytest_orchestrator.phases.map.index import SearchIndex
-    from pytest_orchestrator.phases.map.search_cache import tree_state
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children so far."""
+    return sum(
+        float(getattr(r, f))
+        for r in (resource.getrusage(resource.RUSAGE_SELF),
+                  resource.getrusage(resource.RUSAGE_CHILDREN))
+        for f in ("ru_utime", "ru_stime")
+    )  # fmt: skip
 
-    self0 = resource.getrusage(resource.RUSAGE_SELF)
-    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
+
+def build(corpus: Path, cache_dir: Path) -> dict[str, object]:
+    """What the index build process does (`index.build`), measured in this process: the
+    identifier index, then the slices of every file, timed apart."""
+    from pytest_orchestrator.phases.map import index as index_mod
+    from pytest_orchestrator.phases.map.file_slices import preslice
+    from pytest_orchestrator.phases.map.search_cache import tree_state
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache
+
+    cpu0, t0 = _cpu(), time.perf_counter()
     tree = tree_state(corpus)
     assert tree is not None, "the corpus must be a clean git tree"
-    index = SearchIndex.open(cache_dir)
+    index = index_mod.SearchIndex.open(cache_dir)
     ok = index.update(corpus, tree)
     index.close()
-    wall = time.perf_counter() - t0
-    self1 = resource.getrusage(resource.RUSAGE_SELF)
-    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(
-        getattr(b, f) - getattr(a, f)
-        for a, b in ((self0, self1), (kids0, kids1))
-        for f in ("ru_utime", "ru_stime")
-    )
-    size = sum(p.stat().st_size for p in cache_dir.glob("index.sqlite*"))
+    cpu1, t1 = _cpu(), time.perf_counter()
+    files, gdir = index_mod.searchable(corpus, tree), index_mod.git_dir(corpus)
+    assert files is not None
+    assert gdir is not None
+    with SliceCache.open(cache_dir) as cache:
+        sliced = preslice(files, lambda oids: index_mod.read_blobs(gdir, oids), cache)
+    cpu2, t2 = _cpu(), time.perf_counter()
+    usage = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
     return {
         "ok": ok,
-        "wall": wall,
-        "cpu": cpu,
-        "rss_mb": max(self1.ru_maxrss, kids1.ru_maxrss) / 1024,
-        "size_mb": size / 2**20,
+        "wall": t1 - t0,
+        "cpu": cpu1 - cpu0,
+        "slice_wall": t2 - t1,
+        "slice_cpu": cpu2 - cpu1,
+        "sliced": sliced,
+        "rss_mb": max(u.ru_maxrss for u in usage) / 1024,
+        "size_mb": sum(p.stat().st_size for p in cache_dir.glob("index.sqlite*")) / 2**20,
+        "slices_mb": sum(p.stat().st_size for p in cache_dir.glob("slices.sqlite3*")) / 2**20,
     }
 
 
@@ -151,11 +173,12 @@ def measure(corpus: Path, cache_dir: Path, command: str | None) -> dict[str, obj
     return result
 
 
-def orchestrate(repo: Path, cache_dir: Path, command: str) -> dict[str, float]:
+def orchestrate(repo: Path, cache_dir: Path, command: str, extra: list[str]) -> dict[str, float]:
     """One ``pytest --orchestrate COMMAND --orchestrate-dry-run`` in ``repo``, measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ANTHROPIC"))}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
     cmd += ["-o", f"orchestrate_cache_dir={cache_dir}", "--orchestrate", command]
+    load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([*cmd, "--orchestrate-dry-run"], cwd=repo, env=env,
@@ -169,35 +192,46 @@ def orchestrate(repo: Path, cache_dir: Path, command: str) -> dict[str, float]:
     phases = {p["phase"]: p["seconds"] for p in record["phases"]}
     # exit 4 after Logic: the rules planner refuses a command only an LLM can plan (none
     # here); Map and Logic ran, which is what is timed
-    if "map" not in phases or "logic" not in phases:
+    if proc.returncode not in (0, 4) or "map" not in phases or "logic" not in phases:
+        shutil.rmtree(repo.parent, ignore_errors=True)
         raise SystemExit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-2000:]}")
     return {
         "wall": wall,
         "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "rss_mb": after.ru_maxrss / 1024,
-        "map": float(phases.get("map", 0.0)),
+        "map": float(phases["map"]),
+        "phases": float(sum(phases.values())),
+        "load": load,
     }
 
 
-def whole_process(corpus: Path, commands: list[str]) -> None:
+def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
     """The ``--pytest`` mode (see the module doc)."""
     work = Path(tempfile.mkdtemp(prefix="bench-map-pytest-"))
     repo, cache_dir = work / "corpus", work / "cache"
     subprocess.run(["git", "clone", "-q", "--shared", str(corpus), str(repo)], check=True)
+    bytecode = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    print(f"python -m pytest -q -p no:cacheprovider {' '.join(extra)} --orchestrate CMD"
+          f" --orchestrate-dry-run, in a clone of {corpus}; PYTHONDONTWRITEBYTECODE="
+          f"{bytecode or '(unset)'}; {os.cpu_count()} cores")  # fmt: skip
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    header = f"{'command':<44} {'run':<9} {'wall':>6} {'cpu':>6} {'Map':>6} {'max RSS':>8}"
+    print("wall/cpu: the whole process tree; phases: Map+Logic+Plan (run.json; only the rename"
+          " is planned, the rules planner refuses the others after Logic, exit 4); load: 1-min"
+          " load average before the run")  # fmt: skip
+    header = (f"{'command':<44} {'run':<9} {'wall':>6} {'cpu':>6} {'Map':>6} {'phases':>6}"
+              f" {'max RSS':>8} {'load':>5}")  # fmt: skip
     print(header)
     print("-" * len(header))
 
     def show(command: str, name: str, r: dict[str, float]) -> None:
         label = command.replace("\n", " ")[:43]
         print(f"{label:<44} {name:<9} {r['wall']:>5.2f}s {r['cpu']:>5.2f}s {r['map']:>5.2f}s"
-              f" {r['rss_mb']:>6.0f}MB")  # fmt: skip
+              f" {r['phases']:>5.2f}s {r['rss_mb']:>6.0f}MB {r['load']:>5.1f}")  # fmt: skip
 
     colds: list[dict[str, float]] = []
     for command in commands:
         shutil.rmtree(cache_dir, ignore_errors=True)
-        colds.append(orchestrate(repo, cache_dir, command))
+        colds.append(orchestrate(repo, cache_dir, command, extra))
         show(command, "cold", colds[-1])
     tree = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD^{tree}"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
@@ -206,19 +240,22 @@ def whole_process(corpus: Path, commands: list[str]) -> None:
     subprocess.run([sys.executable, "-m", "pytest_orchestrator.phases.map.index",
                     str(repo), tree, str(cache_dir)], check=True)  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"index build (the rest of it, after the cold runs): {time.perf_counter() - start:.1f}s"
-          f" wall, {after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime:.1f}s CPU,"
+    print(f"index build (index, then every file's slices; nice 10): "
+          f"{time.perf_counter() - start:.1f}s wall,"
+          f" {after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime:.1f}s CPU,"
           f" max RSS {after.ru_maxrss / 1024:.0f} MB")  # fmt: skip
     news, warms = [], []
     for command in commands:
-        news.append(orchestrate(repo, cache_dir, command))
+        news.append(orchestrate(repo, cache_dir, command, extra))
         show(command, "warm-new", news[-1])
-        warms.append(orchestrate(repo, cache_dir, command))
+        warms.append(orchestrate(repo, cache_dir, command, extra))
         show(command, "warm", warms[-1])
     print("-" * len(header))
     for name, rs in (("cold", colds), ("warm-new", news), ("warm", warms)):
-        print(f"{name:<9} median wall {statistics.median(r['wall'] for r in rs):.2f}s,"
-              f" CPU {statistics.median(r['cpu'] for r in rs):.2f}s,"
+        print(f"{name:<9} median wall {statistics.median(r['wall'] for r in rs):.2f}s"
+              f" (worst {max(r['wall'] for r in rs):.2f}s),"
+              f" CPU {statistics.median(r['cpu'] for r in rs):.2f}s"
+              f" (worst {max(r['cpu'] for r in rs):.2f}s),"
               f" Map {statistics.median(r['map'] for r in rs):.2f}s"
               f" (worst {max(r['map'] for r in rs):.2f}s)")  # fmt: skip
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -233,6 +270,9 @@ def main() -> int:
     parser.add_argument("--build-index", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pytest", action="store_true", help="time the real command instead")
     parser.add_argument("--commands", type=int, default=len(COMMANDS), help="the first N only")
+    parser.add_argument(
+        "--pytest-arg", action="append", default=[], help="an argument for every pytest run"
+    )
     parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -242,24 +282,27 @@ def main() -> int:
             print(json.dumps(child(args.corpus, args.child, args.command)))
         return 0
     if args.pytest:
-        whole_process(args.corpus, COMMANDS[: args.commands])
+        whole_process(args.corpus, COMMANDS[: args.commands], args.pytest_arg)
         return 0
     files = [p for p in args.corpus.rglob("*.py") if p.is_file() and not p.is_symlink()]
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     print(f"corpus {args.corpus}: {len(files):,} Python files, {lines:,} lines")
-    print(f"{args.runs} runs each; wall and CPU of Map+Logic only (CPU includes ripgrep)")
+    print(f"{args.runs} runs each; wall and CPU of Map+Logic only (CPU includes ripgrep);"
+          " parsed c/n: files parsed by a cold / warm-new run")  # fmt: skip
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     shared = Path(tempfile.mkdtemp(prefix="bench-map-new-"))
     built = measure(args.corpus, shared, None)
     print(
         f"index build: {float(str(built['wall'])):.1f}s wall, {float(str(built['cpu'])):.1f}s CPU,"
-        f" peak RSS {float(str(built['rss_mb'])):.0f} MB, {float(str(built['size_mb'])):.0f} MB"
-        " on disk\n"
+        f" {float(str(built['size_mb'])):.0f} MB on disk; then the slices of"
+        f" {built['sliced']:,} files: {float(str(built['slice_wall'])):.1f}s wall,"
+        f" {float(str(built['slice_cpu'])):.1f}s CPU, {float(str(built['slices_mb'])):.0f} MB;"
+        f" peak RSS {float(str(built['rss_mb'])):.0f} MB\n"
     )
     header = (
         f"{'command':<44} {'cold wall':>9} {'cold cpu':>8} {'warm wall':>9} {'warm cpu':>8}"
         f" {'new wall':>8} {'new cpu':>7} {'rg wall':>7} {'rg cpu':>7} {'peak RSS':>9}"
-        f" {'parsed c/w':>10}  top kept slice"
+        f" {'parsed c/n':>10}  top kept slice"
     )
     print(header)
     print("-" * len(header))
@@ -282,12 +325,9 @@ def main() -> int:
                     stale.unlink()
                 rg_new.append(measure(args.corpus, Path(tmp), command))
                 assert rg_new[-1]["index"] == 0
-                for stale in Path(tmp).glob("search.sqlite*"):
-                    stale.unlink()
-                for name in ("index.sqlite", "index.sqlite-wal"):
-                    if (shared / name).exists():
-                        shutil.copy(shared / name, Path(tmp) / name)
-                new.append(measure(args.corpus, Path(tmp), command))
+                with tempfile.TemporaryDirectory() as fresh:  # only what the build left
+                    shutil.copytree(shared, fresh, dirs_exist_ok=True)
+                    new.append(measure(args.corpus, Path(fresh), command))
                 assert new[-1]["index"] == 1, "warm-new must search the index"
 
         def med(runs: list[dict[str, object]], key: str) -> float:
@@ -305,7 +345,7 @@ def main() -> int:
             f" {med(warm, 'wall'):>8.2f}s {med(warm, 'cpu'):>7.2f}s"
             f" {med(new, 'wall'):>7.2f}s {med(new, 'cpu'):>6.2f}s"
             f" {med(rg_new, 'wall'):>6.2f}s {med(rg_new, 'cpu'):>6.2f}s {rss:>7.0f}MB"
-            f" {med(cold, 'parsed'):>4.0f}/{med(warm, 'parsed'):<4.0f}  {cold[0]['top']}"
+            f" {med(cold, 'parsed'):>4.0f}/{med(new, 'parsed'):<4.0f}  {cold[0]['top']}"
         )
     print("-" * len(header))
     print(

@@ -1,7 +1,7 @@
 """How long an unplannable command takes to be refused, and a dry run, against Map's time.
 
     python benchmarks/bench_refusal.py [--runs N] [--repo GIT_DIR --dry CMD [--refuse CMD]]
-                                       [--dont-write-bytecode]
+                                       [--dont-write-bytecode] [--pytest-arg=ARG ...]
 
 Without ``--repo``: a fresh git copy of examples/wheel (as examples/run.sh does) per run; with
 it, a clone of that repository (a real project, fetched, never committed). Each command is
@@ -11,7 +11,9 @@ a dry run of a rename it can plan (Map, Logic and Plan only). The planner is ask
 after Map and Logic, before a worktree, Monte Carlo and the baseline test run, so both should
 take about Map's time (read from the run's ``run.json``) plus interpreter start-up. The first
 run of each clone is cold (empty cache directory), the others warm. The machine's load
-average is printed: on a shared machine the CPU column is the steadier one.
+average is printed at the start and the end: on a shared machine the CPU column is the
+steadier one. ``--pytest-arg`` adds an argument to every run (e.g. ``-p no:hypothesispytest``:
+the hypothesis plugin of a dev environment imports hypothesis at every session's end).
 """
 
 from __future__ import annotations
@@ -78,7 +80,11 @@ def main() -> None:
     parser.add_argument("--refuse", default=REFUSED, help="a command the rules planner refuses")
     parser.add_argument("--dry", default=DRY, help="a rename the rules planner can plan")
     parser.add_argument("--dont-write-bytecode", action="store_true")
+    parser.add_argument(
+        "--pytest-arg", action="append", default=[], help="an argument for every pytest run"
+    )
     args = parser.parse_args()
+    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PYTEST_"))}
     if args.dont_write_bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -92,7 +98,7 @@ def main() -> None:
                 ("refusal (exit 4)", [f"--orchestrate={args.refuse}"], 4),
                 ("dry run (exit 0)", [f"--orchestrate={args.dry}", "--orchestrate-dry-run"], 0),
             ):
-                wall, cpu, code, map_s = timed(repo, env, *argv)
+                wall, cpu, code, map_s = timed(repo, env, *args.pytest_arg, *argv)
                 if code != expected:
                     sys.exit(f"{name}: expected exit {expected}, got exit {code}")
                 label = f"{name}, {'cold' if n == 0 else 'warm'}"
@@ -105,7 +111,10 @@ def main() -> None:
     what = args.repo.name if args.repo else "bundled example"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     bytecode = "PYTHONDONTWRITEBYTECODE=1" if args.dont_write_bytecode else "bytecode written"
-    print(f"{what}, {args.runs} runs (first cold), {bytecode}, {os.cpu_count()} cores, load {load}")
+    extra = f", pytest {' '.join(args.pytest_arg)}" if args.pytest_arg else ""
+    print(f"{what}, {args.runs} runs (first cold), {bytecode}{extra}, {os.cpu_count()} cores")
+    print(f"load average (1/5/15 min) at start {load_start}, at end {load}")
+    print("wall and CPU (user + system of the process tree) in seconds; Map from run.json")
     print(f"{'':<26}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'Map med':>9}")
     for name, values in rows.items():
         walls, cpus, maps = zip(*values, strict=True)

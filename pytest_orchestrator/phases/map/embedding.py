@@ -45,12 +45,12 @@ def embed(text: str, dim: int = DIM) -> Vector:
     """
     if dim < 1:
         raise ValueError(f"dim must be positive, got {dim}")
+    # each distinct name once, in order of first occurrence: the features' order (hence the
+    # float32 sums' order) and their counts are those of a pass over every occurrence
     counts: Counter[str] = Counter()
-    for name in _IDENTIFIER.findall(text):
-        words = [w for w in split_identifier(name) if len(w) > 1 and w not in _NOISE]
-        counts.update(words)
-        if len(words) > 1:
-            counts["_".join(words)] += 1
+    for name, n in Counter(_IDENTIFIER.findall(text)).items():
+        for feature in _features(name):
+            counts[feature] += n
     vector = np.zeros(dim, np.float32)
     for feature, tf in counts.items():
         bucket, sign = _slot(feature, dim)
@@ -59,6 +59,13 @@ def embed(text: str, dim: int = DIM) -> Vector:
     if norm > 0:
         vector /= norm
     return vector
+
+
+@lru_cache(maxsize=1 << 16)
+def _features(name: str) -> tuple[str, ...]:
+    """The features of one identifier: its sub-words, and the whole name if it has several."""
+    words = tuple(w for w in split_identifier(name) if len(w) > 1 and w not in _NOISE)
+    return (*words, "_".join(words)) if len(words) > 1 else words
 
 
 @lru_cache(maxsize=1 << 16)

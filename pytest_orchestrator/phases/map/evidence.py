@@ -50,9 +50,10 @@ def score_files(
     df = hits.document_frequency()
     idfs = {w: idf(n, df.get(w, 0)) for w in terms.words}
     sizes: dict[str, float] = {}
+    prefix = f"{root}{os.sep}"  # a string join: thousands of files, pathlib's cost showed
     for path in hits.files:
         try:
-            sizes[path] = float(os.stat(root / path).st_size)
+            sizes[path] = float(os.stat(prefix + path).st_size)
         except OSError:
             sizes[path] = 0.0
     avg = sum(sizes.values()) / len(sizes) if sizes else 1.0

@@ -5,18 +5,28 @@ clean file): the same in every worktree of a commit, unlike a stat. When the sli
 slices for that fingerprint they are rebuilt from the bytes without parsing; otherwise the file
 is parsed (`pytest_orchestrator.phases.map.slicing`) and its slices recorded. Only a file that
 changed is parsed again.
+
+`preslice` records the slices of every file of a tree ahead of any command (the identifier
+index's build does it, in its own process), so that a new command finds its candidates
+sliced: parsing them was most of a warm Map's time.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from pytest_orchestrator.model import Slice
 from pytest_orchestrator.phases.map.slicing import Kind, SlicedFile, blob_sha1, slice_source
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.phases.map.slice_cache import SliceCache
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache, SliceMeta
+
+#: Files recorded per slice-cache transaction by `preslice`: short transactions, since the
+#: Maps of running sessions write to the same file meanwhile.
+PRESLICE_BATCH: Final = 200
 
 
 def count(stats: dict[str, float], key: str, n: float = 1) -> None:
@@ -74,10 +84,48 @@ def slice_file(
 
 def store(cache: SliceCache, sliced: SlicedFile, fingerprint: str) -> None:
     """Record a parsed file's slices; vectors are added when a ranking first needs them."""
+    cache.put_file_slices(sliced.path, fingerprint, _metas(sliced, sliced.path))
+
+
+def _metas(sliced: SlicedFile, path: str) -> list[tuple[str, SliceMeta]]:
+    """The cache's (key, meta) of each slice of ``sliced``, as the slices of ``path``."""
     from pytest_orchestrator.phases.map.slice_cache import SliceMeta
 
-    pairs = [
-        (s.hash, SliceMeta(s.path, s.symbol, s.kind, s.start_line, s.end_line, a, b, s.tokens))
+    return [
+        (s.hash, SliceMeta(path, s.symbol, s.kind, s.start_line, s.end_line, a, b, s.tokens))
         for s, (a, b) in zip(sliced.slices, sliced.byte_ranges, strict=True)
     ]
-    cache.put_file_slices(sliced.path, fingerprint, pairs)
+
+
+def preslice(
+    files: Iterable[tuple[str, str]],
+    contents: Callable[[Sequence[str]], Iterator[tuple[str, bytes]]],
+    cache: SliceCache,
+    *,
+    stop: threading.Event | None = None,
+) -> int:
+    """Slice and record every file of ``files`` (path, git blob id) whose slices ``cache`` does
+    not hold at that blob id; ``contents(blob ids)`` yields (blob id, bytes). A blob at several
+    paths is parsed once. Each file is recorded whole, so an interrupted run leaves nothing
+    half-done (the next continues it), and `slice_file` still checks every file's own bytes
+    against the blob id it was recorded under. Returns the files recorded."""
+    known = cache.fingerprints()
+    wanted: dict[str, list[str]] = {}
+    for path, oid in files:
+        if known.get(path) != oid:
+            wanted.setdefault(oid, []).append(path)
+    recorded = 0
+    batch: list[tuple[str, str, Sequence[tuple[str, SliceMeta]]]] = []
+    for oid, raw in contents(sorted(wanted)):
+        if stop is not None and stop.is_set():
+            break
+        paths = wanted[oid]
+        sliced = slice_source(paths[0], raw)
+        if sliced.skipped is None:  # as `slice_file`: a skipped file is not recorded
+            batch += [(path, oid, _metas(sliced, path)) for path in paths]
+        if len(batch) >= PRESLICE_BATCH:
+            cache.put_many_file_slices(batch)
+            recorded += len(batch)
+            batch = []
+    cache.put_many_file_slices(batch)
+    return recorded + len(batch)

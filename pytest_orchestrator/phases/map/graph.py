@@ -18,6 +18,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 _FROM_IMPORT: Final = re.compile(
@@ -40,6 +41,13 @@ def module_names(path: str) -> list[str]:
     if parts and parts[-1] == "__init__":
         parts.pop()
     return [".".join(parts[i:]) for i in range(len(parts))]
+
+
+@lru_cache(maxsize=1 << 16)
+def _module_names(path: str) -> frozenset[str]:
+    """`module_names` as a set, cached: `ModuleIndex.resolve` asks for the same files' names
+    thousands of times in one Map."""
+    return frozenset(module_names(path))
 
 
 def package_of(path: str) -> str:
@@ -72,7 +80,7 @@ class ModuleIndex:
     def resolve(self, name: str, importer: str) -> str | None:
         """The file ``name`` refers to from ``importer``, preferring the nearest file."""
         leaf = name.rsplit(".", 1)[-1]
-        found = [p for p in self.by_leaf.get(leaf, []) if name in module_names(p)]
+        found = [p for p in self.by_leaf.get(leaf, []) if name in _module_names(p)]
         if not found:
             return None
         if len(found) == 1:

@@ -32,8 +32,9 @@ and Map runs ripgrep.
 
 Like the other caches it is never needed for correctness: a missing, locked or corrupt file
 means ripgrep, and a corrupt file is rebuilt. The index is built outside Map's answer: after
-a cold Map (not a dry run's), `start_build` runs `update` in a process of its own (``python -m
-pytest_orchestrator.phases.map.index``), which the session stops at its end like every child.
+a cold Map (not a dry run's), `start_build` runs `build` in a process of its own (``python -m
+pytest_orchestrator.phases.map.index``), which the session stops at its end like every child;
+once the tree is indexed, `build` also records the slices of its files in the slice cache.
 """
 
 from __future__ import annotations
@@ -771,7 +772,7 @@ def _search_terms(
 
 
 def start_build(root: Path, tree: str, cache_dir: Path) -> subprocess.Popen[bytes]:
-    """`SearchIndex.update` in a process of its own, at low priority, in its own process group
+    """`build` in a process of its own, at low priority, in its own process group
     (the caller registers it with `pytest_orchestrator.guard.containment`, so the session's
     cleanup stops it; an interrupted build is simply continued by the next one)."""
     from pytest_orchestrator.guard import containment
@@ -791,19 +792,36 @@ def start_build(root: Path, tree: str, cache_dir: Path) -> subprocess.Popen[byte
     )
 
 
+def build(root: Path, tree: str, cache_dir: Path) -> bool:
+    """Index ``tree`` (checked out at ``root``) in ``cache_dir``, then record the slices of its
+    files in the slice cache there (`pytest_orchestrator.phases.map.file_slices.preslice`),
+    so that a new command's candidates need no parsing: the index first, since Map uses it
+    as soon as the tree is complete. True when the tree is indexed."""
+    from pytest_orchestrator.phases.map.file_slices import preslice
+    from pytest_orchestrator.phases.map.slice_cache import SliceCache
+
+    index = SearchIndex.open(cache_dir)
+    try:
+        if not index.update(root, tree):
+            return False
+    finally:
+        index.close()
+    files, gdir = searchable(root, tree), git_dir(root)
+    if files is not None and gdir is not None:
+        with SliceCache.open(cache_dir) as cache:
+            preslice(files, lambda oids: read_blobs(gdir, oids), cache)
+    return True
+
+
 def main(argv: Sequence[str]) -> int:
-    """``python -m pytest_orchestrator.phases.map.index ROOT TREE CACHE_DIR``: index one tree."""
+    """``python -m pytest_orchestrator.phases.map.index ROOT TREE CACHE_DIR``: `build`."""
     from pytest_orchestrator.guard import containment
 
     root, tree, cache_dir = argv
     containment.start_watchdog()
     with contextlib.suppress(OSError):
         os.nice(10)
-    index = SearchIndex.open(Path(cache_dir))
-    try:
-        return 0 if index.update(Path(root), tree) else 1
-    finally:
-        index.close()
+    return 0 if build(Path(root), tree, Path(cache_dir)) else 1
 
 
 if __name__ == "__main__":
