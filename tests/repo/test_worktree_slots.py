@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,8 +128,13 @@ def test_a_damaged_slot_is_added_afresh(make_repo: Callable[..., Path], damage: 
 
 
 def test_the_slots_of_repositories_that_are_gone_are_removed_one_per_run(
-    make_repo: Callable[..., Path], tmp_path: Path
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a temp directory of its own: the suite's other runs (other xdist workers too) leave
+    # and prune orphaned slots in the shared one, which would change the counts below
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     repo = make_repo()
     head = git(repo, "rev-parse", "HEAD").strip()
     gone = [tmp_path / "gone1", tmp_path / "gone2"]
