@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
-from pytest_orchestrator.phases.execute import extraction, imports, mentions
+from pytest_orchestrator.phases.execute import extraction, imports, mentions, signature
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     files_mentioning,
@@ -416,18 +416,14 @@ def _param(found: Definition, node: ast.FunctionDef | ast.AsyncFunctionDef, para
 def remove_parameter(
     root: Path, symbol: str, param: str, path: str | None, check: Check
 ) -> list[str]:
-    """Remove a parameter the body never uses; call sites drop the argument (rope)."""
-    from rope.refactor.change_signature import ArgumentRemover, ChangeSignature
-
-    found, node, _text = _function(root, symbol, path)
-    _param(found, node, param)
-    used = {n.id for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-    if param in used:
-        raise EditError(f"{param!r} is used in the body of {found.qualname!r}: refused")
-    with _rope(root, f"remove the parameter {param!r}") as project:
-        signature = ChangeSignature(project, project.get_resource(found.path), found.offset)
-        index = [name for name, _ in signature.get_args()].index(param)
-        return _apply(project, signature.get_changes([ArgumentRemover(index)]), check)
+    """Remove a parameter the body never uses; every call site drops the argument
+    (`signature.plan_removal`, which refuses when a call cannot be seen)."""
+    removal = signature.plan_removal(root, symbol, param, path)
+    for rel in removal.texts:
+        check(rel)
+    for rel, text in removal.texts.items():
+        atomic_write(root / rel, text)
+    return sorted(removal.texts)
 
 
 def check_inline(root: Path, symbol: str, path: str | None) -> Definition:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final, final
 
 from pytest_orchestrator.errors import EditError, PlannerRefused
-from pytest_orchestrator.phases.execute import refactor, reshape
+from pytest_orchestrator.phases.execute import refactor, reshape, signature
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.repo.layout import source_roots
@@ -354,7 +354,8 @@ def _remove_param(root: Path, command: str) -> Parsed:
     if match is None:
         return None
     symbol, param = sentence_name(match["symbol"]), sentence_name(match["param"])
-    definition = refactor.locate(root, symbol, "_orchestrate_placeholder")
+    removal = signature.plan_removal(root, symbol, param, None)  # refused now, if at all
+    definition = removal.definition
     step = _mutate(
         "change_signature",
         {
