@@ -77,6 +77,11 @@ def plan_removal(root: Path, symbol: str, param: str, path: str | None) -> Remov
     _check_body(found, node, param)
     _check_decorators(found, node)
     name = node.name
+    if name.startswith("__") and name.endswith("__"):
+        raise EditError(
+            f"{found.qualname!r} is a special method: Python itself calls it with its "
+            "arguments, so removing one breaks those calls; refused"
+        )
     if is_method:
         _check_other_definitions(root, found, name)
     removal = Removal(found)
@@ -91,6 +96,7 @@ def plan_removal(root: Path, symbol: str, param: str, path: str | None) -> Remov
         except SyntaxError:
             continue
         _check_doctests(rel, source, name)
+        _check_strings(rel, tree, name)
         if is_method:
             calls = _method_calls(rel, tree, name, classes, kind)
         else:
@@ -403,8 +409,6 @@ def _function_calls(
             else:
                 _used_as_value(rel, node, name)
             return
-        if isinstance(node, ast.Call):
-            _check_strings(rel, node, name)
         for inner_node in ast.iter_child_nodes(node):
             visit(inner_node, shadowed, node)
 
@@ -422,8 +426,6 @@ def _method_calls(rel: str, tree: ast.Module, name: str, classes: set[str], kind
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            _check_strings(rel, node, name)
         if not (isinstance(node, ast.Attribute) and node.attr == name):
             continue
         parent = parents.get(id(node))
@@ -441,14 +443,31 @@ def _used_as_value(rel: str, node: ast.AST, name: str) -> NoReturn:
     )
 
 
-def _check_strings(rel: str, call: ast.Call, name: str) -> None:
-    """``getattr(obj, "name")``, ``monkeypatch.setattr("pkg.mod.name", …)``: reached by name."""
-    for arg in call.args:
-        text = arg.value if isinstance(arg, ast.Constant) else None
-        if isinstance(text, str) and (text == name or text.endswith("." + name)):
+def _check_strings(rel: str, tree: ast.Module, name: str) -> None:
+    """A string naming the function — ``getattr(obj, "name")``, ``monkeypatch.setattr(
+    "pkg.mod.name", …)``, code generated as text (``"env.name(ctx, …)"``) — reaches it by a
+    call this module cannot see. Docstrings and ``__all__`` entries only mention it."""
+    quiet: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            quiet.add(id(body[0].value))
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                quiet.update(id(n) for n in ast.walk(node))
+    word = re.compile(rf"\b{re.escape(name)}\b")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in quiet
+            and word.search(node.value)
+        ):
             raise EditError(
-                f"{name!r} is reached through the string {text!r} at {rel}:"
-                f"{call.lineno}: that call cannot be seen; refused"
+                f"{name!r} is named in the string {node.value[:40]!r} at {rel}:{node.lineno} "
+                "(getattr, a patch target, generated code): a call through it cannot be "
+                "seen; refused"
             )
 
 
@@ -517,7 +536,7 @@ def _call_edit(
     ordered = sorted(given, key=lambda n: (n.lineno, n.col_offset))
     if len(elements) != len(ordered):  # a generator argument's own parentheses, …
         raise EditError(f"cannot read the arguments of the call at {where}; refused")
-    return _drop(elements, ordered.index(passed), paren, close)
+    return _drop(source, elements, ordered.index(passed), paren, close)
 
 
 def _definition_edit(source: str, node: Function, param: str) -> Edit:
@@ -531,7 +550,7 @@ def _definition_edit(source: str, node: Function, param: str) -> Edit:
     texts = [local[a:b] for a, b in elements]
     at = next(i for i, t in enumerate(texts) if re.match(rf"{re.escape(param)}\b", t))
     while True:
-        local = _apply(local, [_drop(elements, at, 0, end)])
+        local = _apply(local, [_drop(local, elements, at, 0, end)])
         elements, end = _elements(local, 0)
         texts = [local[a:b] for a, b in elements]
         star = texts.index("*") if "*" in texts else -1
@@ -579,16 +598,22 @@ def _elements(source: str, paren: int) -> tuple[list[tuple[int, int]], int]:
     raise EditError("unbalanced parentheses")
 
 
-def _drop(elements: list[tuple[int, int]], at: int, paren: int, close: int) -> Edit:
-    """Delete element ``at`` with one comma: up to the next element's start, or for the
-    last one, from the previous element's end (a trailing comma stays as it was); the only
-    one: everything between the parentheses."""
+def _drop(source: str, elements: list[tuple[int, int]], at: int, paren: int, close: int) -> Edit:
+    """Delete element ``at`` with one comma. On a line of its own (a call laid out one
+    argument per line): the whole line, its comment included. Else up to the next element's
+    start, or for the last one from the previous element's end (a trailing comma stays as
+    it was). The only one: everything between the parentheses."""
     begin, end = elements[at]
+    if len(elements) == 1:
+        return paren + 1, close, ""
+    after = elements[at + 1][0] if at + 1 < len(elements) else close
+    line = source.rfind("\n", 0, begin) + 1
+    own_line = not source[line:begin].strip() and "\n" in source[end:after]
+    if own_line and "\n" in source[paren:begin]:
+        return line, source.index("\n", end) + 1, ""
     if at + 1 < len(elements):
-        return begin, elements[at + 1][0], ""
-    if at > 0:
-        return elements[at - 1][1], end, ""
-    return paren + 1, close, ""
+        return begin, after, ""
+    return elements[at - 1][1], end, ""
 
 
 def _apply(source: str, edits: list[Edit]) -> str:
