@@ -444,7 +444,13 @@ def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
     tree = ast.parse((root / found.path).read_text(encoding="utf-8"))
     node = next((n for n in tree.body if getattr(n, "lineno", 0) == found.line), None)
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        nested = [n for s in node.body for n in ast.walk(s) if isinstance(n, ast.FunctionDef)]
+        inner = [n for s in node.body for n in ast.walk(s)]
+        nested = [n for n in inner if isinstance(n, ast.FunctionDef)]
+        if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in inner) and not nested:
+            raise EditError(
+                f"{found.qualname!r} is a generator function: inlined, its `yield` would turn "
+                "each caller into a generator (run lazily, its `return` values lost); refused"
+            )
         if nested:
             raise EditError(
                 f"{found.qualname!r} defines the function {nested[0].name!r}: inlined, its "
