@@ -163,11 +163,13 @@ class BaseSide:
     def _extract(self, paths: list[str]) -> None:
         """Write ``paths`` (all files when empty) as they are at the base into the snapshot."""
         cmd = ["git", "archive", "--format=tar", self.run.base_commit, "--", *paths]
-        proc = subprocess.Popen(cmd, cwd=self.run.worktree, stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(self.root, filter="data")
-        proc.wait()
+        # the context closes the pipe (tarfile does not close a file it was given): a pipe
+        # left to the garbage collector is an unraisable ResourceWarning, which a project
+        # with `filterwarnings = error` (jinja) reports as a failed step
+        with subprocess.Popen(cmd, cwd=self.run.worktree, stdout=subprocess.PIPE) as proc:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                tar.extractall(self.root, filter="data")
 
     def precommit(self, hooks: precommit.Hooks, files: list[str]) -> ToolRun:
         """pre-commit's findings at the base on ``files`` (base paths), cached per file set."""
