@@ -77,7 +77,9 @@ def receipt(items):
 def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = pytester.path / "repo"
     for name, text in {
-        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n",
+        # a -m in the project's own addopts is its configuration, not a spec (click)
+        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n"
+        "markers = ['stress: slow']\naddopts = \"-m 'not stress'\"\n",
         "shop/__init__.py": "",
         "shop/pricing.py": PRICING,
         "shop/app.py": APP,
