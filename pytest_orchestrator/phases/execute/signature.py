@@ -31,6 +31,7 @@ from pytest_orchestrator.errors import EditError
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     external_override,
+    files_matching,
     files_mentioning,
     locate,
     module_of,
@@ -84,6 +85,7 @@ def plan_removal(root: Path, symbol: str, param: str, path: str | None) -> Remov
         )
     if is_method:
         _check_other_definitions(root, found, name)
+    _check_dynamic(root, name)
     removal = Removal(found)
     removal.texts[found.path] = text
     files = sorted(set(files_mentioning(root, name)) | {found.path})
@@ -469,6 +471,42 @@ def _check_strings(rel: str, tree: ast.Module, name: str) -> None:
                 "(getattr, a patch target, generated code): a call through it cannot be "
                 "seen; refused"
             )
+
+
+def _check_dynamic(root: Path, name: str) -> None:
+    """A lookup by a computed name that could yield the function: ``getattr(self,
+    f"visit_{kind}")`` for ``visit_Macro``, ``globals()[f"_{name}"]`` for ``_parse_range``
+    (werkzeug's deprecated names). Any file may hold the dispatcher, so every file doing
+    such a lookup is read; a computed name whose fixed prefix starts ``name`` is refused."""
+    pattern = r"getattr\(|globals\(\)|vars\(|__dict__\["
+    for rel in files_matching(root, pattern):
+        try:
+            tree = ast.parse((root / rel).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _dotted(node.func) in ("getattr", "hasattr"):
+                looked_up = node.args[1] if len(node.args) > 1 else None
+            elif isinstance(node, ast.Subscript) and _namespace(node.value):
+                looked_up = node.slice
+            else:
+                continue
+            if not isinstance(looked_up, ast.JoinedStr) or not looked_up.values:
+                continue
+            head = looked_up.values[0]
+            prefix = head.value if isinstance(head, ast.Constant) else ""
+            if isinstance(prefix, str) and prefix and name.startswith(prefix):
+                raise EditError(
+                    f"{name!r} may be looked up by a computed name at {rel}:{node.lineno} "
+                    f"({ast.unparse(looked_up)[:40]}): a call through it cannot be seen; refused"
+                )
+
+
+def _namespace(node: ast.expr) -> bool:
+    """``globals()``, ``vars(x)``, ``x.__dict__``: a namespace read by key."""
+    if isinstance(node, ast.Call):
+        return _dotted(node.func) in ("globals", "vars", "locals")
+    return isinstance(node, ast.Attribute) and node.attr == "__dict__"
 
 
 def _check_doctests(rel: str, source: str, name: str) -> None:

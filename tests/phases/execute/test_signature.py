@@ -208,6 +208,20 @@ REFUSED = [
         r"appears in a doctest at m\.py:3",
     ),
     (
+        "def _parse(v, b):\n    return v\n\n\ndef __getattr__(name):\n"
+        "    return globals()[f'_{name}']\n",
+        "_parse",
+        "b",
+        r"may be looked up by a computed name at m\.py:6",
+    ),
+    (
+        "class V:\n    def visit(self, n):\n        return getattr(self, f'visit_{n}')(n, 0)\n\n"
+        "    def visit_Macro(self, n, frame):\n        return n\n",
+        "V.visit_Macro",
+        "frame",
+        r"may be looked up by a computed name at m\.py:3",
+    ),
+    (
         "class C:\n    def __exit__(self, a, b, c):\n        return None\n",
         "C.__exit__",
         "a",
