@@ -111,6 +111,7 @@ def plan_removal(root: Path, symbol: str, param: str, path: str | None) -> Remov
                 edits.append(edit)
         if rel == found.path:
             edits.append(_definition_edit(source, node, param))
+            edits += _docstring_edits(source, node, param)
         if edits:
             removal.texts[rel] = _apply(source, edits)
             removal.calls += len(edits) - (rel == found.path)
@@ -598,6 +599,46 @@ def _definition_edit(source: str, node: Function, param: str) -> Edit:
             at = star
         else:
             return paren + 1, close, local[1:-1]
+
+
+def _docstring_edits(source: str, node: Function, param: str) -> list[Edit]:
+    """The function's own docstring entry for ``param`` (``:param p:`` / ``:type p:``,
+    Google's ``p (int): …``, numpydoc's ``p : int``) with its indented continuation lines:
+    left, it would document a parameter that no longer exists."""
+    first = node.body[0] if node.body else None
+    if not (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return []
+    begin, end = span(source, line_starts(source), first.value)
+    word = re.escape(param)
+    entry = re.compile(
+        rf"^(?P<indent>[ \t]*)(?::(?:param|type|arg|argument|keyword|kwarg)\b[^:\n]*\b{word}:"
+        rf"|{word}(?:[ \t]*\([^)\n]*\))?[ \t]*:)"
+    )
+    edits: list[Edit] = []
+    lines = source[begin:end].splitlines(keepends=True)
+    at = begin
+    i = 0
+    while i < len(lines):
+        found = entry.match(lines[i]) if i else None  # not the opening line
+        if found is None:
+            at += len(lines[i])
+            i += 1
+            continue
+        indent = len(found["indent"].expandtabs())
+        stop = i + 1
+        while stop < len(lines) - 1 and lines[stop].strip():
+            if len(lines[stop]) - len(lines[stop].lstrip()) <= indent:
+                break
+            stop += 1
+        size = sum(len(line) for line in lines[i:stop])
+        edits.append((at, at + size, ""))
+        at += size
+        i = stop
+    return edits
 
 
 def _elements(source: str, paren: int) -> tuple[list[tuple[int, int]], int]:

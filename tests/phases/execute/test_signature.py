@@ -286,3 +286,29 @@ def test_a_local_of_the_same_name_is_not_a_call_of_the_function(tmp_path: Path) 
     text = remove(root, "f", "b")["m.py"]
     assert "return f(1, 2)" in text  # g's parameter, not the module function
     assert "print(f(1), g(max))" in text
+
+
+DOCUMENTED = '''\
+def f(a, unused=None, b=2):
+    """Do it.
+
+    :param a: the input
+    :param unused: ignored, kept for compatibility
+        with old callers
+    :type unused: object
+    :param b: the other
+
+    Args:
+        unused (object): ignored.
+        b: the other
+    """
+    return a + b
+'''
+
+
+def test_the_docstring_entries_of_the_parameter_go_with_it(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(DOCUMENTED)
+    text = remove(tmp_path, "f", "unused")["m.py"]
+    assert "unused" not in text
+    assert ":param a: the input\n    :param b: the other\n" in text
+    assert "Args:\n        b: the other\n" in text
