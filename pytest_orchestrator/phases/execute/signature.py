@@ -305,7 +305,8 @@ def _aliases(
     name = found.qualname
     holders = {module_of(root, found.path)}
     trees: dict[str, ast.Module] = {}
-    for rel in files:
+    starred = files_matching(root, r"import\s+\*") if not name.startswith("_") else []
+    for rel in sorted({*files, *starred}):  # a package re-exporting with `*` names nothing
         try:
             trees[rel] = ast.parse((root / rel).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, SyntaxError):
@@ -323,6 +324,8 @@ def _aliases(
                     source = _absolute(importer, node)
                     for alias in node.names:
                         bound = alias.asname or alias.name
+                        if alias.name == "*" and not name.startswith("_"):  # binds it too
+                            bound, alias = name, ast.alias(name=name)
                         if source in holders and alias.name == name and bound not in local:
                             local.add(bound)
                             grew = True

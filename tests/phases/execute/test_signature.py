@@ -312,3 +312,15 @@ def test_the_docstring_entries_of_the_parameter_go_with_it(tmp_path: Path) -> No
     assert "unused" not in text
     assert ":param a: the input\n    :param b: the other\n" in text
     assert "Args:\n        b: the other\n" in text
+
+
+def test_a_star_import_binds_the_function_too(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from pkg.core import *\n",
+            "pkg/core.py": "def area(w, h, unit=None):\n    return w * h\n",
+            "app.py": "from pkg import *\n\nprint(area(2, 3, 'cm'))\n",
+        },
+    )
+    assert "print(area(2, 3))" in remove(root, "area", "unit")["app.py"]
