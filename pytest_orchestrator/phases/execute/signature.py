@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pytest_orchestrator.errors import EditError
+from pytest_orchestrator.phases.execute import imports
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     external_override,
@@ -288,13 +289,6 @@ def _importer(root: Path, rel: str) -> str:
     return module + ".__init__" if rel.endswith("__init__.py") else module
 
 
-def _absolute(importer: str, node: ast.ImportFrom) -> str:
-    if not node.level:
-        return node.module or ""
-    parts = importer.split(".")[: -node.level]
-    return ".".join([*parts, *([node.module] if node.module else [])])
-
-
 def _aliases(
     root: Path, found: Definition, files: list[str]
 ) -> dict[str, tuple[set[str], set[str]]]:
@@ -321,7 +315,7 @@ def _aliases(
             importer = _importer(root, rel)
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom):
-                    source = _absolute(importer, node)
+                    source = imports.absolute(importer, node)
                     for alias in node.names:
                         bound = alias.asname or alias.name
                         if alias.name == "*" and not name.startswith("_"):  # binds it too
@@ -343,15 +337,6 @@ def _aliases(
                                 dotted.add(bound)
                                 grew = True
     return out
-
-
-def _dotted(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
-        return f"{inner}.{node.attr}" if inner else ""
-    return ""
 
 
 def _bound_in(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
@@ -406,8 +391,8 @@ def _function_calls(
         ) or (
             isinstance(node, ast.Attribute)
             and node.attr == name
-            and _dotted(node.value) in dotted
-            and _dotted(node.value).split(".")[0] not in shadowed
+            and imports.dotted_name(node.value) in dotted
+            and imports.dotted_name(node.value).split(".")[0] not in shadowed
         )
         if refers:
             if isinstance(parent, ast.Call) and parent.func is node:
@@ -489,7 +474,10 @@ def _check_dynamic(root: Path, name: str) -> None:
         except (OSError, UnicodeDecodeError, SyntaxError):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _dotted(node.func) in ("getattr", "hasattr"):
+            if isinstance(node, ast.Call) and imports.dotted_name(node.func) in (
+                "getattr",
+                "hasattr",
+            ):
                 looked_up = node.args[1] if len(node.args) > 1 else None
             elif isinstance(node, ast.Subscript) and _namespace(node.value):
                 looked_up = node.slice
@@ -509,7 +497,7 @@ def _check_dynamic(root: Path, name: str) -> None:
 def _namespace(node: ast.expr) -> bool:
     """``globals()``, ``vars(x)``, ``x.__dict__``: a namespace read by key."""
     if isinstance(node, ast.Call):
-        return _dotted(node.func) in ("globals", "vars", "locals")
+        return imports.dotted_name(node.func) in ("globals", "vars", "locals")
     return isinstance(node, ast.Attribute) and node.attr == "__dict__"
 
 
