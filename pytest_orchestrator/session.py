@@ -100,12 +100,15 @@ class Orchestrator:
         # Tests named on the command line are the spec, for the inner runs to select: this
         # process never collects them (it loads no conftest of the target), and -k/-m must
         # not deselect the plan's steps, which are this session's items.
+        # A -k/-m from the project's own `addopts` (click: -m 'not stress') is its test
+        # configuration, which the inner runs read themselves, not a spec.
         opt = config.option
         from_args = config.args_source is pytest.Config.ArgsSource.ARGS
+        typed = [a for a in config.invocation_params.args if not a.startswith("--")]
         self._named = (
             list(config.args) if from_args else [],
-            getattr(opt, "keyword", "") or "",
-            getattr(opt, "markexpr", "") or "",
+            (getattr(opt, "keyword", "") or "") if any(a.startswith("-k") for a in typed) else "",
+            (getattr(opt, "markexpr", "") or "") if any(a.startswith("-m") for a in typed) else "",
         )
         opt.keyword = opt.markexpr = ""
 

@@ -39,7 +39,7 @@ def cents(amount):
 
 def total(items, percent=0):
     subtotal = sum(discounted(a, percent) for a in items)
-    return with_tax(subtotal)
+    return with_tax(subtotal, None)
 '''
 
 TESTS = """\
@@ -48,6 +48,7 @@ from shop.pricing import cents, discounted, total, with_tax
 
 def test_with_tax():
     assert with_tax(amount=10) == 12.0
+    assert with_tax(10, "EU") == 12.0
 
 
 def test_discounted():
@@ -76,7 +77,9 @@ def receipt(items):
 def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = pytester.path / "repo"
     for name, text in {
-        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n",
+        # a -m in the project's own addopts is its configuration, not a spec (click)
+        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n"
+        "markers = ['stress: slow']\naddopts = \"-m 'not stress'\"\n",
         "shop/__init__.py": "",
         "shop/pricing.py": PRICING,
         "shop/app.py": APP,
@@ -135,6 +138,15 @@ CASES: list[tuple[str, set[str], list[str]]] = [
         ["+def with_tax(net, region=None):", "+    assert with_tax(net=10) == 12.0"],
     ),
     (
+        "Remove unused parameter region from with_tax.",
+        {"shop/pricing.py", "tests/test_pricing.py"},
+        [
+            "+def with_tax(amount):",
+            "+    return with_tax(subtotal)",
+            "+    assert with_tax(10) == 12.0",
+        ],
+    ),
+    (
         "Inline the variable factor in discounted.",
         {"shop/pricing.py"},
         ["+    price = amount * ((100 - rate) / 100)"],
@@ -175,6 +187,7 @@ def test_each_op_goes_green_with_a_minimal_diff(
     ("command", "message"),
     [
         ("Inline with_tax", "*used in tests*no longer check it*refused*"),
+        ("Remove unused parameter amount from cents", "*'amount' is used in the body of 'cents'*"),
         (
             "Move with_tax to shop/tax.py",
             "*would make shop.pricing and shop.tax import each other*",

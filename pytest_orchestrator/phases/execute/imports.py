@@ -75,11 +75,12 @@ def _binding_of(statements: list[ast.stmt], line: int) -> ast.stmt:
     return above[-1] if above else statements[0]
 
 
-def _dotted(node: ast.expr) -> str:
+def dotted_name(node: ast.expr) -> str:
+    """``a.b.c`` for a chain of names and attributes; "" for anything else."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
+        inner = dotted_name(node.value)
         return f"{inner}.{node.attr}" if inner else ""
     return ""
 
@@ -120,7 +121,7 @@ def _edits(
     moved_uses: dict[int, int] = {}
     uses_of: dict[int, tuple[ast.stmt, str]] = {}
     for node in ast.walk(tree):
-        key = _dotted(node.value) if isinstance(node, ast.Attribute) else ""
+        key = dotted_name(node.value) if isinstance(node, ast.Attribute) else ""
         if key in bindings:
             assert isinstance(node, ast.Attribute)
             statement = _binding_of(bindings[key], node.lineno)
@@ -224,7 +225,7 @@ def stale(
             ) or (
                 isinstance(node, ast.Attribute)
                 and node.attr == name
-                and _dotted(node.value) in bindings
+                and dotted_name(node.value) in bindings
             )
             if hit:
                 line = int(getattr(node, "lineno", 1))
@@ -240,7 +241,7 @@ def drop_from_all(text: str, name: str) -> str:
     for node in tree.body:
         if not (
             isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
-            and "__all__" in {_dotted(t) for t in _targets(node)}
+            and "__all__" in {dotted_name(t) for t in _targets(node)}
             and isinstance(node.value, ast.List | ast.Tuple)
         ):
             continue

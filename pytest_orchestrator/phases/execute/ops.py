@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError
-from pytest_orchestrator.phases.execute import refactor, reshape
+from pytest_orchestrator.phases.execute import formatting, refactor, reshape
 from pytest_orchestrator.phases.plan.edits import occurrences
 from pytest_orchestrator.phases.plan.prompting import nearest_match
 from pytest_orchestrator.plan import (
@@ -198,20 +198,40 @@ def rename_symbol(ctx: StepContext, args: RenameSymbolArgs) -> OpOutcome:
     for rel in renamed.changed:  # and verified after: what was written is still inside
         inside(ctx.root, rel)
     mentions = renamed.mentions
+    note = _formatted(ctx, renamed.changed)
     return OpOutcome(
         True,
         f"renamed {args.symbol} -> {args.new_name} in {len(renamed.changed)} files "
         f"({len(mentions.updated)} text mentions updated, {len(mentions.left)} left, "
-        f"{len(mentions.literals)} string literals to review)",
+        f"{len(mentions.literals)} string literals to review{note})",
         changed_files=renamed.changed,
         data={"mentions": mentions.as_data()},
     )
 
 
+def _formatted(ctx: StepContext, changed: list[str]) -> str:
+    """The project's formatter over the refactored files (`formatting.reformat`); a note
+    for the step's summary."""
+    from pytest_orchestrator.errors import RepositoryError
+    from pytest_orchestrator.repo.git import git
+
+    def base(rel: str) -> str | None:
+        try:
+            return git("show", f"{ctx.run.base_commit}:{rel}", cwd=ctx.root, read_only=True)
+        except RepositoryError:
+            return None
+
+    for rel in changed:
+        inside(ctx.root, rel)
+    done = formatting.reformat(ctx.root, changed, base)
+    return f"; formatted as the project does: {', '.join(done)}" if done else ""
+
+
 def _reshaped(ctx: StepContext, summary: str, changed: list[str]) -> OpOutcome:
     for rel in changed:  # what was written is still inside
         inside(ctx.root, rel)
-    return OpOutcome(True, f"{summary} ({len(changed)} files)", changed_files=changed)
+    note = _formatted(ctx, changed)
+    return OpOutcome(True, f"{summary} ({len(changed)} files{note})", changed_files=changed)
 
 
 def move_symbol(ctx: StepContext, args: MoveSymbolArgs) -> OpOutcome:

@@ -74,6 +74,11 @@ def files_defining(root: Path, name: str) -> list[str]:
     return _files_matching(root, "--regexp", pattern)
 
 
+def files_matching(root: Path, pattern: str) -> list[str]:
+    """Python files under ``root`` with a line matching the regular expression ``pattern``."""
+    return _files_matching(root, "--regexp", pattern)
+
+
 def _files_matching(root: Path, *args: str) -> list[str]:
     proc = subprocess.run(
         [rg_binary(), "--files-with-matches", "--type", "py", *args, "."],

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pytest_orchestrator.errors import EditError, OrchestratorError
-from pytest_orchestrator.phases.execute import extraction, imports, mentions
+from pytest_orchestrator.phases.execute import extraction, imports, mentions, signature
 from pytest_orchestrator.phases.execute.refactor import (
     Definition,
     files_mentioning,
@@ -416,18 +416,14 @@ def _param(found: Definition, node: ast.FunctionDef | ast.AsyncFunctionDef, para
 def remove_parameter(
     root: Path, symbol: str, param: str, path: str | None, check: Check
 ) -> list[str]:
-    """Remove a parameter the body never uses; call sites drop the argument (rope)."""
-    from rope.refactor.change_signature import ArgumentRemover, ChangeSignature
-
-    found, node, _text = _function(root, symbol, path)
-    _param(found, node, param)
-    used = {n.id for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-    if param in used:
-        raise EditError(f"{param!r} is used in the body of {found.qualname!r}: refused")
-    with _rope(root, f"remove the parameter {param!r}") as project:
-        signature = ChangeSignature(project, project.get_resource(found.path), found.offset)
-        index = [name for name, _ in signature.get_args()].index(param)
-        return _apply(project, signature.get_changes([ArgumentRemover(index)]), check)
+    """Remove a parameter the body never uses; every call site drops the argument
+    (`signature.plan_removal`, which refuses when a call cannot be seen)."""
+    removal = signature.plan_removal(root, symbol, param, path)
+    for rel in removal.texts:
+        check(rel)
+    for rel, text in removal.texts.items():
+        atomic_write(root / rel, text)
+    return sorted(removal.texts)
 
 
 def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
@@ -448,7 +444,13 @@ def check_inline(root: Path, symbol: str, path: str | None) -> Definition:
     tree = ast.parse((root / found.path).read_text(encoding="utf-8"))
     node = next((n for n in tree.body if getattr(n, "lineno", 0) == found.line), None)
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        nested = [n for s in node.body for n in ast.walk(s) if isinstance(n, ast.FunctionDef)]
+        inner = [n for s in node.body for n in ast.walk(s)]
+        nested = [n for n in inner if isinstance(n, ast.FunctionDef)]
+        if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in inner) and not nested:
+            raise EditError(
+                f"{found.qualname!r} is a generator function: inlined, its `yield` would turn "
+                "each caller into a generator (run lazily, its `return` values lost); refused"
+            )
         if nested:
             raise EditError(
                 f"{found.qualname!r} defines the function {nested[0].name!r}: inlined, its "

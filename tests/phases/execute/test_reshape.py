@@ -190,6 +190,15 @@ def test_inlining_a_function_the_tests_call_is_refused(root: Path) -> None:
         reshape.inline(root, "add", None, nothing)
 
 
+def test_inlining_a_generator_function_is_refused(tmp_path: Path) -> None:
+    source = "def evens(n):\n    yield from range(0, n, 2)\n\n\ndef first(n):\n"
+    source += "    return evens(n)\n"
+    (tmp_path / "gen.py").write_text(source)
+    with pytest.raises(EditError, match=r"'evens' is a generator function.*refused"):
+        reshape.check_inline(tmp_path, "evens", None)
+    assert (tmp_path / "gen.py").read_text() == source
+
+
 def test_extract_a_named_block(root: Path) -> None:
     start, end = reshape.block_lines(root, "calc.py", "scaled", "sum")
     assert (start, end) == (13, 14)

@@ -100,11 +100,6 @@ def mutate_step(root: Path, command: str) -> tuple[str, dict[str, object]]:
                 "path": "calc.py",
             },
         ),
-        (
-            "Remove unused parameter b from add",
-            "change_signature",
-            {"symbol": "add", "action": "remove", "param": "b", "path": "calc.py"},
-        ),
         ("Inline SCALE", "inline", {"symbol": "SCALE", "path": "calc.py"}),
     ],
 )
@@ -112,6 +107,21 @@ def test_each_sentence_plans_its_op(
     make_repo: Callable[..., Path], command: str, op: str, args: dict[str, object]
 ) -> None:
     assert mutate_step(make_repo(), command) == (op, args)
+
+
+def test_removing_an_unused_parameter_is_planned(make_repo: Callable[..., Path]) -> None:
+    repo = make_repo({"area.py": "def area(w, h, unit=None):\n    return w * h\n"})
+    assert mutate_step(repo, "Remove unused parameter unit from area.") == (
+        "change_signature",
+        {"symbol": "area", "action": "remove", "param": "unit", "path": "area.py"},
+    )
+
+
+def test_removing_a_used_parameter_is_refused_when_planning(
+    make_repo: Callable[..., Path],
+) -> None:
+    with pytest.raises(EditError, match=r"'b' is used in the body of 'add'"):
+        mutate_step(make_repo(), "Remove unused parameter b from add")
 
 
 def test_a_missing_module_is_named(make_repo: Callable[..., Path]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final, final
 
 from pytest_orchestrator.errors import EditError, PlannerRefused
-from pytest_orchestrator.phases.execute import refactor, reshape
+from pytest_orchestrator.phases.execute import refactor, reshape, signature
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext
 from pytest_orchestrator.plan import Plan, Step
 from pytest_orchestrator.repo.layout import source_roots
@@ -138,9 +138,7 @@ class RulesPlanner:
         for parse in (
             _rename_module,
             _move,
-            _add_param,
-            _rename_param,
-            _remove_param,
+            _signature,
             _inline,
             _extract,
             _rename,
@@ -291,89 +289,52 @@ def _move(root: Path, command: str) -> Parsed:
     )
 
 
-def _add_param(root: Path, command: str) -> Parsed:
-    match = ADD_PARAM.search(command)
-    if match is None:
-        return None
-    symbol, param = sentence_name(match["symbol"]), sentence_name(match["param"])
-    default = match["default"].strip("`")
-    definition = refactor.locate(root, symbol, "_orchestrate_placeholder")
-    step = _mutate(
-        "change_signature",
-        {
-            "symbol": definition.qualname,
-            "action": "add",
-            "param": param,
-            "default": default,
-            "path": definition.path,
-        },
-        f"add {param}={default}; existing calls keep their meaning",
-        "signature",
-    )
-    return (
-        step,
-        (
-            f"Add the parameter `{param}={default}` to `{definition.qualname}` "
-            f"(`{definition.path}`); no call site changes."
-        ),
-        definition.qualname.split(".")[-1],
-    )
-
-
-def _rename_param(root: Path, command: str) -> Parsed:
-    match = RENAME_PARAM.search(command)
-    if match is None or not (match["symbol"] or match["symbol2"]):
-        return None
-    symbol = sentence_name(match["symbol"] or match["symbol2"])
-    param, new = sentence_name(match["param"]), sentence_name(match["new"])
-    definition = refactor.locate(root, symbol, "_orchestrate_placeholder")
-    step = _mutate(
-        "change_signature",
-        {
-            "symbol": definition.qualname,
-            "action": "rename",
-            "param": param,
-            "new_name": new,
-            "path": definition.path,
-        },
+SIGNATURE: Final = (
+    (
+        "add",
+        ADD_PARAM,
+        "add {param}={default}; existing calls keep their meaning",
+        "Add the parameter `{param}={default}` to `{symbol}` (`{path}`); no call site changes.",
+    ),
+    (
+        "rename",
+        RENAME_PARAM,
         "rename the parameter; calls passing it by keyword follow",
-        "signature",
-    )
-    return (
-        step,
-        (
-            f"Rename the parameter `{param}` of `{definition.qualname}` to `{new}`; "
-            "calls passing it by keyword follow."
-        ),
-        definition.qualname.split(".")[-1],
-    )
-
-
-def _remove_param(root: Path, command: str) -> Parsed:
-    match = REMOVE_PARAM.search(command)
-    if match is None:
-        return None
-    symbol, param = sentence_name(match["symbol"]), sentence_name(match["param"])
-    definition = refactor.locate(root, symbol, "_orchestrate_placeholder")
-    step = _mutate(
-        "change_signature",
-        {
-            "symbol": definition.qualname,
-            "action": "remove",
-            "param": param,
-            "path": definition.path,
-        },
+        "Rename the parameter `{param}` of `{symbol}` to `{new_name}`; calls passing it by "
+        "keyword follow.",
+    ),
+    (
+        "remove",
+        REMOVE_PARAM,
         "remove the unused parameter; call sites drop the argument",
-        "signature",
-    )
-    return (
-        step,
-        (
-            f"Remove the unused parameter `{param}` of `{definition.qualname}`; "
-            "call sites drop the argument."
-        ),
-        definition.qualname.split(".")[-1],
-    )
+        "Remove the unused parameter `{param}` of `{symbol}`; call sites drop the argument.",
+    ),
+)
+"""The signature changes, in the order they are tried: action, sentence, the step's why and
+the plan's summary (formatted with the step's args)."""
+
+
+def _signature(root: Path, command: str) -> Parsed:
+    for action, pattern, why, summary in SIGNATURE:
+        match = pattern.search(command)
+        if match is None or not (match["symbol"] or match.groupdict().get("symbol2")):
+            continue
+        symbol = sentence_name(match["symbol"] or match["symbol2"])
+        param = sentence_name(match["param"])
+        if action == "remove":  # every call site read now: refused before anything runs
+            definition = signature.plan_removal(root, symbol, param, None).definition
+        else:
+            definition = refactor.locate(root, symbol, "_orchestrate_placeholder")
+        extra = match.groupdict()
+        args: dict[str, object] = {"symbol": definition.qualname, "action": action}
+        args |= {"param": param, "path": definition.path}
+        if extra.get("new"):
+            args["new_name"] = sentence_name(extra["new"])
+        if extra.get("default"):
+            args["default"] = extra["default"].strip("`")
+        step = _mutate("change_signature", args, why.format(**args), "signature")
+        return step, summary.format(**args), definition.qualname.split(".")[-1]
+    return None
 
 
 def _inline(root: Path, command: str) -> Parsed:
