@@ -59,14 +59,20 @@ def test_only_builtin_inputs_are_unpickled_in_the_parent() -> None:
 BAND = "def band(x: float) -> str:\n    return 'high' if x > 0.3 else 'low'\n"
 
 
-def test_counterexample_is_shrunk_after_a_divergence(tmp_path: Path) -> None:
-    """A threshold moved from 0.3 to 0.35 is reported at a short input such as 0.31."""
+def band_repo(tmp_path: Path) -> Path:
+    """A git repository holding ``pkg/band.py`` (`BAND`), committed."""
     tree = tmp_path / "tree"
     (tree / "pkg").mkdir(parents=True)
     (tree / "pkg" / "__init__.py").write_text("")
     (tree / "pkg" / "band.py").write_text(BAND)
     git(tree, "init", "-q")
     commit_all(tree)
+    return tree
+
+
+def test_counterexample_is_shrunk_after_a_divergence(tmp_path: Path) -> None:
+    """A threshold moved from 0.3 to 0.35 is reported at a short input such as 0.31."""
+    tree = band_repo(tmp_path)
     base_commit = git(tree, "rev-parse", "HEAD").strip()
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -100,12 +106,7 @@ def test_counterexample_is_shrunk_after_a_divergence(tmp_path: Path) -> None:
 
 def test_no_base_snapshot_without_a_counterexample(tmp_path: Path) -> None:
     """Nothing diverged, nothing to shrink: the base is never written out."""
-    tree = tmp_path / "tree"
-    (tree / "pkg").mkdir(parents=True)
-    (tree / "pkg" / "__init__.py").write_text("")
-    (tree / "pkg" / "band.py").write_text(BAND)
-    git(tree, "init", "-q")
-    commit_all(tree)
+    tree = band_repo(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     report = DifferentialReport(side="candidate", seed=1, functions=[])
