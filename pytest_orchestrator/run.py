@@ -138,6 +138,10 @@ class Run:
     ops: dict[str, OpSpec]
     gauge: PressureGauge | None = None
     cache: SliceCache | None = None
+    base_tree: str | None = None
+    """The git tree id of exactly what ``worktree`` holds (untracked files included) when the
+    session knows it, so a phase keys its caches on it instead of asking git again; None:
+    unknown, the phase asks git itself."""
     ledger: TokenLedger = field(default_factory=TokenLedger)
     planner: Planner | None = None
     report: Callable[[str], None] = lambda line: None
