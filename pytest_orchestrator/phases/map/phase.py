@@ -256,16 +256,18 @@ def _search(
     searches: SearchCache | None,
     stats: dict[str, float],
     index: SearchIndex | None = None,
+    tree_id: str | None = None,
 ) -> tuple[search.Hits, search.IdentifierHits, list[str], str | None, TreeIndex | None]:
     """The file list, the word counts and the identifier pass, at once (ripgrep and git do
     the work in their own processes; the threads only wait and parse), each taken from the
     search cache when this exact tree was searched for these terms before, else from the
-    identifier index when it holds the tree, else from ripgrep."""
+    identifier index when it holds the tree, else from ripgrep. ``tree_id``: the tree the
+    caller knows ``root`` holds (then no ``git status`` is run to find it)."""
     names = (*terms.identifiers, *terms.names)
     with ThreadPoolExecutor(max_workers=3) as pool:
         files_job = pool.submit(search.list_files, root)
         cached = searches is not None or index is not None
-        state = tree_state(root) if cached else None
+        state = tree_id if tree_id is not None else tree_state(root) if cached else None
         indexed = index.tree(root, state) if index is not None and state is not None else None
         stats["index"] = 1.0 if indexed is not None else 0.0
         if terms.empty:
@@ -319,11 +321,16 @@ def map_repository(
     max_files: int = MAX_FILES,
     max_slices: int = MAX_SLICES,
     report: Callable[[str], None] | None = None,
+    tree_id: str | None = None,
 ) -> MapResult:
     """Map ``command`` onto the Python code under ``root`` (read-only). See the module doc.
 
     ``blob_index``: the identifier index to search when it holds the tree; when it does not,
-    ``build_index(tree id)`` is called once the searches are done (to index it aside)."""
+    ``build_index(tree id)`` is called once the searches are done (to index it aside).
+    ``tree_id``: the git tree id of exactly what ``root`` holds (untracked files included),
+    when the caller knows it: the caches are keyed on it instead of on what ``git status``
+    and ``rev-parse`` say (one process less, ~0.15 s on a 4-million-line tree); None: Map
+    asks git (`search_cache.tree_state`), and a dirty tree is not cached."""
     t0 = time.perf_counter()
     terms = extract(command)
     report_ = bug_report.parse(command)
@@ -333,7 +340,7 @@ def map_repository(
             weights = bug_report.REPORT_WEIGHTS
     stats: dict[str, float] = {}
     cands = Candidates(terms=terms, stats=stats)
-    hits, idents, files, state, indexed = _search(root, terms, searches, stats, blob_index)
+    hits, idents, files, state, indexed = _search(root, terms, searches, stats, blob_index, tree_id)
     if indexed is None and state is not None and build_index is not None:
         build_index(state)
     stats["files_searched"] = len(files)
@@ -532,7 +539,8 @@ def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
 def pytest_orchestrator_map(run: Run) -> MapResult:
     """The default Map: `map_repository` over the run's worktree, with the slice cache, the
     memory, the search cache and the identifier index of ``run.settings.cache_dir`` (whose
-    build this run starts aside when the tree is not indexed yet, unless it is a dry run)."""
+    build this run starts aside when the tree is not indexed yet, unless it is a dry run),
+    keyed on ``run.base_tree`` when the session knows the worktree's tree."""
     memory: Memory | None
     try:
         memory = Memory.open(run.settings.cache_dir)
@@ -553,6 +561,7 @@ def pytest_orchestrator_map(run: Run) -> MapResult:
             if run.settings.dry_run
             else lambda tree: _build_aside(run.worktree, tree, run.settings.cache_dir),
             report=run.report,
+            tree_id=run.base_tree,
         )
     finally:
         searches.close()
