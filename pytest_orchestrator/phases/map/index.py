@@ -15,6 +15,9 @@ What is kept (``index.sqlite`` in the cache dir, opened by `store.open_store`):
 - ``postings``: per token, the blobs it occurs in as little-endian uint32 pairs
   (blob, count << 3 | flags), the flags saying whether it is a def/class name, starts a line
   or is on an import line somewhere in the blob;
+- ``imports``: per blob, its import lines (those starting with ``from`` or ``import``, in
+  order, zlib-compressed), so that the importers of a command's modules are found without
+  reading a file: `TreeIndex.find_import_lines` runs ripgrep's pattern over them;
 - ``trees``: the searchable files (path -> blob) of every tree indexed *completely*. Blobs and
   their postings are committed in batches, each in one transaction, and a tree's row is
   written last, so an interrupted build is never used (and its batches are kept for the next
@@ -64,13 +67,15 @@ from pytest_orchestrator.phases.map import search
 from pytest_orchestrator.store import drop_tables, open_store, transaction
 
 FILENAME: Final = "index.sqlite"
-SCHEMA_VERSION: Final = 1
+#: 2: the ``imports`` table (a version-1 file is rebuilt empty).
+SCHEMA_VERSION: Final = 2
 _CREATE: Final = (
     "CREATE TABLE blobs (no INTEGER PRIMARY KEY, oid TEXT UNIQUE NOT NULL)",
     "CREATE TABLE vocab (chunk INTEGER PRIMARY KEY, first INTEGER NOT NULL, text BLOB NOT NULL)",
     "CREATE TABLE postings (token INTEGER, batch INTEGER, data BLOB NOT NULL,"
     " PRIMARY KEY (token, batch)) WITHOUT ROWID",
     "CREATE TABLE trees (tree TEXT PRIMARY KEY, written REAL, files BLOB NOT NULL)",
+    "CREATE TABLE imports (blob INTEGER PRIMARY KEY, lines BLOB NOT NULL)",
 )
 #: Flags of a (token, blob) posting.
 DEF: Final = 1
@@ -107,11 +112,12 @@ _ASCII_NAME: Final = re.compile(r"[A-Za-z0-9_]+")
 _KEYWORDS: Final = frozenset({"async", "def", "class", "from", "import"})
 
 
-def scan(data: bytes) -> dict[bytes, int]:
-    """One blob's postings: token -> count << 3 | flags. A binary blob (a NUL byte, which makes
-    ripgrep skip the file) has none."""
+def scan(data: bytes) -> tuple[dict[bytes, int], bytes]:
+    """One blob's postings (token -> count << 3 | flags) and its import lines (newline-joined,
+    in order: every line `search.imports_pattern` can match). A binary blob (a NUL byte,
+    which makes ripgrep skip the file) has neither."""
     if b"\0" in data:
-        return {}
+        return {}, b""
     if data.startswith(codecs.BOM_UTF8):  # ripgrep strips it too
         data = data[3:]
     counts = Counter(_TOKEN.findall(data))
@@ -120,11 +126,11 @@ def scan(data: bytes) -> dict[bytes, int]:
         out[t] |= COL0
     for t in set(_DEF_NAME.findall(data)):
         out[t] |= DEF
-    lines = _IMPORT_LINE.findall(data)
-    if lines:
-        for t in set(_TOKEN.findall(b"\n".join(lines))):
+    imports = b"\n".join(_IMPORT_LINE.findall(data))
+    if imports:
+        for t in set(_TOKEN.findall(imports)):
             out[t] |= IMPORT
-    return out
+    return out, imports
 
 
 def _checked_out(path: Path, oid: str) -> bytes | None:
@@ -308,6 +314,22 @@ class SearchIndex:
                 parts.setdefault(token, []).append(data)
         return {t: np.frombuffer(b"".join(d), dtype="<u4").reshape(-1, 2) for t, d in parts.items()}
 
+    def import_lines(self, blobs: Iterable[int]) -> dict[int, list[bytes]]:
+        """blob -> its import lines, in order (blobs without any left out)."""
+        assert self._db is not None
+        out: dict[int, list[bytes]] = {}
+        ids = sorted(set(blobs))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            with self.lock:
+                rows = self._db.execute(
+                    f"SELECT blob, lines FROM imports WHERE blob IN ({marks})", chunk
+                ).fetchall()
+            for blob, lines in rows:
+                out[blob] = zlib.decompress(lines).split(b"\n")
+        return out
+
     # ------------------------------------------------------------------------- building
 
     def update(self, root: Path, tree: str, *, stop: threading.Event | None = None) -> bool:
@@ -332,7 +354,7 @@ class SearchIndex:
             known = {oid for (oid,) in db.execute("SELECT oid FROM blobs")}
             builder = _Builder(db)
             fresh = sorted({oid for _, oid in files if oid not in known})
-            batch: list[tuple[str, dict[bytes, int]]] = []
+            batch: list[tuple[str, tuple[dict[bytes, int], bytes]]] = []
             size = 0
             for oid, data in read_blobs(gdir, fresh):
                 if stop is not None and stop.is_set():
@@ -383,7 +405,7 @@ class _Builder:
                 self.ids[token] = first + i
             self.last_chunk = chunk
 
-    def write(self, batch: list[tuple[str, dict[bytes, int]]]) -> None:
+    def write(self, batch: list[tuple[str, tuple[dict[bytes, int], bytes]]]) -> None:
         db = self.db
         with transaction(db, immediate=True):
             self._catch_up()
@@ -398,11 +420,15 @@ class _Builder:
             next_id = len(self.ids)
             new_tokens: list[bytes] = []
             postings: dict[int, array[int]] = {}
-            for oid, tokens in batch:
+            for oid, (tokens, imports) in batch:
                 if oid in present:  # another builder got there first
                     continue
                 top += 1
                 db.execute("INSERT INTO blobs VALUES (?, ?)", (top, oid))
+                if imports:
+                    db.execute(
+                        "INSERT INTO imports VALUES (?, ?)", (top, zlib.compress(imports, 1))
+                    )
                 for token, packed in tokens.items():
                     tid = self.ids.get(token)
                     if tid is None:
@@ -629,12 +655,16 @@ class TreeIndex:
         found = self._found(self._exact(names))
         blobs = {int(b) for pairs in found.pairs for b, packed in pairs.tolist() if packed & IMPORT}
         pattern = re.compile(search.imports_pattern(names))
+        needles = [n.encode() for n in names]
         out: dict[str, list[str]] = {}
-        for blob, data in self._contents(blobs):
+        # the stored import lines are every line the pattern can match (it starts so):
+        # ripgrep's answer, no file read
+        for blob, held in sorted(self.store.import_lines(blobs).items()):
             lines = [
                 text.strip()
-                for line in _lines_holding(data, names)
-                if pattern.search(text := line.decode("utf-8", errors="replace"))
+                for line in held
+                if any(n in line for n in needles)
+                and pattern.search(text := line.decode("utf-8", errors="replace"))
             ]
             if lines:
                 for path in self.paths[blob]:

@@ -4,6 +4,7 @@ corruption and interruption."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,11 @@ EDGES = {
     "edges/imports.py": (
         "from .pool import QueuePool\nimport session, pool\n  from x.pool.y import z\n"
     ),
+    # import lines: CRLF ends, a BOM before one, tabs, a parenthesised list, a comment
+    "edges/crlf.py": "from .pool import QueuePool\r\nimport  pool\r\nx = 1\r\n",
+    "edges/bom_import.py": "\ufefffrom session import pool\n",
+    "edges/tabs.py": "if x:\n\timport\tsession\n",
+    "edges/paren.py": "from .model import (\n    pool,\n)\nx = pool  # import pool\n",
     ".hidden/pool.py": "pool = 1\n",
     "ignored/pool.py": "pool = 1\n",
 }
@@ -100,6 +106,48 @@ def test_same_answers_as_ripgrep(corpus: Path, tmp_path: Path) -> None:
     assert "edges/stub.pyi" in many.files
 
 
+def test_import_lines_come_from_the_index_alone(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The importers of a module are found in the index's stored import lines: no file or
+    git object is read, and the answer is ripgrep's."""
+    tree = built(corpus, tmp_path / "cache")
+    expected = search.find_import_lines(corpus, LEAVES)
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a file was read")
+
+    monkeypatch.setattr(index_mod.TreeIndex, "_contents", no_reading)
+    monkeypatch.setattr(index_mod, "read_blobs", no_reading)
+    monkeypatch.setattr(index_mod, "_checked_out", no_reading)
+    got = tree.find_import_lines(LEAVES)
+    assert got == expected
+    # the edge files were there, each with ripgrep's lines
+    assert got["edges/crlf.py"] == ["from .pool import QueuePool", "import  pool"]
+    assert got["edges/bom_import.py"] == ["from session import pool"]
+    assert got["edges/tabs.py"] == ["import\tsession"]
+    assert got["edges/paren.py"] == ["from .model import ("]
+
+
+def test_an_index_of_the_previous_schema_is_rebuilt(corpus: Path, tmp_path: Path) -> None:
+    """A file written before the import lines were stored is not used: it starts afresh."""
+    cache = tmp_path / "cache"
+    built(corpus, cache).store.close()
+    with sqlite3.connect(cache / index_mod.FILENAME) as db:
+        db.execute(f"PRAGMA user_version = {index_mod.SCHEMA_VERSION - 1}")
+        db.execute("DROP TABLE imports")
+    db.close()
+    tree = tree_state(corpus)
+    assert tree is not None
+    store = SearchIndex.open(cache)
+    assert not store.has(tree)
+    assert store.update(corpus, tree)
+    found = store.tree(corpus, tree)
+    assert found is not None
+    assert found.find_import_lines(LEAVES) == search.find_import_lines(corpus, LEAVES)
+    store.close()
+
+
 def test_what_the_index_cannot_say_is_left_to_ripgrep(corpus: Path, tmp_path: Path) -> None:
     tree = built(corpus, tmp_path / "cache")
     assert tree.count_terms(["pool"], phrases=["-> ..."]) is None
@@ -148,7 +196,7 @@ def test_a_half_built_index_is_never_used(
     real_write = index_mod._Builder.write
 
     def write_then_stop(
-        self: index_mod._Builder, batch: list[tuple[str, dict[bytes, int]]]
+        self: index_mod._Builder, batch: list[tuple[str, tuple[dict[bytes, int], bytes]]]
     ) -> None:
         real_write(self, batch)
         stop.set()  # interrupted after the first batch
@@ -212,6 +260,7 @@ def test_the_hook_builds_the_index_aside_and_the_next_map_uses_it(
         worktree=repo,
         cache=None,
         settings=SimpleNamespace(cache_dir=cache, dry_run=False),
+        base_tree=None,
         report=lambda line: None,
     )
     before = set(containment.registered())

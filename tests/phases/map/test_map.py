@@ -156,6 +156,7 @@ def test_the_hook_says_when_nothing_matches_and_suggests_names(wheel: Path) -> N
         worktree=wheel,
         cache=None,
         settings=SimpleNamespace(cache_dir=wheel.parent / "cache", dry_run=True),  # no build
+        base_tree=None,
         report=lines.append,
     )
     result = pytest_orchestrator_map(cast(Run, run))

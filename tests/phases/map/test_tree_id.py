@@ -82,6 +82,32 @@ def test_a_known_tree_id_finds_the_index(
     assert _statuses(git_commands) == 0
 
 
+def test_the_hook_passes_the_sessions_tree(
+    repo: Path, tmp_path: Path, git_commands: list[list[str]]
+) -> None:
+    """The default Map hook keys Map on ``run.base_tree`` when the session knows it."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from pytest_orchestrator.phases.map.phase import pytest_orchestrator_map
+    from pytest_orchestrator.run import Run
+
+    tree = tree_state(repo)
+    assert tree is not None
+    git_commands.clear()
+    run = SimpleNamespace(
+        command=RENAME,
+        worktree=repo,
+        cache=None,
+        settings=SimpleNamespace(cache_dir=tmp_path / "cache", dry_run=True),  # no build
+        report=lambda line: None,
+        base_tree=tree,
+    )
+    pytest_orchestrator_map(cast(Run, run))
+    assert _statuses(git_commands) == 0
+    assert pytest_orchestrator_map(cast(Run, run)).stats["cached_searches"] == 3
+
+
 def test_no_tree_id_on_a_dirty_tree_caches_nothing(repo: Path) -> None:
     """Without a tree id Map asks git as before: an edited tree has no state, nothing cached."""
     (repo / "wheel_sizing" / "kelly.py").write_text("# edited\n")
