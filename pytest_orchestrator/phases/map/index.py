@@ -314,10 +314,10 @@ class SearchIndex:
                 parts.setdefault(token, []).append(data)
         return {t: np.frombuffer(b"".join(d), dtype="<u4").reshape(-1, 2) for t, d in parts.items()}
 
-    def import_lines(self, blobs: Iterable[int]) -> dict[int, list[bytes]]:
-        """blob -> its import lines, in order (blobs without any left out)."""
+    def import_lines(self, blobs: Iterable[int]) -> dict[int, bytes]:
+        """blob -> its import lines, in order, newline-joined (blobs without any left out)."""
         assert self._db is not None
-        out: dict[int, list[bytes]] = {}
+        out: dict[int, bytes] = {}
         ids = sorted(set(blobs))
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -327,7 +327,7 @@ class SearchIndex:
                     f"SELECT blob, lines FROM imports WHERE blob IN ({marks})", chunk
                 ).fetchall()
             for blob, lines in rows:
-                out[blob] = zlib.decompress(lines).split(b"\n")
+                out[blob] = zlib.decompress(lines)
         return out
 
     # ------------------------------------------------------------------------- building
@@ -654,17 +654,17 @@ class TreeIndex:
             return None
         found = self._found(self._exact(names))
         blobs = {int(b) for pairs in found.pairs for b, packed in pairs.tolist() if packed & IMPORT}
-        pattern = re.compile(search.imports_pattern(names))
-        needles = [n.encode() for n in names]
-        out: dict[str, list[str]] = {}
-        # the stored import lines are every line the pattern can match (it starts so):
+        # the stored import lines are every line the pattern can match (it starts so), and
+        # a match never crosses a line end: the pattern over them, line-anchored, is
         # ripgrep's answer, no file read
+        pattern = re.compile(search.imports_pattern(names), re.MULTILINE)
+        out: dict[str, list[str]] = {}
         for blob, held in sorted(self.store.import_lines(blobs).items()):
+            text = held.decode("utf-8", errors="replace")
             lines = [
-                text.strip()
-                for line in held
-                if any(n in line for n in needles)
-                and pattern.search(text := line.decode("utf-8", errors="replace"))
+                text[m.start() : len(text) if end == -1 else end].strip()
+                for m in pattern.finditer(text)
+                for end in (text.find("\n", m.start()),)
             ]
             if lines:
                 for path in self.paths[blob]:
