@@ -13,9 +13,19 @@ session's, paid once per ``pytest`` run; the child reports them separately).
   code, `index.build`, timed with its peak RSS: the identifier index, then every file's
   slices), so the command was never run there: its searches come from the index, its files'
   slices from the build, its slices' vectors are computed;
+- new+tree: warm-new as the session runs it: Map is given the tree id the session already
+  knows (`Run.base_tree`, ``map_repository(tree_id=...)``), so it runs no ``git status``
+  (the other columns pay for that status, as a standalone call must);
 - rg: a new command with ripgrep instead of the index: the warm cache directory with its
   search cache and index removed (the slices of this command's files are cached), each run
   interleaved with a warm-new one, so both see the same load.
+
+Before measuring, the corpus's git index is refreshed once (a plain ``git status``, as any
+git command of the user's does): in a fresh clone it is "racy" (never refreshed since the
+checkout wrote the files), and Map's read-only ``git status --no-optional-locks`` would
+re-hash every file on every run (~0.5 s instead of ~0.15 s), a cost no user's checkout pays.
+Each table is printed between two lines of ``benchmarks/reference.py`` (a fixed loop's CPU
+seconds: how fast the shared host was at the time).
 
 The OS page cache is warm in both (dropping it needs root): a first-ever search of the corpus
 on a cold disk costs more (ripgrep ~1.6 s instead of ~0.2 s on this machine).
@@ -55,6 +65,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from reference import line as reference_line  # noqa: E402
+
 COMMANDS = [
     "Rename sympify to to_sympy everywhere",
     "QueuePool raises TimeoutError too early when pool_timeout is set",
@@ -66,8 +80,11 @@ COMMANDS = [
 ]
 
 
-def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
-    """One Map + Logic run, measured in this process."""
+def child(
+    corpus: Path, cache_dir: Path, command: str, tree_id: str | None = None
+) -> dict[str, object]:
+    """One Map + Logic run, measured in this process (``tree_id``: given to Map, as the
+    session gives it the tree it knows)."""
     t_import = time.perf_counter()
     from pytest_orchestrator.phases.logic.phase import prune
     from pytest_orchestrator.phases.map.index import SearchIndex
@@ -85,7 +102,13 @@ def child(corpus: Path, cache_dir: Path, command: str) -> dict[str, object]:
     searches = SearchCache.open(cache_dir)
     index = SearchIndex.open(cache_dir)
     mapped = map_repository(
-        corpus, command, cache=cache, memory=memory, searches=searches, blob_index=index
+        corpus,
+        command,
+        cache=cache,
+        memory=memory,
+        searches=searches,
+        blob_index=index,
+        tree_id=tree_id,
     )
     logic = prune(mapped, corpus, budget_tokens=4000)
     cache.close()
@@ -160,9 +183,13 @@ def build(corpus: Path, cache_dir: Path) -> dict[str, object]:
     }
 
 
-def measure(corpus: Path, cache_dir: Path, command: str | None) -> dict[str, object]:
+def measure(
+    corpus: Path, cache_dir: Path, command: str | None, tree_id: str | None = None
+) -> dict[str, object]:
     """One child run: Map + Logic for ``command``, or (None) the index build."""
     what = ["--build-index"] if command is None else [command]
+    if tree_id is not None:
+        what = ["--tree-id", tree_id, *what]
     proc = subprocess.run(
         [sys.executable, __file__, "--child", str(cache_dir), "--corpus", str(corpus), *what],
         capture_output=True,
@@ -268,6 +295,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--build-index", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tree-id", help=argparse.SUPPRESS)
     parser.add_argument("--pytest", action="store_true", help="time the real command instead")
     parser.add_argument("--commands", type=int, default=len(COMMANDS), help="the first N only")
     parser.add_argument(
@@ -279,11 +307,17 @@ def main() -> int:
         if args.build_index:
             print(json.dumps(build(args.corpus, args.child)))
         else:
-            print(json.dumps(child(args.corpus, args.child, args.command)))
+            print(json.dumps(child(args.corpus, args.child, args.command, args.tree_id)))
         return 0
     if args.pytest:
         whole_process(args.corpus, COMMANDS[: args.commands], args.pytest_arg)
         return 0
+    print(reference_line())
+    # refresh the clone's git index once (see the module doc); a user's checkout is so
+    subprocess.run(["git", "-C", str(args.corpus), "status", "--porcelain"],
+                   capture_output=True, check=True)  # fmt: skip
+    tree = subprocess.run(["git", "-C", str(args.corpus), "rev-parse", "HEAD^{tree}"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     files = [p for p in args.corpus.rglob("*.py") if p.is_file() and not p.is_symlink()]
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     print(f"corpus {args.corpus}: {len(files):,} Python files, {lines:,} lines")
@@ -301,7 +335,8 @@ def main() -> int:
     )
     header = (
         f"{'command':<44} {'cold wall':>9} {'cold cpu':>8} {'warm wall':>9} {'warm cpu':>8}"
-        f" {'new wall':>8} {'new cpu':>7} {'rg wall':>7} {'rg cpu':>7} {'peak RSS':>9}"
+        f" {'new wall':>8} {'new cpu':>7} {'+tree wall':>10} {'+tree cpu':>9}"
+        f" {'rg wall':>7} {'rg cpu':>7} {'peak RSS':>9}"
         f" {'parsed c/n':>10}  top kept slice"
     )
     print(header)
@@ -309,6 +344,9 @@ def main() -> int:
     all_cold: list[float] = []
     all_warm: list[float] = []
     all_new: list[float] = []
+    all_new_cpu: list[float] = []
+    all_known: list[float] = []
+    all_known_cpu: list[float] = []
     all_rg: list[float] = []
     peak = float(str(built["rss_mb"]))
     for command in COMMANDS:
@@ -319,7 +357,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             measure(args.corpus, Path(tmp), command)
             warm = [measure(args.corpus, Path(tmp), command) for _ in range(args.runs)]
-            new, rg_new = [], []
+            new, rg_new, known = [], [], []
             for _ in range(args.runs):  # interleaved: the same load for both
                 for stale in [*Path(tmp).glob("search.sqlite*"), *Path(tmp).glob("index.sqlite*")]:
                     stale.unlink()
@@ -329,21 +367,29 @@ def main() -> int:
                     shutil.copytree(shared, fresh, dirs_exist_ok=True)
                     new.append(measure(args.corpus, Path(fresh), command))
                 assert new[-1]["index"] == 1, "warm-new must search the index"
+                with tempfile.TemporaryDirectory() as fresh:
+                    shutil.copytree(shared, fresh, dirs_exist_ok=True)
+                    known.append(measure(args.corpus, Path(fresh), command, tree))
+                assert known[-1]["index"] == 1
 
         def med(runs: list[dict[str, object]], key: str) -> float:
             return statistics.median(float(str(r[key])) for r in runs)
 
-        rss = max(float(str(r["rss_mb"])) for r in [*cold, *warm, *new])
+        rss = max(float(str(r["rss_mb"])) for r in [*cold, *warm, *new, *known])
         peak = max(peak, rss)
         all_cold.append(med(cold, "wall"))
         all_warm.append(med(warm, "wall"))
         all_new.append(med(new, "wall"))
+        all_new_cpu.append(med(new, "cpu"))
+        all_known.append(med(known, "wall"))
+        all_known_cpu.append(med(known, "cpu"))
         all_rg.append(med(rg_new, "wall"))
         label = command.replace("\n", " ")[:43]
         print(
             f"{label:<44} {med(cold, 'wall'):>8.2f}s {med(cold, 'cpu'):>7.2f}s"
             f" {med(warm, 'wall'):>8.2f}s {med(warm, 'cpu'):>7.2f}s"
             f" {med(new, 'wall'):>7.2f}s {med(new, 'cpu'):>6.2f}s"
+            f" {med(known, 'wall'):>9.2f}s {med(known, 'cpu'):>8.2f}s"
             f" {med(rg_new, 'wall'):>6.2f}s {med(rg_new, 'cpu'):>6.2f}s {rss:>7.0f}MB"
             f" {med(cold, 'parsed'):>4.0f}/{med(new, 'parsed'):<4.0f}  {cold[0]['top']}"
         )
@@ -355,7 +401,14 @@ def main() -> int:
         f"worst warm-new {max(all_new):.2f}s; warm-new with ripgrep instead of the index "
         f"{statistics.median(all_rg):.2f}s; peak RSS {peak:.0f} MB"
     )
+    print(
+        f"warm-new CPU median {statistics.median(all_new_cpu):.2f}s (worst"
+        f" {max(all_new_cpu):.2f}s); with the session's tree id: wall"
+        f" {statistics.median(all_known):.2f}s (worst {max(all_known):.2f}s), CPU"
+        f" {statistics.median(all_known_cpu):.2f}s (worst {max(all_known_cpu):.2f}s)"
+    )
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(reference_line())
     shutil.rmtree(shared, ignore_errors=True)
     return 0
 
