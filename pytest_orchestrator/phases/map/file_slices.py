@@ -63,7 +63,8 @@ def slice_file(
             out = SlicedFile(path)
             for key, m in stored:
                 out.slices.append(
-                    Slice(
+                    # the cache's own rows, checked when they were stored: not validated again
+                    Slice.model_construct(
                         path=path,
                         symbol=m.symbol,
                         kind=cast(Kind, m.kind),

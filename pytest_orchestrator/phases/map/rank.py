@@ -140,27 +140,33 @@ def bm25_texts(
 ) -> list[float]:
     """BM25 of raw texts, counting the same sub-words as `bm25_corpus` over
     `split_identifier` tokens, several times faster: identifier runs are counted in C
-    (``Counter(findall)``) and only each *distinct* run is split, through a cache.
-    Document length is the number of runs."""
+    (``Counter(findall)``), only in the texts that hold a query word at all (a sub-word is a
+    lower-cased piece of its run, so a text whose lower case holds none has no term), and
+    only each *distinct* run that holds one is split, through a cache. Document length is
+    the number of runs."""
     wanted = set(words)
     if not wanted or not texts:
         return [0.0] * len(texts)
-    counts = [Counter(_RUN.findall(text)) for text in texts]
-    # split each distinct run once; per text, only intersect with the runs that matter
-    relevant: dict[str, list[str]] = {}
-    for run in set().union(*counts):
-        parts = [w for w in split_run(run) if w in wanted]
-        if parts:
-            relevant[run] = parts
-    keys = relevant.keys()
+    lengths: list[int] = []
     tfs: list[Counter[str]] = []
-    for runs in counts:
+    relevant: dict[str, list[str]] = {}
+    for text in texts:
+        runs = _RUN.findall(text)
+        lengths.append(len(runs))
         tf: Counter[str] = Counter()
-        for run in runs.keys() & keys:
-            for w in relevant[run]:
-                tf[w] += runs[run]
         tfs.append(tf)
-    return bm25_scores(tfs, [sum(runs.values()) for runs in counts], idfs)
+        lower = text.lower()
+        if not any(w in lower for w in wanted):
+            continue
+        for run, n in Counter(runs).items():
+            parts = relevant.get(run)
+            if parts is None:
+                low = run.lower()
+                held = any(w in low for w in wanted)
+                parts = relevant[run] = [w for w in split_run(run) if w in wanted] if held else []
+            for w in parts:
+                tf[w] += n
+    return bm25_scores(tfs, lengths, idfs)
 
 
 def normalise(values: Mapping[str, float]) -> dict[str, float]:
