@@ -160,10 +160,11 @@ def rank_slices(
     slices = [s for f in cands.sliced.values() for s in f.slices]
     if not slices:
         return []
-    texts = [cands.texts[_sid(s)] for s in slices]
+    sids = [_sid(s) for s in slices]
+    texts = [cands.texts[sid] for sid in sids]
     idfs = cands.idfs if cands.idfs is not None else {w: 1.0 for w in terms.words}
     scores = bm25_texts(texts, list(terms.words), idfs)
-    lexical = normalise({_sid(s): v for s, v in zip(slices, scores, strict=True)})
+    lexical = normalise(dict(zip(sids, scores, strict=True)))
     ev = cands.evidence or FileEvidence()
     file_text = normalise(ev.text)
     file_path = normalise(ev.path)
@@ -174,8 +175,7 @@ def rank_slices(
         p: explicit_files(Terms(paths=(p,)), paths, ModuleIndex()) for p, _ in terms.trace
     }
     comps: list[dict[str, float]] = []
-    for s in slices:
-        text = cands.texts[_sid(s)]
+    for s, sid, text in zip(slices, sids, texts, strict=True):
         comp: dict[str, float] = {
             "definition": 1.0 if _defines(s, text, cands.found) else 0.0,
             "name": 1.0 if _defines(s, text, cands.found_names) else 0.0,
@@ -184,7 +184,7 @@ def rank_slices(
                 if ident_res
                 else 0.0
             ),
-            "lexical": lexical.get(_sid(s), 0.0),
+            "lexical": lexical.get(sid, 0.0),
             "file": file_text.get(s.path, 0.0),
             "path": file_path.get(s.path, 0.0),
             "graph": 1.0 / (1 + graph_dist[s.path]) if s.path in graph_dist else 0.0,
@@ -205,7 +205,8 @@ def rank_slices(
         comps.append(comp)
     # Embedding is the costliest component: only the slices that can still reach the top
     # (by every other component) get one; the rest keep vector = 0.
-    partial = sorted(range(len(slices)), key=lambda i: -weights.score(comps[i]))[:vector_top]
+    score = _scorer(weights, list(comps[0]))
+    partial = sorted(range(len(slices)), key=lambda i: -score(comps[i]))[:vector_top]
     vectors = _vector_scores(command, [slices[i] for i in partial], cands.texts, cache)
     ranked: list[RankedSlice] = []
     for s, comp in zip(slices, comps, strict=True):
@@ -213,12 +214,21 @@ def rank_slices(
         comp = {k: round(v, 4) for k, v in comp.items()}
         # built from trusted values: validating ~10k rows was a tenth of a new command's Map
         ranked.append(
-            RankedSlice.model_construct(
-                slice=s, score=round(weights.score(comp), 4), components=comp
-            )
+            RankedSlice.model_construct(slice=s, score=round(score(comp), 4), components=comp)
         )
     ranked.sort(key=lambda r: (-r.score, r.slice.path, r.slice.start_line))
     return ranked
+
+
+def _scorer(weights: Weights, names: list[str]) -> Callable[[dict[str, float]], float]:
+    """``weights.score`` for component dicts whose keys are ``names``, in that order: the same
+    products summed in the same order, without a ``getattr`` per component and slice."""
+    factors = [getattr(weights, name, 0.0) for name in names]
+
+    def score(components: dict[str, float]) -> float:
+        return sum([f * v for f, v in zip(factors, components.values(), strict=True)])
+
+    return score
 
 
 T = TypeVar("T")
