@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from pytest_orchestrator.repo.worktree import TREES
 from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic
@@ -17,6 +18,11 @@ from pytest_orchestrator.testing.fake_anthropic import FakeAnthropic
 # repository, API host or step summary: each test names the stand-in it talks to.
 for _name in ("GITHUB_STEP_SUMMARY", "GITHUB_REPOSITORY", "GITHUB_SERVER_URL", "GITHUB_API_URL"):
     os.environ.pop(_name, None)
+
+# Property tests check answers, never speed: on a loaded CI machine Hypothesis' per-example
+# deadline and its "too slow" health check would fail a correct test now and then.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 CALC = '''\
 """Tiny arithmetic used by the acceptance tests."""
