@@ -269,6 +269,9 @@ class Orchestrator:
         self._progress(f"orchestrate: run {run_id} from {base_commit[:10]}")
         differs = view.checkout_differs(root, base_commit, self._checkout)
         if differs is None:  # Map, Logic and Plan read the checkout in place
+            # it is the base and clean, untracked files included: the snapshot's status says
+            # what Map's cache key would ask git again (which reads a ``.git`` there)
+            run.base_tree = self._checkout.tree if (root / ".git").exists() else None
             self._load_target_hooks(run)
         else:
             self._progress(f"orchestrate: the base is read from a worktree ({differs})")
@@ -293,8 +296,11 @@ class Orchestrator:
         run.worktree = tree.path
         # the slot's bytecode of files the reset rewrote is stale
         invalidate_bytecode(bytecode_prefix(run), tree.path, tree.rewritten)
-        for path in worktree.init_submodules(run.repo, tree.path, run.base_commit):
+        submodules = worktree.init_submodules(run.repo, tree.path, run.base_commit)
+        for path in submodules:
             self._write(f"orchestrate: submodule {path} cloned from your checkout")
+        # known only for a reused slot, verified clean by the reset, with nothing added since
+        run.base_tree = None if submodules else tree.clean_tree
         self.executor = Executor(run, tree)
         self.config.pluginmanager.register(self.executor, "orchestrator-executor")
         self._load_target_hooks(run)
@@ -336,9 +342,10 @@ class Orchestrator:
         manager = self.config.pluginmanager
         if manager.has_plugin("target-conftest"):
             manager.unregister(name="target-conftest")
-        # from the checkout, read in place: no bytecode of the conftest is written there
+        # no bytecode of the conftest is written where it is read: not in the user's checkout,
+        # and not in the worktree either, whose tree (`Run.base_tree`) is then the base's
         before = sys.dont_write_bytecode
-        sys.dont_write_bytecode = before or run.worktree == run.repo
+        sys.dont_write_bytecode = True
         try:
             plugin = hookspecs.target_hooks(run.worktree, in_child=False)
             if plugin is not None:
@@ -589,6 +596,7 @@ class Orchestrator:
         queue = list(run.plans)
         plan = queue.pop(0)
         items = self.items
+        run.base_tree = None  # the attempts change the worktree: its tree is no longer known
         for number in range(1, run.settings.attempts + 1):
             self._more_after = number < run.settings.attempts and (
                 bool(queue) or run.planner is None or run.planner.can_replan

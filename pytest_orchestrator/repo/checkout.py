@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.repo.git import git
 
 OWN_REFS: Final = "refs/heads/orchestrate/"
@@ -34,6 +35,10 @@ class Snapshot:
     """HEAD's commit."""
     hidden: int = 0
     """Index entries flagged assume-unchanged or skip-worktree: changes git does not show."""
+    tree: str = ""
+    """HEAD's tree id when ``git status`` (untracked files included) ran and showed nothing,
+    so the work tree holds exactly that tree (as far as git shows: see ``hidden``); else
+    empty. Read here so no later phase need run ``git status`` again for it."""
 
     def dirty(self) -> list[str]:
         """The paths ``git status`` shows (staged, modified, untracked but not ignored)."""
@@ -44,8 +49,14 @@ def _git(repo: Path, *args: str) -> str:
     return git(*args, cwd=repo, check=False, read_only=True)
 
 
+def _object_ids(text: str) -> list[str]:
+    """The lines of ``rev-parse`` output that are object ids (an unborn HEAD prints its name)."""
+    return [w for w in text.split() if len(w) >= 40 and all(c in "0123456789abcdef" for c in w)]
+
+
 def snapshot(repo: Path) -> Snapshot:
-    commit = _git(repo, "rev-parse", "HEAD").strip()
+    ids = _object_ids(_git(repo, "rev-parse", "HEAD", "HEAD^{tree}"))
+    commit, head_tree = (ids[0], ids[1]) if len(ids) == 2 else ("", "")
     head = commit + " " + _git(repo, "symbolic-ref", "-q", "HEAD")
     refs = {}
     for line in _git(repo, "for-each-ref", "--format=%(objectname) %(refname)").splitlines():
@@ -55,7 +66,15 @@ def snapshot(repo: Path) -> Snapshot:
     listing = _git(repo, "ls-files", "--stage", "-v", "-z")  # "<tag> <mode> <sha> <stage>\t<path>"
     index = hashlib.sha1(listing.encode()).hexdigest()
     entries = [entry for entry in listing.split("\0") if entry]
-    status = frozenset(_git(repo, "status", "--porcelain", "-z").split("\0")) - {""}
+    # untracked files shown whatever the user's status.showUntrackedFiles says: one written
+    # by the run must be noticed, and the clean tree below must count them
+    try:
+        shown = git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=repo,
+                    read_only=True)  # fmt: skip
+        status_ok = True
+    except RepositoryError:
+        shown, status_ok = "", False
+    status = frozenset(shown.split("\0")) - {""}
     files = {}
     top = str(repo)
     for entry in entries:
@@ -66,7 +85,8 @@ def snapshot(repo: Path) -> Snapshot:
             continue
         files[rel] = (st.st_size, st.st_mtime_ns)
     hidden = sum(not entry.startswith("H ") for entry in entries)
-    return Snapshot(head.strip(), refs, index, status, files, commit, hidden)
+    tree = head_tree if status_ok and not status else ""
+    return Snapshot(head.strip(), refs, index, status, files, commit, hidden, tree)
 
 
 def differences(before: Snapshot, after: Snapshot) -> list[str]:
