@@ -20,6 +20,7 @@ and are caught in one place, `_guard`.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import os
 import re
 import shutil
@@ -56,16 +57,15 @@ from pytest_orchestrator.model import (
     ExitReason,
     Phase,
 )
-from pytest_orchestrator.phases.execute.phase import Executor
-from pytest_orchestrator.phases.montecarlo.shrink import BASE_SNAPSHOT
 from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
 from pytest_orchestrator.repo import checkout, git
 from pytest_orchestrator.repo.worktree import Worktree
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import resolve
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: a dry run never executes (~0.2 s of imports)
     from pytest_orchestrator.phases.execute.baseline import Baseline
+    from pytest_orchestrator.phases.execute.phase import Executor
 
 PHASE_PLUGINS: Final = tuple(
     f"pytest_orchestrator.phases.{name}.phase"
@@ -263,9 +263,14 @@ class Orchestrator:
         self._root_span.__enter__()
         run.write("command.txt", settings.command + "\n")
         self._open_components(run)
+        manager = self.config.pluginmanager
         for name in PHASE_PLUGINS:
-            if not self.config.pluginmanager.has_plugin(name):
-                self.config.pluginmanager.import_plugin(name)
+            if not manager.has_plugin(name):  # (a blocked name, `-p no:NAME`, stays blocked)
+                # Imported and registered, not `import_plugin`-ed: that marks the module for
+                # pytest's assertion rewriting, whose bytecode is never written under
+                # PYTHONDONTWRITEBYTECODE, so every run parsed, rewrote and compiled the phases
+                # again; their asserts are invariants, not tests (see the package's __init__).
+                manager.register(importlib.import_module(name), name)
         self._progress(f"orchestrate: run {run_id} from {base_commit[:10]}")
         differs = view.checkout_differs(root, base_commit, self._checkout)
         if differs is None:  # Map, Logic and Plan read the checkout in place
@@ -285,6 +290,7 @@ class Orchestrator:
         if self.tree is not None:
             return
         from pytest_orchestrator.phases.execute.baseline import bytecode_prefix
+        from pytest_orchestrator.phases.execute.phase import Executor
         from pytest_orchestrator.phases.execute.testrun import invalidate_bytecode
         from pytest_orchestrator.repo import worktree
 
@@ -772,7 +778,10 @@ class Orchestrator:
                     run.gauge.stop()
                 run.save_record()
                 # copies of source made for the run's own use are not evidence: drop them
-                shutil.rmtree(run.run_dir / "montecarlo" / BASE_SNAPSHOT, ignore_errors=True)
+                if (run.run_dir / "montecarlo").exists():
+                    from pytest_orchestrator.phases.montecarlo.shrink import BASE_SNAPSHOT
+
+                    shutil.rmtree(run.run_dir / "montecarlo" / BASE_SNAPSHOT, ignore_errors=True)
             finally:
                 if self.tree is not None:
                     self.tree.remove()
