@@ -97,6 +97,7 @@ class Orchestrator:
         self.tree: Worktree | None = None
         self._checkout: checkout.Snapshot | None = None
         self._scratch: Path | None = None
+        self._runs_code = True  # False for a dry run or --collect-only (set at the start)
         # Tests named on the command line are the spec, for the inner runs to select: this
         # process never collects them (it loads no conftest of the target), and -k/-m must
         # not deselect the plan's steps, which are this session's items.
@@ -219,7 +220,9 @@ class Orchestrator:
         for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
             if ours.resolve().is_relative_to(root.resolve()):
                 git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")
-        self._checkout = checkout.snapshot(root)
+        # a dry run or --collect-only runs no code of the target: its checkout is never compared
+        self._runs_code = not (settings.dry_run or self.config.option.collectonly)
+        self._checkout = checkout.snapshot(root, files=self._runs_code)
         dirty = self._checkout.dirty()
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
@@ -327,18 +330,20 @@ class Orchestrator:
         return ops
 
     def _open_components(self, run: Run) -> None:
-        """The memory gauge (sampling from now on) and the slice cache (never needed for
+        """The memory gauge (sampling from now on; only when the target's code will run: a dry
+        run's record then has no memory figures) and the slice cache (never needed for
         correctness: an unusable directory falls back to memory with a warning)."""
         from pytest_orchestrator.guard.pressure import PressureGauge
         from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
         run.scratch.mkdir(exist_ok=True)
-        run.gauge = PressureGauge(
-            interval=run.settings.sample_interval,
-            threshold=run.settings.mem_threshold,
-            shared_path=run.scratch / "pressure.bin",
-        )
-        run.gauge.start()
+        if self._runs_code:  # only sampling, the baseline and the attempts read it
+            run.gauge = PressureGauge(
+                interval=run.settings.sample_interval,
+                threshold=run.settings.mem_threshold,
+                shared_path=run.scratch / "pressure.bin",
+            )
+            run.gauge.start()
         run.cache = SliceCache.open(run.settings.cache_dir)
 
     def _load_target_hooks(self, run: Run) -> None:

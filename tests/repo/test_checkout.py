@@ -121,3 +121,20 @@ def test_the_comparison_still_sees_every_change(
 def test_an_untouched_checkout_compares_equal(make_repo: Callable[..., Path]) -> None:
     repo = make_repo()
     assert checkout.differences(checkout.snapshot(repo), checkout.snapshot(repo)) == []
+
+
+def test_a_snapshot_without_files_answers_the_same_and_refuses_a_comparison(
+    make_repo: Callable[..., Path],
+) -> None:
+    """A dry run never compares its checkout: it skips the lstat of every file, nothing else."""
+    repo = make_repo()
+    (repo / "extra.py").write_text("x = 1\n")
+    full, light = checkout.snapshot(repo), checkout.snapshot(repo, files=False)
+    assert light.files is None
+    assert full.files
+    assert (light.head, light.refs, light.index, light.status, light.tree) == (
+        full.head, full.refs, full.index, full.status, full.tree,
+    )  # fmt: skip
+    assert light.dirty() == full.dirty() == ["extra.py"]
+    with pytest.raises(ValueError, match="cannot be compared"):
+        checkout.differences(light, full)

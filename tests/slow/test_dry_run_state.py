@@ -32,6 +32,7 @@ subprocess.Popen = Counting
 # The target's hook runs before the default Map: what the session knows, what git says.
 CONFTEST = """\
 import json
+import sys
 
 
 def pytest_orchestrator_map(run):
@@ -42,6 +43,13 @@ def pytest_orchestrator_map(run):
     seen = {"base_tree": run.base_tree, "statuses": statuses}
     seen["tree_state"] = tree_state(run.worktree)
     seen["in_place"] = run.worktree == run.repo
+    seen["gauge"] = run.gauge is not None
+    seen["rewritten"] = sorted(
+        name
+        for name, module in sys.modules.items()
+        if name.startswith("pytest_orchestrator.phases.")
+        and type(getattr(module, "__loader__", None)).__name__ == "AssertionRewritingHook"
+    )
     (run.run_dir / "seen.json").write_text(json.dumps(seen))
 """
 
@@ -77,6 +85,10 @@ def test_a_clean_checkout_read_in_place_is_looked_at_once(
     assert seen["base_tree"] == git(repo, "rev-parse", "HEAD^{tree}").strip()
     assert seen["base_tree"] == seen["tree_state"]
     assert seen["statuses"] == 1  # the snapshot's, answering every question before Map
+    assert seen["gauge"] is False  # nothing of the target's runs: no memory sampling
+    # the phases are plain imports: not parsed, rewritten and compiled again at every start
+    # under PYTHONDONTWRITEBYTECODE, as pytest's assertion rewriting would have them
+    assert seen["rewritten"] == []
 
 
 def test_a_dirty_checkout_gives_a_tree_only_for_a_verified_slot(
