@@ -71,6 +71,12 @@ PHASE_PLUGINS: Final = tuple(
     f"pytest_orchestrator.phases.{name}.phase"
     for name in ("map", "logic", "montecarlo", "plan", "optimise", "review", "publish")
 )
+DRY_RUN_PHASES: Final = tuple(
+    name for name in PHASE_PLUGINS if name.split(".")[2] in ("map", "logic", "plan")
+)
+"""What a dry run registers: it stops after Plan, so no other phase's hook is ever called
+(Review's `pytest_orchestrator_phase_done` acts only after Optimise), and importing them
+(Review's checks, Monte Carlo) is a tenth of a second of its start."""
 _BAD_INPUT: Final = (RepositoryError, EditError, TestRunError)
 
 
@@ -267,7 +273,7 @@ class Orchestrator:
         run.write("command.txt", settings.command + "\n")
         self._open_components(run)
         manager = self.config.pluginmanager
-        for name in PHASE_PLUGINS:
+        for name in DRY_RUN_PHASES if settings.dry_run else PHASE_PLUGINS:
             if not manager.has_plugin(name):  # (a blocked name, `-p no:NAME`, stays blocked)
                 # Imported and registered, not `import_plugin`-ed: that marks the module for
                 # pytest's assertion rewriting, whose bytecode is never written under

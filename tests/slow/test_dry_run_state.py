@@ -44,6 +44,11 @@ def pytest_orchestrator_map(run):
     seen["tree_state"] = tree_state(run.worktree)
     seen["in_place"] = run.worktree == run.repo
     seen["gauge"] = run.gauge is not None
+    seen["phases"] = sorted(
+        name.split(".")[2]
+        for name in sys.modules
+        if name.startswith("pytest_orchestrator.phases.") and name.endswith(".phase")
+    )
     seen["rewritten"] = sorted(
         name
         for name, module in sys.modules.items()
@@ -89,6 +94,7 @@ def test_a_clean_checkout_read_in_place_is_looked_at_once(
     # the phases are plain imports: not parsed, rewritten and compiled again at every start
     # under PYTHONDONTWRITEBYTECODE, as pytest's assertion rewriting would have them
     assert seen["rewritten"] == []
+    assert seen["phases"] == ["logic", "map", "plan"]  # the phases a dry run reaches
 
 
 def test_a_dirty_checkout_gives_a_tree_only_for_a_verified_slot(
