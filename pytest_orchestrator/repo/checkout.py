@@ -69,10 +69,11 @@ def snapshot(repo: Path, *, files: bool = True) -> Snapshot:
     listing = _git(repo, "ls-files", "--stage", "-v", "-z")  # "<tag> <mode> <sha> <stage>\t<path>"
     index = hashlib.sha1(listing.encode()).hexdigest()
     entries = [entry for entry in listing.split("\0") if entry]
-    # untracked files shown whatever the user's status.showUntrackedFiles says: one written
-    # by the run must be noticed, and the clean tree below must count them
+    # every untracked file, whatever the user's status.showUntrackedFiles says: one written
+    # by the run must be noticed, in a directory already untracked too, and the clean tree
+    # below must count them (a clean checkout costs the same: nothing to list)
     try:
-        shown = git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=repo,
+        shown = git("status", "--porcelain", "-z", "--untracked-files=all", cwd=repo,
                     read_only=True)  # fmt: skip
         status_ok = True
     except RepositoryError:

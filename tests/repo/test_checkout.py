@@ -87,13 +87,19 @@ def test_an_unborn_head_has_no_commit_and_no_tree(tmp_path: Path) -> None:
     assert (taken.commit, taken.tree) == ("", "")
 
 
-@pytest.mark.parametrize("change", ["file", "same-size-file", "ref", "untracked", "head"])
+@pytest.mark.parametrize(
+    "change", ["file", "same-size-file", "ref", "untracked", "untracked-in-untracked", "head"]
+)
 def test_the_comparison_still_sees_every_change(
     make_repo: Callable[..., Path], change: str
 ) -> None:
     repo = make_repo()
+    (repo / "scratch").mkdir()
+    (repo / "scratch" / "notes.txt").write_text("the user's, untracked\n")
     before = checkout.snapshot(repo)
-    if change == "file":
+    if change == "untracked-in-untracked":  # a directory git status shows as one entry
+        (repo / "scratch" / "new.txt").write_text("written by the run\n")
+    elif change == "file":
         (repo / "calc.py").write_text("changed\n")
     elif change == "same-size-file":  # same size, only the modification time differs
         stat = (repo / "calc.py").stat()
@@ -103,7 +109,7 @@ def test_the_comparison_still_sees_every_change(
     elif change == "untracked":
         run_git(repo, "config", "status.showUntrackedFiles", "no")  # still seen
         (repo / "new.py").write_text("x = 1\n")
-    else:
+    elif change == "head":
         (repo / "calc.py").write_text("newer\n")
         commit_all(repo, "newer")
     found = checkout.differences(before, checkout.snapshot(repo))
@@ -113,6 +119,7 @@ def test_the_comparison_still_sees_every_change(
         "same-size-file": "file calc.py was written",
         "ref": "ref refs/heads/elsewhere",
         "untracked": "new.py",
+        "untracked-in-untracked": "scratch/new.txt",
         "head": "HEAD moved",
     }[change]
     assert any(expected in line for line in found), found
