@@ -459,10 +459,13 @@ class Orchestrator:
         from pytest_orchestrator.phases.plan.phase import context_for, load
 
         run.planner = load(run)
-        if self.preloaded is None:
+        # a dry run changes nothing before Plan (same view of the base, no Monte Carlo): the
+        # planner's context (a listing of every tracked file) is made once for both calls
+        context = None if self.preloaded is not None else context_for(run)
+        if context is not None:
             # The planner says now whether it can plan at all: a refusal costs Map and
             # Logic, not a worktree, Monte Carlo and a run of the suite.
-            run.planner.can_plan(context_for(run))
+            run.planner.can_plan(context)
         if not run.settings.dry_run:
             self._take_worktree(run)  # --collect-only too: Optimise works on a copy of it
         if not (run.settings.dry_run or self.config.option.collectonly):
@@ -478,9 +481,9 @@ class Orchestrator:
             if self.preloaded is not None:
                 plans = [self.preloaded]
             else:
-                plans = self._validated(
-                    hook.pytest_orchestrator_plan(run=run, context=context_for(run))
-                )
+                if context is None or not run.settings.dry_run:
+                    context = context_for(run)  # the worktree, Monte Carlo's summary
+                plans = self._validated(hook.pytest_orchestrator_plan(run=run, context=context))
             run.plans = plans
             run.write("plan.json", plans[0].dumps())
             note.summary = f"{len(plans[0].steps)} steps by {plans[0].planner} ({_pools(plans[0])})"

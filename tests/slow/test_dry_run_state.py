@@ -28,6 +28,13 @@ class Counting(_real):
 
 
 subprocess.Popen = Counting
+
+
+def pytest_unconfigure(config):
+    import json, os
+
+    with open(os.environ["GITCOUNT_OUT"], "w") as out:
+        json.dump(CALLS, out)
 """
 # The target's hook runs before the default Map: what the session knows, what git says.
 CONFTEST = """\
@@ -67,6 +74,7 @@ def dry_run(
     plugins.mkdir()
     (plugins / "gitcount.py").write_text(COUNTER)
     monkeypatch.setenv("PYTHONPATH", str(plugins))
+    monkeypatch.setenv("GITCOUNT_OUT", str(pytester.path / "calls.json"))
 
     def run(repo: Path) -> dict[str, object]:
         result = pytester.runpytest_subprocess(
@@ -75,6 +83,7 @@ def dry_run(
         assert result.ret == 0, result.stdout.str()
         runs = sorted((repo / ".orchestrate" / "runs").iterdir())
         seen: dict[str, object] = json.loads((runs[-1] / "seen.json").read_text())
+        seen["calls"] = json.loads((pytester.path / "calls.json").read_text())
         return seen
 
     return run
@@ -95,6 +104,10 @@ def test_a_clean_checkout_read_in_place_is_looked_at_once(
     # under PYTHONDONTWRITEBYTECODE, as pytest's assertion rewriting would have them
     assert seen["rewritten"] == []
     assert seen["phases"] == ["logic", "map", "plan"]  # the phases a dry run reaches
+    # the planner's context lists the tracked files once, for can_plan and plan alike
+    calls = seen["calls"]
+    assert isinstance(calls, list)
+    assert sum(args == ["ls-files"] for args in calls) == 1
 
 
 def test_a_dirty_checkout_gives_a_tree_only_for_a_verified_slot(
