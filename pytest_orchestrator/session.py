@@ -20,6 +20,7 @@ and are caught in one place, `_guard`.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import os
 import re
 import shutil
@@ -56,21 +57,26 @@ from pytest_orchestrator.model import (
     ExitReason,
     Phase,
 )
-from pytest_orchestrator.phases.execute.phase import Executor
-from pytest_orchestrator.phases.montecarlo.shrink import BASE_SNAPSHOT
 from pytest_orchestrator.plan import OPS, OpSpec, Plan, load_plan, validate_plan
 from pytest_orchestrator.repo import checkout, git
 from pytest_orchestrator.repo.worktree import Worktree
 from pytest_orchestrator.run import Run
 from pytest_orchestrator.settings import resolve
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: a dry run never executes (~0.2 s of imports)
     from pytest_orchestrator.phases.execute.baseline import Baseline
+    from pytest_orchestrator.phases.execute.phase import Executor
 
 PHASE_PLUGINS: Final = tuple(
     f"pytest_orchestrator.phases.{name}.phase"
     for name in ("map", "logic", "montecarlo", "plan", "optimise", "review", "publish")
 )
+DRY_RUN_PHASES: Final = tuple(
+    name for name in PHASE_PLUGINS if name.split(".")[2] in ("map", "logic", "plan")
+)
+"""What a dry run registers: it stops after Plan, so no other phase's hook is ever called
+(Review's `pytest_orchestrator_phase_done` acts only after Optimise), and importing them
+(Review's checks, Monte Carlo) is a tenth of a second of its start."""
 _BAD_INPUT: Final = (RepositoryError, EditError, TestRunError)
 
 
@@ -97,6 +103,7 @@ class Orchestrator:
         self.tree: Worktree | None = None
         self._checkout: checkout.Snapshot | None = None
         self._scratch: Path | None = None
+        self._runs_code = True  # False for a dry run or --collect-only (set at the start)
         # Tests named on the command line are the spec, for the inner runs to select: this
         # process never collects them (it loads no conftest of the target), and -k/-m must
         # not deselect the plan's steps, which are this session's items.
@@ -219,7 +226,9 @@ class Orchestrator:
         for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
             if ours.resolve().is_relative_to(root.resolve()):
                 git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")
-        self._checkout = checkout.snapshot(root)
+        # a dry run or --collect-only runs no code of the target: its checkout is never compared
+        self._runs_code = not (settings.dry_run or self.config.option.collectonly)
+        self._checkout = checkout.snapshot(root, files=self._runs_code)
         dirty = self._checkout.dirty()
         if dirty:
             shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
@@ -263,12 +272,20 @@ class Orchestrator:
         self._root_span.__enter__()
         run.write("command.txt", settings.command + "\n")
         self._open_components(run)
-        for name in PHASE_PLUGINS:
-            if not self.config.pluginmanager.has_plugin(name):
-                self.config.pluginmanager.import_plugin(name)
+        manager = self.config.pluginmanager
+        for name in DRY_RUN_PHASES if settings.dry_run else PHASE_PLUGINS:
+            if not manager.has_plugin(name):  # (a blocked name, `-p no:NAME`, stays blocked)
+                # Imported and registered, not `import_plugin`-ed: that marks the module for
+                # pytest's assertion rewriting, whose bytecode is never written under
+                # PYTHONDONTWRITEBYTECODE, so every run parsed, rewrote and compiled the phases
+                # again; their asserts are invariants, not tests (see the package's __init__).
+                manager.register(importlib.import_module(name), name)
         self._progress(f"orchestrate: run {run_id} from {base_commit[:10]}")
         differs = view.checkout_differs(root, base_commit, self._checkout)
         if differs is None:  # Map, Logic and Plan read the checkout in place
+            # it is the base and clean, untracked files included: the snapshot's status says
+            # what Map's cache key would ask git again (which reads a ``.git`` there)
+            run.base_tree = self._checkout.tree if (root / ".git").exists() else None
             self._load_target_hooks(run)
         else:
             self._progress(f"orchestrate: the base is read from a worktree ({differs})")
@@ -282,6 +299,7 @@ class Orchestrator:
         if self.tree is not None:
             return
         from pytest_orchestrator.phases.execute.baseline import bytecode_prefix
+        from pytest_orchestrator.phases.execute.phase import Executor
         from pytest_orchestrator.phases.execute.testrun import invalidate_bytecode
         from pytest_orchestrator.repo import worktree
 
@@ -293,8 +311,11 @@ class Orchestrator:
         run.worktree = tree.path
         # the slot's bytecode of files the reset rewrote is stale
         invalidate_bytecode(bytecode_prefix(run), tree.path, tree.rewritten)
-        for path in worktree.init_submodules(run.repo, tree.path, run.base_commit):
+        submodules = worktree.init_submodules(run.repo, tree.path, run.base_commit)
+        for path in submodules:
             self._write(f"orchestrate: submodule {path} cloned from your checkout")
+        # known only for a reused slot, verified clean by the reset, with nothing added since
+        run.base_tree = None if submodules else tree.clean_tree
         self.executor = Executor(run, tree)
         self.config.pluginmanager.register(self.executor, "orchestrator-executor")
         self._load_target_hooks(run)
@@ -315,18 +336,20 @@ class Orchestrator:
         return ops
 
     def _open_components(self, run: Run) -> None:
-        """The memory gauge (sampling from now on) and the slice cache (never needed for
+        """The memory gauge (sampling from now on; only when the target's code will run: a dry
+        run's record then has no memory figures) and the slice cache (never needed for
         correctness: an unusable directory falls back to memory with a warning)."""
         from pytest_orchestrator.guard.pressure import PressureGauge
         from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
         run.scratch.mkdir(exist_ok=True)
-        run.gauge = PressureGauge(
-            interval=run.settings.sample_interval,
-            threshold=run.settings.mem_threshold,
-            shared_path=run.scratch / "pressure.bin",
-        )
-        run.gauge.start()
+        if self._runs_code:  # only sampling, the baseline and the attempts read it
+            run.gauge = PressureGauge(
+                interval=run.settings.sample_interval,
+                threshold=run.settings.mem_threshold,
+                shared_path=run.scratch / "pressure.bin",
+            )
+            run.gauge.start()
         run.cache = SliceCache.open(run.settings.cache_dir)
 
     def _load_target_hooks(self, run: Run) -> None:
@@ -336,9 +359,10 @@ class Orchestrator:
         manager = self.config.pluginmanager
         if manager.has_plugin("target-conftest"):
             manager.unregister(name="target-conftest")
-        # from the checkout, read in place: no bytecode of the conftest is written there
+        # no bytecode of the conftest is written where it is read: not in the user's checkout,
+        # and not in the worktree either, whose tree (`Run.base_tree`) is then the base's
         before = sys.dont_write_bytecode
-        sys.dont_write_bytecode = before or run.worktree == run.repo
+        sys.dont_write_bytecode = True
         try:
             plugin = hookspecs.target_hooks(run.worktree, in_child=False)
             if plugin is not None:
@@ -435,10 +459,13 @@ class Orchestrator:
         from pytest_orchestrator.phases.plan.phase import context_for, load
 
         run.planner = load(run)
-        if self.preloaded is None:
+        # a dry run changes nothing before Plan (same view of the base, no Monte Carlo): the
+        # planner's context (a listing of every tracked file) is made once for both calls
+        context = None if self.preloaded is not None else context_for(run)
+        if context is not None:
             # The planner says now whether it can plan at all: a refusal costs Map and
             # Logic, not a worktree, Monte Carlo and a run of the suite.
-            run.planner.can_plan(context_for(run))
+            run.planner.can_plan(context)
         if not run.settings.dry_run:
             self._take_worktree(run)  # --collect-only too: Optimise works on a copy of it
         if not (run.settings.dry_run or self.config.option.collectonly):
@@ -454,9 +481,9 @@ class Orchestrator:
             if self.preloaded is not None:
                 plans = [self.preloaded]
             else:
-                plans = self._validated(
-                    hook.pytest_orchestrator_plan(run=run, context=context_for(run))
-                )
+                if context is None or not run.settings.dry_run:
+                    context = context_for(run)  # the worktree, Monte Carlo's summary
+                plans = self._validated(hook.pytest_orchestrator_plan(run=run, context=context))
             run.plans = plans
             run.write("plan.json", plans[0].dumps())
             note.summary = f"{len(plans[0].steps)} steps by {plans[0].planner} ({_pools(plans[0])})"
@@ -589,6 +616,7 @@ class Orchestrator:
         queue = list(run.plans)
         plan = queue.pop(0)
         items = self.items
+        run.base_tree = None  # the attempts change the worktree: its tree is no longer known
         for number in range(1, run.settings.attempts + 1):
             self._more_after = number < run.settings.attempts and (
                 bool(queue) or run.planner is None or run.planner.can_replan
@@ -764,7 +792,10 @@ class Orchestrator:
                     run.gauge.stop()
                 run.save_record()
                 # copies of source made for the run's own use are not evidence: drop them
-                shutil.rmtree(run.run_dir / "montecarlo" / BASE_SNAPSHOT, ignore_errors=True)
+                if (run.run_dir / "montecarlo").exists():
+                    from pytest_orchestrator.phases.montecarlo.shrink import BASE_SNAPSHOT
+
+                    shutil.rmtree(run.run_dir / "montecarlo" / BASE_SNAPSHOT, ignore_errors=True)
             finally:
                 if self.tree is not None:
                     self.tree.remove()

@@ -36,4 +36,6 @@ def checkout_differs(repo: Path, base_commit: str, taken: Snapshot) -> str | Non
         return f"{taken.hidden} index entries are flagged assume-unchanged or skip-worktree"
     if taken.status:
         return f"{len(taken.dirty()) or len(taken.status)} path(s) differ from the base"
+    if not taken.tree:
+        return "git could not show the checkout's status"
     return None

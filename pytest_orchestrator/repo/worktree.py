@@ -98,6 +98,9 @@ class Worktree:
     """The slot held a worktree already, which was reset rather than checked out afresh."""
     rewritten: list[str] = field(default_factory=list)
     """When reused: the files the reset rewrote or deleted (they differed from the base)."""
+    clean_tree: str | None = None
+    """When reused: the base's tree id, the slot having been verified to hold exactly it
+    (nothing modified, untracked or ignored); None when that was not verified."""
     _slot: int | None = field(default=None, repr=False)
     """The open, ``flock``-ed lock file of the slot (closed by `remove` or by our death)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -160,7 +163,8 @@ class Worktree:
                 self.rewritten = sorted(p for p in out.split("\0") if p)
                 git("checkout", "--quiet", "--force", "--detach", self.base_commit, cwd=self.path)
                 git("clean", "-ffdxq", cwd=self.path)
-                if _verified(self.path, self.base_commit):
+                self.clean_tree = _verified(self.path, self.base_commit)
+                if self.clean_tree is not None:
                     return True
             except RepositoryError:
                 pass  # broken in some other way: start it afresh below
@@ -424,14 +428,18 @@ def _is_our_worktree(repo: Path, path: Path) -> bool:
     return bool(out) and (path / out).resolve() == common_dir(repo).resolve()
 
 
-def _verified(path: Path, base_commit: str) -> bool:
-    """HEAD is the base commit and nothing differs from it, ignored files included."""
-    head = git("rev-parse", "HEAD", cwd=path, check=False, read_only=True).strip()
-    status = git(
-        "status", "--porcelain", "--ignored=matching", "--untracked-files=all",
-        cwd=path, check=False, read_only=True,
-    )  # fmt: skip
-    return head == base_commit and not status.strip()
+def _verified(path: Path, base_commit: str) -> str | None:
+    """The base commit's tree id if HEAD is the base commit and nothing differs from it,
+    ignored files included; else None."""
+    try:
+        head, tree = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=path, read_only=True).split()
+        status = git(
+            "status", "--porcelain", "--ignored=matching", "--untracked-files=all",
+            cwd=path, read_only=True,
+        )  # fmt: skip
+    except (RepositoryError, ValueError):
+        return None
+    return tree if head == base_commit and not status.strip() else None
 
 
 def _branch_names(slug: str, attempts: int) -> list[str]:

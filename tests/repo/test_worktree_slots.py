@@ -166,3 +166,25 @@ def test_a_slot_directory_someone_else_can_write_is_refused(
     finally:
         home.chmod(0o700)
     assert not (repo / ".git" / "orchestrate").exists()
+
+
+def test_a_reset_slot_knows_its_tree_a_fresh_one_does_not(
+    make_repo: Callable[..., Path],
+) -> None:
+    """The reset's verification (HEAD, an empty ``status --ignored``) is what Map's cache key
+    would ask git again: the slot reports the base's tree id then, and only then."""
+    from pytest_orchestrator.phases.map.search_cache import tree_state
+
+    repo = make_repo()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    first = Worktree.create(repo, head, "Rename add to plus", "run1")
+    assert (first.reused, first.clean_tree) == (False, None)  # added, not verified
+    (first.path / "untracked.py").write_text("x = 1\n")
+    first.remove()
+    second = Worktree.create(repo, head, "Rename add to plus", "run2")
+    try:
+        assert second.reused
+        assert second.clean_tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
+        assert second.clean_tree == tree_state(second.path)
+    finally:
+        second.remove()
