@@ -235,8 +235,6 @@ def orchestrate(repo: Path, cache_dir: Path, command: str, extra: list[str]) -> 
 def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
     """The ``--pytest`` mode (see the module doc), beside two rows to read it by: the speed
     reference, and pytest's own start in this environment without our plugin (the floor)."""
-    sys.path.insert(0, str(HERE))
-    from reference import line  # the speed reference, beside the figures
 
     def pytest_floor(extra: list[str], runs: int = 3) -> dict[str, float]:
         """pytest's own start and end in this environment, with every installed plugin but ours:
@@ -270,7 +268,7 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
           f" status`); PYTHONDONTWRITEBYTECODE={bytecode or '(unset)'};"
           f" {os.cpu_count()} cores")  # fmt: skip
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(line())
+    print(reference_line())
     floor = pytest_floor(extra)
     print(f"pytest's own start in this environment (--co -q -p no:cacheprovider"
           f" -p no:pytest_orchestrator {' '.join(extra)}, an empty directory, median of 3):"
@@ -322,7 +320,7 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
           f" {statistics.median(r['cpu'] for r in warms) - floor['cpu']:.2f}s, of which phases"
           f" {statistics.median(r['phases'] for r in warms):.2f}s (wall)")  # fmt: skip
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(line())
+    print(reference_line())
     shutil.rmtree(work, ignore_errors=True)
 
 
