@@ -22,8 +22,8 @@ Usage::
 The output is the speed reference (`reference.py`: a fixed loop, so a figure is compared
 only with the host's speed beside it), the JSON record, then a summary in words: each run's
 wall and CPU seconds, the warm run's wall and CPU against the bare suite's (the goal: at
-most 1.3x in both), whether the warm run
-really reused the baseline and the linters' base findings, and the load average, and the speed reference again.
+most 1.3x in both), whether the warm run really reused the baseline and the linters' base
+findings, the load average, and the speed reference again.
 
 With ``--in-place`` REPO is used as it is (a clone of your own, already run cold once, so
 the baseline and the impact map are cached): only the bare suite, the warm run and the dry
