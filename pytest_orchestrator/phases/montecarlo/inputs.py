@@ -574,7 +574,9 @@ def module_literals(func: Callable[..., Any]) -> Literals:
             params.setdefault(sub.slice.id, []).extend(constants.get(sub.value.id, []))
     read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     own = _found(node) + [v for n in sorted(read) for v in constants.get(n, [])]
-    return Literals({k: _unique(v) for k, v in params.items() if v}, _unique(own), everything)
+    return Literals(
+        {k: _unique(v) for k, v in params.items() if v}, _unique(own), everything
+    )
 
 
 # ---------------------------------------------------------------------------- docstrings
