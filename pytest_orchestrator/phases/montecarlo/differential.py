@@ -21,6 +21,7 @@ with the targets not yet done.
 from __future__ import annotations
 
 import json
+import math
 import re
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,11 @@ if TYPE_CHECKING:
 
 MAX_SAMPLES: Final = 2000
 """Samples per function at most (fewer when the time share runs out)."""
+SHARD_SECONDS: Final = 2.0
+"""The candidate side's sampling a child must have ahead of it (judged by the base side's
+time in its sampling loops) before the work is split into one more child: a child's
+interpreter start and imports cost ~0.3 CPU-s, more than splitting a shorter loop saves, and
+the candidate side runs beside the gate's tests, which hold a core already."""
 STALL_SECONDS: Final = 4.0
 """A sampling child whose stream has not grown for this long is stuck (in C, where the
 per-call alarm cannot reach): it is stopped, its function blamed, and sampling resumes. It
@@ -193,6 +199,8 @@ class Sampler:
     moves: dict[str, list[str]] = field(default_factory=dict)
     base_counts: dict[str, int] = field(default_factory=dict)
     base_sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    base_sampling_seconds: float | None = None
+    """The base side's time in its sampling loops (candidate side only)."""
     captured_dir: Path | None = None
     bad: dict[str, list[int]] = field(default_factory=dict)
     """Per target, positions of inputs that stalled or crashed a base child (skipped on retry)."""
@@ -251,7 +259,15 @@ class Sampler:
             qualified=qualified_renames_from(tree, plan),
             inlined=inlined_from(tree, plan),
             moves=definers(tree, names), base_counts=counts, base_sources=sources,
+            base_sampling_seconds=base.sampling_seconds if base is not None else None,
         )  # fmt: skip
+
+    def shards(self, cores: int) -> int:
+        """Children per round: one per core (``cores``), except on the candidate side, whose
+        work the base side measured: one more child per `SHARD_SECONDS` of it."""
+        if self.side != "candidate" or self.base_sampling_seconds is None:
+            return cores
+        return max(1, min(cores, math.ceil(self.base_sampling_seconds / SHARD_SECONDS)))
 
     # -- children
 

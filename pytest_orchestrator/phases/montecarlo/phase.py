@@ -147,7 +147,7 @@ def _run_side(
     cores = _parallel(run)
     sampler = differential.Sampler.for_run(run, side, seed, plan, paths.work)
     # The simulations take one core for the whole phase; capture and sampling share the rest.
-    sampler.parallel = max(1, cores - 1) if simulating else cores
+    sampler.parallel = sampler.shards(max(1, cores - 1) if simulating else cores)
     sample_until = start + cap * SOFT_SHARE
     guard, watch = _guard(run)
     notes: list[str] = []

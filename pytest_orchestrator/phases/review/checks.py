@@ -10,7 +10,9 @@ is done, so it overlaps the first attempt's steps and gate run instead of adding
 at most once per base for the linters this package discovers, whose base findings are kept
 across runs (`base_cache`). What must run at the base runs on a snapshot of the base commit
 in the run's scratch directory (`repo.git.export`), written only then; pre-commit's base side
-runs on it for each new set of changed files (that is all it ever looks at).
+runs on it for each new set of changed files (that is all it ever looks at). On the attempt
+side, mypy's incremental cache is kept across runs (`tool_cache`), so a run whose base
+findings were reused does not type-check the whole project cold.
 An attempt whose steps did not all succeed is red already: its tools are not run.
 """
 
@@ -20,6 +22,7 @@ import contextvars
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +32,7 @@ from pytest_orchestrator.errors import RepositoryError
 from pytest_orchestrator.model import Attempt, Check, CheckFinding
 from pytest_orchestrator.phases.execute.baseline_cache import environment
 from pytest_orchestrator.phases.plan.redact import redact
-from pytest_orchestrator.phases.review import base_cache, precommit
+from pytest_orchestrator.phases.review import base_cache, precommit, tool_cache
 from pytest_orchestrator.phases.review.commands import Outcome, run_command
 from pytest_orchestrator.phases.review.findings import DiffMap, diff_map, finding, new_findings
 from pytest_orchestrator.phases.review.tools import Tool, command, discover
@@ -94,17 +97,24 @@ def _judge_outcome(name: str, outcome: Outcome, tool: Tool | None, root: Path) -
     return ToolRun("ok", found, "output cut at 4 MB" if outcome.truncated else "")
 
 
-def run_tool(tool: Tool, root: Path, scratch: Path, label: str, timeout: float) -> ToolRun:
-    cache = scratch / ("cache-base" if label == "base" else "cache-attempt")
+def run_tool(
+    tool: Tool, root: Path, scratch: Path, label: str, timeout: float, kept: Path | None = None
+) -> ToolRun:
+    """``kept``: the tool's cache kept across runs (`tool_cache`), else one in ``scratch``."""
+    cache = kept or scratch / ("cache-base" if label == "base" else "cache-attempt")
     seed = scratch / "cache-base"
-    if label != "base" and not cache.exists() and seed.is_dir():
+    if label != "base" and not any(_entries(cache)) and seed.is_dir():
         # the base side has finished (`review` waits for it): its cache of the installed
         # packages' modules (numpy's stubs, say) is as valid here, and the costly part
-        shutil.copytree(seed, cache, symlinks=True)
+        shutil.copytree(seed, cache, symlinks=True, dirs_exist_ok=True)
     outcome = run_command(
         tool.argv(cache), root, scratch, f"{_slug(tool.name)}-{label}", timeout=timeout
     )
     return _judge_outcome(tool.name, outcome, tool, root)
+
+
+def _entries(folder: Path) -> Iterator[Path]:
+    return folder.iterdir() if folder.is_dir() else iter(())
 
 
 def configured_tools(settings: Settings, root: Path) -> list[Tool]:
@@ -304,8 +314,11 @@ def review(run: Run, attempt: Attempt) -> list[Check]:
     label = f"attempt{attempt.number}"
     base_runs = base.tools() if tools else {}
     for tool in tools:
-        with run.tracer.span(f"check.{_slug(tool.name)}", kind="TOOL"):
-            now = run_tool(tool, root, scratch, label, settings.check_timeout)
+        with (
+            run.tracer.span(f"check.{_slug(tool.name)}", kind="TOOL"),
+            tool_cache.held(settings.cache_dir, tool, root, fresh=settings.fresh) as kept,
+        ):
+            now = run_tool(tool, root, scratch, label, settings.check_timeout, kept)
         check = judge(tool.name, base_runs[tool.name], now, moves, tool.name in required)
         if tool.name in base.cached:
             reused = f"; base findings reused from run {base.cached[tool.name]}"
