@@ -59,7 +59,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -300,35 +300,28 @@ class SearchIndex:
 
     def postings(self, tokens: Iterable[int]) -> dict[int, np.ndarray]:
         """token -> its (blob, packed) pairs, as an (n, 2) uint32 array."""
-        assert self._db is not None
         parts: dict[int, list[bytes]] = {}
-        ids = sorted(set(tokens))
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            with self.lock:
-                rows = self._db.execute(
-                    f"SELECT token, data FROM postings WHERE token IN ({marks})", chunk
-                ).fetchall()
-            for token, data in rows:
-                parts.setdefault(token, []).append(data)
+        for token, data in self._rows_for("SELECT token, data FROM postings WHERE token", tokens):
+            parts.setdefault(token, []).append(data)
         return {t: np.frombuffer(b"".join(d), dtype="<u4").reshape(-1, 2) for t, d in parts.items()}
 
     def import_lines(self, blobs: Iterable[int]) -> dict[int, bytes]:
         """blob -> its import lines, in order, newline-joined (blobs without any left out)."""
+        rows = self._rows_for("SELECT blob, lines FROM imports WHERE blob", blobs)
+        return {blob: zlib.decompress(lines) for blob, lines in rows}
+
+    def _rows_for(self, select: str, keys: Iterable[int]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``select`` (ending in the key column) for each distinct key, asked
+        500 keys at a time (SQLite's bound on a statement's variables)."""
         assert self._db is not None
-        out: dict[int, bytes] = {}
-        ids = sorted(set(blobs))
+        ids = sorted(set(keys))
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
             with self.lock:
                 rows = self._db.execute(
-                    f"SELECT blob, lines FROM imports WHERE blob IN ({marks})", chunk
+                    f"{select} IN ({','.join('?' * len(chunk))})", chunk
                 ).fetchall()
-            for blob, lines in rows:
-                out[blob] = zlib.decompress(lines)
-        return out
+            yield from rows
 
     # ------------------------------------------------------------------------- building
 
