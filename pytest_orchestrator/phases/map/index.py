@@ -648,17 +648,13 @@ class TreeIndex:
         found = self._found(self._exact(names))
         blobs = {int(b) for pairs in found.pairs for b, packed in pairs.tolist() if packed & IMPORT}
         # the stored import lines are every line the pattern can match (it starts so), and
-        # a match never crosses a line end: the pattern over them, line-anchored, is
-        # ripgrep's answer, no file read
-        pattern = re.compile(search.imports_pattern(names), re.MULTILINE)
+        # a match never crosses a line end: the pattern over each of them is ripgrep's
+        # answer, no file read
+        pattern = re.compile(search.imports_pattern(names))
         out: dict[str, list[str]] = {}
         for blob, held in sorted(self.store.import_lines(blobs).items()):
             text = held.decode("utf-8", errors="replace")
-            lines = [
-                text[m.start() : len(text) if end == -1 else end].strip()
-                for m in pattern.finditer(text)
-                for end in (text.find("\n", m.start()),)
-            ]
+            lines = [line.strip() for line in text.split("\n") if pattern.search(line)]
             if lines:
                 for path in self.paths[blob]:
                     out[path] = list(lines)
