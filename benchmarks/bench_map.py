@@ -86,11 +86,8 @@ def child(
     """One Map + Logic run, measured in this process (``tree_id``: given to Map, as the
     session gives it the tree it knows)."""
     t_import = time.perf_counter()
-    from pytest_orchestrator.phases.logic.phase import prune
-    from pytest_orchestrator.phases.map.index import SearchIndex
-    from pytest_orchestrator.phases.map.memory import Memory
-    from pytest_orchestrator.phases.map.phase import map_repository
-    from pytest_orchestrator.phases.map.search_cache import SearchCache
+    from pytest_orchestrator.phases.logic.phase import prune_cached
+    from pytest_orchestrator.phases.map.phase import map_cached
     from pytest_orchestrator.phases.map.slice_cache import SliceCache
 
     imports = time.perf_counter() - t_import
@@ -98,23 +95,9 @@ def child(
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     cache = SliceCache.open(cache_dir)
-    memory = Memory.open(cache_dir)
-    searches = SearchCache.open(cache_dir)
-    index = SearchIndex.open(cache_dir)
-    mapped = map_repository(
-        corpus,
-        command,
-        cache=cache,
-        memory=memory,
-        searches=searches,
-        blob_index=index,
-        tree_id=tree_id,
-    )
-    logic = prune(mapped, corpus, budget_tokens=4000)
+    mapped, state = map_cached(corpus, command, cache_dir, cache=cache, tree_id=tree_id)
+    logic = prune_cached(mapped, corpus, cache_dir, budget_tokens=4000, tree_id=state)
     cache.close()
-    memory.close()
-    searches.close()
-    index.close()
     wall = time.perf_counter() - t0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -133,6 +116,7 @@ def child(
         "cached": mapped.stats.get("cached_files", 0),
         "cached_searches": mapped.stats.get("cached_searches", 0),
         "index": mapped.stats.get("index", 0),
+        "cached_result": mapped.stats.get("cached_result", 0),
         "files_searched": mapped.stats.get("files_searched", 0),
         "top": f"{top.path}::{top.symbol}" if top else "-",
     }
@@ -394,8 +378,9 @@ def main() -> int:
             warm = [measure(args.corpus, Path(tmp), command) for _ in range(args.runs)]
             new, rg_new, known = [], [], []
             for _ in range(args.runs):  # interleaved: the same load for both
-                for stale in [*Path(tmp).glob("search.sqlite*"), *Path(tmp).glob("index.sqlite*")]:
-                    stale.unlink()
+                for name in ("search", "index", "results"):
+                    for stale in Path(tmp).glob(f"{name}.sqlite*"):
+                        stale.unlink()
                 rg_new.append(measure(args.corpus, Path(tmp), command))
                 assert rg_new[-1]["index"] == 0
                 with tempfile.TemporaryDirectory() as fresh:  # only what the build left

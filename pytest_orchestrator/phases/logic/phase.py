@@ -225,13 +225,47 @@ def format_ranking(result: LogicResult, limit: int = 20) -> list[str]:
     return lines
 
 
+def prune_cached(
+    candidates: MapResult,
+    root: Path,
+    cache_dir: Path,
+    *,
+    budget_tokens: int,
+    tree_id: str | None,
+    fresh: bool = False,
+) -> LogicResult:
+    """`prune`, or its result stored for these candidates on the clean tree ``tree_id``
+    (`pytest_orchestrator.phases.map.result_cache`; None: not cached). ``fresh``: read no
+    earlier result (store this one)."""
+    from pytest_orchestrator.phases.map.result_cache import ResultCache, logic_key
+
+    if tree_id is None:
+        return prune(candidates, root, budget_tokens=budget_tokens)
+    results = ResultCache(cache_dir)
+    try:
+        key = logic_key(tree_id, candidates, budget_tokens)
+        stored = None if fresh else results.get_logic(key)
+        if stored is not None:
+            return stored
+        result = prune(candidates, root, budget_tokens=budget_tokens)
+        results.put_logic(key, result)
+        return result
+    finally:
+        results.close()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_orchestrator_logic(run: Run, candidates: MapResult) -> LogicResult:
-    """The default Logic: `prune` Map's candidates to the per-step input-token budget."""
-    return prune(
+    """The default Logic: `prune` Map's candidates to the per-step input-token budget, or
+    its stored result when the session knows the worktree's clean tree (``run.base_tree``;
+    unknown, Logic asks git nothing and prunes) and Logic saw these candidates on it before."""
+    return prune_cached(
         candidates,
         run.worktree,
+        run.settings.cache_dir,
         budget_tokens=run.settings.budgets.input_tokens_per_step,
+        tree_id=run.base_tree,
+        fresh=run.settings.fresh,
     )
 
 

@@ -479,7 +479,7 @@ class TreeIndex:
             self.paths.setdefault(no, []).append(path)
         self.in_tree = np.zeros(max(self.paths, default=0) + 1, dtype=bool)
         self.in_tree[list(self.paths)] = True
-        self._oids: dict[int, str] | None = None
+        self._blob_oids: dict[int, str] | None = None
         # "\n" before every token: token i starts right after the i-th newline
         self.vocab = "\n" + vocab
         self.lower = self.vocab.lower()
@@ -522,13 +522,23 @@ class TreeIndex:
     def _found(self, ids: np.ndarray) -> _Found:
         postings = self.store.postings(int(t) for t in ids)
         found = _Found([], [])
-        for tid, pairs in sorted(postings.items()):
-            blobs = pairs[:, 0]
-            keep = blobs < len(self.in_tree)
-            keep[keep] = self.in_tree[blobs[keep]]
-            if keep.any():
+        if not postings:
+            return found
+        tids = sorted(postings)
+        # one mask over every token's pairs at once (a long report's words are in thousands
+        # of tokens: a numpy call per token was most of the search)
+        every = np.concatenate([postings[t] for t in tids])
+        blobs = every[:, 0]
+        keep = blobs < len(self.in_tree)
+        keep[keep] = self.in_tree[blobs[keep]]
+        starts = np.cumsum([0] + [len(postings[t]) for t in tids[:-1]])
+        kept = np.add.reduceat(keep.astype(np.int64), starts)
+        for tid, n, pairs in zip(
+            tids, kept.tolist(), np.split(every[keep], np.cumsum(kept)[:-1]), strict=True
+        ):
+            if n:
                 found.tokens.append(self._token(tid))
-                found.pairs.append(pairs[keep])
+                found.pairs.append(pairs)
         return found
 
     # --- contents of files the postings cannot answer alone
@@ -537,13 +547,10 @@ class TreeIndex:
         """Blob number and content as ripgrep searches it (a BOM dropped; binary left out):
         the checkout's file when it holds exactly that blob (reading a file is much cheaper
         than inflating a git object), else git's object."""
-        if self._oids is None:
-            assert self.store._db is not None
-            with self.store.lock:
-                self._oids = dict(self.store._db.execute("SELECT no, oid FROM blobs"))
+        oids = self._oids()
         missing: dict[str, int] = {}
         for blob in sorted(set(blobs)):
-            oid = self._oids[blob]
+            oid = oids[blob]
             data = _checked_out(self.root / self.paths[blob][0], oid) if self.root else None
             if data is None:
                 missing[oid] = blob
@@ -589,6 +596,8 @@ class TreeIndex:
             quick = ~np.isin(blobs, slow)
             _tally_postings(tally, found.tokens, tokens[quick], blobs[quick], counts[quick], self)
             if capped:
+                capped -= self._count_checked_out(capped, wordset, phrase_by_lower, tally)
+            if capped:
                 where = np.isin(blobs, np.fromiter(capped, np.int64))
                 per_blob: dict[int, set[bytes]] = {}
                 for b, t in zip(blobs[where].tolist(), tokens[where].tolist(), strict=True):
@@ -599,12 +608,53 @@ class TreeIndex:
                         for token, n in lines.items():
                             tally.add(path, _shown(token), n)
         if phrased:
+            phrased -= self._count_checked_out(phrased, wordset, phrase_by_lower, tally)
+        if phrased:
             pattern = re.compile(search.terms_pattern(wordset, phrase_by_lower), re.IGNORECASE)
             needles = [*wordset, *phrase_by_lower]
             for blob, data in self._contents(phrased):
                 for path in self.paths[blob]:
                     _search_terms(data, needles, pattern, path, tally)
         return tally.hits
+
+    def _count_checked_out(
+        self,
+        blobs: set[int],
+        wordset: set[str],
+        phrase_by_lower: dict[str, str],
+        tally: search.TermTally,
+    ) -> set[int]:
+        """`search.count_terms`' own ripgrep pass over the files of ``blobs`` the checkout
+        holds exactly (their blob id checked), counted into ``tally`` for every path of each
+        blob; the blobs so counted. ripgrep stops at its per-file line cap in native code, so
+        a long report's common words in big files cost it milliseconds (the same lines found
+        in Python cost a second); the rest are left to the caller."""
+        if self.root is None:
+            return set()
+        oids = self._oids()
+        by_path = {
+            self.paths[b][0]: b
+            for b in sorted(blobs)
+            if _checked_out(self.root / self.paths[b][0], oids[b]) is not None
+        }
+        if not by_path:
+            return set()
+        try:
+            found = search.count_terms_in(self.root, sorted(by_path), wordset, phrase_by_lower)
+        except search.SearchError:
+            return set()
+        for path, match, times in found:
+            for each in self.paths[by_path[path]]:
+                tally.add(each, match, times)
+        return set(by_path.values())
+
+    def _oids(self) -> dict[int, str]:
+        """Blob number -> git id (read once per tree)."""
+        if self._blob_oids is None:
+            assert self.store._db is not None
+            with self.store.lock:
+                self._blob_oids = dict(self.store._db.execute("SELECT no, oid FROM blobs"))
+        return self._blob_oids
 
     def find_identifiers(self, identifiers: Iterable[str]) -> search.IdentifierHits | None:
         """What `search.find_identifiers` finds; None when the index cannot say."""
@@ -764,12 +814,9 @@ def _lines_holding(data: bytes, needles: Iterable[str]) -> list[bytes]:
 
 def _capped_counts(data: bytes, words: Iterable[str], tokens: set[bytes]) -> Counter[str]:
     """Occurrences of ``tokens`` on the lines ripgrep's ``--max-count`` lets through."""
-    counts: Counter[str] = Counter()
-    for line in _matching_lines(data, words):
-        for token in _TOKEN.findall(line):
-            if token in tokens:
-                counts[token.decode()] += 1
-    return counts
+    # no token spans a line end: counting the joined lines counts each line's
+    every = Counter(_TOKEN.findall(b"\n".join(_matching_lines(data, words))))
+    return Counter({t.decode(): n for t, n in every.items() if t in tokens})
 
 
 def _search_terms(

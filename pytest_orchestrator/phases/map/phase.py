@@ -550,39 +550,104 @@ def nearest_matches(root: Path, command: str, limit: int = 5) -> list[str]:
     return search.nearby_names(root, wanted, limit=limit)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_orchestrator_map(run: Run) -> MapResult:
-    """The default Map: `map_repository` over the run's worktree, with the slice cache, the
-    memory, the search cache and the identifier index of ``run.settings.cache_dir`` (whose
-    build this run starts aside when the tree is not indexed yet, unless it is a dry run),
-    keyed on ``run.base_tree`` when the session knows the worktree's tree."""
+def map_cached(
+    root: Path,
+    command: str,
+    cache_dir: Path,
+    *,
+    cache: SliceCache | None = None,
+    tree_id: str | None = None,
+    fresh: bool = False,
+    build_index: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> tuple[MapResult, str | None]:
+    """`map_repository` with every cache of ``cache_dir`` (memory, search cache, identifier
+    index, and the result cache: a command Mapped before on this clean tree is looked up,
+    `pytest_orchestrator.phases.map.result_cache`), and the tree id it was keyed on (None:
+    a dirty tree, nothing cached). ``tree_id``: the tree ``root`` holds, when the caller
+    knows it; ``fresh``: read no earlier result (store this one); ``build_index``: start the
+    identifier index's build aside when the tree is not indexed."""
+    from pytest_orchestrator.phases.map.result_cache import ResultCache, map_key
+
     memory: Memory | None
     try:
-        memory = Memory.open(run.settings.cache_dir)
+        memory = Memory.open(cache_dir)
     except (OSError, sqlite3.Error):  # memory is optional: a locked or unwritable dir: none
         memory = None
-    searches = SearchCache.open(run.settings.cache_dir)
-    index = SearchIndex.open(run.settings.cache_dir)
+    state = tree_id if tree_id is not None else tree_state(root)
+    results = ResultCache(cache_dir) if state is not None else None
     try:
-        result = map_repository(
-            run.worktree,
-            run.command,
-            cache=run.cache,
-            memory=memory,
-            searches=searches,
-            blob_index=index,
-            # a dry run starts no Python process (it stays cheap); the next full run builds
-            build_index=None
-            if run.settings.dry_run
-            else lambda tree: _build_aside(run.worktree, tree, run.settings.cache_dir),
-            report=run.report,
-            tree_id=run.base_tree,
-        )
+        key = None
+        if results is not None and state is not None:
+            recalled = memory.recall(command) if memory is not None else {}
+            key = map_key(state, command, recalled)
+            stored = None if fresh else results.get_map(key)
+            if stored is not None:
+                result, replayed = stored
+                if report is not None:
+                    for line in replayed:
+                        report(line)
+                if build_index and not result.stats.get("index"):
+                    built = SearchIndex.open(cache_dir)
+                    try:
+                        if not built.has(state):
+                            _build_aside(root, state, cache_dir)
+                    finally:
+                        built.close()
+                stats = {**result.stats, "cached_result": 1.0}
+                return result.model_copy(update={"stats": stats}), state
+        lines: list[str] = []
+        searches = SearchCache.open(cache_dir) if state is not None else None
+        index = SearchIndex.open(cache_dir) if state is not None else None
+        try:
+            result = map_repository(
+                root,
+                command,
+                cache=cache,
+                memory=memory,
+                # a dirty tree: no cache applies, and no second `git status` is asked
+                searches=searches,
+                blob_index=index,
+                build_index=(lambda tree: _build_aside(root, tree, cache_dir))
+                if build_index
+                else None,
+                report=lines.append,
+                tree_id=state,
+            )
+        finally:
+            if searches is not None:
+                searches.close()
+            if index is not None:
+                index.close()
+        if report is not None:
+            for line in lines:
+                report(line)
+        if results is not None and key is not None:
+            results.put_map(key, result, lines)
+        return result, state
     finally:
-        searches.close()
-        index.close()
+        if results is not None:
+            results.close()
         if memory is not None:
             memory.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_orchestrator_map(run: Run) -> MapResult:
+    """The default Map: `map_cached` over the run's worktree, with the caches of
+    ``run.settings.cache_dir`` (starting the identifier index's build aside when the tree is
+    not indexed yet, unless it is a dry run, which starts no Python process), keyed on
+    ``run.base_tree`` when the session knows the worktree's tree."""
+    result, _ = map_cached(
+        run.worktree,
+        run.command,
+        run.settings.cache_dir,
+        cache=run.cache,
+        tree_id=run.base_tree,
+        fresh=run.settings.fresh,
+        build_index=not run.settings.dry_run,
+        report=run.report,
+    )
     if not result.slices:
         near = nearest_matches(run.worktree, run.command)
         hint = f"; nearest names: {', '.join(near)}" if near else ""

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import sysconfig
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -72,10 +72,10 @@ def rg_binary() -> str:
     return found
 
 
-def _rg(root: Path, args: Sequence[str]) -> str:
+def _rg(root: Path, args: Sequence[str], paths: Sequence[str] = (".",)) -> str:
     # An explicit "." path: without one, ripgrep searches its stdin when that is a pipe.
     proc = subprocess.run(
-        [rg_binary(), *_COMMON, *args, "--", "."],
+        [rg_binary(), *_COMMON, *args, "--", *paths],
         cwd=root,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -210,6 +210,17 @@ def count_terms(
     tally = TermTally(wordset, phrase_by_lower)
     if not wordset and not phrase_by_lower:
         return tally.hits
+    for path, match, times in count_terms_in(root, ["."], wordset, phrase_by_lower):
+        tally.add(path, match, times)
+    return tally.hits
+
+
+def count_terms_in(
+    root: Path, paths: Sequence[str], wordset: set[str], phrase_by_lower: dict[str, str]
+) -> Iterator[tuple[str, str, int]]:
+    """`count_terms`' ripgrep pass over ``paths`` (under ``root``): each distinct (path,
+    match) with how often ripgrep printed it, in the order of their first occurrence (a
+    common word prints tens of thousands of lines: they are counted in C, then split once)."""
     args = [
         "--only-matching",
         "--ignore-case",
@@ -222,11 +233,10 @@ def count_terms(
         "-e",
         terms_pattern(wordset, phrase_by_lower),
     ]
-    for line in _rg(root, args).splitlines():
+    for line, times in Counter(_rg(root, args, paths).splitlines()).items():
         path, sep, match = line.partition("\0")
         if sep and match:
-            tally.add(path, match)
-    return tally.hits
+            yield path, match, times
 
 
 _DEF_MATCH: Final = re.compile(

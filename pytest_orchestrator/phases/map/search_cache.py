@@ -69,18 +69,23 @@ def search_key(state: str, *parts: object) -> str:
 class SearchCache:
     """Search results by `search_key`; ``None`` path: in memory (tests)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, max_entries: int = MAX_ENTRIES) -> None:
         self.path = path
+        self.max_entries = max_entries
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = self._open()
 
     @classmethod
-    def open(cls, directory: Path) -> SearchCache:
+    def open(
+        cls, directory: Path, filename: str = FILENAME, *, max_entries: int = MAX_ENTRIES
+    ) -> SearchCache:
+        """The store ``directory/filename`` (another name: another store of the same kind,
+        `pytest_orchestrator.phases.map.result_cache`)."""
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError:
-            return cls(None)
-        return cls(directory / FILENAME)
+            return cls(None, max_entries=max_entries)
+        return cls(directory / filename, max_entries=max_entries)
 
     def _open(self) -> sqlite3.Connection | None:
         try:
@@ -124,8 +129,8 @@ class SearchCache:
             )
             self._db.execute(
                 "DELETE FROM searches WHERE key NOT IN"
-                " (SELECT key FROM searches ORDER BY written DESC LIMIT ?)",
-                (MAX_ENTRIES,),
+                " (SELECT key FROM searches ORDER BY written DESC, rowid DESC LIMIT ?)",
+                (self.max_entries,),
             )
 
     def close(self) -> None:

@@ -129,7 +129,12 @@ def test_the_hook_fits_the_runs_per_step_budget(wheel: Path) -> None:
 
     run = SimpleNamespace(
         worktree=wheel,
-        settings=SimpleNamespace(budgets=SimpleNamespace(input_tokens_per_step=2500)),
+        base_tree=None,
+        settings=SimpleNamespace(
+            budgets=SimpleNamespace(input_tokens_per_step=2500),
+            cache_dir=wheel.parent / "cache",
+            fresh=False,
+        ),
     )
     result = pytest_orchestrator_logic(cast(Run, run), map_repository(wheel, RENAME))
     assert result.budget_tokens == 2500 - PROMPT_RESERVE

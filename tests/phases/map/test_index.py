@@ -264,7 +264,7 @@ def test_the_hook_builds_the_index_aside_and_the_next_map_uses_it(
         command="QueuePool ignores its timeout",
         worktree=repo,
         cache=None,
-        settings=SimpleNamespace(cache_dir=cache, dry_run=False),
+        settings=SimpleNamespace(cache_dir=cache, dry_run=False, fresh=False),
         base_tree=None,
         report=lambda line: None,
     )
@@ -282,6 +282,7 @@ def test_the_hook_builds_the_index_aside_and_the_next_map_uses_it(
             break
         deadline.wait(0.1)
     assert store.has(tree)
+    run.settings.fresh = True  # not the first Map's stored result: Map again
     second = pytest_orchestrator_map(cast(Run, run))
     assert second.stats["index"] == 1.0
     assert [r.slice.symbol for r in second.slices] == [r.slice.symbol for r in first.slices]

@@ -155,7 +155,7 @@ def test_the_hook_says_when_nothing_matches_and_suggests_names(wheel: Path) -> N
         command="Rename fractoinal_kely to size",
         worktree=wheel,
         cache=None,
-        settings=SimpleNamespace(cache_dir=wheel.parent / "cache", dry_run=True),  # no build
+        settings=SimpleNamespace(cache_dir=wheel.parent / "cache", dry_run=True, fresh=False),
         base_tree=None,
         report=lines.append,
     )

@@ -99,13 +99,16 @@ def test_the_hook_passes_the_sessions_tree(
         command=RENAME,
         worktree=repo,
         cache=None,
-        settings=SimpleNamespace(cache_dir=tmp_path / "cache", dry_run=True),  # no build
+        settings=SimpleNamespace(cache_dir=tmp_path / "cache", dry_run=True, fresh=False),
         report=lambda line: None,
         base_tree=tree,
     )
     pytest_orchestrator_map(cast(Run, run))
+    assert pytest_orchestrator_map(cast(Run, run)).stats["cached_result"] == 1  # a lookup
     assert _statuses(git_commands) == 0
+    run.settings.fresh = True  # Map again: its searches are keyed on the tree id
     assert pytest_orchestrator_map(cast(Run, run)).stats["cached_searches"] == 3
+    assert _statuses(git_commands) == 0
 
 
 def test_no_tree_id_on_a_dirty_tree_caches_nothing(repo: Path) -> None:
