@@ -32,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 import pytest
 
@@ -144,6 +144,17 @@ def _defines(s: Slice, text: str, identifiers: tuple[str, ...]) -> bool:
     return False
 
 
+class Ranking(NamedTuple):
+    """`rank_slices`' answer: the best slices, and every candidate file in rank order."""
+
+    slices: list[RankedSlice]
+    """The ``limit`` best slices, best first."""
+    files: list[str]
+    """Every file with a candidate slice, by its best slice (Map's file order)."""
+    candidates: int
+    """How many slices were scored."""
+
+
 def rank_slices(
     cands: Candidates,
     command: str,
@@ -154,12 +165,13 @@ def rank_slices(
     cache: SliceCache | None,
     weights: Weights = DEFAULT_WEIGHTS,
     vector_top: int = 2 * MAX_SLICES,
-) -> list[RankedSlice]:
-    """Score every candidate slice; best first."""
+    limit: int | None = None,
+) -> Ranking:
+    """Score every candidate slice; best first (only the ``limit`` best are built)."""
     terms = cands.terms
     slices = [s for f in cands.sliced.values() for s in f.slices]
     if not slices:
-        return []
+        return Ranking([], [], 0)
     sids = [_sid(s) for s in slices]
     texts = [cands.texts[sid] for sid in sids]
     idfs = cands.idfs if cands.idfs is not None else {w: 1.0 for w in terms.words}
@@ -174,6 +186,7 @@ def rank_slices(
     trace_files = {
         p: explicit_files(Terms(paths=(p,)), paths, ModuleIndex()) for p, _ in terms.trace
     }
+    tests = {p: 1.0 if is_test_path(p) else 0.0 for p in paths}
     comps: list[dict[str, float]] = []
     for s, sid, text in zip(slices, sids, texts, strict=True):
         comp: dict[str, float] = {
@@ -192,10 +205,11 @@ def rank_slices(
             "vector": 0.0,
             "memory": memory.get((s.path, s.symbol), 0.0),
             "report": cands.report.get(s.path, 0.0),
-            "test": 1.0 if is_test_path(s.path) else 0.0,
+            "test": tests[s.path],
             "trace": (
                 1.0
-                if any(
+                if terms.trace
+                and any(
                     s.path in trace_files.get(p, ()) and s.start_line <= line <= s.end_line
                     for p, line in terms.trace
                 )
@@ -208,16 +222,22 @@ def rank_slices(
     score = _scorer(weights, list(comps[0]))
     partial = sorted(range(len(slices)), key=lambda i: -score(comps[i]))[:vector_top]
     vectors = _vector_scores(command, [slices[i] for i in partial], cands.texts, cache)
-    ranked: list[RankedSlice] = []
-    for s, comp in zip(slices, comps, strict=True):
+    final: list[float] = []
+    for i, s in enumerate(slices):
+        comp = comps[i]
         comp["vector"] = max(0.0, vectors.get(s.hash, 0.0))
-        comp = {k: round(v, 4) for k, v in comp.items()}
-        # built from trusted values: validating ~10k rows was a tenth of a new command's Map
-        ranked.append(
-            RankedSlice.model_construct(slice=s, score=round(score(comp), 4), components=comp)
-        )
-    ranked.sort(key=lambda r: (-r.score, r.slice.path, r.slice.start_line))
-    return ranked
+        comps[i] = comp = {k: v if v in (0.0, 1.0) else round(v, 4) for k, v in comp.items()}
+        final.append(round(score(comp), 4))
+    order = sorted(
+        range(len(slices)), key=lambda i: (-final[i], slices[i].path, slices[i].start_line)
+    )
+    files = list(dict.fromkeys(slices[i].path for i in order))
+    # built from trusted values: validating ~10k rows was a tenth of a new command's Map
+    ranked = [
+        RankedSlice.model_construct(slice=slices[i], score=final[i], components=comps[i])
+        for i in order[:limit]
+    ]
+    return Ranking(ranked, files, len(slices))
 
 
 def _scorer(weights: Weights, names: list[str]) -> Callable[[dict[str, float]], float]:
@@ -458,7 +478,7 @@ def map_repository(
     in_deg = graph.in_degree()
     centrality = normalise({p: float(in_deg.get(p, 0)) for p in cands.sliced})
     dist = graph.distances(cands.seeds & set(cands.sliced) or set(ranked_files[:3]))
-    ranked = rank_slices(
+    ranked, ranked_paths, scored = rank_slices(
         cands,
         command,
         graph_dist=dist,
@@ -466,8 +486,9 @@ def map_repository(
         memory=remembered,
         cache=cache,
         weights=weights,
+        limit=max_slices,
     )
-    stats["candidate_slices"] = len(ranked)
+    stats["candidate_slices"] = scored
     stats["syntax_errors"] = len(cands.problems)
     missing = [i for i in terms.identifiers if i not in seen]
     stats["missing_identifiers"] = len(missing)
@@ -478,16 +499,8 @@ def map_repository(
             near = indexed.nearby_names(missing) if indexed else search.nearby_names(root, missing)
             hint = f"; nearest names: {', '.join(near)}" if near else ""
             report(f"map: not found anywhere: {', '.join(missing)}{hint}")
-    best_file: dict[str, float] = {}
-    for r in ranked:
-        best_file.setdefault(r.slice.path, r.score)
     stats["seconds"] = round(time.perf_counter() - t0, 4)
-    return MapResult(
-        terms=terms.all(),
-        files=list(best_file),
-        slices=ranked[:max_slices],
-        stats=stats,
-    )
+    return MapResult(terms=terms.all(), files=ranked_paths, slices=ranked, stats=stats)
 
 
 def _report(
