@@ -105,8 +105,9 @@ def _vector_scores(
 ) -> dict[str, float]:
     """Cosine similarity of the command and each slice (hashed identifier embeddings).
 
-    Vectors come from the slice cache when it has them (one keyed lookup each: cheaper than
-    loading the cache's whole matrix for `SliceCache.topk`); the rest are embedded here.
+    Vectors come from the slice cache when it has them (looked up by key, all at once:
+    cheaper than loading the cache's whole matrix for `SliceCache.topk`); the rest are
+    embedded here.
     """
     import numpy as np
 
@@ -115,10 +116,11 @@ def _vector_scores(
     query = embed(command)
     out: dict[str, float] = {}
     fresh: list[tuple[str, Any, SliceMeta | None]] = []
+    stored = cache.get_many(s.hash for s in slices) if cache is not None else {}
     for s in slices:
         if s.hash in out:
             continue
-        vector = cache.get(s.hash) if cache is not None else None
+        vector = stored.get(s.hash)
         if vector is None:
             vector = embed(texts[_sid(s)])
             fresh.append((s.hash, vector, None))

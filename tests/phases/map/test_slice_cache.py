@@ -515,3 +515,20 @@ def _test_case(machine: type[RuleBasedStateMachine]) -> type:
 TestCacheAgreesWithADict = _test_case(CacheAgreesWithADict)
 TestMemoryCacheAgreesWithADict = _test_case(MemoryCacheAgreesWithADict)
 TestBoundedCacheAgreesWithADict = _test_case(BoundedCacheAgreesWithADict)
+
+
+def test_get_many_answers_as_get_does(tmp_path: Path) -> None:
+    """One batched lookup finds what `get` finds, key by key, from the file and the LRU, and
+    leaves out what is not stored (more keys than one query's bound included)."""
+    keys = [f"{n:040x}" for n in range(1200)]
+    with SliceCache.open(tmp_path) as writer:
+        writer.put_many([(k, embed(f"name_{n} other_{n % 7}"), None) for n, k in enumerate(keys)])
+    with SliceCache.open(tmp_path, lru_size=10) as cache:
+        cache.get(keys[3])  # one of them in the LRU already
+        wanted = [*keys[::2], "f" * 40, keys[3], keys[3]]
+        found = cache.get_many(wanted)
+        assert set(found) == set(keys[::2]) | {keys[3]}
+        for key, vector in found.items():
+            stored = cache.get(key)
+            assert stored is not None
+            assert vector.tobytes() == stored.tobytes()
