@@ -5,9 +5,9 @@ included) and times only Map + Logic, not interpreter start-up or imports (those
 session's, paid once per ``pytest`` run; the child reports them separately).
 
 - cold: a fresh, empty cache directory (slice cache, search cache, memory) per run;
-- warm: the cache directory of one earlier run of the same command: files are not parsed
-  again (slice cache) and, the corpus being a clean git tree, the searches are not run
-  again either (search cache);
+- warm: the cache directory of one earlier run of the same command: the corpus being a
+  clean git tree, Map's and Logic's results are looked up (the result cache), nothing is
+  searched, parsed or ranked;
 - warm-new: what a *new* command on the unchanged corpus costs: a copy of a cache directory
   holding only what the index build leaves (built once beforehand by the build process's own
   code, `index.build`, timed with its peak RSS: the identifier index, then every file's
@@ -83,8 +83,9 @@ COMMANDS = [
 def child(
     corpus: Path, cache_dir: Path, command: str, tree_id: str | None = None
 ) -> dict[str, object]:
-    """One Map + Logic run, measured in this process (``tree_id``: given to Map, as the
-    session gives it the tree it knows)."""
+    """One Map + Logic run as the session's hooks make it (`map_cached`, `prune_cached`),
+    measured in this process (``tree_id``: given to Map, as the session gives it the tree it
+    knows; else Map asks git, and Logic is keyed on Map's answer)."""
     t_import = time.perf_counter()
     from pytest_orchestrator.phases.logic.phase import prune_cached
     from pytest_orchestrator.phases.map.phase import map_cached
@@ -376,6 +377,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             measure(args.corpus, Path(tmp), command)
             warm = [measure(args.corpus, Path(tmp), command) for _ in range(args.runs)]
+            assert all(r["cached_result"] == 1 for r in warm), "warm must be a lookup"
             new, rg_new, known = [], [], []
             for _ in range(args.runs):  # interleaved: the same load for both
                 for name in ("search", "index", "results"):
