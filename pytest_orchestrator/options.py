@@ -181,7 +181,8 @@ def declare(parser: pytest.Parser) -> None:
     group.addoption(
         "--orchestrate-fresh",
         action="store_true",
-        help="ignore the cached baseline and test-impact map: run and measure the base again",
+        help="ignore the cached baseline, test-impact map and Map/Logic results: run and "
+        "measure the base again",
     )
     group.addoption(
         "--orchestrate-merge",

@@ -82,7 +82,8 @@ class Settings(BaseModel):
     spec: TestSelection = Field(default_factory=TestSelection)
     """The tests named on the command line: what the change must make pass."""
     fresh: bool = False
-    """Ignore the cached baseline and test-impact map (``--orchestrate-fresh``)."""
+    """Ignore the cached baseline, test-impact map and Map/Logic results
+    (``--orchestrate-fresh``)."""
     impact_map: bool = True
     """Record per-test coverage in the baseline run (``orchestrate_impact_map``)."""
     merge: bool = False

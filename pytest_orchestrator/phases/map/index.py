@@ -27,7 +27,9 @@ Answers are those of the ripgrep passes (`pytest_orchestrator.phases.map.search`
 tree: the counts come straight from the postings where they are exact, and a file where they
 may not be (a per-file line cap that may bind, a quoted phrase, a name at a line's start,
 which the assignment form of the definition pattern reads) is searched with the very same
-pattern in Python, its content read from git (`git cat-file --batch`: no work tree needed).
+pattern: by ripgrep's own pass over just those files when the checkout holds their blobs
+(their ids checked; ripgrep stops at the cap in native code), else in Python, its content
+read from git (`git cat-file --batch`: no work tree needed).
 The one difference: `TreeIndex.nearby_names` (the "did you mean" hint) sees every name with the
 prefix, where ripgrep's pass sees only the first 20 matching lines of each file. A query the
 index cannot answer (a non-ASCII word, a phrase without identifier characters) returns None

@@ -20,6 +20,8 @@ a few ripgrep passes and the parsing of a few dozen files:
    (`pytest_orchestrator.phases.map.rank`).
 
 Nothing is written in the searched tree; the caches and the memory live in the cache dir.
+The hook runs `map_cached`: on a clean tree, a command Mapped before is looked up instead
+(`pytest_orchestrator.phases.map.result_cache`).
 """
 
 from __future__ import annotations
