@@ -456,7 +456,7 @@ class Orchestrator:
                 f"{run.logic.used_tokens}/{run.logic.budget_tokens} tokens"
             )
             run.write("slices.json", run.logic.model_dump(mode="json"))
-        from pytest_orchestrator.phases.plan.phase import context_for, load
+        from pytest_orchestrator.phases.plan.phase import context_for, load, reading_base
 
         run.planner = load(run)
         # a dry run changes nothing before Plan (same view of the base, no Monte Carlo): the
@@ -465,7 +465,8 @@ class Orchestrator:
         if context is not None:
             # The planner says now whether it can plan at all: a refusal costs Map and
             # Logic, not a worktree, Monte Carlo and a run of the suite.
-            run.planner.can_plan(context)
+            with reading_base(run):
+                run.planner.can_plan(context)
         if not run.settings.dry_run:
             self._take_worktree(run)  # --collect-only too: Optimise works on a copy of it
         if not (run.settings.dry_run or self.config.option.collectonly):
