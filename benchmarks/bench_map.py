@@ -329,8 +329,10 @@ def whole_process(
           f" {statistics.median(r['cpu'] for r in warms) - floor['cpu']:.2f}s, of which phases"
           f" {statistics.median(r['phases'] for r in warms):.2f}s (wall)")  # fmt: skip
     # the goal "a refusal or a dry run costs at most Map + 2 s": what each run paid beyond Map
-    for name, rs in (("refusals", [r for r in [*colds, *news, *warms] if r["refused"]]),
-                     ("dry runs", [r for r in [*colds, *news, *warms] if not r["refused"]])):
+    for name, rs in (
+        ("refusals", [r for r in [*colds, *news, *warms] if r["refused"]]),
+        ("dry runs", [r for r in [*colds, *news, *warms] if not r["refused"]]),
+    ):
         if rs:
             print(f"{name} ({len(rs)}): wall beyond Map median"
                   f" {statistics.median(r['wall'] - r['map'] for r in rs):.2f}s (worst"
