@@ -48,6 +48,7 @@ Usage::
     python benchmarks/build_corpus.py          # once
     python benchmarks/bench_map.py [--corpus DIR] [--runs 5]
     python benchmarks/bench_map.py --pytest [--corpus DIR] [--commands N] [--pytest-arg=ARG ...]
+        [--python VENV/bin/python]   # the whole process in that virtualenv (its own floor row)
 """
 
 from __future__ import annotations
@@ -185,10 +186,13 @@ def measure(
     return result
 
 
-def orchestrate(repo: Path, cache_dir: Path, command: str, extra: list[str]) -> dict[str, float]:
-    """One ``pytest --orchestrate COMMAND --orchestrate-dry-run`` in ``repo``, measured."""
+def orchestrate(
+    repo: Path, cache_dir: Path, command: str, extra: list[str], python: str = sys.executable
+) -> dict[str, float]:
+    """One ``pytest --orchestrate COMMAND --orchestrate-dry-run`` in ``repo`` with the
+    interpreter ``python`` (a virtualenv's), measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ANTHROPIC"))}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
+    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
     cmd += ["-o", f"orchestrate_cache_dir={cache_dir}", "--orchestrate", command]
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -214,19 +218,23 @@ def orchestrate(repo: Path, cache_dir: Path, command: str, extra: list[str]) -> 
         "map": float(phases["map"]),
         "phases": float(sum(phases.values())),
         "load": load,
+        "refused": float(proc.returncode == 4),
     }
 
 
-def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
-    """The ``--pytest`` mode (see the module doc), beside two rows to read it by: the speed
-    reference, and pytest's own start in this environment without our plugin (the floor)."""
+def whole_process(
+    corpus: Path, commands: list[str], extra: list[str], python: str = sys.executable
+) -> None:
+    """The ``--pytest`` mode (see the module doc), with the interpreter ``python`` (that of
+    the virtualenv to measure), beside two rows to read it by: the speed reference, and
+    pytest's own start in that environment without our plugin (the floor)."""
 
     def pytest_floor(extra: list[str], runs: int = 3) -> dict[str, float]:
         """pytest's own start and end in this environment, with every installed plugin but ours:
         ``python -m pytest --co -q -p no:cacheprovider -p no:pytest_orchestrator`` in an empty
         directory (the median of ``runs``, by CPU). No dry run can cost less than this."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ANTHROPIC"))}
-        cmd = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *extra]
+        cmd = [python, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *extra]
         found = []
         with tempfile.TemporaryDirectory(prefix="bench-map-floor-") as empty:
             for _ in range(runs):
@@ -248,7 +256,7 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
     # instead of ~0.15. The user's own first git command refreshes it; so does this one.
     subprocess.run(["git", "-C", str(repo), "status", "-s"], capture_output=True, check=True)
     bytecode = os.environ.get("PYTHONDONTWRITEBYTECODE")
-    print(f"python -m pytest -q -p no:cacheprovider {' '.join(extra)} --orchestrate CMD"
+    print(f"{python} -m pytest -q -p no:cacheprovider {' '.join(extra)} --orchestrate CMD"
           f" --orchestrate-dry-run, in a clone of {corpus} (its index refreshed by one `git"
           f" status`); PYTHONDONTWRITEBYTECODE={bytecode or '(unset)'};"
           f" {os.cpu_count()} cores")  # fmt: skip
@@ -259,8 +267,8 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
           f" -p no:pytest_orchestrator {' '.join(extra)}, an empty directory, median of 3):"
           f" {floor['wall']:.2f}s wall, {floor['cpu']:.2f}s CPU")  # fmt: skip
     print("wall/cpu: the whole process tree; phases: Map+Logic+Plan (run.json; only the rename"
-          " is planned, the rules planner refuses the others after Logic, exit 4); load: 1-min"
-          " load average before the run")  # fmt: skip
+          " is planned, the rules planner refuses the others after Logic, exit 4: 'refused');"
+          " load: 1-min load average before the run")  # fmt: skip
     header = (f"{'command':<44} {'run':<9} {'wall':>6} {'cpu':>6} {'Map':>6} {'phases':>6}"
               f" {'max RSS':>8} {'load':>5}")  # fmt: skip
     print(header)
@@ -269,18 +277,19 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
     def show(command: str, name: str, r: dict[str, float]) -> None:
         label = command.replace("\n", " ")[:43]
         print(f"{label:<44} {name:<9} {r['wall']:>5.2f}s {r['cpu']:>5.2f}s {r['map']:>5.2f}s"
-              f" {r['phases']:>5.2f}s {r['rss_mb']:>6.0f}MB {r['load']:>5.1f}")  # fmt: skip
+              f" {r['phases']:>5.2f}s {r['rss_mb']:>6.0f}MB {r['load']:>5.1f}"
+              f"{'  refused' if r['refused'] else ''}")  # fmt: skip
 
     colds: list[dict[str, float]] = []
     for command in commands:
         shutil.rmtree(cache_dir, ignore_errors=True)
-        colds.append(orchestrate(repo, cache_dir, command, extra))
+        colds.append(orchestrate(repo, cache_dir, command, extra, python))
         show(command, "cold", colds[-1])
     tree = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD^{tree}"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest_orchestrator.phases.map.index",
+    subprocess.run([python, "-m", "pytest_orchestrator.phases.map.index",
                     str(repo), tree, str(cache_dir)], check=True)  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"index build (index, then every file's slices; nice 10): "
@@ -289,9 +298,9 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
           f" max RSS {after.ru_maxrss / 1024:.0f} MB")  # fmt: skip
     news, warms = [], []
     for command in commands:
-        news.append(orchestrate(repo, cache_dir, command, extra))
+        news.append(orchestrate(repo, cache_dir, command, extra, python))
         show(command, "warm-new", news[-1])
-        warms.append(orchestrate(repo, cache_dir, command, extra))
+        warms.append(orchestrate(repo, cache_dir, command, extra, python))
         show(command, "warm", warms[-1])
     print("-" * len(header))
     for name, rs in (("cold", colds), ("warm-new", news), ("warm", warms)):
@@ -304,6 +313,16 @@ def whole_process(corpus: Path, commands: list[str], extra: list[str]) -> None:
     print(f"beyond pytest's own start: warm median CPU"
           f" {statistics.median(r['cpu'] for r in warms) - floor['cpu']:.2f}s, of which phases"
           f" {statistics.median(r['phases'] for r in warms):.2f}s (wall)")  # fmt: skip
+    # the goal "a refusal or a dry run costs at most Map + 2 s": what each run paid beyond Map
+    for name, rs in (
+        ("refusals", [r for r in [*colds, *news, *warms] if r["refused"]]),
+        ("dry runs", [r for r in [*colds, *news, *warms] if not r["refused"]]),
+    ):
+        if rs:
+            print(f"{name} ({len(rs)}): wall beyond Map median"
+                  f" {statistics.median(r['wall'] - r['map'] for r in rs):.2f}s (worst"
+                  f" {max(r['wall'] - r['map'] for r in rs):.2f}s); CPU beyond the floor median"
+                  f" {statistics.median(r['cpu'] - floor['cpu'] for r in rs):.2f}s")  # fmt: skip
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(reference_line())
     shutil.rmtree(work, ignore_errors=True)
@@ -321,6 +340,9 @@ def main() -> int:
     parser.add_argument(
         "--pytest-arg", action="append", default=[], help="an argument for every pytest run"
     )
+    parser.add_argument(
+        "--python", default=sys.executable, help="--pytest: the interpreter (a venv's) to run"
+    )
     parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -330,7 +352,7 @@ def main() -> int:
             print(json.dumps(child(args.corpus, args.child, args.command, args.tree_id)))
         return 0
     if args.pytest:
-        whole_process(args.corpus, COMMANDS[: args.commands], args.pytest_arg)
+        whole_process(args.corpus, COMMANDS[: args.commands], args.pytest_arg, args.python)
         return 0
     print(reference_line())
     # refresh the clone's git index once (see the module doc); a user's checkout is so

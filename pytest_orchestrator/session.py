@@ -223,9 +223,15 @@ class Orchestrator:
             settings = settings.model_copy(update={"spec": named})
         for stale in worktree.clean_stale(root):
             self._write(f"orchestrate: removed leftovers of interrupted run {stale}", yellow=True)
-        for ours in (settings.run_root, settings.cache_dir):  # our output never shows as dirty
-            if ours.resolve().is_relative_to(root.resolve()):
-                git.exclude(root, "/" + ours.resolve().relative_to(root.resolve()).parts[0] + "/")
+        top = root.resolve()
+        git.exclude(  # our output never shows as dirty
+            root,
+            *(
+                "/" + ours.resolve().relative_to(top).parts[0] + "/"
+                for ours in (settings.run_root, settings.cache_dir)
+                if ours.resolve().is_relative_to(top)
+            ),
+        )
         # a dry run or --collect-only runs no code of the target: its checkout is never compared
         self._runs_code = not (settings.dry_run or self.config.option.collectonly)
         self._checkout = checkout.snapshot(root, files=self._runs_code)
@@ -455,8 +461,9 @@ class Orchestrator:
                 f"kept {len(run.logic.kept)}/{len(run.logic.slices)} slices, "
                 f"{run.logic.used_tokens}/{run.logic.budget_tokens} tokens"
             )
-            run.write("slices.json", run.logic.model_dump(mode="json"))
-        from pytest_orchestrator.phases.plan.phase import context_for, load
+            # pydantic's own serialiser: 280 kB on a large tree, ~8 ms less than json.dumps
+            run.write("slices.json", run.logic.model_dump_json(indent=2) + "\n")
+        from pytest_orchestrator.phases.plan.phase import context_for, load, reading_base
 
         run.planner = load(run)
         # a dry run changes nothing before Plan (same view of the base, no Monte Carlo): the
@@ -465,7 +472,8 @@ class Orchestrator:
         if context is not None:
             # The planner says now whether it can plan at all: a refusal costs Map and
             # Logic, not a worktree, Monte Carlo and a run of the suite.
-            run.planner.can_plan(context)
+            with reading_base(run):
+                run.planner.can_plan(context)
         if not run.settings.dry_run:
             self._take_worktree(run)  # --collect-only too: Optimise works on a copy of it
         if not (run.settings.dry_run or self.config.option.collectonly):

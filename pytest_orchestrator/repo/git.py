@@ -122,14 +122,19 @@ def branch_exists(root: Path, name: str) -> bool:
     return bool(git("branch", "--list", name, cwd=root).strip())
 
 
-def exclude(root: Path, pattern: str) -> None:
-    """Add ``pattern`` to ``.git/info/exclude`` (once), so run output never shows as dirty."""
+def exclude(root: Path, *patterns: str) -> None:
+    """Add each of ``patterns`` to ``.git/info/exclude`` (once), so run output never shows as
+    dirty."""
+    if not patterns:
+        return
     path = common_dir(root) / "info" / "exclude"
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    if pattern not in existing:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = text.splitlines()
+    added = [p for p in dict.fromkeys(patterns) if p not in existing]
+    if added:
         with path.open("a", encoding="utf-8") as fh:
-            fh.write(("" if not existing or existing[-1] == "" else "\n") + pattern + "\n")
+            fh.write(("" if not text or text.endswith("\n") else "\n") + "\n".join(added) + "\n")
 
 
 def changes_since(root: Path, commit: str) -> list[tuple[str, str]]:

@@ -53,3 +53,27 @@ def test_a_writing_command_killed_by_a_signal_is_reported_as_such(
     dying_git(tmp_path, monkeypatch, "KILL")
     with pytest.raises(RepositoryError, match="killed by signal 9"):
         git("branch", "x", cwd=tmp_path / "repo")
+
+
+def test_exclude_adds_each_pattern_once_in_one_look_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_orchestrator.repo import git as git_mod
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    (repo / ".git" / "info" / "exclude").write_text("# mine\n/build/")  # no final newline
+    asked: list[Path] = []
+    real = git_mod.common_dir
+    monkeypatch.setattr(git_mod, "common_dir", lambda root: asked.append(root) or real(root))
+    git_mod.exclude(repo, "/.orchestrate/", "/.orchestrate/", "/build/", "/cache/")
+    git_mod.exclude(repo, "/cache/")
+    git_mod.exclude(repo)  # nothing to add: git is not asked
+    assert (repo / ".git" / "info" / "exclude").read_text().splitlines() == [
+        "# mine",
+        "/build/",
+        "/.orchestrate/",
+        "/cache/",
+    ]
+    assert asked == [repo, repo]

@@ -15,7 +15,9 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from pytest_orchestrator.errors import EditError, OrchestratorError
 from pytest_orchestrator.phases.execute.mentions import Mentions, files_with, target_for, update
 from pytest_orchestrator.phases.execute.ordering import resort
 from pytest_orchestrator.phases.execute.spans import line_starts
-from pytest_orchestrator.phases.map.search import closest_names
+from pytest_orchestrator.phases.map.search import MAX_FILESIZE, closest_names
 from pytest_orchestrator.repo.files import atomic_write
 from pytest_orchestrator.repo.layout import source_roots
 
@@ -64,14 +66,40 @@ def files_mentioning(root: Path, name: str) -> list[str]:
     return _files_matching(root, "--word-regexp", "--fixed-strings", "--", name)
 
 
+IndexedLines = Callable[[str, re.Pattern[str]], list[str] | None]
+"""The files of a clean tree holding an identifier on a line a pattern matches, answered
+from an index of the tree as ripgrep would list them (files over 1 MiB left out); None when
+the index cannot say."""
+_INDEXED: ContextVar[tuple[Path, IndexedLines] | None] = ContextVar("indexed", default=None)
+
+
+@contextmanager
+def indexed(root: Path, lines: IndexedLines) -> Iterator[None]:
+    """Within: `files_defining` under ``root`` asks ``lines`` before ripgrep. For as long as
+    ``root`` holds exactly the indexed tree (the session scopes it to the planner's reading of
+    a clean base): a ripgrep pass reads the whole tree (0.4-0.7 s on 4 million lines), the
+    index only the files that hold the name."""
+    token = _INDEXED.set((root, lines))
+    try:
+        yield
+    finally:
+        _INDEXED.reset(token)
+
+
 def files_defining(root: Path, name: str) -> list[str]:
     """Python files under ``root`` with a line that may define ``name`` where
     `find_definitions` looks (``def``/``class``, or an assignment, at the start of a line):
     only those are parsed, not every file that mentions the name (827 files for ``sympify``
-    in sympy, 10 s)."""
+    in sympy, 10 s). Files over 1 MiB are left out, as Map's searches leave them out (and so
+    the identifier index: the two answers are the same)."""
     word = re.escape(name)
     pattern = rf"^[ \t]*((async[ \t]+)?def|class)[ \t]+{word}\b|^[ \t]*{word}[ \t]*(:|=([^=]|$))"
-    return _files_matching(root, "--regexp", pattern)
+    scope = _INDEXED.get()
+    if scope is not None and scope[0] == root:
+        found = scope[1](name, re.compile(pattern))
+        if found is not None:
+            return found
+    return _files_matching(root, f"--max-filesize={MAX_FILESIZE}", "--regexp", pattern)
 
 
 def files_matching(root: Path, pattern: str) -> list[str]:

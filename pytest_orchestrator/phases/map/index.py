@@ -724,6 +724,25 @@ class TreeIndex:
                 names[token] += int((pairs[:, 1] >> _FLAG_BITS).sum())
         return search.closest_in_pool(wanted, names, limit)
 
+    def files_with_line(self, name: str, pattern: re.Pattern[str]) -> list[str] | None:
+        """The files ripgrep's ``--files-with-matches`` lists for ``pattern``, a pattern that
+        matches only on a line holding the identifier ``name`` as a whole token (as
+        `refactor.files_defining`'s does): the blobs whose postings hold the token, their lines
+        holding it searched with the pattern. None when the index cannot say."""
+        if not _ASCII_NAME.fullmatch(name):
+            return None
+        found = self._found(self._exact([name]))
+        blobs = {int(b) for pairs in found.pairs for b in pairs[:, 0].tolist()}
+        return sorted(
+            path
+            for blob, data in self._contents(blobs)
+            if any(
+                pattern.search(line.decode("utf-8", errors="replace"))
+                for line in _lines_holding(data, [name])
+            )
+            for path in self.paths[blob]
+        )
+
 
 def _shown(match: str) -> str:
     """``match`` as ripgrep prints it with ``--max-columns``."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 
+from pytest_orchestrator.phases.execute import refactor
+from pytest_orchestrator.phases.map.index import SearchIndex, TreeIndex
 from pytest_orchestrator.phases.plan.planners import Failure, PlanContext, Planner, load_planner
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_module_name
@@ -19,6 +23,35 @@ def load(run: Run) -> Planner:
     if run.planner is None:
         run.planner = load_planner(run.settings)
     return run.planner
+
+
+@contextmanager
+def reading_base(run: Run) -> Iterator[None]:
+    """While a planner checks the command against the base: when the session knows the base's
+    tree (`Run.base_tree`: the worktree holds exactly it), the refactorings' definition search
+    (`refactor.files_defining`) asks the identifier index of that tree (Map's, in the cache
+    dir, when it holds the tree complete) before ripgrep, which would read the whole tree.
+    Opened on the first lookup: a command that looks up no definition pays nothing. Not with
+    submodules: ripgrep searches their checkouts, the index does not hold them."""
+    tree_id, root = run.base_tree, run.worktree
+    if tree_id is None or (root / ".gitmodules").exists():
+        yield
+        return
+    opened: list[tuple[SearchIndex, TreeIndex | None]] = []
+
+    def lines(name: str, pattern: re.Pattern[str]) -> list[str] | None:
+        if not opened:
+            store = SearchIndex.open(run.settings.cache_dir)
+            opened.append((store, store.tree(root, tree_id)))
+        tree = opened[0][1]
+        return None if tree is None else tree.files_with_line(name, pattern)
+
+    try:
+        with refactor.indexed(root, lines):
+            yield
+    finally:
+        for store, _ in opened:
+            store.close()
 
 
 def context_for(run: Run, failures: Sequence[Failure] = ()) -> PlanContext:
