@@ -185,3 +185,20 @@ def test_coverage_measures_the_affected_group_only(tmp_path: Path) -> None:
     assert line_of["def scaled(x):"] in lines  # import time
     assert line_of["    return x * value()"] in lines  # the affected test
     assert line_of['    return "not affected"'] not in lines  # only the rest runs it
+
+
+def test_tests_already_run_are_skipped_and_the_rest_still_follows(tmp_path: Path) -> None:
+    """With named tests, the spec ran in a process of its own: the one run skips them
+    (reported deselected, not run again) and still puts the affected tests first."""
+    tests = {
+        "test_1_spec.py": "def test_spec():\n    assert calc.other()\n",
+        "test_2_rest.py": "def test_rest():\n    assert calc.other()\n",
+        "test_3_affected.py": "def test_scaled():\n    assert calc.scaled(3) == 3\n",
+    }
+    root = project(tmp_path / "wt", CALC, tests)
+    result = run(
+        root, tmp_path, ["tests/test_3_affected.py"], skip=["tests/test_1_spec.py::test_spec"]
+    )
+    assert [(t.nodeid.split("::")[-1], t.outcome) for t in result.tests] == [
+        ("test_scaled", "passed"), ("test_rest", "passed"), ("test_spec", "deselected"),
+    ]  # fmt: skip

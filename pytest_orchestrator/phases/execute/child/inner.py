@@ -154,32 +154,34 @@ def _stop_coverage() -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep only the requested tests (the collected files hold others too), or skip some,
-    or put a first group first."""
-    global _last_first
+    """Keep only the requested tests (the collected files hold others too), or skip some;
+    then put a first group first."""
     keep_file, skip_file = os.environ.get(KEEP_ENV), os.environ.get(SKIP_ENV)
-    first_file = os.environ.get(FIRST_ENV)
-    if first_file:
-        first = set(Path(first_file).read_text(encoding="utf-8").splitlines())
-        group = [i for i in items if selected(i.nodeid, first)]
-        items[:] = group + [i for i in items if not selected(i.nodeid, first)]
-        _last_first = group[-1] if group else None
-        if not group:  # nothing to run first: the change's coverage is not the suite's
-            _stop_coverage()
-        return
+    wanted = None
     if keep_file:
         keep = set(Path(keep_file).read_text(encoding="utf-8").splitlines())
         wanted = [selected(i.nodeid, keep) for i in items]
     elif skip_file:
         skip = set(Path(skip_file).read_text(encoding="utf-8").splitlines())
         wanted = [i.nodeid not in skip for i in items]
-    else:
-        return
-    if not all(wanted):
+    if wanted is not None and not all(wanted):
         config.hook.pytest_deselected(
             items=[i for i, w in zip(items, wanted, strict=True) if not w]
         )
         items[:] = [i for i, w in zip(items, wanted, strict=True) if w]
+    first_file = os.environ.get(FIRST_ENV)
+    if first_file:
+        _first_first(items, set(Path(first_file).read_text(encoding="utf-8").splitlines()))
+
+
+def _first_first(items: list[pytest.Item], first: set[str]) -> None:
+    """The ``first`` tests before the others, each group in its collected order."""
+    global _last_first
+    group = [i for i in items if selected(i.nodeid, first)]
+    items[:] = group + [i for i in items if not selected(i.nodeid, first)]
+    _last_first = group[-1] if group else None
+    if not group:  # nothing to run first: the change's coverage is not the suite's
+        _stop_coverage()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
