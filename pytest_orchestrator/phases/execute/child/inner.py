@@ -9,7 +9,7 @@ checkout (an editable install or an inherited PYTHONPATH can silently test it in
 checkout's path is never given to the tests. Under xdist, workers send their findings to
 the controller through ``workeroutput`` (builtins only).
 
-Two requests may come with the run, through the environment:
+Requests may come with the run, through the environment:
 
 * ``PYTEST_ORCHESTRATOR_COVERAGE`` (JSON): measure the named files with ``coverage``, from
   the moment this plugin is imported (before any conftest imports the code under test),
@@ -27,7 +27,11 @@ Two requests may come with the run, through the environment:
   the rest runs untraced. Why one process is no weaker than two (affected tests, then the
   rest in a fresh process): every test of the rest runs after the same tests of the rest as
   at the base, and after all the affected tests, those the base ran before it among them, so
-  state the changed code leaks into a later test is seen; a second process hid it.
+  state the changed code leaks into a later test is seen; a second process hid it. The one
+  departure from the base's order: affected tests the base ran *after* a test of the rest
+  now run before it. A test of the rest runs no changed code (it would be affected), so the
+  change could break it only through state, and this order would hide that only if a later
+  affected test mended the state a test of the rest now needs.
 """
 
 from __future__ import annotations
