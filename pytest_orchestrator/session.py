@@ -20,6 +20,7 @@ and are caught in one place, `_guard`.
 from __future__ import annotations
 
 import contextvars
+import gc
 import importlib
 import os
 import re
@@ -818,6 +819,9 @@ class Orchestrator:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._cleanup()
+        # the run is over and its heap is freed at exit: pytest's exit-time gc.collect()
+        # (for unraisable exceptions, of which the orchestrator raises none) need not walk it
+        gc.freeze()
         if self._signalled and self._session is not None:
             self._session.exitstatus = pytest.ExitCode.INTERRUPTED
         if self._signalled:

@@ -81,6 +81,10 @@ EventKind = Literal["soft", "threshold", "stopped_child", "recovered"]
 
 _log: Final = logging.getLogger(__name__)
 _FAST_INTERVAL_FLOOR: Final = 0.025
+_SLOW_FACTOR: Final = 8.0
+"""The most intervals between two samples far below the soft mark (2 s by default: a
+process tree growing at the rate the margin allows per interval needs longer than that to
+reach the soft mark from there)."""
 _SIGKILL: Final = getattr(signal, "SIGKILL", signal.SIGTERM)
 
 
@@ -126,6 +130,8 @@ class PressureGauge:
     * **soft** (default ``threshold - 0.10``): at or above it :meth:`wait_below_soft` blocks,
       so new scan work waits; the gauge also samples 4x faster and rescans the tree every
       sample, and records a ``soft`` event (``recovered`` when the ratio falls back below).
+      Far below it, the gauge samples up to 8x more slowly (`_next_interval` says why that
+      cannot miss the threshold).
     * **threshold** (default 0.70): the ratio the run must not cross. Guarded children (Monte
       Carlo shards, a runaway test step) are stopped *before* it is crossed. With ``r`` the
       ratio now, ``g`` the tree's growth rate (bytes/s, from the RSS deltas of processes present
@@ -215,6 +221,7 @@ class PressureGauge:
         self._acting = False  # a "threshold" event is open
         self._last_rss: tuple[float, dict[int, int]] | None = None
         self._last_rate = 0.0
+        self._trend = 0.0  # bytes/s, the growth the last sample measured (never negative)
         self._shared: Any = None  # raw file object of the shared record
         self._seq = 0
         self._saved_env: str | None = None
@@ -295,9 +302,26 @@ class PressureGauge:
                 _log.exception("pressure gauge: a sample failed; sampling continues")
 
     def _next_interval(self) -> float:
+        """Seconds to the next sample: 4x faster above the soft mark; below it, slower the
+        farther below (up to `_SLOW_FACTOR` intervals), so a run far from any limit spends
+        little on sampling.
+
+        Why that is safe: at the threshold the gauge already assumes that growth its trend
+        did not predict is at most ``margin`` of available memory per interval (a child
+        growing faster could cross between two samples). Below the soft mark the next sample
+        is taken no later than the tree, growing at its measured trend plus that much, could
+        reach the soft mark; from there on the sampling is as fast as before, so the
+        threshold is caught as before."""
         if self._pressed:
             return min(self.interval, max(self.interval / 4, _FAST_INTERVAL_FLOOR))
-        return self.interval
+        latest = self._latest
+        if latest is None:
+            return self.interval
+        headroom = self.soft - latest.ratio
+        per_interval = self.margin + self._trend * self.interval / latest.available_bytes
+        if headroom <= 0 or per_interval <= 0:
+            return self.interval
+        return self.interval * min(_SLOW_FACTOR, max(1.0, headroom / per_interval))
 
     # -- reading
 
@@ -425,6 +449,7 @@ class PressureGauge:
         rates = {pid: (b - last[1][pid]) / seconds for pid, b in rss.items() if pid in last[1]}
         total = sum(rates.values())
         trend, self._last_rate = max(0.0, total, self._last_rate), total
+        self._trend = trend
         return trend, rates
 
     def _update(

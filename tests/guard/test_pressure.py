@@ -523,3 +523,86 @@ def test_nonsense_settings_are_rejected(kwargs: dict[str, float], message: str) 
     """Thresholds outside (0, 1], soft above threshold, a zero interval: ValueError."""
     with pytest.raises(ValueError, match=message):
         PressureGauge(**kwargs)  # type: ignore[arg-type]
+
+
+# --- sampling more slowly far below the soft mark -------------------------------------------
+
+
+def idle_gauge(ratio: float) -> tuple[PressureGauge, FakeTree, FakeClock]:
+    """A gauge over 1000 MiB (threshold 0.70, soft 0.60, margin 0.02, interval 0.25) whose
+    tree holds ``ratio`` of it, after one sample."""
+    tree, clock = FakeTree({os.getpid(): int(ratio * 1000 * MiB)}), FakeClock()
+    gauge = PressureGauge(available_bytes=1000 * MiB, export_env=False, tree=tree, clock=clock)
+    gauge.sample()
+    return gauge, tree, clock
+
+
+@pytest.mark.parametrize(
+    ("ratio", "intervals"),
+    [
+        (0.05, 8.0),  # far below: the slowest cadence
+        (0.50, 5.0),  # 0.10 of headroom, 0.02 a sample: five intervals
+        (0.59, 1.0),  # within one margin of soft: the normal cadence
+        (0.65, 0.25),  # above soft: 4x faster
+    ],
+)
+def test_the_cadence_follows_the_headroom_to_the_soft_mark(ratio: float, intervals: float) -> None:
+    gauge, _, _ = idle_gauge(ratio)
+    assert gauge._next_interval() == pytest.approx(intervals * gauge.interval)
+
+
+def test_a_growing_tree_is_sampled_sooner() -> None:
+    """At 0.30 idle: 8 intervals. At 0.30 after growing 40 MiB/s (0.01 of 1000 MiB per
+    0.25 s interval, on top of the margin's 0.02): 0.30 / 0.03 = 10 intervals' growth fits,
+    capped at 8; after growing 200 MiB/s (0.05 an interval): 0.30 / 0.07 = 4.3 intervals."""
+    gauge, tree, clock = idle_gauge(0.30)
+    assert gauge._next_interval() == pytest.approx(8 * gauge.interval)
+    for rate, intervals in ((40, 8.0), (200, 0.30 / 0.07)):
+        gauge, tree, clock = idle_gauge(0.30 - rate / 1000)
+        clock.now += 1.0
+        tree.memory[os.getpid()] += rate * MiB
+        gauge.sample()
+        assert gauge.ratio == pytest.approx(0.30, abs=1e-3)
+        assert gauge._next_interval() == pytest.approx(intervals * gauge.interval, rel=0.01)
+
+
+@given(
+    ratio=st.floats(0.0, 0.599),
+    trend=st.floats(0.0, 4000.0),  # MiB/s
+)
+def test_below_soft_the_next_sample_comes_before_the_soft_mark_can_be_reached(
+    ratio: float, trend: float
+) -> None:
+    """Growing at its trend plus the margin's rate, the tree reaches at most the soft mark by
+    the next sample, or the gauge keeps its normal cadence (where the threshold's own
+    guarantee applies)."""
+    gauge, _, _ = idle_gauge(ratio)
+    gauge._trend = trend * MiB
+    wait = gauge._next_interval()
+    assert gauge.interval <= wait <= 8 * gauge.interval
+    grown = ratio + (gauge.margin / gauge.interval + trend / 1000) * wait
+    assert wait == pytest.approx(gauge.interval) or grown <= gauge.soft + 1e-9
+
+
+def test_a_child_growing_as_fast_as_the_margin_allows_is_still_stopped_below_the_threshold() -> (
+    None
+):
+    """Sampled at the gauge's own cadence (fake clock), a guarded child that starts growing
+    right after a slow sample at 0.02 of memory per 0.25 s (80 MiB/s here) is stopped
+    before the ratio reaches the threshold; the samples came up to 2 s apart before."""
+    with child(SLEEPER) as proc:
+        tree, clock = FakeTree({os.getpid(): 50 * MiB, proc.pid: 0}), FakeClock()
+        gauge = PressureGauge(available_bytes=1000 * MiB, export_env=False, tree=tree,
+                              clock=clock, kill_grace=1.0)  # fmt: skip
+        gauge.guard(proc.pid, label="tests (gate1)")
+        gauge.sample()
+        waits = []
+        while not any(e.kind == "stopped_child" for e in gauge.events) and len(waits) < 500:
+            wait = gauge._next_interval()
+            waits.append(wait)
+            clock.now += wait
+            tree.memory[proc.pid] += int(80 * MiB * wait)
+            gauge.sample()
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert max(waits) == pytest.approx(8 * gauge.interval)
+    assert gauge.peak < gauge.threshold

@@ -48,6 +48,7 @@ from pytest_orchestrator.options import (
     GATE_TIMEOUT_FLOOR,
 )
 from pytest_orchestrator.phases.execute import integrity, substitution
+from pytest_orchestrator.phases.execute.child.inner import selected
 from pytest_orchestrator.plan import Plan
 from pytest_orchestrator.repo.files import is_test_path
 from pytest_orchestrator.repo.git import changes_since, git
@@ -291,6 +292,17 @@ def merge(first: TestRunResult, second: TestRunResult) -> TestRunResult:
             "command": [*first.command, ";", *second.command],
         }
     )
+
+
+def first_part(whole: TestRunResult, first: Iterable[str]) -> TestRunResult:
+    """The tests of a run with a first group (`testrun.run_tests`' ``first``) that belong to
+    that group, as a run of their own: red when one of them is, or when the run's collection
+    failed (either stops the run after the group)."""
+    wanted = set(first)
+    tests = [t for t in whole.tests if t.outcome != "deselected" and selected(t.nodeid, wanted)]
+    part = whole.model_copy(update={"tests": tests})
+    status = 1 if part.failed else (0 if tests else 5)
+    return part.model_copy(update={"exitstatus": status})
 
 
 def parity(

@@ -205,8 +205,12 @@ class Executor:
             measure = (
                 Coverage(data, [str(root / p) for p in sources]) if sources and affordable else None
             )
-            first, spec_tests = self._affected_run(
-                number, args, affected, None if spec_edits else named, names, measure
+            # one process for the affected tests and the rest when nothing is known red
+            # before any test runs (a diff finding: only the affected tests run) and the
+            # suite runs without xdist, whose workers take tests in an order of their own
+            whole = not found and run.settings.workers in (0, "0")
+            first, spec_tests, ran_whole = self._affected_run(
+                number, args, affected, None if spec_edits else named, names, measure, whole
             )
             if spec_edits and named is not None:  # an edited spec is not run: it is not met
                 spec_tests = spec.judge(named, _NOTHING, names)
@@ -221,11 +225,13 @@ class Executor:
                     only=only,
                     affected_ids=len(affected.ids),
                 )
-            # Once the affected tests passed, the rest of the suite runs: together they are
-            # the whole suite, each test run once. The change's coverage comes from the
-            # affected tests when they ran (under the tracer a suite can take several times
-            # as long).
-            if first is None:
+            # Once the affected tests passed, the rest of the suite runs (in the same process
+            # when `whole`): together they are the whole suite, each test run once. The
+            # change's coverage comes from the affected tests when they ran (under the
+            # tracer a suite can take several times as long).
+            if ran_whole is not None:
+                result = ran_whole
+            elif first is None:
                 result = self._tests(f"gate{number}", args, coverage=measure)
             else:
                 done = [t.nodeid for t in first.tests if t.outcome != "deselected"]
@@ -233,7 +239,7 @@ class Executor:
         covered = None
         if measure is not None:
             covered = impact.change_coverage(data, root, {p: diff.new[p] for p in sources})
-            where = "the gate run" if first is None else "the affected tests"
+            where = "the gate run" if first is None and ran_whole is None else "the affected tests"
             covered = covered.model_copy(update={"measured_in": where})
         elif sources:
             covered = ChangeCoverage(
@@ -294,9 +300,12 @@ class Executor:
         named: spec.Spec | None,
         names: Mapping[str, str],
         measure: Coverage | None,
-    ) -> tuple[TestRunResult | None, list[SpecTest]]:
-        """The spec (as pytest selects it), then the other affected tests; None when there
-        is nothing to run first."""
+        whole: bool,
+    ) -> tuple[TestRunResult | None, list[SpecTest], TestRunResult | None]:
+        """The spec (as pytest selects it), then the other affected tests: the run of those
+        (None when there is nothing to run first), the spec's verdicts, and with ``whole``
+        the gate's whole run (the spec's tests included) when the affected tests passed in
+        it: their run then went on with the rest of the suite in the same process."""
         from pytest_orchestrator.phases.execute import spec
 
         first: TestRunResult | None = None
@@ -308,19 +317,28 @@ class Executor:
             )
             spec_tests = spec.judge(named, first, names)
             if not first.green or spec.unmet(spec_tests):
-                return first, spec_tests
+                return first, spec_tests, None
         files = [f for f in affected.files if (self.tree.path / f).is_file()]
-        if files:
-            more = (
-                dataclasses.replace(measure, fresh=False)
-                if first is not None and measure
-                else measure
+        if not files:
+            return first, spec_tests, None
+        more = (
+            dataclasses.replace(measure, fresh=False) if first is not None and measure else measure
+        )
+        if whole:
+            done = [t.nodeid for t in first.tests if t.outcome != "deselected"] if first else []
+            ran = self._tests(
+                f"gate{number}", args, first=affected.keep(), skip=done or None, coverage=more
             )
-            rest = self._tests(
-                f"affected{number}", args, paths=files, keep=affected.keep(), coverage=more
-            )
-            first = rest if first is None else gate.merge(first, rest)
-        return first, spec_tests
+            whole_run = ran if first is None else gate.merge(first, ran)
+            part = gate.first_part(ran, affected.keep())
+            if not part.tests:  # none of them collected now: the whole suite ran, none first
+                return first, spec_tests, whole_run
+            both = part if first is None else gate.merge(first, part)
+            return both, spec_tests, whole_run if part.green else None
+        rest = self._tests(
+            f"affected{number}", args, paths=files, keep=affected.keep(), coverage=more
+        )
+        return (rest if first is None else gate.merge(first, rest)), spec_tests, None
 
     def _tests(
         self,
@@ -330,6 +348,7 @@ class Executor:
         paths: list[str] | None = None,
         keep: list[str] | None = None,
         skip: list[str] | None = None,
+        first: list[str] | None = None,
         workers: int | str | None = None,
         coverage: Coverage | None = None,
     ) -> TestRunResult:
@@ -361,6 +380,7 @@ class Executor:
             gauge=run.gauge,
             keep=keep,
             skip=skip,
+            first=first,
             coverage=coverage,
             pycache=prefix,
         )

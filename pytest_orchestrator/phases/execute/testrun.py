@@ -39,6 +39,7 @@ from pytest_orchestrator.guard.proctree import stop_group
 from pytest_orchestrator.model import TestOutcome, TestRunResult
 from pytest_orchestrator.phases.execute.child.inner import (
     COVERAGE_ENV,
+    FIRST_ENV,
     KEEP_ENV,
     REPORT_ENV,
     SKIP_ENV,
@@ -131,6 +132,7 @@ def run_tests(
     gauge: PressureGauge | None = None,
     keep: Sequence[str] | None = None,
     skip: Sequence[str] | None = None,
+    first: Sequence[str] | None = None,
     coverage: Coverage | None = None,
     pycache: Path | None = None,
     timeout_hint: str = "raise orchestrate_test_timeout if your suite needs longer",
@@ -142,7 +144,8 @@ def run_tests(
     them can be read as an option. With a ``gauge``, the run's process group is guarded:
     a suite that would push memory past the threshold is stopped before it takes the
     machine down. ``keep``: run only these node ids of the collected ``paths``; ``skip``:
-    all but these.
+    all but these. ``first``: these node ids (a path: its whole file) run first, and when one
+    of them fails the run stops there (`child.inner`); coverage is measured in them only.
     ``coverage``: measure its files (`Coverage`), the data left in its ``data_file``.
     ``pycache``: the bytecode prefix (default: one of this run's own, in ``scratch``).
     """
@@ -179,6 +182,10 @@ def run_tests(
         skip_file = scratch / f"skip-{label}.txt"
         skip_file.write_text("\n".join(skip) + "\n", encoding="utf-8")
         env[SKIP_ENV] = str(skip_file)
+    if first is not None:
+        first_file = scratch / f"first-{label}.txt"
+        first_file.write_text("\n".join(first) + "\n", encoding="utf-8")
+        env[FIRST_ENV] = str(first_file)
     if coverage is not None:
         env[COVERAGE_ENV] = coverage.request()
     start = time.perf_counter()

@@ -9,7 +9,7 @@ checkout (an editable install or an inherited PYTHONPATH can silently test it in
 checkout's path is never given to the tests. Under xdist, workers send their findings to
 the controller through ``workeroutput`` (builtins only).
 
-Two requests may come with the run, through the environment:
+Requests may come with the run, through the environment:
 
 * ``PYTEST_ORCHESTRATOR_COVERAGE`` (JSON): measure the named files with ``coverage``, from
   the moment this plugin is imported (before any conftest imports the code under test),
@@ -18,7 +18,20 @@ Two requests may come with the run, through the environment:
 * ``PYTEST_ORCHESTRATOR_KEEP`` (a file of node ids): run only those tests of the collected
   files (the affected tests of an attempt; a path keeps its whole file), the others
   reported deselected; ``PYTEST_ORCHESTRATOR_SKIP`` the opposite (the rest of the suite,
-  once the affected tests passed).
+  once the affected tests passed);
+* ``PYTEST_ORCHESTRATOR_FIRST`` (a file of node ids, paths as for KEEP): the gate's one run
+  of the whole suite with the affected tests first. The collected items are split into those
+  tests and the rest, each group in its collected (the base's) order, the affected group
+  first; when it ends with a failure, an error or a collection error, the session stops
+  there (the rest is never run, nor reported), and coverage, if measured, stops with it, so
+  the rest runs untraced. Why one process is no weaker than two (affected tests, then the
+  rest in a fresh process): every test of the rest runs after the same tests of the rest as
+  at the base, and after all the affected tests, those the base ran before it among them, so
+  state the changed code leaks into a later test is seen; a second process hid it. The one
+  departure from the base's order: affected tests the base ran *after* a test of the rest
+  now run before it. A test of the rest runs no changed code (it would be affected), so the
+  change could break it only through state, and this order would hide that only if a later
+  affected test mended the state a test of the rest now needs.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ _deselected: set[str] = set()
 COVERAGE_ENV: Final = "PYTEST_ORCHESTRATOR_COVERAGE"
 KEEP_ENV: Final = "PYTEST_ORCHESTRATOR_KEEP"
 SKIP_ENV: Final = "PYTEST_ORCHESTRATOR_SKIP"
+FIRST_ENV: Final = "PYTEST_ORCHESTRATOR_FIRST"
 
 
 def _start_coverage() -> Any:
@@ -66,6 +80,14 @@ def _start_coverage() -> Any:
 
 _coverage: Any = _start_coverage()
 _contexts: bool = bool(_coverage) and json.loads(os.environ[COVERAGE_ENV]).get("contexts", False)
+_last_first: pytest.Item | None = None
+"""With a first group: its last test, after which the run may stop."""
+_RED: Final = ("failed", "error", "xpassed")
+
+
+def selected(nodeid: str, wanted: set[str]) -> bool:
+    """Whether a node id is one of ``wanted`` (node ids, or paths naming whole files)."""
+    return nodeid in wanted or nodeid.split("::", 1)[0] in wanted
 
 
 def _foreign_modules() -> list[str]:
@@ -105,39 +127,69 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Any:
-    """With contexts, every line a test runs is recorded under its node id."""
-    if not _contexts:
-        return (yield)
-    _coverage.switch_context(item.nodeid)
+    """With contexts, every line a test runs is recorded under its node id. After the last
+    test of a first group, coverage stops, and so does the session if the group is red."""
     try:
-        return (yield)
+        if not (_contexts and _coverage is not None):
+            return (yield)
+        _coverage.switch_context(item.nodeid)
+        try:
+            return (yield)
+        finally:
+            _coverage.switch_context("")
     finally:
-        _coverage.switch_context("")
+        if item is _last_first:
+            _stop_coverage()
+            red = [r for r in _results.values() if r.get("outcome") in _RED]
+            if red or _collection_errors:
+                item.session.shouldfail = (
+                    "the affected tests are red: the rest of the suite is not run"
+                )
+
+
+def _stop_coverage() -> None:
+    """Stop measuring and save what was measured (at most once)."""
+    global _coverage
+    if _coverage is not None:
+        _coverage.stop()
+        _coverage.save()
+        _coverage = None
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep only the requested tests (the collected files hold others too), or skip some."""
+    """Keep only the requested tests (the collected files hold others too), or skip some;
+    then put a first group first."""
     keep_file, skip_file = os.environ.get(KEEP_ENV), os.environ.get(SKIP_ENV)
+    wanted = None
     if keep_file:
         keep = set(Path(keep_file).read_text(encoding="utf-8").splitlines())
-        wanted = [i.nodeid in keep or i.nodeid.split("::", 1)[0] in keep for i in items]
+        wanted = [selected(i.nodeid, keep) for i in items]
     elif skip_file:
         skip = set(Path(skip_file).read_text(encoding="utf-8").splitlines())
         wanted = [i.nodeid not in skip for i in items]
-    else:
-        return
-    if not all(wanted):
+    if wanted is not None and not all(wanted):
         config.hook.pytest_deselected(
             items=[i for i, w in zip(items, wanted, strict=True) if not w]
         )
         items[:] = [i for i, w in zip(items, wanted, strict=True) if w]
+    first_file = os.environ.get(FIRST_ENV)
+    if first_file:
+        _first_first(items, set(Path(first_file).read_text(encoding="utf-8").splitlines()))
+
+
+def _first_first(items: list[pytest.Item], first: set[str]) -> None:
+    """The ``first`` tests before the others, each group in its collected order."""
+    global _last_first
+    group = [i for i in items if selected(i.nodeid, first)]
+    items[:] = group + [i for i in items if not selected(i.nodeid, first)]
+    _last_first = group[-1] if group else None
+    if not group:  # nothing to run first: the change's coverage is not the suite's
+        _stop_coverage()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _coverage is not None:
-        _coverage.stop()
-        _coverage.save()
+    _stop_coverage()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
