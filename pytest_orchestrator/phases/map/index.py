@@ -204,7 +204,10 @@ def searchable(root: Path, tree: str) -> list[tuple[str, str]] | None:
 
 def read_blobs(git_dir: Path, oids: Sequence[str]) -> Iterator[tuple[str, bytes]]:
     """The contents of ``oids`` from one ``git cat-file --batch`` (ids are written by a thread
-    while contents are read, so neither pipe can fill up); a missing blob is left out."""
+    while contents are read, so neither pipe can fill up); a missing blob is left out. No
+    ids, no process."""
+    if not oids:
+        return
     proc = subprocess.Popen(
         ["git", f"--git-dir={git_dir}", "cat-file", "--batch", "--buffer"],
         stdin=subprocess.PIPE,
