@@ -255,7 +255,10 @@ class Orchestrator:
                 "--orchestrate-run-dir (or orchestrate_run_dir) at a writable directory",
             ) from None
         self._install_sigterm()
+        from pytest_orchestrator.guard import containment
         from pytest_orchestrator.repo import view
+
+        containment.reopen()
         from pytest_orchestrator.tracing import Tracer
 
         tracer = Tracer(run_dir / "trace.json", ui=settings.trace_ui)
@@ -790,7 +793,7 @@ class Orchestrator:
         self._deferring = True
         from pytest_orchestrator.guard import containment
 
-        containment.stop_all(grace=1.0)
+        containment.stop_all(grace=1.0, close=True)
         if self.baseline is not None:
             self.baseline.cancel()
         run = self.run

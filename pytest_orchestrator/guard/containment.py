@@ -55,6 +55,17 @@ class GroupSink(Protocol):
 _lock = threading.RLock()
 _groups: dict[Group, None] = {}
 _sinks: list[GroupSink] = []
+_closed = False
+"""Set by `stop_all(close=True)` (the run's cleanup): a child a background thread starts
+after it is killed at once. Otherwise that thread would wait for it (a test sleeping for
+minutes) and, being joined at exit, hold the process open long after the run ended."""
+
+
+def reopen() -> None:
+    """A run begins: children may be started again (one process can hold several runs)."""
+    global _closed
+    with _lock:
+        _closed = False
 
 
 def attach(sink: GroupSink) -> None:
@@ -75,6 +86,9 @@ def register(proc: subprocess.Popen[bytes]) -> Group:
     # an unreaped child keeps its pid, so its start time is readable even if it has exited
     group = Group(proc.pid, process_start(proc.pid, zombie=True) or 0.0)
     with _lock:
+        if _closed:  # the run has stopped: nothing may start now
+            kill_group(group.pgid, signal.SIGKILL)
+            return group
         _groups[group] = None
         sinks = list(_sinks)
     for sink in sinks:
@@ -102,8 +116,13 @@ def signal_all(sig: int = signal.SIGTERM) -> None:
         signal_group(group, sig)
 
 
-def stop_all(grace: float = 1.0) -> None:
-    """Stop every registered group and wait until they are gone (cleanup, interruption)."""
+def stop_all(grace: float = 1.0, *, close: bool = False) -> None:
+    """Stop every registered group and wait until they are gone (cleanup, interruption);
+    with ``close``, a group registered from now on is killed at once (until `reopen`)."""
+    global _closed
+    if close:
+        with _lock:
+            _closed = True
     for group in registered():
         signal_group(group, signal.SIGTERM)
     for group in registered():

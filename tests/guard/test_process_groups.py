@@ -171,3 +171,27 @@ def test_registered_groups_are_recorded_in_the_lease(
     finally:
         tree.remove()
     assert group not in containment.registered()
+
+
+def test_a_child_started_after_the_cleanup_is_killed_at_once() -> None:
+    """A background thread (the baseline's, a gate's) may start its child after an interrupted
+    run's cleanup stopped every group: it must not live on, nor keep that thread (joined at
+    exit) waiting for it. A new run reopens the registry."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    containment.stop_all(grace=0.1, close=True)
+    try:
+        late = subprocess.Popen(sleeper, start_new_session=True)
+        group = containment.register(late)
+        assert late.wait(timeout=30) == -signal.SIGKILL
+        assert group not in containment.registered()
+    finally:
+        containment.reopen()
+    again = subprocess.Popen(sleeper, start_new_session=True)
+    group = containment.register(again)
+    try:
+        assert again.poll() is None
+        assert group in containment.registered()
+    finally:
+        stop_group(group, grace=0.1)
+        containment.release(group)
+        again.wait(timeout=30)
