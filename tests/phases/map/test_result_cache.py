@@ -21,20 +21,11 @@ from pytest_orchestrator.phases.map.result_cache import (
     map_key,
 )
 from pytest_orchestrator.phases.map.search_cache import SearchCache, tree_state
-from tests.conftest import commit_all, git
+from tests.conftest import commit_all
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size"
 #: names something that is nowhere in the example: Map reports it
 MISSING = "Rename calculate_position_size and kelly_fraktion_typo to something"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = Path(shutil.copytree(EXAMPLE, tmp_path / "wheel"))
-    git(tmp_path, "init", "-q", "-b", "main", str(root))
-    commit_all(root)
-    return root
 
 
 def _answer(result: MapResult) -> tuple[object, ...]:

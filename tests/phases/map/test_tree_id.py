@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,8 @@ import pytest
 from pytest_orchestrator.phases.map.index import SearchIndex
 from pytest_orchestrator.phases.map.phase import map_repository
 from pytest_orchestrator.phases.map.search_cache import SearchCache, tree_state
-from tests.conftest import commit_all, git
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wheel"
 RENAME = "Rename calculate_position_size to position_size"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = Path(shutil.copytree(EXAMPLE, tmp_path / "wheel"))
-    git(tmp_path, "init", "-q", "-b", "main", str(root))
-    commit_all(root)
-    return root
 
 
 @pytest.fixture
